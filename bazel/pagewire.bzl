@@ -1,0 +1,23 @@
+"""Build macros shared by pagewire's layers."""
+
+def pw_library(name, hdrs = [], srcs = [], deps = [], visibility = None, **kwargs):
+    """A pagewire library whose headers are included as <pagewire/FOLDER/NAME.h>."""
+    native.cc_library(
+        name = name,
+        hdrs = hdrs,
+        srcs = srcs,
+        deps = deps,
+        include_prefix = "pagewire/" + native.package_name(),
+        visibility = visibility or ["//visibility:public"],
+        **kwargs
+    )
+
+def pw_test(name, srcs, deps = [], size = "small", **kwargs):
+    """A GoogleTest binary; test.xml per case is what `make test` counts."""
+    native.cc_test(
+        name = name,
+        srcs = srcs,
+        deps = deps + ["//bazel:gtest_main"],
+        size = size,
+        **kwargs
+    )
