@@ -1,0 +1,49 @@
+# pagewire's entry points. Each target installs what it needs on a fresh Debian 12
+# machine (apt-get, quietly) and does nothing extra when everything is there.
+SHELL := /bin/bash
+BAZEL ?= bazel
+LISTEN ?= 127.0.0.1:8080
+
+# Build and test dependencies, all from Debian 12's archive.
+PACKAGES := bazel-bootstrap g++ python3 \
+	liburing-dev libboost1.81-dev libssl-dev zlib1g-dev libzstd-dev \
+	libgtest-dev libgmock-dev libbenchmark-dev \
+	openssl curl wget zstd gzip iproute2
+
+# What `make bench` adds: the load generator and the peer servers.
+BENCH_PACKAGES := wrk nginx-light
+
+.PHONY: all deps bench-deps build test test-tsan run bench format clean
+
+all: build
+
+deps:
+	@bash bazel/install_packages.sh $(PACKAGES)
+
+bench-deps: deps
+	@bash bazel/install_packages.sh $(BENCH_PACKAGES)
+
+build: deps
+	$(BAZEL) build //...
+
+# Whole suite plainly and under ASan+UBSan; closes with "N passed, N failed".
+test: deps
+	@bash bazel/run_tests.sh
+
+test-tsan: deps
+	@PAGEWIRE_TEST_CONFIGS=tsan bash bazel/run_tests.sh
+
+run: deps
+	$(BAZEL) build --config=release //apps/sendfile_server //apps/demo:demo_root
+	bin=$$($(BAZEL) info --config=release bazel-bin 2>/dev/null) && \
+	exec "$$bin/apps/sendfile_server/sendfile_server" \
+		--root "$$bin/apps/demo/demo_root" --listen $(LISTEN)
+
+bench: bench-deps
+	@bash bench/run.sh
+
+format:
+	@git ls-files '*.cc' '*.h' | xargs clang-format -i
+
+clean:
+	$(BAZEL) clean
