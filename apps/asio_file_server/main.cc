@@ -1,0 +1,188 @@
+// asio_file_server: the benchmark's "what a user would write instead" row.
+//
+// A plain Boost.Asio HTTP/1.1 file server on the epoll reactor, written the way a
+// typical Asio application serves files: read the request head with async_read_until,
+// then loop pread() of a 64 KiB chunk into a buffer and async_write() it. Every body
+// byte is copied through user space. It understands GET and HEAD with keep-alive, and
+// nothing more: it exists to be measured against, not to face the internet.
+//
+// Usage: asio_file_server --root DIR [--listen HOST:PORT] [--threads N]
+
+#include <algorithm>
+#include <cctype>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fcntl.h>
+#include <string>
+#include <string_view>
+#include <sys/stat.h>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+#include <boost/asio.hpp>
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+
+namespace {
+
+constexpr std::size_t kChunk = 64 * 1024;
+constexpr std::size_t kMaxHead = 16 * 1024;
+
+struct options {
+  std::string root;
+  std::string host = "127.0.0.1";
+  unsigned short port = 8081;
+  unsigned threads = 1;
+};
+
+struct request {
+  std::string method;
+  std::string path;
+  bool keep_alive = true;
+};
+
+bool parse_head(std::string_view head, request& out) {
+  const auto line_end = head.find("\r\n");
+  const auto sp1 = head.find(' ');
+  if (line_end == std::string_view::npos || sp1 == std::string_view::npos || sp1 > line_end) {
+    return false;
+  }
+  const auto sp2 = head.find(' ', sp1 + 1);
+  if (sp2 == std::string_view::npos || sp2 > line_end) return false;
+  out.method = std::string(head.substr(0, sp1));
+  out.path = std::string(head.substr(sp1 + 1, sp2 - sp1 - 1));
+  const auto version = head.substr(sp2 + 1, line_end - sp2 - 1);
+  out.keep_alive = version == "HTTP/1.1";
+  std::string lower(head.substr(line_end));
+  for (auto& c : lower)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (lower.find("\r\nconnection: close") != std::string::npos) out.keep_alive = false;
+  if (lower.find("\r\nconnection: keep-alive") != std::string::npos) out.keep_alive = true;
+  const auto query = out.path.find('?');
+  if (query != std::string::npos) out.path.resize(query);
+  return !out.path.empty() && out.path[0] == '/' && out.path.find("..") == std::string::npos;
+}
+
+asio::awaitable<void> write_status(tcp::socket& socket, const char* status, bool keep_alive) {
+  std::string head = std::string("HTTP/1.1 ") + status + "\r\nContent-Length: 0\r\nConnection: " +
+                     (keep_alive ? "keep-alive" : "close") + "\r\n\r\n";
+  co_await asio::async_write(socket, asio::buffer(head), asio::use_awaitable);
+}
+
+asio::awaitable<bool> serve_file(tcp::socket& socket, const options& opts, const request& req) {
+  std::string path = opts.root + req.path;
+  if (path.back() == '/') path += "index.html";
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  struct stat st {};
+  if (fd < 0 || ::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (fd >= 0) ::close(fd);
+    co_await write_status(socket, "404 Not Found", req.keep_alive);
+    co_return req.keep_alive;
+  }
+  std::string head =
+      "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: " +
+      std::to_string(st.st_size) + "\r\nConnection: " + (req.keep_alive ? "keep-alive" : "close") +
+      "\r\n\r\n";
+  co_await asio::async_write(socket, asio::buffer(head), asio::use_awaitable);
+  std::vector<char> buffer(kChunk);
+  off_t offset = 0;
+  bool ok = true;
+  while (req.method == "GET" && offset < st.st_size) {
+    const ssize_t n = ::pread(fd, buffer.data(), buffer.size(), offset);
+    if (n <= 0) {
+      ok = false;
+      break;
+    }
+    co_await asio::async_write(socket, asio::buffer(buffer.data(), static_cast<std::size_t>(n)),
+                               asio::use_awaitable);
+    offset += n;
+  }
+  ::close(fd);
+  co_return ok&& req.keep_alive;
+}
+
+asio::awaitable<void> session(tcp::socket socket, const options& opts) {
+  std::string data;
+  try {
+    for (;;) {
+      const std::size_t n = co_await asio::async_read_until(
+          socket, asio::dynamic_buffer(data, kMaxHead), "\r\n\r\n", asio::use_awaitable);
+      request req;
+      const bool parsed = parse_head(std::string_view(data).substr(0, n), req);
+      data.erase(0, n);
+      bool keep = false;
+      if (!parsed) {
+        co_await write_status(socket, "400 Bad Request", false);
+      } else if (req.method != "GET" && req.method != "HEAD") {
+        co_await write_status(socket, "405 Method Not Allowed", false);
+      } else {
+        keep = co_await serve_file(socket, opts, req);
+      }
+      if (!keep) break;
+    }
+  } catch (const std::exception&) {
+    // The peer went away or sent garbage: this connection ends, the server goes on.
+  }
+  boost::system::error_code ignored;
+  socket.shutdown(tcp::socket::shutdown_both, ignored);
+}
+
+asio::awaitable<void> listener(tcp::acceptor& acceptor, const options& opts) {
+  for (;;) {
+    tcp::socket socket = co_await acceptor.async_accept(asio::use_awaitable);
+    socket.set_option(tcp::no_delay(true));
+    asio::co_spawn(acceptor.get_executor(), session(std::move(socket), opts), asio::detached);
+  }
+}
+
+bool parse_args(int argc, char** argv, options& opts) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    const char* value = i + 1 < argc ? argv[i + 1] : nullptr;
+    if (arg == "--root" && value) {
+      opts.root = value;
+    } else if (arg == "--listen" && value) {
+      const std::string hostport = value;
+      const auto colon = hostport.rfind(':');
+      if (colon == std::string::npos) return false;
+      opts.host = hostport.substr(0, colon);
+      opts.port = static_cast<unsigned short>(std::atoi(hostport.c_str() + colon + 1));
+    } else if (arg == "--threads" && value) {
+      opts.threads = static_cast<unsigned>(std::max(1, std::atoi(value)));
+    } else {
+      return false;
+    }
+    ++i;
+  }
+  return !opts.root.empty();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  options opts;
+  if (!parse_args(argc, argv, opts)) {
+    std::fprintf(stderr, "usage: %s --root DIR [--listen HOST:PORT] [--threads N]\n", argv[0]);
+    return 2;
+  }
+  try {
+    asio::io_context io(static_cast<int>(opts.threads));
+    tcp::acceptor acceptor(io, {asio::ip::make_address(opts.host), opts.port});
+    asio::signal_set signals(io, SIGINT, SIGTERM);
+    signals.async_wait([&](auto, auto) { io.stop(); });
+    asio::co_spawn(io, listener(acceptor, opts), asio::detached);
+    std::vector<std::thread> workers;
+    for (unsigned i = 1; i < opts.threads; ++i)
+      workers.emplace_back([&] { io.run(); });
+    io.run();
+    for (auto& worker : workers)
+      worker.join();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "asio_file_server: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
