@@ -8,12 +8,12 @@ LISTEN ?= 127.0.0.1:8080
 PACKAGES := bazel-bootstrap g++ python3 \
 	liburing-dev libboost1.81-dev libssl-dev zlib1g-dev libzstd-dev \
 	libgtest-dev libgmock-dev libbenchmark-dev \
-	openssl curl wget zstd gzip iproute2
+	openssl curl wget zstd gzip iproute2 pkg-config
 
 # What `make bench` adds: the load generator and the peer servers.
 BENCH_PACKAGES := wrk nginx-light
 
-.PHONY: all deps bench-deps build test test-tsan run bench format clean
+.PHONY: all deps bench-deps build test test-tsan run bench install format clean
 
 all: build
 
@@ -41,6 +41,10 @@ run: deps
 
 bench: bench-deps
 	@bash bench/run.sh
+
+# The library, headers and pagewire.pc under PREFIX (default /usr/local).
+install: deps
+	@bash bazel/install.sh
 
 format:
 	@git ls-files '*.cc' '*.h' | xargs clang-format -i
