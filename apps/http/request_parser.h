@@ -79,7 +79,8 @@ class request_parser {
   /// time. Returns done once the head (and any Content-Length body) is complete, with
   /// `consumed` bytes taken from `in`; the caller keeps in[consumed..] for the next
   /// request (pipelining) and calls reset() before feeding them. After done or error,
-  /// feed() consumes nothing until reset().
+  /// feed() consumes nothing until reset(). On error, `consumed` depends on how the
+  /// input was split and means nothing: the connection is answered and closed.
   parse_result feed(std::span<const char> in);
 
   /// The parsed request; meaningful after feed() returned done.
