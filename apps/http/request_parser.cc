@@ -57,8 +57,10 @@ parse_result request_parser::feed(std::span<const char> in) {
         fail(status::request_header_fields_too_large);
       } else {
         const std::string_view seen(arena_.get() + line_start_, len_ - line_start_);
+        // Look only at the first max_head_bytes so every split of the input agrees.
+        const std::size_t room = limits_.max_head_bytes - len_;
         const bool in_target = seen.find(' ') != std::string_view::npos ||
-                               std::memchr(p, ' ', std::min(n, limits_.max_head_bytes)) != nullptr;
+                               std::memchr(p, ' ', std::min(n, room)) != nullptr;
         fail(in_target ? status::uri_too_long : status::bad_request);
       }
       break;

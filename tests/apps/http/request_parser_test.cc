@@ -378,3 +378,25 @@ TEST(RequestParser, ErrorStopsConsuming) {
 
 }  // namespace
 }  // namespace pagewire::http
+
+namespace pagewire::http {
+namespace {
+
+// Found by the fuzzer: the 414-vs-400 decision must not depend on how input is split.
+TEST(RequestParser, OverlongRequestLineStatusIsSplitIndependent) {
+  const std::string s = std::string(16 * 1024, 'A') + " / HTTP/1.1\r\n\r\n";
+  request_parser whole;
+  ASSERT_EQ(feed_all(whole, s).state, parse_state::error);
+  request_parser chunked;
+  parse_result r{};
+  for (std::size_t i = 0; i < s.size() && r.state == parse_state::need_more; i += 4096) {
+    r = chunked.feed(
+        std::span<const char>(s.data() + i, std::min<std::size_t>(4096, s.size() - i)));
+  }
+  ASSERT_EQ(r.state, parse_state::error);
+  EXPECT_EQ(whole.error_status(), status::bad_request);
+  EXPECT_EQ(chunked.error_status(), status::bad_request);
+}
+
+}  // namespace
+}  // namespace pagewire::http
