@@ -27,10 +27,14 @@ head_writer& head_writer::field(std::string_view name, std::string_view value) {
   return raw(name).raw(": ").raw(value).raw("\r\n");
 }
 
-head_writer& head_writer::field(std::string_view name, std::uint64_t value) {
+head_writer& head_writer::number(std::uint64_t value) {
   char buf[20];
   const auto r = std::to_chars(buf, buf + sizeof buf, value);
-  return field(name, std::string_view(buf, static_cast<std::size_t>(r.ptr - buf)));
+  return raw(std::string_view(buf, static_cast<std::size_t>(r.ptr - buf)));
+}
+
+head_writer& head_writer::field(std::string_view name, std::uint64_t value) {
+  return raw(name).raw(": ").number(value).raw("\r\n");
 }
 
 std::optional<std::size_t> head_writer::finish() {
@@ -38,27 +42,6 @@ std::optional<std::size_t> head_writer::finish() {
   if (overflow_) return std::nullopt;
   return len_;
 }
-
-namespace {
-
-std::string_view format_content_range(const content_range& cr, char (&buf)[80]) {
-  char* p = buf;
-  std::memcpy(p, "bytes ", 6);
-  p += 6;
-  char* const end = buf + sizeof buf;
-  if (cr.unsatisfied) {
-    *p++ = '*';
-  } else {
-    p = std::to_chars(p, end, cr.first).ptr;
-    *p++ = '-';
-    p = std::to_chars(p, end, cr.last).ptr;
-  }
-  *p++ = '/';
-  p = std::to_chars(p, end, cr.size).ptr;
-  return std::string_view(buf, static_cast<std::size_t>(p - buf));
-}
-
-}  // namespace
 
 std::optional<std::size_t> build_head(const response& r, const head_context& ctx,
                                       std::span<char> out) {
@@ -76,8 +59,13 @@ std::optional<std::size_t> build_head(const response& r, const head_context& ctx
   if (r.etag) w.field("ETag", r.etag->view());
   if (r.accept_ranges) w.field("Accept-Ranges", "bytes");
   if (r.range) {
-    char buf[80];
-    w.field("Content-Range", format_content_range(*r.range, buf));
+    w.raw("Content-Range: bytes ");
+    if (r.range->unsatisfied) {
+      w.raw("*");
+    } else {
+      w.number(r.range->first).raw("-").number(r.range->last);
+    }
+    w.raw("/").number(r.range->size).raw("\r\n");
   }
   if (r.coding != content_coding::identity) w.field("Content-Encoding", coding_token(r.coding));
   if (r.vary_accept_encoding) w.field("Vary", "Accept-Encoding");

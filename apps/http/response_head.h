@@ -23,6 +23,7 @@ class head_writer {
   head_writer& status_line(status s);  // "HTTP/1.1 404 Not Found\r\n"
   head_writer& field(std::string_view name, std::string_view value);
   head_writer& field(std::string_view name, std::uint64_t value);
+  head_writer& number(std::uint64_t value);  // decimal, no field syntax
 
   /// Appends the empty line; the head's length, or nullopt when it did not fit.
   std::optional<std::size_t> finish();

@@ -233,8 +233,8 @@ TEST(RequestParser, RejectsBareCr) {
 
 // RFC 9110 §5.5: NUL and other CTLs in field values are invalid.
 TEST(RequestParser, RejectsNulInFieldValue) {
-  EXPECT_EQ(error_of(std::string("GET / HTTP/1.1\r\nHost: h\r\nX: a\0b\r\n\r\n", 38)),
-            status::bad_request);
+  static constexpr char kNul[] = "GET / HTTP/1.1\r\nHost: h\r\nX: a\0b\r\n\r\n";
+  EXPECT_EQ(error_of(std::string_view(kNul, sizeof kNul - 1)), status::bad_request);
   EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: h\r\nX: a\x7f\r\n\r\n"), status::bad_request);
 }
 
