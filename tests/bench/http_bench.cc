@@ -16,7 +16,7 @@ namespace http = pagewire::http;
 
 namespace {
 
-// About 400 bytes, as Firefox sends for a page.
+// 398 bytes, as Firefox sends for a page.
 constexpr std::string_view kBrowserGet =
     "GET /docs/index.html HTTP/1.1\r\n"
     "Host: localhost:8080\r\n"
@@ -27,6 +27,7 @@ constexpr std::string_view kBrowserGet =
     "Connection: keep-alive\r\n"
     "Upgrade-Insecure-Requests: 1\r\n"
     "Sec-Fetch-Dest: document\r\n"
+    "Sec-Fetch-Mode: navigate\r\n"
     "\r\n";
 
 void BM_ParseBrowserGet(benchmark::State& state) {
