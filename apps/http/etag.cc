@@ -1,0 +1,80 @@
+#include <pagewire/apps/http/ascii.h>
+#include <pagewire/apps/http/etag.h>
+
+namespace pagewire::http {
+namespace {
+
+char* put_hex(char* p, std::uint64_t v) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  char tmp[16];
+  int n = 0;
+  do {
+    tmp[n++] = kHex[v & 0xf];
+    v >>= 4;
+  } while (v != 0);
+  while (n > 0)
+    *p++ = tmp[--n];
+  return p;
+}
+
+// The opaque part of an entity-tag, without W/ and quotes; empty when malformed.
+std::string_view opaque(std::string_view t, bool& weak) {
+  weak = t.size() >= 2 && t[0] == 'W' && t[1] == '/';
+  if (weak) t.remove_prefix(2);
+  if (t.size() < 2 || t.front() != '"' || t.back() != '"') return {};
+  return t;  // quotes kept: "" is a valid (empty) tag and stays distinct from malformed
+}
+
+}  // namespace
+
+etag etag::make(std::uint64_t inode, std::uint64_t size, std::int64_t mtime_ns,
+                content_coding coding) {
+  etag e;
+  char* p = e.buf_.data();
+  *p++ = '"';
+  p = put_hex(p, inode);
+  *p++ = '-';
+  p = put_hex(p, size);
+  *p++ = '-';
+  p = put_hex(p, static_cast<std::uint64_t>(mtime_ns));
+  for (char c : etag_suffix(coding))
+    *p++ = c;
+  *p++ = '"';
+  e.len_ = static_cast<std::uint8_t>(p - e.buf_.data());
+  return e;
+}
+
+bool strong_match(std::string_view a, std::string_view b) {
+  bool wa, wb;
+  const auto oa = opaque(a, wa), ob = opaque(b, wb);
+  return !oa.empty() && !wa && !wb && oa == ob;
+}
+
+bool weak_match(std::string_view a, std::string_view b) {
+  bool wa, wb;
+  const auto oa = opaque(a, wa), ob = opaque(b, wb);
+  return !oa.empty() && oa == ob;
+}
+
+bool etag_list_matches(std::string_view field, std::string_view tag, bool weak) {
+  field = trim_ows(field);
+  if (field == "*") return true;
+  // entity-tag = [ "W/" ] DQUOTE *etagc DQUOTE; etagc may include ',' so scan by quotes.
+  std::size_t i = 0;
+  while (i < field.size()) {
+    while (i < field.size() && (is_ows(field[i]) || field[i] == ','))
+      ++i;
+    if (i == field.size()) break;
+    const std::size_t start = i;
+    if (field.compare(i, 2, "W/") == 0) i += 2;
+    if (i >= field.size() || field[i] != '"') return false;
+    const auto close = field.find('"', i + 1);
+    if (close == std::string_view::npos) return false;
+    i = close + 1;
+    const auto candidate = field.substr(start, i - start);
+    if (weak ? weak_match(candidate, tag) : strong_match(candidate, tag)) return true;
+  }
+  return false;
+}
+
+}  // namespace pagewire::http

@@ -1,0 +1,311 @@
+#include <algorithm>
+#include <cstring>
+
+#include <pagewire/apps/http/ascii.h>
+#include <pagewire/apps/http/request_parser.h>
+
+namespace pagewire::http {
+namespace {
+
+// Scratch space for joining repeated list fields: every value plus ", " per field line.
+std::size_t scratch_capacity(const parser_limits& l) {
+  return l.max_head_bytes + 2 * l.max_fields;
+}
+
+// is_field_value_char over a whole value, without an early exit so it vectorizes.
+bool all_field_value_chars(std::string_view v) {
+  unsigned bad = 0;
+  for (char c : v) {
+    const auto u = static_cast<unsigned char>(c);
+    bad |= static_cast<unsigned>((u < 0x20) & (u != '\t')) | static_cast<unsigned>(u == 0x7f);
+  }
+  return bad == 0;
+}
+
+}  // namespace
+
+request_parser::request_parser(parser_limits limits)
+    : limits_(limits),
+      arena_(new char[limits.max_head_bytes + scratch_capacity(limits)]),
+      fields_(new header_field[limits.max_fields]) {}
+
+void request_parser::reset() {
+  len_ = line_start_ = scratch_len_ = nfields_ = 0;
+  body_left_ = 0;
+  counts_ = {};
+  conn_close_ = conn_keep_alive_ = false;
+  phase_ = phase::request_line;
+  error_ = status::bad_request;
+  req_ = request{};
+}
+
+bool request_parser::fail(status s) {
+  error_ = s;
+  phase_ = phase::error;
+  return false;
+}
+
+parse_result request_parser::feed(std::span<const char> in) {
+  std::size_t used = 0;
+  while (used < in.size()) {
+    if (phase_ == phase::done || phase_ == phase::error) break;
+    if (phase_ == phase::body) {
+      const auto take =
+          static_cast<std::size_t>(std::min<std::uint64_t>(body_left_, in.size() - used));
+      used += take;
+      body_left_ -= take;
+      if (body_left_ == 0) phase_ = phase::done;
+      break;
+    }
+    const char* p = in.data() + used;
+    const std::size_t n = in.size() - used;
+    const auto* nl = static_cast<const char*>(std::memchr(p, '\n', n));
+    const std::size_t take = nl ? static_cast<std::size_t>(nl - p) + 1 : n;
+    if (len_ + take > limits_.max_head_bytes) {
+      // RFC 9112 §3: a request-target longer than we parse -> 414; RFC 6585 §5 -> 431.
+      if (phase_ == phase::fields) {
+        fail(status::request_header_fields_too_large);
+      } else {
+        const std::string_view seen(arena_.get() + line_start_, len_ - line_start_);
+        // Look only at the first max_head_bytes so every split of the input agrees.
+        const std::size_t room = limits_.max_head_bytes - len_;
+        const bool in_target = seen.find(' ') != std::string_view::npos ||
+                               std::memchr(p, ' ', std::min(n, room)) != nullptr;
+        fail(in_target ? status::uri_too_long : status::bad_request);
+      }
+      break;
+    }
+    std::memcpy(arena_.get() + len_, p, take);
+    len_ += take;
+    used += take;
+    if (!nl) break;
+    const std::size_t begin = line_start_;
+    line_start_ = len_;
+    if (!on_line(begin, len_)) break;
+  }
+  if (phase_ == phase::done) return {parse_state::done, used};
+  if (phase_ == phase::error) return {parse_state::error, used};
+  return {parse_state::need_more, used};
+}
+
+// A complete line [begin, end) ending in LF. RFC 9112 §2.2: a bare LF may end a line;
+// a CR anywhere else than right before the LF is a bare CR -> 400.
+bool request_parser::on_line(std::size_t begin, std::size_t end) {
+  std::size_t stop = end - 1;
+  if (stop > begin && arena_[stop - 1] == '\r') --stop;
+  const std::string_view line(arena_.get() + begin, stop - begin);
+  if (phase_ == phase::request_line) {
+    if (line.empty()) return true;  // RFC 9112 §2.2: ignore empty lines before the request line
+    return parse_request_line(line);
+  }
+  if (line.empty()) return finish_head();
+  return parse_field_line(line);
+}
+
+// request-line = method SP request-target SP HTTP-version (RFC 9112 §3).
+bool request_parser::parse_request_line(std::string_view line) {
+  const auto sp1 = line.find(' ');
+  if (sp1 == std::string_view::npos) return fail(status::bad_request);
+  const auto sp2 = line.find(' ', sp1 + 1);
+  if (sp2 == std::string_view::npos) return fail(status::bad_request);
+  const auto method_name = line.substr(0, sp1);
+  const auto target = line.substr(sp1 + 1, sp2 - sp1 - 1);
+  const auto version = line.substr(sp2 + 1);
+  if (!is_token(method_name) || target.empty()) return fail(status::bad_request);
+  for (char c : target) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u >= 0x7f) return fail(status::bad_request);  // also bare CR, NUL
+  }
+  // HTTP-version = "HTTP/" DIGIT "." DIGIT (RFC 9112 §2.3); case-sensitive.
+  if (version.size() != 8 || version.substr(0, 5) != "HTTP/" || !is_digit(version[5]) ||
+      version[6] != '.' || !is_digit(version[7])) {
+    return fail(status::bad_request);
+  }
+  if (version[5] != '1') return fail(status::http_version_not_supported);
+  // RFC 9110 §6.2: a higher minor version is treated as the highest we implement.
+  req_.version = version[7] == '0' ? http_version::http10 : http_version::http11;
+  req_.method_name = method_name;
+  req_.method = method_name == "GET"    ? method::get
+                : method_name == "HEAD" ? method::head
+                                        : method::other;
+  req_.target = target;
+  req_.request_line = line;
+  phase_ = phase::fields;
+  return true;
+}
+
+namespace {
+
+struct known_name {
+  std::string_view name;
+  std::uint8_t id;
+};
+
+}  // namespace
+
+bool request_parser::parse_field_line(std::string_view line) {
+  // RFC 9112 §5.2: obs-fold (and whitespace before the first field) -> 400.
+  if (is_ows(line.front())) return fail(status::bad_request);
+  const auto colon = line.find(':');
+  if (colon == std::string_view::npos) return fail(status::bad_request);
+  const auto name = line.substr(0, colon);
+  // RFC 9112 §5.1: no whitespace between field name and colon; name is a token.
+  if (!is_token(name)) return fail(status::bad_request);
+  const auto value = trim_ows(line.substr(colon + 1));
+  if (!all_field_value_chars(value)) return fail(status::bad_request);  // NUL, bare CR, CTLs
+  if (nfields_ == limits_.max_fields) return fail(status::request_header_fields_too_large);
+  fields_[nfields_++] = header_field{name, value};
+
+  static constexpr known_name kKnown[] = {
+      {"host", k_host},
+      {"content-length", k_content_length},
+      {"transfer-encoding", k_transfer_encoding},
+      {"range", k_range},
+      {"if-range", k_if_range},
+      {"if-match", k_if_match},
+      {"if-none-match", k_if_none_match},
+      {"if-modified-since", k_if_modified_since},
+      {"if-unmodified-since", k_if_unmodified_since},
+      {"accept-encoding", k_accept_encoding},
+      {"connection", k_connection},
+      {"user-agent", k_user_agent},
+      {"referer", k_referer},
+  };
+  std::uint8_t id = k_unknown;
+  for (const auto& k : kKnown) {
+    if (k.name.size() == name.size() && iequals(k.name, name)) {
+      id = k.id;
+      break;
+    }
+  }
+  switch (id) {
+    case k_connection:
+      // RFC 9112 §9.3: connection options are case-insensitive tokens.
+      for_each_list_element(value, [&](std::string_view t) {
+        if (iequals(t, "close")) conn_close_ = true;
+        if (iequals(t, "keep-alive")) conn_keep_alive_ = true;
+      });
+      return true;
+    case k_user_agent:
+      req_.user_agent = value;
+      return true;
+    case k_referer:
+      req_.referer = value;
+      return true;
+    case k_unknown:
+      return true;
+    default:
+      break;
+  }
+  if (counts_[id] < 255) ++counts_[id];
+  if (counts_[id] > 1) return true;  // resolved in finish_head()
+  switch (id) {
+    case k_host:
+      req_.host = value;
+      break;
+    case k_content_length:
+      if (auto v = parse_u64(value)) {
+        req_.content_length = *v;
+      } else {
+        return fail(status::bad_request);  // RFC 9112 §6.3 (5): invalid Content-Length
+      }
+      break;
+    case k_range:
+      req_.range = value;
+      break;
+    case k_if_range:
+      req_.if_range = value;
+      break;
+    case k_if_match:
+      req_.if_match = value;
+      break;
+    case k_if_none_match:
+      req_.if_none_match = value;
+      break;
+    case k_if_modified_since:
+      req_.if_modified_since = value;
+      break;
+    case k_if_unmodified_since:
+      req_.if_unmodified_since = value;
+      break;
+    case k_accept_encoding:
+      req_.accept_encoding = value;
+      break;
+    default:
+      break;
+  }
+  return true;
+}
+
+void request_parser::join_list_field(known k, std::string_view name, std::string_view& out) {
+  if (counts_[k] < 2) return;
+  char* const base = arena_.get() + limits_.max_head_bytes;
+  const std::size_t start = scratch_len_;
+  for (std::size_t i = 0; i < nfields_; ++i) {
+    if (!iequals(fields_[i].name, name)) continue;
+    if (scratch_len_ != start) {
+      std::memcpy(base + scratch_len_, ", ", 2);
+      scratch_len_ += 2;
+    }
+    std::memcpy(base + scratch_len_, fields_[i].value.data(), fields_[i].value.size());
+    scratch_len_ += fields_[i].value.size();
+  }
+  out = std::string_view(base + start, scratch_len_ - start);
+}
+
+bool request_parser::finish_head() {
+  // RFC 9112 §3.2: a 1.1 request lacking Host, or any request with several, -> 400.
+  if (counts_[k_host] > 1) return fail(status::bad_request);
+  if (req_.version == http_version::http11 && counts_[k_host] == 0) {
+    return fail(status::bad_request);
+  }
+  if (!finish_framing()) return false;
+  join_list_field(k_if_match, "if-match", req_.if_match);
+  join_list_field(k_if_none_match, "if-none-match", req_.if_none_match);
+  if (counts_[k_accept_encoding] > 1) {
+    std::string_view joined;
+    join_list_field(k_accept_encoding, "accept-encoding", joined);
+    req_.accept_encoding = joined;
+  }
+  // Singleton fields sent twice are invalid: ignore them (RFC 9110 §13.1.3, §14.2).
+  if (counts_[k_if_modified_since] > 1) req_.if_modified_since = {};
+  if (counts_[k_if_unmodified_since] > 1) req_.if_unmodified_since = {};
+  if (counts_[k_range] > 1 || counts_[k_if_range] > 1) req_.range = req_.if_range = {};
+
+  req_.keep_alive =
+      req_.version == http_version::http11 ? !conn_close_ : conn_keep_alive_ && !conn_close_;
+  req_.fields = std::span<const header_field>(fields_.get(), nfields_);
+  body_left_ = req_.content_length;
+  phase_ = body_left_ > 0 ? phase::body : phase::done;
+  return true;
+}
+
+// Message body framing of a request (RFC 9112 §6).
+bool request_parser::finish_framing() {
+  if (counts_[k_transfer_encoding] > 0) {
+    // §6.1: Transfer-Encoding in a 1.0 request means faulty framing; §6.3 (3): with
+    // Content-Length it is a smuggling attempt. Both -> 400 and close.
+    if (req_.version == http_version::http10 || counts_[k_content_length] > 0) {
+      return fail(status::bad_request);
+    }
+    std::string_view last;
+    bool only_chunked = true;
+    for (std::size_t i = 0; i < nfields_; ++i) {
+      if (!iequals(fields_[i].name, "transfer-encoding")) continue;
+      for_each_list_element(fields_[i].value, [&](std::string_view c) {
+        last = c;
+        if (!iequals(c, "chunked")) only_chunked = false;
+      });
+    }
+    // §6.3 (4): chunked not final -> length unknowable -> 400. A chunked body we do not
+    // decode -> 411 (send Content-Length instead); other codings -> 501 (§6.1).
+    if (!iequals(last, "chunked")) return fail(status::bad_request);
+    return fail(only_chunked ? status::length_required : status::not_implemented);
+  }
+  // §6.3 (5): several Content-Length lines (even equal ones) are rejected here.
+  if (counts_[k_content_length] > 1) return fail(status::bad_request);
+  if (req_.content_length > limits_.max_body_bytes) return fail(status::content_too_large);
+  return true;
+}
+
+}  // namespace pagewire::http

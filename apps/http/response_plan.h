@@ -1,0 +1,67 @@
+#pragma once
+
+/// Decides what to send for a parsed request and the file it names: status, header facts
+/// and the body plan (RFC 9110 §9.3.1-§9.3.2, §12.5.3, §13.2.2, §14). Pure: no I/O; the
+/// caller passes what it learned from stat (and from its precompressed siblings).
+/// Any thread; the result holds views into the request and static tables.
+
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+#include <pagewire/apps/http/coding.h>
+#include <pagewire/apps/http/request_parser.h>
+#include <pagewire/apps/http/response.h>
+
+namespace pagewire::http {
+
+struct file_stat {
+  bool exists = false;
+  bool is_regular = false;  // directories and specials -> 404
+  std::uint64_t size = 0;
+  std::int64_t mtime_ns = 0;
+  std::uint64_t inode = 0;
+};
+
+/// A precompressed sibling ("file.gz", "file.zst") that exists and is not older than the
+/// file; the caller checks both before listing it.
+struct precompressed {
+  content_coding coding;
+  file_stat stat;
+};
+
+struct resource {
+  std::string_view path;  // resolved relative path; its extension picks Content-Type
+  file_stat stat;         // after the caller's index.html fallback for directories
+  std::span<const precompressed> siblings;
+};
+
+struct plan_options {
+  std::span<const content_coding> compress;   // --compress, in the server's preference order
+  std::uint64_t min_compress_size = 1024;     // on-the-fly compression only above 1 KiB...
+  std::uint64_t max_compress_size = 8 << 20;  // ...and up to this (bounded memory and time)
+  std::int64_t now = 0;                       // seconds; If-Range's strong-date rule
+  std::uint64_t boundary_seed = 0;            // multipart boundary, e.g. a per-thread counter
+};
+
+/// The response for `req` on `res`:
+/// - method other than GET/HEAD -> 405 with "Allow: GET, HEAD";
+/// - missing or not a regular file -> 404;
+/// - Accept-Encoding over the codings this resource can take (a fresh sibling, or on the
+///   fly for a compressible type of min..max size), only those in options.compress;
+///   nothing acceptable -> 406. With a Range field and identity acceptable, identity is
+///   chosen so the range can be honoured (Range applies to identity only);
+/// - preconditions in RFC 9110 §13.2.2 order -> 412 / 304;
+/// - GET with Range (and If-Range true) on identity -> 206 single part, 206 multipart,
+///   or 416; malformed, overlapping or > 16 ranges -> 200 whole;
+/// - else 200. HEAD gets GET's fields with head_only set.
+response plan_response(const request& req, const resource& res, const plan_options& opts);
+
+/// An error response with a small fixed text body ("404 Not Found\n").
+/// `keep_alive` false adds "Connection: close" (parser errors must close).
+response plan_error(status s, http_version version, bool head_only, bool keep_alive);
+
+/// The fixed body plan_error() uses for `s`.
+std::string_view error_body(status s);
+
+}  // namespace pagewire::http

@@ -1,0 +1,75 @@
+#pragma once
+
+/// HTTP status codes the static server sends, with their reason phrases (RFC 9110 §15).
+/// Header-only and stateless: safe from any thread.
+
+#include <cstdint>
+#include <string_view>
+
+namespace pagewire::http {
+
+enum class status : std::uint16_t {
+  ok = 200,
+  partial_content = 206,
+  not_modified = 304,
+  bad_request = 400,
+  forbidden = 403,
+  not_found = 404,
+  method_not_allowed = 405,
+  not_acceptable = 406,
+  length_required = 411,
+  precondition_failed = 412,
+  content_too_large = 413,
+  uri_too_long = 414,
+  range_not_satisfiable = 416,
+  request_header_fields_too_large = 431,
+  internal_server_error = 500,
+  not_implemented = 501,
+  http_version_not_supported = 505,
+};
+
+constexpr unsigned code_of(status s) {
+  return static_cast<unsigned>(s);
+}
+
+constexpr std::string_view reason_phrase(status s) {
+  switch (s) {
+    case status::ok:
+      return "OK";
+    case status::partial_content:
+      return "Partial Content";
+    case status::not_modified:
+      return "Not Modified";
+    case status::bad_request:
+      return "Bad Request";
+    case status::forbidden:
+      return "Forbidden";
+    case status::not_found:
+      return "Not Found";
+    case status::method_not_allowed:
+      return "Method Not Allowed";
+    case status::not_acceptable:
+      return "Not Acceptable";
+    case status::length_required:
+      return "Length Required";
+    case status::precondition_failed:
+      return "Precondition Failed";
+    case status::content_too_large:
+      return "Content Too Large";
+    case status::uri_too_long:
+      return "URI Too Long";
+    case status::range_not_satisfiable:
+      return "Range Not Satisfiable";
+    case status::request_header_fields_too_large:
+      return "Request Header Fields Too Large";
+    case status::internal_server_error:
+      return "Internal Server Error";
+    case status::not_implemented:
+      return "Not Implemented";
+    case status::http_version_not_supported:
+      return "HTTP Version Not Supported";
+  }
+  return "Unknown";
+}
+
+}  // namespace pagewire::http

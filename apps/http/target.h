@@ -1,0 +1,29 @@
+#pragma once
+
+/// Request-target -> relative file path under the document root (RFC 9112 §3.2,
+/// RFC 3986 §2.1). Pure function over caller-provided scratch: no allocation, any thread.
+///
+/// Rules: origin-form ("/a/b?q") or absolute-form ("http://host/a/b": its path is used);
+/// anything else (authority-form, "*", "../x", "a/b") is rejected. The query and fragment
+/// are stripped, percent-encoding is decoded exactly once ("%252e" -> literal "%2e"),
+/// and after decoding a NUL, a backslash, a control byte or a ".." segment rejects the
+/// target; "." and empty segments are dropped, so "//etc/passwd" -> "etc/passwd".
+/// The result never starts with '/', never contains "..", and "" names the root.
+
+#include <cstddef>
+#include <optional>
+#include <span>
+#include <string_view>
+
+namespace pagewire::http {
+
+struct resolved_target {
+  std::string_view path;  // relative, '/'-separated, no leading or trailing '/'
+  bool trailing_slash;    // the decoded path ended in '/' (or was the root)
+};
+
+/// Returns nullopt when the target must be answered with 400. `scratch` must hold at
+/// least target.size() bytes (else nullopt); `path` points into it.
+std::optional<resolved_target> resolve_target(std::string_view target, std::span<char> scratch);
+
+}  // namespace pagewire::http

@@ -1,0 +1,402 @@
+#include <string>
+#include <string_view>
+
+#include <gtest/gtest.h>
+
+#include <pagewire/apps/http/request_parser.h>
+
+namespace pagewire::http {
+namespace {
+
+constexpr std::string_view kBrowserGet =
+    "GET /index.html?x=1 HTTP/1.1\r\n"
+    "Host: example.com\r\n"
+    "User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0\r\n"
+    "Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8\r\n"
+    "Accept-Language: en-US,en;q=0.5\r\n"
+    "Accept-Encoding: gzip, deflate, br\r\n"
+    "Referer: https://example.com/\r\n"
+    "Connection: keep-alive\r\n"
+    "If-None-Match: \"abc\"\r\n"
+    "\r\n";
+
+parse_result feed_all(request_parser& p, std::string_view s) {
+  return p.feed(std::span<const char>(s.data(), s.size()));
+}
+
+// Feeds one byte at a time; returns the first non-need_more result and the total consumed.
+parse_result feed_bytewise(request_parser& p, std::string_view s) {
+  std::size_t used = 0;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const auto r = p.feed(std::span<const char>(s.data() + i, 1));
+    used += r.consumed;
+    if (r.state != parse_state::need_more) return {r.state, used};
+  }
+  return {parse_state::need_more, used};
+}
+
+status error_of(std::string_view s, parser_limits limits = {}) {
+  request_parser p(limits);
+  const auto r = feed_all(p, s);
+  EXPECT_EQ(r.state, parse_state::error) << s;
+  return p.error_status();
+}
+
+// RFC 9112 §3: request-line; §5: field lines.
+TEST(RequestParser, ParsesTypicalBrowserGet) {
+  request_parser p;
+  const auto r = feed_all(p, kBrowserGet);
+  ASSERT_EQ(r.state, parse_state::done);
+  EXPECT_EQ(r.consumed, kBrowserGet.size());
+  const request& q = p.get();
+  EXPECT_EQ(q.method, method::get);
+  EXPECT_EQ(q.method_name, "GET");
+  EXPECT_EQ(q.target, "/index.html?x=1");
+  EXPECT_EQ(q.version, http_version::http11);
+  EXPECT_EQ(q.host, "example.com");
+  EXPECT_EQ(q.accept_encoding, std::optional<std::string_view>("gzip, deflate, br"));
+  EXPECT_EQ(q.if_none_match, "\"abc\"");
+  EXPECT_EQ(q.referer, "https://example.com/");
+  EXPECT_EQ(q.request_line, "GET /index.html?x=1 HTTP/1.1");
+  EXPECT_TRUE(q.keep_alive);
+  EXPECT_EQ(q.fields.size(), 8u);
+  EXPECT_EQ(q.fields[1].name, "User-Agent");
+}
+
+TEST(RequestParser, ByteByByteEqualsWhole) {
+  request_parser whole, bytewise;
+  const auto a = feed_all(whole, kBrowserGet);
+  const auto b = feed_bytewise(bytewise, kBrowserGet);
+  ASSERT_EQ(a.state, parse_state::done);
+  ASSERT_EQ(b.state, parse_state::done);
+  EXPECT_EQ(a.consumed, b.consumed);
+  const request& x = whole.get();
+  const request& y = bytewise.get();
+  EXPECT_EQ(x.request_line, y.request_line);
+  EXPECT_EQ(x.host, y.host);
+  EXPECT_EQ(x.accept_encoding, y.accept_encoding);
+  EXPECT_EQ(x.user_agent, y.user_agent);
+  ASSERT_EQ(x.fields.size(), y.fields.size());
+  for (std::size_t i = 0; i < x.fields.size(); ++i) {
+    EXPECT_EQ(x.fields[i].name, y.fields[i].name);
+    EXPECT_EQ(x.fields[i].value, y.fields[i].value);
+  }
+}
+
+TEST(RequestParser, EverySplitPointGivesTheSameRequest) {
+  for (std::size_t cut = 0; cut <= kBrowserGet.size(); ++cut) {
+    request_parser p;
+    const auto r1 = feed_all(p, kBrowserGet.substr(0, cut));
+    std::size_t used = r1.consumed;
+    parse_result r2 = r1;
+    if (r1.state == parse_state::need_more) {
+      r2 = feed_all(p, kBrowserGet.substr(cut));
+      used += r2.consumed;
+    }
+    ASSERT_EQ(r2.state, parse_state::done) << cut;
+    EXPECT_EQ(used, kBrowserGet.size());
+    EXPECT_EQ(p.get().user_agent.substr(0, 11), "Mozilla/5.0");
+  }
+}
+
+TEST(RequestParser, ViewsSurviveReuseOfTheInputBuffer) {
+  request_parser p;
+  std::string buf(kBrowserGet);
+  ASSERT_EQ(feed_all(p, buf).state, parse_state::done);
+  std::fill(buf.begin(), buf.end(), 'X');  // the ring recycles the chunk
+  EXPECT_EQ(p.get().host, "example.com");
+}
+
+// RFC 9112 §9.3: pipelined requests; consumed leaves the rest for the next one.
+TEST(RequestParser, PipelinedRequestsAreConsumedOneAtATime) {
+  const std::string stream =
+      "GET /a HTTP/1.1\r\nHost: h\r\n\r\n"
+      "HEAD /b HTTP/1.1\r\nHost: h\r\n\r\n"
+      "GET /c HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n";
+  request_parser p;
+  std::string_view rest(stream);
+  const char* expected[] = {"/a", "/b", "/c"};
+  for (const char* t : expected) {
+    const auto r = feed_all(p, rest);
+    ASSERT_EQ(r.state, parse_state::done);
+    EXPECT_EQ(p.get().target, t);
+    rest.remove_prefix(r.consumed);
+    if (std::string_view(t) == "/b") {
+      EXPECT_EQ(p.get().method, method::head);
+    }
+    if (std::string_view(t) == "/c") {
+      EXPECT_FALSE(p.get().keep_alive);
+    }
+    p.reset();
+  }
+  EXPECT_TRUE(rest.empty());
+}
+
+TEST(RequestParser, NothingIsConsumedAfterDoneUntilReset) {
+  request_parser p;
+  const std::string two = "GET / HTTP/1.1\r\nHost: h\r\n\r\nGET / HTTP/1.1\r\n";
+  const auto r = feed_all(p, two);
+  ASSERT_EQ(r.state, parse_state::done);
+  const auto again = feed_all(p, std::string_view(two).substr(r.consumed));
+  EXPECT_EQ(again.state, parse_state::done);
+  EXPECT_EQ(again.consumed, 0u);
+}
+
+// RFC 9112 §6.3 (6): a Content-Length body is read (here: discarded) before the next request.
+TEST(RequestParser, DiscardsContentLengthBodyThenStops) {
+  const std::string s = "GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhelloGET";
+  request_parser whole;
+  const auto r = feed_all(whole, s);
+  ASSERT_EQ(r.state, parse_state::done);
+  EXPECT_EQ(r.consumed, s.size() - 3);
+  EXPECT_EQ(whole.get().content_length, 5u);
+  request_parser bytewise;
+  const auto b = feed_bytewise(bytewise, s);
+  ASSERT_EQ(b.state, parse_state::done);
+  EXPECT_EQ(b.consumed, s.size() - 3);
+}
+
+TEST(RequestParser, StartedTracksTheFirstByte) {
+  request_parser p;
+  EXPECT_FALSE(p.started());
+  feed_all(p, "G");
+  EXPECT_TRUE(p.started());
+  p.reset();
+  EXPECT_FALSE(p.started());
+}
+
+// RFC 9112 §2.2: empty lines before the request line are ignored; bare LF ends a line.
+TEST(RequestParser, IgnoresLeadingEmptyLinesAndAcceptsBareLf) {
+  request_parser p;
+  ASSERT_EQ(feed_all(p, "\r\n\nGET / HTTP/1.1\nHost: h\n\n").state, parse_state::done);
+  EXPECT_EQ(p.get().target, "/");
+}
+
+// RFC 9112 §9.3: 1.1 persists unless "close"; 1.0 only with "keep-alive".
+TEST(RequestParser, KeepAliveDefaultsPerVersion) {
+  struct {
+    const char* req;
+    bool keep;
+  } cases[] = {
+      {"GET / HTTP/1.1\r\nHost: h\r\n\r\n", true},
+      {"GET / HTTP/1.1\r\nHost: h\r\nConnection: Close\r\n\r\n", false},
+      {"GET / HTTP/1.1\r\nHost: h\r\nConnection: upgrade, close\r\n\r\n", false},
+      {"GET / HTTP/1.0\r\n\r\n", false},
+      {"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n", true},
+      {"GET / HTTP/1.0\r\nConnection: keep-alive, close\r\n\r\n", false},
+  };
+  for (const auto& c : cases) {
+    request_parser p;
+    ASSERT_EQ(feed_all(p, c.req).state, parse_state::done) << c.req;
+    EXPECT_EQ(p.get().keep_alive, c.keep) << c.req;
+  }
+}
+
+// RFC 9110 §6.2: HTTP/1.x with x > 1 is handled as 1.1; another major -> 505.
+TEST(RequestParser, VersionHandling) {
+  request_parser p;
+  ASSERT_EQ(feed_all(p, "GET / HTTP/1.9\r\nHost: h\r\n\r\n").state, parse_state::done);
+  EXPECT_EQ(p.get().version, http_version::http11);
+  EXPECT_EQ(error_of("GET / HTTP/2.0\r\n\r\n"), status::http_version_not_supported);
+  EXPECT_EQ(error_of("GET / HTTP/1.10\r\n\r\n"), status::bad_request);
+  EXPECT_EQ(error_of("GET / http/1.1\r\n\r\n"), status::bad_request);
+}
+
+TEST(RequestParser, OtherMethodsParseForA405) {
+  request_parser p;
+  ASSERT_EQ(feed_all(p, "DELETE /x HTTP/1.1\r\nHost: h\r\n\r\n").state, parse_state::done);
+  EXPECT_EQ(p.get().method, method::other);
+  EXPECT_EQ(p.get().method_name, "DELETE");
+}
+
+// RFC 9112 §3: malformed request lines -> 400.
+TEST(RequestParser, RejectsMalformedRequestLines) {
+  for (const char* s :
+       {"GET\r\n\r\n", "GET /\r\n\r\n", "GET  / HTTP/1.1\r\n\r\n", "GET / HTTP/1.1 \r\n\r\n",
+        "G(T / HTTP/1.1\r\n\r\n", "GET /a\x01 HTTP/1.1\r\n\r\n", " GET / HTTP/1.1\r\n\r\n"}) {
+    EXPECT_EQ(error_of(s), status::bad_request) << s;
+  }
+}
+
+// RFC 9112 §5.2: obs-fold -> 400.
+TEST(RequestParser, RejectsObsFold) {
+  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: h\r\nX-A: a\r\n b\r\n\r\n"), status::bad_request);
+  EXPECT_EQ(error_of("GET / HTTP/1.1\r\n\tHost: h\r\n\r\n"), status::bad_request);
+}
+
+// RFC 9112 §2.2: a bare CR is invalid.
+TEST(RequestParser, RejectsBareCr) {
+  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: h\rX: y\r\n\r\n"), status::bad_request);
+  EXPECT_EQ(error_of("GET /\r HTTP/1.1\r\nHost: h\r\n\r\n"), status::bad_request);
+  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: h\r\r\n\r\n"), status::bad_request);
+}
+
+// RFC 9110 §5.5: NUL and other CTLs in field values are invalid.
+TEST(RequestParser, RejectsNulInFieldValue) {
+  static constexpr char kNul[] = "GET / HTTP/1.1\r\nHost: h\r\nX: a\0b\r\n\r\n";
+  EXPECT_EQ(error_of(std::string_view(kNul, sizeof kNul - 1)), status::bad_request);
+  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: h\r\nX: a\x7f\r\n\r\n"), status::bad_request);
+}
+
+// RFC 9112 §5.1: no whitespace between field name and colon.
+TEST(RequestParser, RejectsWhitespaceBeforeColon) {
+  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost : h\r\n\r\n"), status::bad_request);
+  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost\t: h\r\n\r\n"), status::bad_request);
+}
+
+// RFC 9110 §5.1: field-name is a token.
+TEST(RequestParser, RejectsInvalidTokenCharsAndMissingColon) {
+  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHo(st: h\r\n\r\n"), status::bad_request);
+  EXPECT_EQ(error_of("GET / HTTP/1.1\r\n: h\r\n\r\n"), status::bad_request);
+  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost h\r\n\r\n"), status::bad_request);
+}
+
+// RFC 9112 §3.2: Host required in 1.1; more than one -> 400.
+TEST(RequestParser, HostRules) {
+  EXPECT_EQ(error_of("GET / HTTP/1.1\r\n\r\n"), status::bad_request);
+  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"), status::bad_request);
+  EXPECT_EQ(error_of("GET / HTTP/1.0\r\nHost: a\r\nhost: a\r\n\r\n"), status::bad_request);
+  request_parser p;
+  EXPECT_EQ(feed_all(p, "GET / HTTP/1.0\r\n\r\n").state, parse_state::done);
+}
+
+// RFC 9112 §6.3 (5): invalid or repeated Content-Length -> 400.
+TEST(RequestParser, RejectsInvalidOrDuplicateContentLength) {
+  for (const char* cl : {"abc", "-1", "1 2", "+5", "5, 5", "99999999999999999999999"}) {
+    EXPECT_EQ(
+        error_of(std::string("GET / HTTP/1.1\r\nHost: h\r\nContent-Length: ") + cl + "\r\n\r\n"),
+        status::bad_request)
+        << cl;
+  }
+  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: "
+                     "1\r\n\r\nx"),
+            status::bad_request);
+}
+
+TEST(RequestParser, BodyAboveTheDiscardLimitIs413) {
+  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 2000000\r\n\r\n"),
+            status::content_too_large);
+}
+
+// RFC 9112 §6.1, §6.3 (3)-(4): Transfer-Encoding on requests.
+TEST(RequestParser, TransferEncodingRules) {
+  EXPECT_EQ(error_of("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            status::length_required);
+  EXPECT_EQ(error_of("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"),
+            status::not_implemented);
+  EXPECT_EQ(error_of("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, gzip\r\n\r\n"),
+            status::bad_request);
+  EXPECT_EQ(error_of("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n"
+                     "Content-Length: 3\r\n\r\n"),
+            status::bad_request);
+  EXPECT_EQ(error_of("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n"), status::bad_request);
+}
+
+// RFC 9110 §5.3: repeated list fields are joined; §13.1.3: repeated dates are invalid.
+TEST(RequestParser, RepeatedFieldsJoinOrAreDropped) {
+  request_parser p;
+  ASSERT_EQ(feed_all(p,
+                     "GET / HTTP/1.1\r\nHost: h\r\nAccept-Encoding: gzip\r\n"
+                     "If-None-Match: \"a\"\r\nAccept-Encoding: zstd;q=0.5\r\n"
+                     "If-None-Match: \"b\"\r\nRange: bytes=0-1\r\nRange: bytes=2-3\r\n"
+                     "If-Modified-Since: x\r\nIf-Modified-Since: y\r\n\r\n")
+                .state,
+            parse_state::done);
+  EXPECT_EQ(p.get().accept_encoding, std::optional<std::string_view>("gzip, zstd;q=0.5"));
+  EXPECT_EQ(p.get().if_none_match, "\"a\", \"b\"");
+  EXPECT_TRUE(p.get().range.empty());
+  EXPECT_TRUE(p.get().if_modified_since.empty());
+}
+
+TEST(RequestParser, EmptyAcceptEncodingDiffersFromAbsent) {
+  request_parser p;
+  ASSERT_EQ(feed_all(p, "GET / HTTP/1.1\r\nHost: h\r\nAccept-Encoding:\r\n\r\n").state,
+            parse_state::done);
+  EXPECT_EQ(p.get().accept_encoding, std::optional<std::string_view>(""));
+  p.reset();
+  ASSERT_EQ(feed_all(p, "GET / HTTP/1.1\r\nHost: h\r\n\r\n").state, parse_state::done);
+  EXPECT_FALSE(p.get().accept_encoding.has_value());
+}
+
+// Limits: request line + fields <= 16 KiB (exactly at the limit is fine).
+TEST(RequestParser, HeadOfExactlyTheLimitIsAccepted) {
+  std::string s = "GET / HTTP/1.1\r\nHost: h\r\nX: ";
+  s += std::string(16 * 1024 - s.size() - 4, 'a');
+  s += "\r\n\r\n";
+  ASSERT_EQ(s.size(), 16u * 1024);
+  request_parser p;
+  EXPECT_EQ(feed_all(p, s).state, parse_state::done);
+  request_parser q;
+  EXPECT_EQ(feed_bytewise(q, s).state, parse_state::done);
+}
+
+TEST(RequestParser, HeadOneByteOverTheLimitIs431) {
+  std::string s = "GET / HTTP/1.1\r\nHost: h\r\nX: ";
+  s += std::string(16 * 1024 - s.size() - 3, 'a');
+  s += "\r\n\r\n";
+  EXPECT_EQ(error_of(s), status::request_header_fields_too_large);
+  request_parser q;
+  EXPECT_EQ(feed_bytewise(q, s).state, parse_state::error);
+  EXPECT_EQ(q.error_status(), status::request_header_fields_too_large);
+}
+
+TEST(RequestParser, TooLongTargetIs414) {
+  const std::string s = "GET /" + std::string(17 * 1024, 'a') + " HTTP/1.1\r\nHost: h\r\n\r\n";
+  EXPECT_EQ(error_of(s), status::uri_too_long);
+  request_parser q;
+  EXPECT_EQ(feed_bytewise(q, s).state, parse_state::error);
+  EXPECT_EQ(q.error_status(), status::uri_too_long);
+}
+
+TEST(RequestParser, FieldCountLimitIs100) {
+  std::string ok = "GET / HTTP/1.1\r\nHost: h\r\n";
+  for (int i = 0; i < 99; ++i)
+    ok += "X-" + std::to_string(i) + ": v\r\n";
+  request_parser p;
+  EXPECT_EQ(feed_all(p, ok + "\r\n").state, parse_state::done);
+  EXPECT_EQ(p.get().fields.size(), 100u);
+  EXPECT_EQ(error_of(ok + "X-last: v\r\n\r\n"), status::request_header_fields_too_large);
+}
+
+TEST(RequestParser, LimitsAreConfigurable) {
+  parser_limits l;
+  l.max_head_bytes = 64;
+  l.max_fields = 2;
+  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: h\r\nA: 1\r\nB: 2\r\n\r\n", l),
+            status::request_header_fields_too_large);
+  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: h\r\nA: " + std::string(64, 'x') + "\r\n\r\n", l),
+            status::request_header_fields_too_large);
+}
+
+TEST(RequestParser, ErrorStopsConsuming) {
+  request_parser p;
+  ASSERT_EQ(feed_all(p, "GET / HTTP/1.1\r\nBad Name: x\r\n").state, parse_state::error);
+  const auto r = feed_all(p, "GET / HTTP/1.1\r\n");
+  EXPECT_EQ(r.state, parse_state::error);
+  EXPECT_EQ(r.consumed, 0u);
+}
+
+}  // namespace
+}  // namespace pagewire::http
+
+namespace pagewire::http {
+namespace {
+
+// Found by the fuzzer: the 414-vs-400 decision must not depend on how input is split.
+TEST(RequestParser, OverlongRequestLineStatusIsSplitIndependent) {
+  const std::string s = std::string(16 * 1024, 'A') + " / HTTP/1.1\r\n\r\n";
+  request_parser whole;
+  ASSERT_EQ(feed_all(whole, s).state, parse_state::error);
+  request_parser chunked;
+  parse_result r{};
+  for (std::size_t i = 0; i < s.size() && r.state == parse_state::need_more; i += 4096) {
+    r = chunked.feed(
+        std::span<const char>(s.data() + i, std::min<std::size_t>(4096, s.size() - i)));
+  }
+  ASSERT_EQ(r.state, parse_state::error);
+  EXPECT_EQ(whole.error_status(), status::bad_request);
+  EXPECT_EQ(chunked.error_status(), status::bad_request);
+}
+
+}  // namespace
+}  // namespace pagewire::http

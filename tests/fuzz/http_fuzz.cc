@@ -1,0 +1,141 @@
+// libFuzzer target for the HTTP protocol core: the request parser (whole input vs the
+// same bytes split at a data-chosen point and byte-by-byte must agree), and the
+// path decoder, range and Accept-Encoding evaluators on what the parser produced.
+// Built outside Bazel by tests/fuzz/run_http_fuzz.sh with clang++-14.
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <pagewire/apps/http/accept_encoding.h>
+#include <pagewire/apps/http/http_date.h>
+#include <pagewire/apps/http/range.h>
+#include <pagewire/apps/http/request_parser.h>
+#include <pagewire/apps/http/response_head.h>
+#include <pagewire/apps/http/response_plan.h>
+#include <pagewire/apps/http/target.h>
+
+namespace http = pagewire::http;
+
+namespace {
+
+// Reports the failed invariant's line, then aborts so libFuzzer saves the input.
+#define check(ok)                                                              \
+  do {                                                                         \
+    if (!(ok)) {                                                               \
+      std::fprintf(stderr, "invariant failed: %s (line %d)\n", #ok, __LINE__); \
+      std::abort();                                                            \
+    }                                                                          \
+  } while (0)
+
+struct outcome {
+  http::parse_state state;
+  std::size_t consumed;
+  http::status error;
+  std::string line;
+};
+
+outcome run(std::string_view s, std::size_t chunk) {
+  http::parser_limits limits;
+  limits.max_head_bytes = 1024;  // small so the fuzzer reaches the limits
+  limits.max_fields = 8;
+  limits.max_body_bytes = 64;
+  static http::request_parser* parsers[2] = {new http::request_parser(limits),
+                                             new http::request_parser(limits)};
+  http::request_parser& p = *parsers[chunk == 1 ? 1 : 0];
+  p.reset();
+  std::size_t used = 0;
+  http::parse_result r{http::parse_state::need_more, 0};
+  while (used < s.size()) {
+    const std::size_t n = std::min(chunk, s.size() - used);
+    r = p.feed({s.data() + used, n});
+    check(r.consumed <= n);
+    used += r.consumed;
+    if (r.state != http::parse_state::need_more) break;
+    check(r.consumed == n);
+  }
+  outcome o{r.state, used, p.error_status(), {}};
+  if (r.state == http::parse_state::done) o.line = std::string(p.get().request_line);
+  return o;
+}
+
+void check_path(std::string_view target) {
+  std::vector<char> scratch(target.size());
+  const auto r = http::resolve_target(target, scratch);
+  if (!r) return;
+  const std::string_view p = r->path;
+  check(p.empty() || (p.front() != '/' && p.back() != '/'));
+  check(p.find('\0') == std::string_view::npos);
+  check(p.find('\\') == std::string_view::npos);
+  check(p.find("//") == std::string_view::npos);
+  std::size_t i = 0;
+  while (i <= p.size()) {
+    std::size_t j = p.find('/', i);
+    if (j == std::string_view::npos) j = p.size();
+    const auto seg = p.substr(i, j - i);
+    check(seg != ".." && seg != ".");
+    i = j + 1;
+  }
+}
+
+void check_request(const http::request& req) {
+  check_path(req.target);
+  const auto rs = http::evaluate_range(req.range, 1000);
+  std::uint64_t prev_end = 0;
+  for (const auto& r : rs.ranges()) {
+    check(r.length > 0 && r.first + r.length <= 1000 && r.first >= prev_end);
+    prev_end = r.first + r.length;
+  }
+  const http::content_coding offered[] = {http::content_coding::zstd, http::content_coding::gzip};
+  (void)http::negotiate_encoding(req.accept_encoding, offered);
+  (void)http::parse_http_date(req.if_modified_since);
+
+  http::resource res;
+  res.path = "a/index.html";
+  res.stat = {true, true, 5000, 1'700'000'000'000'000'000, 42};
+  http::plan_options opts;
+  opts.compress = offered;
+  opts.now = 1'800'000'000;
+  const http::response resp = http::plan_response(req, res, opts);
+  char head[1024];
+  const auto n = http::build_head(resp, {"Sun, 06 Nov 1994 08:49:37 GMT", "pagewire"}, head);
+  check(n.has_value());
+  if (resp.body == http::body_kind::multipart) {
+    std::uint64_t total = resp.multipart->closing().size();
+    for (const auto& part : resp.multipart->parts())
+      total += part.head.size() + part.file_length;
+    check(total == resp.content_length);
+  }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  if (size == 0) return 0;
+  const std::size_t cut = data[0];  // first byte picks the chunk size
+  const std::string_view s(reinterpret_cast<const char*>(data) + 1, size - 1);
+  check_path(s);
+  const outcome whole = run(s, s.size() == 0 ? 1 : s.size());
+  const outcome split = run(s, cut == 0 ? 1 : cut);
+  const outcome bytewise = run(s, 1);
+  for (const outcome* o : {&split, &bytewise}) {
+    check(o->state == whole.state);
+    // After an error the connection closes; how much was taken does not matter.
+    if (whole.state == http::parse_state::error) {
+      check(o->error == whole.error);
+    } else {
+      check(o->consumed == whole.consumed && o->line == whole.line);
+    }
+  }
+  if (whole.state == http::parse_state::done) {
+    http::parser_limits limits;
+    http::request_parser p(limits);
+    p.feed({s.data(), s.size()});
+    check_request(p.get());
+  }
+  return 0;
+}
