@@ -13,7 +13,10 @@ PACKAGES := bazel-bootstrap g++ python3 \
 # What `make bench` adds: the load generator and the peer servers.
 BENCH_PACKAGES := wrk nginx-light
 
-.PHONY: all deps bench-deps build test test-tsan run bench install format clean
+# What `make fuzz` adds: clang with its libFuzzer and sanitizer runtimes.
+FUZZ_PACKAGES := clang-14 libclang-rt-14-dev
+
+.PHONY: all deps bench-deps build test test-tsan run bench install fuzz format clean
 
 all: build
 
@@ -41,6 +44,11 @@ run: deps
 
 bench: bench-deps
 	@bash bench/run.sh
+
+# libFuzzer over the HTTP parser and path decoder, bounded (FUZZ_SECONDS, default 60).
+fuzz: deps
+	@bash bazel/install_packages.sh $(FUZZ_PACKAGES)
+	@bash tests/fuzz/run_http_fuzz.sh $${FUZZ_SECONDS:-60}
 
 # The library, headers and pagewire.pc under PREFIX (default /usr/local).
 install: deps
