@@ -170,6 +170,24 @@ layout plan(const run_report& report, const options& o) {
   return l;
 }
 
+// Swatch and name per path, wrapping to a new row at the right edge; returns the
+// y below the last row.
+double legend(std::string& out, const layout& l, double y) {
+  double x = kLeft;
+  for (std::size_t i = 0; i < l.paths.size(); ++i) {
+    const double w = 28 + 7.5 * static_cast<double>(l.paths[i].size());
+    if (x + w > l.width - kRight && x > kLeft) {
+      x = kLeft;
+      y += 18;
+    }
+    out += "<rect x=\"" + num(x) + "\" y=\"" + num(y) + "\" width=\"12\" height=\"12\" fill=\"" +
+           kColors[i % kColors.size()] + "\"/>\n<text x=\"" + num(x + 16) + "\" y=\"" +
+           num(y + 10) + "\" class=\"legend\">" + escape(l.paths[i]) + "</text>\n";
+    x += w;
+  }
+  return y + 18;
+}
+
 const char* kStyle =
     "<style>text{font-family:sans-serif;fill:#222}.title{font-size:14px;font-weight:bold}"
     ".tick{font-size:11px;text-anchor:end}.axis{font-size:12px;text-anchor:middle}"
@@ -190,13 +208,11 @@ std::string format_svg(const run_report& report, const options& o, const host_in
          escape("kernel " + host.kernel + ", " + std::to_string(host.cores) + " cores, " +
                 host.date + "; GB = 10^9 bytes") +
          "</text>\n";
-  double x = kLeft;
-  for (std::size_t i = 0; i < l.paths.size(); ++i) {
-    out += "<rect x=\"" + num(x) + "\" y=\"50\" width=\"12\" height=\"12\" fill=\"" +
-           kColors[i % kColors.size()] + "\"/>\n<text x=\"" + num(x + 16) +
-           "\" y=\"60\" class=\"legend\">" + escape(l.paths[i]) + "</text>\n";
-    x += 28 + 7.5 * static_cast<double>(l.paths[i].size());
-  }
+  double y = legend(out, l, 50);
+  out += "<text x=\"" + num(kLeft) + "\" y=\"" + num(y + 14) +
+         "\" class=\"legend\">CPU bars: solid = sending thread, light = receiving thread stacked "
+         "on top; labels read sender+receiver.</text>\n";
+  y += 24;
   const panel throughput{"throughput", "GB/s",
                          [](const record& r) {
                            return std::pair{r.gb_per_s, 0.0};
@@ -210,7 +226,6 @@ std::string format_svg(const run_report& report, const options& o, const host_in
       [](const record& r) {
         return value_label(r.sender_cpu_s_per_gb) + "+" + value_label(r.receiver_cpu_s_per_gb);
       }};
-  double y = 70;
   for (transport via : o.transports) {
     const bool any = std::any_of(report.records.begin(), report.records.end(),
                                  [&](const record& r) { return r.via == via; });
