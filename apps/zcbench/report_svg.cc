@@ -210,22 +210,22 @@ std::string format_svg(const run_report& report, const options& o, const host_in
          "</text>\n";
   double y = legend(out, l, 50);
   out += "<text x=\"" + num(kLeft) + "\" y=\"" + num(y + 14) +
-         "\" class=\"legend\">CPU bars: solid = sending thread, light = receiving thread stacked "
-         "on top; labels read sender+receiver.</text>\n";
+         "\" class=\"legend\">CPU bars: solid = sending thread, light = receiving thread on top; "
+         "labels: sender+receiver.</text>\n";
   y += 24;
   const panel throughput{"throughput", "GB/s",
                          [](const record& r) {
                            return std::pair{r.gb_per_s, 0.0};
                          },
                          [](const record& r) { return value_label(r.gb_per_s); }};
-  const panel cpu{
-      "CPU per GB: solid = sender, light = receiver; label = sender+receiver", "CPU s per GB",
-      [](const record& r) {
-        return std::pair{r.sender_cpu_s_per_gb, r.receiver_cpu_s_per_gb};
-      },
-      [](const record& r) {
-        return value_label(r.sender_cpu_s_per_gb) + "+" + value_label(r.receiver_cpu_s_per_gb);
-      }};
+  const panel cpu{"CPU seconds per GB", "CPU s per GB",
+                  [](const record& r) {
+                    return std::pair{r.sender_cpu_s_per_gb, r.receiver_cpu_s_per_gb};
+                  },
+                  [](const record& r) {
+                    return value_label(r.sender_cpu_s_per_gb) + "+" +
+                           value_label(r.receiver_cpu_s_per_gb);
+                  }};
   for (transport via : o.transports) {
     const bool any = std::any_of(report.records.begin(), report.records.end(),
                                  [&](const record& r) { return r.via == via; });
