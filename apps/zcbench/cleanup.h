@@ -1,0 +1,29 @@
+#pragma once
+
+/// Last-resort cleanup of what zcbench leaves on the host (network namespaces,
+/// the temporary source file and its directory) when SIGINT, SIGTERM or SIGHUP
+/// ends the run. Owners register a path when they create the thing and forget it
+/// when their destructor has removed it; the normal path never needs this.
+/// The handler uses only async-signal-safe calls (umount2, unlink, rmdir), then
+/// re-raises the signal with its default action. Registration is not thread-safe:
+/// call from the main thread only. At most 8 entries, 255 bytes each.
+
+namespace zcbench {
+
+enum class cleanup_kind {
+  netns_mount,  ///< /run/netns/NAME: umount2(MNT_DETACH) + unlink, as `ip netns del` does
+  file,         ///< unlink
+  directory,    ///< rmdir (registered before its files, removed after them)
+};
+
+/// Installs the handler for SIGINT, SIGTERM and SIGHUP. Idempotent.
+void install_signal_cleanup();
+
+/// Remembers `path` for the handler. Returns false when the table is full or the
+/// path too long (the thing is then only cleaned up on the normal path).
+bool register_cleanup(cleanup_kind kind, const char* path);
+
+/// Forgets `path` (after its owner removed it).
+void forget_cleanup(const char* path);
+
+}  // namespace zcbench

@@ -1,0 +1,81 @@
+#pragma once
+
+/// Runs every selected path x message size x transport `repeat` times and
+/// reduces the trials to one record each (the median of every figure, taken
+/// figure by figure), with ratios to the copy baseline and to the path's raw loop.
+/// Main thread only.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "apps/zcbench/options.h"
+
+namespace zcbench {
+
+/// One trial's figures. GB is 10^9 bytes.
+struct trial_figures {
+  double seconds = 0;
+  double gb_per_s = 0;
+  double sender_cpu_s = 0;
+  double receiver_cpu_s = 0;
+  std::uint64_t syscalls = 0;  ///< sender's, as the path counted them
+  std::uint64_t receiver_syscalls = 0;
+  std::uint64_t bytes_sent = 0;      ///< as the path counted them
+  std::uint64_t bytes_received = 0;  ///< as the receiver counted them
+  std::uint64_t bytes_copied = 0;    ///< user-space copies, as the path counted them
+};
+
+struct record {
+  std::string path;
+  std::string raw;
+  transport via = transport::loopback;
+  recv_mode recv = recv_mode::copy;
+  std::size_t message_size = 0;
+  std::uint64_t bytes = 0;           ///< requested per trial (--bytes)
+  std::uint64_t bytes_sent = 0;      ///< equal in every trial, == bytes
+  std::uint64_t bytes_received = 0;  ///< equal in every trial, == bytes
+  // Medians over the trials, figure by figure.
+  double seconds = 0;
+  double gb_per_s = 0;
+  double sender_cpu_s_per_gb = 0;
+  double receiver_cpu_s_per_gb = 0;
+  double syscalls_per_gb = 0;
+  double receiver_syscalls_per_gb = 0;
+  double copied_per_byte = 0;
+  std::optional<double> ratio_to_copy;  ///< gb_per_s / copy's, same size and transport
+  std::optional<double> ratio_to_raw;   ///< gb_per_s / raw loop's, same size and transport
+  std::vector<trial_figures> trials;
+};
+
+/// Something that did not run: a transport (path "*") or a path refused here.
+struct skip_note {
+  std::string path;
+  std::string transport;
+  std::string reason;
+};
+
+/// A trial that failed, or whose byte counts did not match.
+struct error_note {
+  std::string path;
+  std::string transport;
+  std::size_t message_size = 0;
+  std::string message;
+};
+
+struct run_report {
+  std::vector<record> records;
+  std::vector<skip_note> skipped;
+  std::vector<error_note> errors;
+};
+
+/// Runs the whole benchmark; progress goes to stderr when it is a terminal.
+/// Setup problems that stop everything (no temp file) come back as an error
+/// with path "*".
+run_report measure_all(const options& o);
+
+/// The median of `values` (mean of the middle two for an even count); 0 if empty.
+double median(std::vector<double> values);
+
+}  // namespace zcbench

@@ -1,0 +1,49 @@
+#pragma once
+
+/// zcbench's command line, parsed and validated once into `options`.
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "apps/zcbench/receivers.h"
+
+namespace zcbench {
+
+enum class transport { loopback, veth };
+
+std::string_view to_string(transport t);
+
+struct options {
+  std::uint64_t bytes = std::uint64_t{1} << 30;  ///< per trial; --bytes, K/M/G suffixes (x1024)
+  std::vector<std::size_t> sizes = {4 << 10, 64 << 10, 1 << 20, 16 << 20};  ///< message sizes
+  std::vector<std::string> paths;  ///< names from the path table, table order; default all
+  std::vector<transport> transports = {transport::loopback, transport::veth};
+  recv_mode recv = recv_mode::copy;
+  int repeat = 3;           ///< trials per path, size and transport; the median is reported
+  std::string json_file;    ///< --json FILE, empty: none
+  std::string svg_file;     ///< --svg FILE, empty: none
+  std::string tmpdir;       ///< where the source file goes: --tmpdir, else $TMPDIR, else /tmp
+  bool help = false;        ///< --help: print usage, run nothing
+  bool list_paths = false;  ///< --list-paths: print the path table, run nothing
+};
+
+/// Parses argv[1..]. On a bad option returns nullopt and sets `error` to one line
+/// (no trailing newline) naming the option and what is wrong.
+std::optional<options> parse_options(std::span<const char* const> args, std::string& error);
+
+/// The --help text.
+std::string usage();
+
+/// "4096" -> 4096, "64K" -> 65536, "1M", "1G" (binary multiples); nullopt if malformed,
+/// zero, or overflowing.
+std::optional<std::uint64_t> parse_byte_count(std::string_view text);
+
+/// 4096 -> "4K", 1048576 -> "1M", 1000 -> "1000".
+std::string format_byte_count(std::uint64_t n);
+
+}  // namespace zcbench

@@ -1,0 +1,33 @@
+#include "apps/zcbench/path_table.h"
+
+#include <array>
+
+#include "apps/zcbench/path_copy.h"
+#include "apps/zcbench/path_sendfile.h"
+#include "apps/zcbench/path_splice.h"
+
+namespace zcbench {
+namespace {
+
+// One line per path. Raw syscall loops first; pagewire's paths go after them and
+// name their raw counterpart in their own `path::raw`.
+const auto kPaths = std::to_array<const path*>({
+    &copy_path,
+    &sendfile_path,
+    &splice_path,
+});
+
+}  // namespace
+
+std::span<const path* const> all_paths() {
+  return kPaths;
+}
+
+const path* find_path(std::string_view name) {
+  for (const path* p : kPaths) {
+    if (p->name == name) return p;
+  }
+  return nullptr;
+}
+
+}  // namespace zcbench

@@ -1,0 +1,48 @@
+#pragma once
+
+/// The bytes every path sends: a temporary file of N bytes (created once per run
+/// in a fresh directory under TMPDIR, page cache warm) and, when a path needs it,
+/// a memory window of the same stream. The content is pseudo-random (it does not
+/// compress). The store owns the file, directory and memory and removes them on
+/// destruction (and on SIGINT/SIGTERM through cleanup.h). Main thread only;
+/// `view()` may then be read from any thread while the store lives.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "apps/zcbench/path.h"
+
+namespace zcbench {
+
+class source_store {
+ public:
+  /// Creates `dir_parent`/zcbench-XXXXXX/source.bin of `total` bytes, and a memory
+  /// window when `with_memory`. Returns null and a one-line reason on failure.
+  static std::unique_ptr<source_store> create(const std::string& dir_parent, std::uint64_t total,
+                                              bool with_memory, std::string& why);
+
+  source_store(const source_store&) = delete;
+  source_store& operator=(const source_store&) = delete;
+  ~source_store();
+
+  source view() const;
+  const std::string& file_path() const { return file_; }
+
+ private:
+  source_store() = default;
+
+  std::string dir_;
+  std::string file_;
+  int fd_ = -1;
+  std::uint64_t total_ = 0;
+  std::vector<std::byte> window_;  // the stream's repeating window
+  bool with_memory_ = false;
+};
+
+/// The memory window's size for `total` bytes: min(total, 64 MiB).
+std::size_t window_size(std::uint64_t total);
+
+}  // namespace zcbench

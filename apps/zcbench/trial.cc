@@ -1,0 +1,191 @@
+#include "apps/zcbench/trial.h"
+
+#include <arpa/inet.h>
+#include <chrono>
+#include <future>
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <thread>
+#include <unistd.h>
+
+namespace zcbench {
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+// A stuck peer ends the trial with EAGAIN instead of hanging the run.
+constexpr timeval kIoTimeout{30, 0};
+
+double thread_cpu_seconds() {
+  rusage u{};
+  ::getrusage(RUSAGE_THREAD, &u);
+  const auto secs = [](const timeval& t) {
+    return static_cast<double>(t.tv_sec) + t.tv_usec / 1e6;
+  };
+  return secs(u.ru_utime) + secs(u.ru_stime);
+}
+
+std::string describe(const char* side, const char* what, std::error_code ec) {
+  return std::string(side) + ": " + what + ": " + ec.message();
+}
+
+std::error_code last_error() {
+  return {errno, std::system_category()};
+}
+
+struct listener_info {
+  int fd = -1;
+  sockaddr_in address{};
+  std::string error;  // non-empty: the receiver could not listen
+};
+
+struct side_result {
+  trial_status status = trial_status::ok;
+  std::string message;
+};
+
+class trial_run {
+ public:
+  trial_run(const trial_setup& setup, trial_result& result) : setup_(setup), result_(result) {}
+
+  trial_outcome run() {
+    std::thread receiver([this] { receiver_side_ = receive(); });
+    std::thread sender([this] { sender_side_ = send(); });
+    auto done = receiver_done_.get_future();
+    while (done.wait_for(std::chrono::milliseconds(100)) != std::future_status::ready) {
+      if (setup_.on_progress) setup_.on_progress(received_.load(std::memory_order_relaxed));
+    }
+    sender.join();
+    receiver.join();
+    result_.seconds = std::chrono::duration<double>(end_ - start_).count();
+    for (const side_result* side : {&sender_side_, &receiver_side_}) {
+      if (side->status != trial_status::ok) return {side->status, side->message};
+    }
+    return {};
+  }
+
+ private:
+  // Receiving thread: listen, publish the address, accept one, read to EOF.
+  side_result receive() {
+    struct signal_done {
+      std::promise<void>& p;
+      ~signal_done() { p.set_value(); }
+    } done{receiver_done_};
+    listener_info info;
+    if (setup_.veth != nullptr) {
+      if (auto ec = join_netns(setup_.veth->receiver_ns())) {
+        info.error = describe("receiver", "setns", ec);
+        listener_.set_value(info);
+        return {trial_status::failed, info.error};
+      }
+    }
+    info.fd = open_listener(info);
+    listener_.set_value(info);
+    if (info.fd < 0) return {trial_status::failed, info.error};
+    const int fd = ::accept4(info.fd, nullptr, nullptr, SOCK_CLOEXEC);
+    const auto accept_ec = last_error();
+    ::close(info.fd);
+    if (fd < 0) {
+      // The sender shuts the listener down when it gives up before connecting.
+      if (sender_gave_up_.load()) return {};
+      return {trial_status::failed, describe("receiver", "accept", accept_ec)};
+    }
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &kIoTimeout, sizeof kIoTimeout);
+    const double cpu0 = thread_cpu_seconds();
+    const auto ec = receive_all(fd, setup_.recv, result_.received, &received_);
+    end_ = clock::now();
+    result_.receiver_cpu_s = thread_cpu_seconds() - cpu0;
+    ::close(fd);
+    if (ec) return {trial_status::failed, describe("receiver", "receive", ec)};
+    return {};
+  }
+
+  int open_listener(listener_info& info) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+      info.error = describe("receiver", "socket", last_error());
+      return -1;
+    }
+    info.address.sin_family = AF_INET;
+    info.address.sin_port = 0;
+    const char* host = setup_.veth != nullptr ? veth_pair::kReceiverAddress : "127.0.0.1";
+    ::inet_pton(AF_INET, host, &info.address.sin_addr);
+    socklen_t len = sizeof info.address;
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&info.address), sizeof info.address) != 0 ||
+        ::listen(fd, 1) != 0 ||
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&info.address), &len) != 0) {
+      info.error = describe("receiver", "listen", last_error());
+      ::close(fd);
+      return -1;
+    }
+    return fd;
+  }
+
+  // Sending thread: connect, build the path's sender, time one send().
+  side_result send() {
+    const listener_info info = listener_.get_future().get();
+    if (info.fd < 0) return {};  // the receiver reports why
+    std::string failure;
+    if (setup_.veth != nullptr) {
+      if (auto ec = join_netns(setup_.veth->sender_ns())) failure = describe("sender", "setns", ec);
+    }
+    int fd = -1;
+    if (failure.empty()) fd = connect_to(info, failure);
+    if (fd < 0) {
+      sender_gave_up_.store(true);
+      ::shutdown(info.fd, SHUT_RDWR);  // wakes the receiver's accept()
+      return {trial_status::failed, failure};
+    }
+    std::error_code ec;
+    const transfer t{fd, setup_.src, setup_.message_size};
+    std::unique_ptr<sender> s = setup_.p->make(t, ec);
+    if (!s) {
+      start_ = clock::now();
+      ::close(fd);
+      return {trial_status::unavailable, describe("sender", "setup", ec)};
+    }
+    const double cpu0 = thread_cpu_seconds();
+    start_ = clock::now();
+    ec = s->send(result_.sent);
+    result_.sender_cpu_s = thread_cpu_seconds() - cpu0;
+    s.reset();
+    ::close(fd);
+    if (ec) return {trial_status::failed, describe("sender", "send", ec)};
+    return {};
+  }
+
+  static int connect_to(const listener_info& info, std::string& failure) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+      failure = describe("sender", "socket", last_error());
+      return -1;
+    }
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &kIoTimeout, sizeof kIoTimeout);
+    if (::connect(fd, reinterpret_cast<const sockaddr*>(&info.address), sizeof info.address) != 0) {
+      failure = describe("sender", "connect", last_error());
+      ::close(fd);
+      return -1;
+    }
+    return fd;
+  }
+
+  const trial_setup& setup_;
+  trial_result& result_;
+  std::promise<listener_info> listener_;
+  std::promise<void> receiver_done_;
+  std::atomic<std::uint64_t> received_{0};
+  std::atomic<bool> sender_gave_up_{false};
+  side_result sender_side_, receiver_side_;
+  clock::time_point start_{}, end_{};
+};
+
+}  // namespace
+
+trial_outcome run_trial(const trial_setup& setup, trial_result& result) {
+  result = trial_result{};
+  trial_run run(setup, result);
+  return run.run();
+}
+
+}  // namespace zcbench

@@ -1,0 +1,54 @@
+#pragma once
+
+/// One trial: a receiver thread and a sender thread, a fresh TCP connection
+/// between them, one path sending the source once. Measures wall time (first
+/// byte offered to EOF seen), each thread's CPU time (getrusage RUSAGE_THREAD)
+/// and collects the counts the path and the receiver report. Blocking; call
+/// from one thread (it starts and joins its own two).
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <system_error>
+
+#include "apps/zcbench/netns.h"
+#include "apps/zcbench/path.h"
+#include "apps/zcbench/receivers.h"
+
+namespace zcbench {
+
+struct trial_setup {
+  const path* p = nullptr;
+  source src;
+  std::size_t message_size = 0;
+  recv_mode recv = recv_mode::copy;
+  /// Null: loopback in the caller's namespace. Otherwise the sender joins its
+  /// tx namespace and the receiver its rx namespace, each on its own thread.
+  const veth_pair* veth = nullptr;
+  /// Called about every 100 ms with the bytes received so far, on the calling thread.
+  std::function<void(std::uint64_t received)> on_progress;
+};
+
+struct trial_result {
+  double seconds = 0;         ///< sender's start of send() to receiver's EOF
+  double sender_cpu_s = 0;    ///< user + system CPU of the sending thread during send()
+  double receiver_cpu_s = 0;  ///< user + system CPU of the receiving thread while receiving
+  send_counts sent;
+  recv_counts received;
+};
+
+enum class trial_status {
+  ok,           ///< ran; check received.bytes against the source's total
+  unavailable,  ///< the path's make() refused (reported as skipped)
+  failed,       ///< an error on either side
+};
+
+struct trial_outcome {
+  trial_status status = trial_status::ok;
+  std::string message;  ///< for unavailable/failed: one line, "sender: connect: ..."
+};
+
+trial_outcome run_trial(const trial_setup& setup, trial_result& result);
+
+}  // namespace zcbench

@@ -1,0 +1,71 @@
+"""zcbench's command line: a bad option gives one line on stderr and exit status 2,
+before anything runs; --help and --list-paths print and exit 0.
+
+Usage: zcbench_options_test.py ZCBENCH_BINARY"""
+
+import sys
+import unittest
+
+import zcbench_testlib as lib
+
+BINARY = sys.argv[1]
+
+
+class BadOptions(unittest.TestCase):
+    def check_rejected(self, args, mentions):
+        proc = lib.run_zcbench(BINARY, *args, timeout=10)
+        self.assertEqual(proc.returncode, 2, proc.stderr)
+        self.assertEqual(proc.stdout, "")
+        lines = proc.stderr.splitlines()
+        self.assertEqual(len(lines), 1, proc.stderr)
+        self.assertTrue(lines[0].startswith("zcbench: "), lines[0])
+        self.assertIn(mentions, lines[0])
+
+    def test_unknown_option(self):
+        self.check_rejected(["--frobnicate"], "--frobnicate")
+
+    def test_bytes_not_a_count(self):
+        self.check_rejected(["--bytes", "12Q"], "--bytes")
+        self.check_rejected(["--bytes=0"], "--bytes")
+        self.check_rejected(["--bytes", "-5"], "--bytes")
+        self.check_rejected(["--bytes", "99999999999G"], "--bytes")
+
+    def test_sizes_malformed_or_too_large(self):
+        self.check_rejected(["--sizes", "4K,,1M"], "--sizes")
+        self.check_rejected(["--sizes", "2G"], "--sizes")
+
+    def test_unknown_path(self):
+        self.check_rejected(["--paths", "copy,teleport"], "teleport")
+
+    def test_unknown_transport(self):
+        self.check_rejected(["--transport", "infiniband"], "infiniband")
+
+    def test_unknown_receiver(self):
+        self.check_rejected(["--recv", "mmap"], "mmap")
+
+    def test_repeat_out_of_range(self):
+        self.check_rejected(["--repeat", "0"], "--repeat")
+        self.check_rejected(["--repeat", "3x"], "--repeat")
+
+    def test_option_missing_its_value(self):
+        self.check_rejected(["--json"], "--json")
+        self.check_rejected(["--bytes"], "--bytes")
+
+
+class Informational(unittest.TestCase):
+    def test_help_prints_usage_and_exits_zero(self):
+        proc = lib.run_zcbench(BINARY, "--help", timeout=10)
+        self.assertEqual(proc.returncode, 0)
+        for word in ("--bytes", "--sizes", "--paths", "--transport", "--recv", "--repeat",
+                     "--json", "--svg"):
+            self.assertIn(word, proc.stdout)
+
+    def test_list_paths_names_every_raw_loop(self):
+        proc = lib.run_zcbench(BINARY, "--list-paths", timeout=10)
+        self.assertEqual(proc.returncode, 0)
+        names = [line.split()[0] for line in proc.stdout.splitlines()]
+        self.assertEqual(names[:3], ["copy", "sendfile", "splice"])
+
+
+if __name__ == "__main__":
+    lib.main("zcbench_options_test")

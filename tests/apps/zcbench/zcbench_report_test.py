@@ -1,0 +1,200 @@
+"""zcbench end to end on a small --bytes: the JSON matches its schema, every record's
+byte counts equal what the receiver got, copy copies one byte per byte while sendfile
+and splice copy none, and the table and SVG show every record.
+
+Usage: zcbench_report_test.py ZCBENCH_BINARY SCHEMA_JSON"""
+
+import copy
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import xml.etree.ElementTree as ET
+
+import zcbench_testlib as lib
+
+BINARY, SCHEMA_FILE = sys.argv[1], sys.argv[2]
+# 8 MiB + 3: the last message of every size is short, and 1000 is no divisor of it.
+BYTES = 8 * 1024 * 1024 + 3
+SIZES = [4096, 1000, 1024 * 1024]
+PATHS = ["copy", "sendfile", "splice"]
+
+
+def tmpdir():
+    return os.environ.get("TEST_TMPDIR") or tempfile.gettempdir()
+
+
+class CopyReceiverRun(unittest.TestCase):
+    """One loopback run with --recv=copy, --repeat 2, shared by the cases below."""
+
+    @classmethod
+    def setUpClass(cls):
+        with open(SCHEMA_FILE, encoding="utf-8") as f:
+            cls.schema = json.load(f)
+        work = tempfile.mkdtemp(dir=tmpdir())
+        cls.json_file = os.path.join(work, "out.json")
+        cls.svg_file = os.path.join(work, "out.svg")
+        cls.proc = lib.run_zcbench(
+            BINARY, f"--bytes={BYTES}", "--sizes", "4K,1000,1M", "--repeat", "2",
+            "--transport", "loopback", "--recv=copy", "--json", cls.json_file,
+            "--svg", cls.svg_file, "--tmpdir", work)
+        cls.work = work
+        with open(cls.json_file, encoding="utf-8") as f:
+            cls.doc = json.load(f)
+
+    def test_run_exits_zero_and_leaves_no_temporary_source(self):
+        self.assertEqual(self.proc.returncode, 0, self.proc.stderr)
+        self.assertEqual(sorted(os.listdir(self.work)), ["out.json", "out.svg"])
+
+    def test_json_matches_schema(self):
+        self.assertEqual(lib.schema_errors(self.doc, self.schema), [])
+
+    def test_schema_check_rejects_broken_documents(self):
+        broken = copy.deepcopy(self.doc)
+        del broken["records"][0]["bytes_received"]
+        self.assertTrue(lib.schema_errors(broken, self.schema))
+        broken = copy.deepcopy(self.doc)
+        broken["records"][0]["trials"][0]["syscalls"] = "many"
+        self.assertTrue(lib.schema_errors(broken, self.schema))
+        broken = copy.deepcopy(self.doc)
+        broken["records"][0]["transport"] = "carrier-pigeon"
+        self.assertTrue(lib.schema_errors(broken, self.schema))
+
+    def test_one_record_per_path_and_size_with_every_trial(self):
+        got = sorted((r["path"], r["message_size"]) for r in self.doc["records"])
+        self.assertEqual(got, sorted((p, s) for p in PATHS for s in SIZES))
+        for r in self.doc["records"]:
+            self.assertEqual((r["transport"], r["recv"], r["repeat"]), ("loopback", "copy", 2))
+            self.assertEqual(len(r["trials"]), 2)
+        self.assertEqual(self.doc["errors"], [])
+
+    def test_every_record_sent_and_received_exactly_the_bytes_asked(self):
+        for r in self.doc["records"]:
+            self.assertEqual(r["bytes"], BYTES)
+            self.assertEqual(r["bytes_sent"], BYTES, r["path"])
+            self.assertEqual(r["bytes_received"], BYTES, r["path"])
+            for t in r["trials"]:
+                self.assertEqual((t["bytes_sent"], t["bytes_received"]), (BYTES, BYTES))
+
+    def test_copy_copies_one_byte_per_byte_and_sendfile_splice_copy_none(self):
+        for r in self.doc["records"]:
+            expected = 1.0 if r["path"] == "copy" else 0.0
+            self.assertEqual(r["copied_per_byte"], expected, r["path"])
+            for t in r["trials"]:
+                self.assertEqual(t["bytes_copied"], BYTES if r["path"] == "copy" else 0)
+
+    def test_syscalls_cover_at_least_one_call_per_message(self):
+        for r in self.doc["records"]:
+            messages = -(-BYTES // r["message_size"])
+            calls_per_message = 1 if r["path"] == "sendfile" else 2  # read+send, in+out
+            for t in r["trials"]:
+                self.assertGreaterEqual(t["syscalls"], calls_per_message * messages, r["path"])
+                self.assertGreater(t["receiver_syscalls"], 0)
+
+    def test_ratios_name_the_baseline_and_raw_loop(self):
+        for r in self.doc["records"]:
+            self.assertEqual(r["raw"], r["path"])  # all three are raw loops
+            self.assertAlmostEqual(r["ratio_to_raw"], 1.0)
+            if r["path"] == "copy":
+                self.assertAlmostEqual(r["ratio_to_copy"], 1.0)
+            self.assertGreater(r["gb_per_s"], 0)
+            self.assertGreater(r["seconds"], 0)
+
+    def test_host_and_settings_describe_the_run(self):
+        self.assertEqual(self.doc["host"]["cores"], os.cpu_count())
+        self.assertEqual(self.doc["host"]["kernel"], os.uname().release)
+        s = self.doc["settings"]
+        self.assertEqual((s["bytes"], s["repeat"], s["sizes"], s["paths"]), (BYTES, 2, SIZES, PATHS))
+
+    def test_table_has_a_row_per_record(self):
+        rows = [line.split() for line in self.proc.stdout.splitlines()]
+        for p in PATHS:
+            for size in ("4K", "1000", "1M"):
+                self.assertTrue(any(row[:3] == ["loopback", p, size] for row in rows),
+                                f"{p} {size} missing from:\n{self.proc.stdout}")
+
+    def test_svg_is_well_formed_with_both_panels_and_a_legend(self):
+        root = ET.parse(self.svg_file).getroot()
+        texts = [t.text or "" for t in root.iter("{http://www.w3.org/2000/svg}text")]
+        for p in PATHS:
+            self.assertIn(p, texts)
+        self.assertIn("GB/s", texts)
+        self.assertIn("CPU s per GB", texts)
+        self.assertTrue(any("throughput" in t for t in texts))
+        bars = [r for r in root.iter("{http://www.w3.org/2000/svg}rect") if r.find(
+            "{http://www.w3.org/2000/svg}title") is not None]
+        self.assertEqual(len(bars), 2 * len(PATHS) * len(SIZES))  # two panels
+
+
+class SpliceReceiver(unittest.TestCase):
+    def test_splice_receiver_counts_every_byte(self):
+        out = os.path.join(tempfile.mkdtemp(dir=tmpdir()), "splice.json")
+        proc = lib.run_zcbench(BINARY, "--bytes", "4M", "--sizes", "64K", "--repeat", "1",
+                               "--transport", "loopback", "--recv", "splice", "--json", out)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        with open(out, encoding="utf-8") as f:
+            doc = json.load(f)
+        self.assertEqual(len(doc["records"]), 3)
+        for r in doc["records"]:
+            self.assertEqual(r["recv"], "splice")
+            self.assertEqual(r["bytes_received"], 4 * 1024 * 1024)
+
+
+def netns_names():
+    try:
+        return {n for n in os.listdir("/run/netns") if n.startswith("zcbench-")}
+    except OSError:
+        return set()
+
+
+class Veth(unittest.TestCase):
+    def test_veth_runs_or_is_skipped_with_a_note_and_leaves_no_namespace(self):
+        before = netns_names()
+        out = os.path.join(tempfile.mkdtemp(dir=tmpdir()), "veth.json")
+        proc = lib.run_zcbench(BINARY, "--bytes", "4M", "--sizes", "64K", "--repeat", "1",
+                               "--paths", "copy,splice", "--transport", "veth", "--json", out)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        with open(out, encoding="utf-8") as f:
+            doc = json.load(f)
+        if doc["records"]:
+            self.assertEqual({r["transport"] for r in doc["records"]}, {"veth"})
+            for r in doc["records"]:
+                self.assertEqual(r["bytes_received"], 4 * 1024 * 1024)
+        else:
+            self.assertEqual([(s["path"], s["transport"]) for s in doc["skipped"]], [("*", "veth")])
+            self.assertIn("zcbench: veth skipped: ", proc.stderr)
+        self.assertEqual(netns_names(), before)
+
+
+class Interrupt(unittest.TestCase):
+    def test_sigint_mid_run_removes_the_temporary_source(self):
+        work = tempfile.mkdtemp(dir=tmpdir())
+        before = netns_names()
+        proc = subprocess.Popen(
+            [BINARY, "--bytes", "64M", "--sizes", "4K", "--paths", "copy", "--repeat", "1000",
+             "--transport", "veth,loopback", "--tmpdir", work],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            # Wait (bounded: 200 x 50 ms) for the source file to exist, then a bit more.
+            for _ in range(200):
+                if any(os.listdir(os.path.join(work, d)) for d in os.listdir(work)):
+                    break
+                time.sleep(0.05)
+            time.sleep(0.5)
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=20)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        self.assertEqual(proc.returncode, -signal.SIGINT, proc.stderr.read())
+        self.assertEqual(os.listdir(work), [])
+        self.assertEqual(netns_names(), before)
+
+
+if __name__ == "__main__":
+    lib.main("zcbench_report_test")
