@@ -32,7 +32,7 @@ std::atomic<bool> g_fallback_logged{false};
 
 }  // namespace
 
-context::context(const context_options& options) {
+context::context(const context_options& options) : fallback_host_(options.fallback_host) {
   bool force = options.backend == backend_kind::fallback;
   if (options.read_environment && options.backend == backend_kind::automatic) {
     const char* env = std::getenv("PAGEWIRE_FORCE_FALLBACK");
@@ -59,7 +59,7 @@ context::context(const context_options& options) {
 
 void context::init_fallback(const std::error_code& why) {
   fallback_reason_ = why;
-  fallback_ = std::make_unique<fallback_backend>(*this, nullptr);
+  fallback_ = std::make_unique<fallback_backend>(*this, fallback_host_);
   context_stats::bump(stats_.fallbacks);
   probe_ = probe_result{};
   probe_.probed = true;

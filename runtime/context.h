@@ -54,6 +54,9 @@ struct context_options {
   backend_kind backend = backend_kind::automatic;
   /// Honour PAGEWIRE_FORCE_FALLBACK=1 in the environment (as backend = fallback).
   bool read_environment = true;
+  /// The fallback runs its reactor on this io_context instead of its own
+  /// (asio_host sets it).
+  boost::asio::io_context* fallback_host = nullptr;
 };
 
 /// One element of a linked submission (start_linked).
@@ -217,6 +220,7 @@ class context {
   }
   void init_fallback(const std::error_code& why);
 
+  boost::asio::io_context* fallback_host_ = nullptr;
   std::unique_ptr<ring> ring_;
   std::unique_ptr<fallback_backend> fallback_;
   std::unique_ptr<boost::asio::execution_context> own_asio_context_;
