@@ -22,6 +22,8 @@ context_pool::context_pool(std::size_t threads, const context_options& options)
       cv.notify_all();
       ctx.run();
       ctx.work_finished();
+      std::unique_lock<std::mutex> hold(m_);
+      cv_.wait(hold, [this] { return stop_done_; });
     });
   }
   std::unique_lock<std::mutex> lock(m);
@@ -34,8 +36,14 @@ context_pool::~context_pool() {
 }
 
 void context_pool::stop() noexcept {
+  if (stopping_.exchange(true)) return;
   for (context* c : contexts_)
     c->stop();
+  {
+    std::lock_guard<std::mutex> lock(m_);
+    stop_done_ = true;
+  }
+  cv_.notify_all();
 }
 
 void context_pool::join() {
