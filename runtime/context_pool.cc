@@ -15,11 +15,12 @@ context_pool::context_pool(std::size_t threads, const context_options& options)
       context ctx(options);
       ctx.work_started();  // idle contexts keep running until stop()
       {
+        // Notify under the lock: the constructor's cv dies as soon as it returns.
         std::lock_guard<std::mutex> lock(m);
         contexts_[i] = &ctx;
         ++ready;
+        cv.notify_all();
       }
-      cv.notify_all();
       ctx.run();
       ctx.work_finished();
       std::unique_lock<std::mutex> hold(m_);
