@@ -1,7 +1,9 @@
 #include <fcntl.h>
 #include <string>
 #include <sys/stat.h>
+#include <thread>
 #include <unistd.h>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -143,6 +145,30 @@ TEST_P(OpenFileCacheTest, BoundedAndClosesOnlyWhenNoRangeHoldsTheFile) {
   EXPECT_EQ(c, 'a');
   held = file_range();
   EXPECT_EQ(::fcntl(fd, F_GETFD), -1);
+}
+
+TEST_P(OpenFileCacheTest, ConcurrentOpensFromManyThreadsAgreeOnOneFile) {
+  open_file_cache_options o;
+  o.max_entries = 2;  // forces evictions while threads race
+  o.revalidate_after = std::chrono::nanoseconds(0);
+  auto cache = make(o);
+  std::vector<std::thread> threads;
+  std::vector<int> failures(4, 0);
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      const char* names[] = {"/a.txt", "/b.txt", "/sub/c.txt"};
+      for (int i = 0; i < 200; ++i) {
+        std::error_code ec;
+        auto f = cache->open(names[(i + t) % 3], ec);
+        if (!f || f->size() != ((i + t) % 3 == 1 ? 4u : 5u)) ++failures[t];
+      }
+    });
+  }
+  for (auto& th : threads)
+    th.join();
+  for (int t = 0; t < 4; ++t)
+    EXPECT_EQ(failures[t], 0) << "thread " << t;
+  EXPECT_LE(cache->stats().entries, 2u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Resolution, OpenFileCacheTest, ::testing::Values(true, false),
