@@ -1,0 +1,82 @@
+#pragma once
+
+/// The backend used when io_uring cannot be set up (EPERM under seccomp,
+/// kernel.io_uring_disabled) or when forced (backend_kind::fallback,
+/// PAGEWIRE_FORCE_FALLBACK=1). The SAME operation objects run: the context has
+/// them prepare() into a staged io_uring_sqe, and this backend interprets the
+/// opcode with plain syscalls on Boost.Asio's epoll reactor:
+///   NOP; READ/WRITE/READ_FIXED/WRITE_FIXED -> pread/pwrite (read/write at offset -1);
+///   READV/WRITEV; SEND/RECV/SENDMSG/RECVMSG (MSG_DONTWAIT); SEND_ZC/SENDMSG_ZC ->
+///   plain send then a synthesized F_NOTIF CQE; ACCEPT (multishot too); CONNECT;
+///   SPLICE; TEE; TIMEOUT; POLL_ADD; CLOSE; SHUTDOWN; FSYNC; OPENAT; OPENAT2; STATX;
+///   LINK_TIMEOUT and IOSQE_IO_LINK chains (run one after another; a failure
+///   cancels the rest). Anything else (provided buffers, fixed files, multishot
+///   recv) completes with -EINVAL.
+/// An operation on a socket, pipe or other pollable fd that would block waits for
+/// readiness through the reactor (on a dup of the fd, so concurrent waits on one
+/// socket never clash) and retries. Every result reaches the context through
+/// context::deliver(), one Asio handler per step, so run_one() keeps its meaning.
+/// Owned by its context; all calls but wake() on the context's loop thread.
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <unordered_map>
+
+#include <liburing.h>
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace pagewire::runtime {
+
+class context;
+
+class fallback_backend {
+ public:
+  /// Runs on `host` when given (hosted mode), else on an io_context of its own.
+  fallback_backend(context& ctx, boost::asio::io_context* host);
+  ~fallback_backend();
+  fallback_backend(const fallback_backend&) = delete;
+  fallback_backend& operator=(const fallback_backend&) = delete;
+
+  boost::asio::io_context& io() noexcept { return *io_; }
+
+  /// A zeroed staging SQE; stays valid until flush().
+  io_uring_sqe* acquire();
+  /// Starts every staged SQE (chains by IOSQE_IO_LINK).
+  void flush();
+  /// Blocks until one reactor handler ran (false: the io_context is stopped).
+  bool run_one();
+  /// Runs one ready reactor handler without blocking.
+  bool poll_one();
+  /// Wakes run_one() (any thread).
+  void wake();
+
+  void cancel(std::uint64_t user_data);
+  void cancel_fd(int fd);
+  void cancel_all();
+  std::size_t jobs() const noexcept { return jobs_.size(); }
+
+  struct job;
+
+ private:
+  void start_job(std::shared_ptr<job> j);
+  void step(const std::shared_ptr<job>& j);
+  void wait_ready(const std::shared_ptr<job>& j, int fd, bool write);
+  void finish_entry(const std::shared_ptr<job>& j, int result);
+  void end_job(const std::shared_ptr<job>& j);
+  void cancel_job(const std::shared_ptr<job>& j);
+
+  context& ctx_;
+  std::unique_ptr<boost::asio::io_context> own_io_;
+  boost::asio::io_context* io_;
+  struct guard;
+  std::unique_ptr<guard> guard_;
+  std::deque<io_uring_sqe> staged_;
+  std::unordered_map<job*, std::shared_ptr<job>> jobs_;
+};
+
+}  // namespace pagewire::runtime
