@@ -51,7 +51,7 @@ context::context(const context_options& options) : fallback_host_(options.fallba
   if (ring_) {
     probe_ = ring_->probe();
     own_asio_context_ = std::make_unique<boost::asio::execution_context>();
-    wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    wake_fd_ = ::eventfd(0, EFD_CLOEXEC);
     if (wake_fd_ < 0) fatal("eventfd", errno);
     arm_wake();
   }
@@ -511,7 +511,8 @@ std::size_t context::run() {
       n += did;
       continue;
     }
-    if (!has_work()) break;
+    if (ready_count_ > 0) continue;  // an internal CQE (wake) queued tasks
+    if (!has_work() || stopped()) break;  // a stop() whose wake-up we just reaped
     wait_for_events();
   }
   return n;
@@ -522,7 +523,8 @@ std::size_t context::run_one() {
   while (!stopped()) {
     if (run_task()) return 1;
     if (reap(1)) return 1;
-    if (!has_work()) return 0;
+    if (ready_count_ > 0) continue;
+    if (!has_work() || stopped()) return 0;
     wait_for_events();
   }
   return 0;

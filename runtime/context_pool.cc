@@ -15,13 +15,16 @@ context_pool::context_pool(std::size_t threads, const context_options& options)
       context ctx(options);
       ctx.work_started();  // idle contexts keep running until stop()
       {
+        // Notify under the lock: the constructor's cv dies as soon as it returns.
         std::lock_guard<std::mutex> lock(m);
         contexts_[i] = &ctx;
         ++ready;
+        cv.notify_all();
       }
-      cv.notify_all();
       ctx.run();
       ctx.work_finished();
+      std::unique_lock<std::mutex> hold(m_);
+      cv_.wait(hold, [this] { return stop_done_; });
     });
   }
   std::unique_lock<std::mutex> lock(m);
@@ -34,8 +37,14 @@ context_pool::~context_pool() {
 }
 
 void context_pool::stop() noexcept {
+  if (stopping_.exchange(true)) return;
   for (context* c : contexts_)
     c->stop();
+  {
+    std::lock_guard<std::mutex> lock(m_);
+    stop_done_ = true;
+  }
+  cv_.notify_all();
 }
 
 void context_pool::join() {

@@ -6,8 +6,11 @@
 /// run_until_stopped semantics: each thread runs its context until stop().
 /// Ownership: the pool owns contexts and threads; the destructor stops and joins.
 
+#include <atomic>
+#include <condition_variable>
 #include <cstddef>
 #include <memory>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -27,13 +30,18 @@ class context_pool {
 
   std::size_t size() const noexcept { return contexts_.size(); }
   context& at(std::size_t i) noexcept { return *contexts_[i]; }
-  /// Stops every context (any thread); join() waits for the threads.
+  /// Stops every context (any thread, idempotent); join() waits for the threads.
+  /// A context is destroyed on its thread after stop(); do not use at() after.
   void stop() noexcept;
   void join();
 
  private:
   std::vector<context*> contexts_;
   std::vector<std::thread> threads_;
+  std::atomic<bool> stopping_{false};
+  std::mutex m_;
+  std::condition_variable cv_;
+  bool stop_done_ = false;  // threads keep their context alive until stop() returned
 };
 
 }  // namespace pagewire::runtime

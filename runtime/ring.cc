@@ -2,6 +2,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <pagewire/runtime/ring.h>
 
@@ -58,9 +60,12 @@ ring::~ring() {
 
 int ring::enable() noexcept {
   if (enabled_) return 0;
-  int rc = io_uring_enable_rings(&ring_);
-  if (rc == 0) enabled_ = true;
-  return rc;
+  // liburing 2.3 declares io_uring_enable_rings but its .so lacks the symbol.
+  long rc =
+      ::syscall(__NR_io_uring_register, ring_.ring_fd, IORING_REGISTER_ENABLE_RINGS, nullptr, 0);
+  if (rc < 0) return -errno;
+  enabled_ = true;
+  return 0;
 }
 
 int ring::submit_and_wait(unsigned wait_nr) noexcept {

@@ -1,16 +1,15 @@
-#include <pagewire/runtime/version.h>
+#include <string>
 
 #include <gtest/gtest.h>
 
-#include <string>
+#include <pagewire/runtime/version.h>
 
 namespace pagewire {
 namespace {
 
 TEST(Version, StringMatchesNumericParts) {
-  const std::string expected = std::to_string(kVersionMajor) + "." +
-                               std::to_string(kVersionMinor) + "." +
-                               std::to_string(kVersionPatch);
+  const std::string expected = std::to_string(kVersionMajor) + "." + std::to_string(kVersionMinor) +
+                               "." + std::to_string(kVersionPatch);
   EXPECT_EQ(kVersion, expected);
 }
 

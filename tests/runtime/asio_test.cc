@@ -1,0 +1,181 @@
+#include <chrono>
+#include <string>
+
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/use_future.hpp>
+#include <gtest/gtest.h>
+
+#include <pagewire/runtime/asio_host.h>
+#include <pagewire/runtime/async.h>
+#include <pagewire/runtime/context.h>
+#include <pagewire/runtime/executor.h>
+#include <pagewire/runtime/timer.h>
+
+#include "tests/runtime/test_ops.h"
+
+namespace pagewire::runtime {
+namespace {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+using testing::pipe_fds;
+
+class Asio : public ::testing::TestWithParam<backend_kind> {
+ protected:
+  context ctx{testing::options_for(GetParam())};
+};
+
+TEST_P(Asio, CallbackForm) {
+  std::error_code got_ec = std::make_error_code(std::errc::io_error);
+  int got = -1;
+  async_nop(ctx, [&](std::error_code ec, int n) {
+    got_ec = ec;
+    got = n;
+  });
+  ctx.run();
+  EXPECT_FALSE(got_ec);
+  EXPECT_EQ(got, 0);
+}
+
+TEST_P(Asio, ErrorsArriveAsErrorCodes) {
+  std::error_code got_ec;
+  async_sqe(
+      ctx, [](io_uring_sqe* sqe) { io_uring_prep_close(sqe, -1); },
+      [&](std::error_code ec, int) { got_ec = ec; });
+  ctx.run();
+  EXPECT_EQ(got_ec, std::error_code(EBADF, std::system_category()));
+}
+
+TEST_P(Asio, FutureForm) {
+  std::future<std::tuple<std::error_code, int>> f = async_nop(ctx, asio::use_future);
+  ctx.run();
+  auto [ec, n] = f.get();
+  EXPECT_FALSE(ec);
+  EXPECT_EQ(n, 0);
+}
+
+TEST_P(Asio, DeferredForm) {
+  auto op = async_nop(ctx, asio::deferred);
+  int calls = 0;
+  EXPECT_EQ(ctx.in_flight(), 0u);  // nothing starts until the deferred op is invoked
+  std::move(op)([&](std::error_code ec, int) {
+    EXPECT_FALSE(ec);
+    ++calls;
+  });
+  ctx.run();
+  EXPECT_EQ(calls, 1);
+}
+
+TEST_P(Asio, CoAwaitFormWithCoSpawnOnTheContextExecutor) {
+  pipe_fds p;
+  std::string got;
+  bool finished = false;
+  asio::co_spawn(
+      ctx.get_executor(),
+      [&]() -> asio::awaitable<void> {
+        auto [ec, n] = co_await async_nop(ctx, asio::use_awaitable);
+        EXPECT_FALSE(ec);
+        const char msg[] = "ping";
+        auto [wec, w] = co_await async_sqe(
+            ctx, [&](io_uring_sqe* sqe) { io_uring_prep_write(sqe, p.w, msg, 4, ~0ull); },
+            asio::use_awaitable);
+        EXPECT_EQ(w, 4);
+        char buf[8];
+        auto [rec, r] = co_await async_sqe(
+            ctx, [&](io_uring_sqe* sqe) { io_uring_prep_read(sqe, p.r, buf, sizeof buf, ~0ull); },
+            asio::use_awaitable);
+        got.assign(buf, static_cast<std::size_t>(r));
+        timer t(ctx);
+        t.expires_after(1ms);
+        std::error_code tec = co_await t.async_wait(asio::use_awaitable);
+        EXPECT_FALSE(tec);
+        finished = true;
+      },
+      asio::detached);
+  ctx.run();
+  EXPECT_TRUE(finished);
+  EXPECT_EQ(got, "ping");
+}
+
+TEST_P(Asio, AsioPostAcceptsTheExecutor) {
+  int ran = 0;
+  asio::post(ctx.get_executor(), [&] { ++ran; });
+  asio::post(asio::bind_executor(ctx.get_executor(), [&] { ++ran; }));
+  ctx.run();
+  EXPECT_EQ(ran, 2);
+}
+
+TEST_P(Asio, TimerCancelCompletesWithOperationAborted) {
+  timer t(ctx);
+  t.expires_after(10s);
+  std::error_code got;
+  t.async_wait([&](std::error_code ec) { got = ec; });
+  ctx.poll();
+  EXPECT_EQ(t.cancel(), 1u);
+  ctx.run();
+  EXPECT_EQ(got.value(), ECANCELED);
+  EXPECT_EQ(got.value(), asio::error::operation_aborted);
+}
+
+TEST_P(Asio, TimerExpiresAndCompletesWithoutError) {
+  timer t(ctx);
+  t.expires_after(2ms);
+  std::error_code got = std::make_error_code(std::errc::io_error);
+  t.async_wait([&](std::error_code ec) { got = ec; });
+  ctx.run();
+  EXPECT_FALSE(got);
+}
+
+TEST_P(Asio, CancellationSlotCancelsTheSqe) {
+  pipe_fds p;
+  char buf[4];
+  asio::cancellation_signal sig;
+  std::error_code got;
+  async_sqe(
+      ctx, [&](io_uring_sqe* sqe) { io_uring_prep_read(sqe, p.r, buf, 4, ~0ull); },
+      asio::bind_cancellation_slot(sig.slot(), [&](std::error_code ec, int) { got = ec; }));
+  ctx.poll();
+  sig.emit(asio::cancellation_type::terminal);
+  ctx.run();
+  EXPECT_EQ(got.value(), ECANCELED);
+}
+
+TEST_P(Asio, HostedInsideAnAsioIoContext) {
+  asio::io_context io;
+  asio_host host(io, testing::options_for(GetParam()));
+  context& hosted = host.get();
+  EXPECT_EQ(hosted.uses_io_uring(), GetParam() == backend_kind::io_uring);
+  pipe_fds p;
+  int steps = 0;
+  bool asio_side = false;
+  asio::post(io, [&] { asio_side = true; });  // the host's own work runs alongside
+  timer t(hosted);
+  t.expires_after(1ms);
+  t.async_wait([&](std::error_code ec) {
+    EXPECT_FALSE(ec);
+    ++steps;
+    async_nop(hosted, [&](std::error_code nec, int) {
+      EXPECT_FALSE(nec);
+      ++steps;
+      io.stop();
+    });
+  });
+  io.run();
+  EXPECT_EQ(steps, 2);
+  EXPECT_TRUE(asio_side);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, Asio,
+                         ::testing::Values(backend_kind::io_uring, backend_kind::fallback),
+                         [](const auto& info) { return testing::backend_name(info.param); });
+
+}  // namespace
+}  // namespace pagewire::runtime

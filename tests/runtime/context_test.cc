@@ -1,0 +1,361 @@
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <future>
+#include <string>
+#include <sys/socket.h>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include <pagewire/runtime/context.h>
+#include <pagewire/runtime/context_pool.h>
+
+#include "tests/runtime/test_ops.h"
+
+namespace pagewire::runtime {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::nop_op;
+using testing::pipe_fds;
+using testing::read_op;
+using testing::write_op;
+
+class Context : public ::testing::TestWithParam<backend_kind> {
+ protected:
+  context ctx{testing::options_for(GetParam())};
+};
+
+TEST_P(Context, ReportsWhichBackendRuns) {
+  EXPECT_EQ(ctx.uses_io_uring(), GetParam() == backend_kind::io_uring);
+  EXPECT_EQ(ctx.stats().snapshot().fallbacks, GetParam() == backend_kind::fallback ? 1u : 0u);
+  EXPECT_EQ(ctx.native_ring() != nullptr, GetParam() == backend_kind::io_uring);
+}
+
+TEST_P(Context, RunReturnsWhenOutOfWork) {
+  EXPECT_EQ(ctx.run(), 0u);
+  nop_op a, b;
+  ctx.start(a);
+  ctx.start(b);
+  EXPECT_EQ(ctx.run(), 2u);
+  EXPECT_EQ(a.completions + b.completions, 2);
+  EXPECT_EQ(ctx.in_flight(), 0u);
+}
+
+TEST_P(Context, PostFromFourThreadsRunsEveryFunctionOnTheLoop) {
+  constexpr int kThreads = 4, kPerThread = 500;
+  int counter = 0;  // touched only on the loop thread
+  std::thread::id loop_id = std::this_thread::get_id();
+  std::atomic<int> off_loop{0};
+  ctx.work_started();
+  std::vector<std::thread> posters;
+  for (int t = 0; t < kThreads; ++t) {
+    posters.emplace_back([&] {
+      for (int i = 0; i < kPerThread; ++i) {
+        ctx.post([&] {
+          ++counter;
+          if (std::this_thread::get_id() != loop_id) off_loop.fetch_add(1);
+        });
+      }
+    });
+  }
+  std::thread finisher([&] {
+    for (auto& p : posters)
+      p.join();
+    ctx.work_finished();
+  });
+  ctx.run();
+  finisher.join();
+  EXPECT_EQ(counter, kThreads * kPerThread);
+  EXPECT_EQ(off_loop.load(), 0);
+  EXPECT_EQ(ctx.stats().snapshot().posted, static_cast<std::uint64_t>(kThreads * kPerThread));
+}
+
+TEST_P(Context, StopWithWorkInFlightThenShutdownCancelsAndDrains) {
+  pipe_fds p;
+  char buf[8];
+  read_op stuck(p.r, buf, sizeof buf);
+  struct stopping_nop : nop_op {
+    context* c = nullptr;
+    void complete(int r, unsigned f) override {
+      nop_op::complete(r, f);
+      c->stop();
+    }
+  } n;
+  n.c = &ctx;
+  ctx.start(stuck);
+  ctx.start(n);
+  ctx.run();
+  EXPECT_TRUE(ctx.stopped());
+  EXPECT_EQ(n.completions, 1);
+  EXPECT_TRUE(stuck.in_flight());
+  ctx.shutdown();
+  EXPECT_EQ(stuck.result_seen, -ECANCELED);
+  EXPECT_EQ(ctx.in_flight(), 0u);
+  // Usable again after restart().
+  ctx.restart();
+  nop_op again;
+  ctx.start(again);
+  ctx.run();
+  EXPECT_EQ(again.completions, 1);
+}
+
+TEST_P(Context, DestructorCompletesOperationsStillInFlight) {
+  pipe_fds p;
+  char buf[8];
+  auto* c = new context(testing::options_for(GetParam()));
+  read_op stuck(p.r, buf, sizeof buf);
+  c->start(stuck);
+  c->poll();
+  delete c;
+  EXPECT_EQ(stuck.result_seen, -ECANCELED);
+}
+
+TEST_P(Context, StopFromAnotherThreadWakesABlockedRun) {
+  pipe_fds p;
+  char buf[8];
+  read_op stuck(p.r, buf, sizeof buf);
+  ctx.start(stuck);
+  std::thread stopper([&] { ctx.stop(); });
+  ctx.run();  // returns only once stop() is seen
+  stopper.join();
+  EXPECT_TRUE(stuck.in_flight());
+  ctx.cancel(stuck);
+  ctx.restart();
+  ctx.run();
+  EXPECT_EQ(stuck.result_seen, -ECANCELED);
+}
+
+TEST_P(Context, LinkedWritesThenReadRunInOrder) {
+  pipe_fds p;
+  const std::string a = "hello ", b = "world";
+  char got[11] = {};
+  write_op w1(p.w, a.data(), a.size()), w2(p.w, b.data(), b.size());
+  read_op r(p.r, got, sizeof got);
+  linked_op chain[] = {{&w1, {}}, {&w2, {}}, {&r, {}}};
+  ASSERT_FALSE(ctx.start_linked(chain));
+  ctx.run();
+  EXPECT_EQ(w1.result_seen, 6);
+  EXPECT_EQ(w2.result_seen, 5);
+  EXPECT_EQ(r.result_seen, 11);
+  EXPECT_EQ(std::string(got, 11), "hello world");
+}
+
+TEST_P(Context, FailureInALinkedChainCancelsTheRest) {
+  pipe_fds p;
+  const std::string a = "x";
+  write_op bad(-1, a.data(), 1), after(p.w, a.data(), 1);
+  linked_op chain[] = {{&bad, {}}, {&after, {}}};
+  ASSERT_FALSE(ctx.start_linked(chain));
+  ctx.run();
+  EXPECT_EQ(bad.result_seen, -EBADF);
+  EXPECT_EQ(after.result_seen, -ECANCELED);
+}
+
+TEST_P(Context, LinkTimeoutCancelsAnOperationThatDoesNotFinish) {
+  pipe_fds p;
+  char buf[8];
+  read_op stuck(p.r, buf, sizeof buf);
+  ctx.start(stuck, 20ms);
+  ctx.run();
+  EXPECT_EQ(stuck.result_seen, -ECANCELED);
+}
+
+TEST_P(Context, LinkTimeoutDoesNotFireForAQuickOperation) {
+  nop_op n;
+  ctx.start(n, 10s);
+  ctx.run();  // returns promptly: the timeout is removed with the NOP
+  EXPECT_EQ(n.result_seen, 0);
+}
+
+TEST_P(Context, CancelByFdCancelsEverythingOnThatFd) {
+  int sv[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  char b1[4], b2[4];
+  read_op r1(sv[0], b1, sizeof b1), r2(sv[0], b2, sizeof b2);
+  pipe_fds other;
+  char b3[4];
+  read_op r3(other.r, b3, sizeof b3);
+  ctx.start(r1);
+  ctx.start(r2);
+  ctx.start(r3);
+  ctx.poll();
+  ctx.cancel_fd(sv[0]);
+  ASSERT_TRUE(testing::run_until(ctx, [&] { return r1.completions && r2.completions; }));
+  EXPECT_EQ(r1.result_seen, -ECANCELED);
+  EXPECT_EQ(r2.result_seen, -ECANCELED);
+  EXPECT_TRUE(r3.in_flight());
+  ctx.cancel(r3);
+  ctx.run();
+  EXPECT_EQ(r3.result_seen, -ECANCELED);
+  ::close(sv[0]);
+  ::close(sv[1]);
+}
+
+TEST_P(Context, CancelOfAnIdleOperationIsRefused) {
+  nop_op n;
+  EXPECT_FALSE(ctx.cancel(n));
+}
+
+TEST_P(Context, FaultInjectionReplacesTheChosenResult) {
+  if (!faults_enabled()) GTEST_SKIP() << "fault injection not compiled in";
+  const int errs[] = {EAGAIN, EINTR, ECANCELED, ECONNRESET, EPIPE, ENOBUFS, ENOMEM};
+  for (int e : errs)
+    ctx.faults().add(fault_rule::fail_nth(IORING_OP_NOP, 1, e));
+  std::vector<nop_op> ops(8);
+  for (auto& o : ops)
+    ctx.start(o);
+  ctx.run();
+  for (int i = 0; i < 7; ++i)
+    EXPECT_EQ(ops[static_cast<std::size_t>(i)].result_seen, -errs[i]) << i;
+  EXPECT_EQ(ops[7].result_seen, 0);
+  EXPECT_EQ(ctx.stats().snapshot().faults_injected, 7u);
+}
+
+TEST_P(Context, RandomFaultsAreReproducibleFromTheSeed) {
+  if (!faults_enabled()) GTEST_SKIP() << "fault injection not compiled in";
+  auto pattern = [&](std::uint64_t seed) {
+    context c(testing::options_for(GetParam()));
+    c.faults().seed(seed);
+    c.faults().add(fault_rule::random(IORING_OP_NOP, 0.5, EPIPE));
+    std::vector<nop_op> ops(64);
+    for (auto& o : ops)
+      c.start(o);
+    c.run();
+    std::string s;
+    for (auto& o : ops)
+      s += o.result_seen == 0 ? '.' : 'E';
+    return s;
+  };
+  const std::string a = pattern(42), b = pattern(42);
+  EXPECT_EQ(a, b);
+  EXPECT_NE(a.find('E'), std::string::npos);
+  EXPECT_NE(a.find('.'), std::string::npos);
+}
+
+TEST_P(Context, ShortTransferFaultOnAVectoredOpClampsTheResult) {
+  if (!faults_enabled()) GTEST_SKIP() << "fault injection not compiled in";
+  pipe_fds p;
+  static char data[100] = {};
+  struct writev_op : operation {
+    int fd;
+    iovec iov{data, sizeof data};
+    int res = 0;
+    void prepare(io_uring_sqe* sqe) override { io_uring_prep_writev(sqe, fd, &iov, 1, ~0ull); }
+    void complete(int r, unsigned) override { res = r; }
+  } w;
+  w.fd = p.w;
+  ctx.faults().add(fault_rule::short_nth(IORING_OP_WRITEV, 1, 7));
+  ctx.start(w);
+  ctx.run();
+  EXPECT_EQ(w.res, 7);
+}
+
+TEST_P(Context, ContextPoolRunsOneContextPerThread) {
+  context_pool pool(2, testing::options_for(GetParam()));
+  std::promise<std::thread::id> ids[2];
+  for (std::size_t i = 0; i < pool.size(); ++i) {
+    pool.at(i).post([&, i] { ids[i].set_value(std::this_thread::get_id()); });
+  }
+  const std::thread::id a = ids[0].get_future().get(), b = ids[1].get_future().get();
+  pool.stop();
+  pool.join();
+  EXPECT_NE(a, b);
+  EXPECT_NE(a, std::this_thread::get_id());
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, Context,
+                         ::testing::Values(backend_kind::io_uring, backend_kind::fallback),
+                         [](const auto& info) { return testing::backend_name(info.param); });
+
+// ---- io_uring only -----------------------------------------------------------
+
+TEST(Ring, CqOverflowWithEightEntryRingCompletesAllAndIsCounted) {
+  context_options o = testing::options_for(backend_kind::io_uring);
+  o.ring.entries = 8;
+  context ctx(o);
+  ASSERT_EQ(ctx.native_ring()->sq_entries(), 8u);
+  std::vector<nop_op> ops(512);
+  for (auto& op : ops)
+    ctx.start(op);  // SQ full every 8: submits without reaping
+  ctx.run();
+  for (auto& op : ops)
+    ASSERT_EQ(op.completions, 1);
+  const stats_snapshot s = ctx.stats().snapshot();
+  EXPECT_EQ(s.completed, 512u);
+  EXPECT_GE(s.cq_overflows, 1u);
+  EXPECT_EQ(s.cq_dropped, 0u);
+  EXPECT_EQ(ctx.in_flight(), 0u);
+}
+
+TEST(Ring, GenerationTagRejectsAStaleCqe) {
+  context ctx(testing::options_for(backend_kind::io_uring));
+  if (!ctx.probe().msg_ring) GTEST_SKIP() << "no IORING_OP_MSG_RING";
+  nop_op first;
+  ctx.start(first);
+  ctx.run();
+  const std::uint64_t stale = first.user_data();
+  // The next operation reuses the slot with a new generation.
+  pipe_fds p;
+  char buf[4];
+  read_op second(p.r, buf, sizeof buf);
+  ctx.start(second);
+  EXPECT_EQ(static_cast<std::uint32_t>(second.user_data()), static_cast<std::uint32_t>(stale));
+  EXPECT_NE(second.user_data(), stale);
+  // Make the kernel post a CQE carrying the old user_data (MSG_RING to ourselves).
+  struct msg_op : nop_op {
+    int ring_fd;
+    std::uint64_t data;
+    void prepare(io_uring_sqe* sqe) override { io_uring_prep_msg_ring(sqe, ring_fd, 0, data, 0); }
+  } msg;
+  msg.ring_fd = ctx.native_ring()->fd();
+  msg.data = stale;
+  ctx.start(msg);
+  ASSERT_TRUE(testing::run_until(ctx, [&] { return msg.completions == 1; }));
+  ctx.poll();
+  EXPECT_EQ(msg.result_seen, 0);
+  EXPECT_EQ(ctx.stats().snapshot().stale_cqes, 1u);
+  EXPECT_TRUE(second.in_flight());
+  EXPECT_EQ(second.completions, 0);
+  EXPECT_EQ(first.completions, 1);
+  ctx.cancel(second);
+  ctx.run();
+  EXPECT_EQ(second.result_seen, -ECANCELED);
+}
+
+TEST(Ring, ProbeReportsWhatThisKernelOffers) {
+  context ctx(testing::options_for(backend_kind::io_uring));
+  const probe_result& p = ctx.probe();
+  EXPECT_TRUE(p.probed);
+  EXPECT_TRUE(p.nop);
+  EXPECT_TRUE(p.supports(IORING_OP_NOP));
+  EXPECT_EQ(p.splice, p.supports(IORING_OP_SPLICE));
+  EXPECT_EQ(p.send_zc, p.supports(IORING_OP_SEND_ZC));
+  EXPECT_NE(ctx.native_ring()->setup_flags() & IORING_SETUP_SUBMIT_ALL, 0u);
+}
+
+TEST(Ring, UnsupportedSetupFlagsFallBackInsteadOfFailing) {
+  // DEFER_TASKRUN without SINGLE_ISSUER is refused by the kernel; the ring
+  // options never ask for it, and asking for all flags still yields a ring.
+  ring_options o;
+  o.entries = 4;
+  std::error_code ec;
+  auto r = ring::create(o, ec);
+  ASSERT_TRUE(r) << ec.message();
+  EXPECT_FALSE(ec);
+  EXPECT_EQ(r->sq_entries(), 4u);
+}
+
+TEST(Fallback, EnvironmentVariableForcesTheFallback) {
+  ::setenv("PAGEWIRE_FORCE_FALLBACK", "1", 1);
+  context ctx;
+  ::unsetenv("PAGEWIRE_FORCE_FALLBACK");
+  EXPECT_FALSE(ctx.uses_io_uring());
+  EXPECT_EQ(ctx.stats().snapshot().fallbacks, 1u);
+  EXPECT_TRUE(ctx.fallback_reason());
+}
+
+}  // namespace
+}  // namespace pagewire::runtime
