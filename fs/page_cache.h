@@ -32,10 +32,12 @@
 #include <utility>
 #include <vector>
 
+#include <boost/asio/append.hpp>
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/prefer.hpp>
 
 #include <pagewire/fs/chain.h>
 #include <pagewire/fs/file.h>
@@ -194,49 +196,63 @@ class page_cache {
 
 namespace detail {
 
-template <class Handler, class Value>
-void deliver(Handler&& h, runtime::executor fallback, std::error_code ec, Value v, bool posted) {
-  auto ex = asio::get_associated_executor(h, fallback);
-  auto fn = [h = std::forward<Handler>(h), ec, v = std::move(v)]() mutable {
-    std::move(h)(ec, std::move(v));
-  };
-  if (posted) {
-    asio::post(ex, std::move(fn));
-  } else {
-    asio::dispatch(ex, std::move(fn));
+/// Holds a handler and tracked work on its associated executor (default: the context's) while
+/// the request waits; delivers through that executor, like runtime/async.h.
+template <class Handler>
+class pending_handler {
+ public:
+  pending_handler(Handler&& h, runtime::context& ctx)
+      : handler_(std::move(h)),
+        work_(asio::prefer(asio::get_associated_executor(handler_, ctx.get_executor()),
+                           asio::execution::outstanding_work.tracked)) {}
+
+  /// Invokes inline when the executor allows (on the loop), else posts.
+  template <class Value>
+  void dispatch(std::error_code ec, Value v) {
+    auto ex = asio::get_associated_executor(handler_, work_);
+    asio::dispatch(ex, asio::append(std::move(handler_), ec, std::move(v)));
   }
-}
+  /// Never inside the caller (hits found during initiation).
+  template <class Value>
+  void post(std::error_code ec, Value v) {
+    auto ex = asio::get_associated_executor(handler_, work_);
+    asio::post(ex, asio::append(std::move(handler_), ec, std::move(v)));
+  }
+
+ private:
+  Handler handler_;
+  std::decay_t<decltype(asio::prefer(
+      std::declval<asio::associated_executor_t<Handler, runtime::executor>>(),
+      asio::execution::outstanding_work.tracked))>
+      work_;
+};
 
 template <class Handler>
 struct page_request : page_waiter {
-  page_request(Handler&& h, runtime::executor ex) : handler(std::move(h)), fallback(ex) {
+  page_request(Handler&& h, runtime::context& ctx) : pending(std::move(h), ctx) {
     fn = &page_request::done;
   }
   static void done(page_waiter* self, std::error_code ec, slice s) {
     auto* r = static_cast<page_request*>(self);
-    Handler h(std::move(r->handler));
-    runtime::executor ex = r->fallback;
+    pending_handler<Handler> p(std::move(r->pending));
     delete r;
-    deliver(std::move(h), ex, ec, std::move(s), false);
+    p.dispatch(ec, std::move(s));
   }
-  Handler handler;
-  runtime::executor fallback;
+  pending_handler<Handler> pending;
 };
 
 template <class Handler>
 struct range_request : range_waiter {
-  range_request(Handler&& h, runtime::executor ex) : handler(std::move(h)), fallback(ex) {
+  range_request(Handler&& h, runtime::context& ctx) : pending(std::move(h), ctx) {
     fn = &range_request::done;
   }
   static void done(range_waiter* self, std::error_code ec, chain c) {
     auto* r = static_cast<range_request*>(self);
-    Handler h(std::move(r->handler));
-    runtime::executor ex = r->fallback;
+    pending_handler<Handler> p(std::move(r->pending));
     delete r;
-    deliver(std::move(h), ex, ec, std::move(c), false);
+    p.dispatch(ec, std::move(c));
   }
-  Handler handler;
-  runtime::executor fallback;
+  pending_handler<Handler> pending;
 };
 
 }  // namespace detail
@@ -247,13 +263,12 @@ auto page_cache::async_read_page(std::shared_ptr<const file> f, std::uint64_t pa
   return asio::async_initiate<Token, void(std::error_code, slice)>(
       [this](auto handler, std::shared_ptr<const file> f, std::uint64_t index) {
         using H = std::decay_t<decltype(handler)>;
-        auto* req = new detail::page_request<H>(std::move(handler), ctx_.get_executor());
+        auto* req = new detail::page_request<H>(std::move(handler), ctx_);
         slice out;
         if (read_page(f, index, *req, out)) {
-          H h(std::move(req->handler));
+          detail::pending_handler<H> p(std::move(req->pending));
           delete req;
-          detail::deliver(std::move(h), ctx_.get_executor(), std::error_code(), std::move(out),
-                          true);
+          p.post(std::error_code(), std::move(out));
         }
       },
       token, std::move(f), page_index);
@@ -265,7 +280,7 @@ auto page_cache::async_read(std::shared_ptr<const file> f, std::uint64_t offset,
   return asio::async_initiate<Token, void(std::error_code, chain)>(
       [this](auto handler, std::shared_ptr<const file> f, std::uint64_t off, std::uint64_t len) {
         using H = std::decay_t<decltype(handler)>;
-        auto* req = new detail::range_request<H>(std::move(handler), ctx_.get_executor());
+        auto* req = new detail::range_request<H>(std::move(handler), ctx_);
         read_range(std::move(f), off, len, *req);
       },
       token, std::move(f), offset, length);
