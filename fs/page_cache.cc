@@ -12,6 +12,7 @@ namespace detail {
 
 struct cache_entry {
   cache_key key;
+  std::unordered_map<cache_key, cache_entry*, cache_key_hash>::iterator pos;  // in index_
   file_version version;
   page_ref page;
   std::size_t length = 0;
@@ -85,7 +86,7 @@ cache_entry* page_cache::find(const cache_key& k, const file_version& v) {
 }
 
 void page_cache::remove_entry(cache_entry* e) {
-  index_.erase(e->key);
+  index_.erase(e->pos);
   cache_entry* last = clock_.back();
   clock_[e->clock_pos] = last;
   last->clock_pos = e->clock_pos;
@@ -135,7 +136,7 @@ cache_entry* page_cache::create_entry(const file& f, std::uint64_t index, bool d
   e->page = std::move(p);
   e->clock_pos = clock_.size();
   clock_.push_back(e);
-  index_.emplace(e->key, e);
+  e->pos = index_.emplace(e->key, e).first;
   return e;
 }
 
@@ -168,27 +169,34 @@ void page_cache::start_fill(const std::shared_ptr<const file>& f, std::vector<ca
 }
 
 // Creates entries for the missing pages in [first, end) and reads them in runs. `demanded` is
-// the one page a reader waits for (always created); the others are read-ahead.
-void page_cache::fill(const std::shared_ptr<const file>& f, std::uint64_t first, std::uint64_t end,
-                      std::uint64_t demanded) {
+// the one page a reader waits for (known missing, always created; returned); the others are
+// read-ahead.
+cache_entry* page_cache::fill(const std::shared_ptr<const file>& f, std::uint64_t first,
+                              std::uint64_t end, std::uint64_t demanded) {
   std::vector<cache_entry*> run;
+  cache_entry* wanted = nullptr;
   auto flush = [&] {
     if (!run.empty()) start_fill(f, std::move(run));
     run.clear();
   };
   for (std::uint64_t i = first; i < end; ++i) {
     bool is_demanded = i == demanded;
-    if (find(cache_key{f->dev(), f->ino(), i}, f->version()) != nullptr) {
+    if (!is_demanded && find(cache_key{f->dev(), f->ino(), i}, f->version()) != nullptr) {
       flush();
       continue;
     }
     cache_entry* e = create_entry(*f, i, is_demanded);
     if (e == nullptr) break;
-    if (!is_demanded) ++stats_.readahead_pages;
+    if (is_demanded) {
+      wanted = e;
+    } else {
+      ++stats_.readahead_pages;
+    }
     run.push_back(e);
     if (run.size() == options_.max_pages_per_read) flush();
   }
   flush();
+  return wanted;
 }
 
 // Read-ahead plan for an access to `index`; returns [start, end) to read ahead (maybe empty).
@@ -227,9 +235,8 @@ bool page_cache::read_page(const std::shared_ptr<const file>& f, std::uint64_t p
   if (e == nullptr) {
     ++stats_.misses;
     std::uint64_t end = ra_start == page_index + 1 ? ra_end : page_index + 1;
-    fill(f, page_index, end, page_index);
+    e = fill(f, page_index, end, page_index);  // filling: never evicted by what follows
     if (end == page_index + 1 && ra_start < ra_end) fill(f, ra_start, ra_end, page_index);
-    e = find(cache_key{f->dev(), f->ino(), page_index}, f->version());
     if (e == nullptr) {  // the pool is exhausted
       ctx_.post([&w] { w.fn(&w, std::make_error_code(std::errc::not_enough_memory), slice()); });
       return false;

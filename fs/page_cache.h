@@ -176,8 +176,8 @@ class page_cache {
   detail::cache_entry* create_entry(const file& f, std::uint64_t index, bool demanded);
   void remove_entry(detail::cache_entry* e);
   bool evict_one();
-  void fill(const std::shared_ptr<const file>& f, std::uint64_t first, std::uint64_t end,
-            std::uint64_t demanded);
+  detail::cache_entry* fill(const std::shared_ptr<const file>& f, std::uint64_t first,
+                            std::uint64_t end, std::uint64_t demanded);
   void start_fill(const std::shared_ptr<const file>& f, std::vector<detail::cache_entry*> run);
   void readahead(const std::shared_ptr<const file>& f, std::uint64_t index, bool& demanded_done);
   void on_filled(detail::fill_op& op, int result);
