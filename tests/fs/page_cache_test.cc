@@ -6,12 +6,17 @@
 #include <unistd.h>
 #include <vector>
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <gtest/gtest.h>
 
 #include <pagewire/fs/open_file_cache.h>
 #include <pagewire/fs/page_cache.h>
 #include <pagewire/fs/stats.h>
 #include <pagewire/runtime/context.h>
+#include <pagewire/runtime/executor.h>
 
 #include "tests/fs/temp_files.h"
 
@@ -299,6 +304,47 @@ TEST_P(PageCacheTest, RegisteredPoolReadsWithReadFixed) {
     EXPECT_GT(cache.stats().fixed_reads, 0u);
   }
   ctx_.reset();  // unregisters (the ring goes) before the pool does
+}
+
+TEST_P(PageCacheTest, ExhaustedPoolReportsENOMEM) {
+  page_pool_options po;
+  po.max_bytes = 2 << 20;
+  page_pool small(po);
+  std::vector<page_ref> hog;
+  for (int i = 0; i < 512; ++i)
+    hog.push_back(small.allocate());
+  ASSERT_FALSE(small.allocate());
+  auto f = make_file(kPageSize, 4);
+  page_cache cache(*ctx_, small);
+  std::error_code ec;
+  read(cache, f, 0, 10, &ec);
+  EXPECT_EQ(ec, std::errc::not_enough_memory);
+  EXPECT_EQ(cache.stats().resident_pages, 0u);
+  hog.clear();
+  EXPECT_EQ(read(cache, f, 0, 10).size(), 10u);  // works again once pages come back
+}
+
+TEST_P(PageCacheTest, AwaitableTokenYieldsErrorAndSlice) {
+  std::vector<char> data;
+  auto f = make_file(2 * kPageSize, 21, &data);
+  page_cache cache(*ctx_, pool_);
+  std::string got;
+  std::error_code got_ec = std::make_error_code(std::errc::interrupted);
+  std::uint64_t chain_size = 0;
+  asio::co_spawn(
+      ctx_->get_executor(),
+      [&]() -> asio::awaitable<void> {
+        auto [ec, s] = co_await cache.async_read_page(f, 1, asio::as_tuple(asio::use_awaitable));
+        got_ec = ec;
+        got = bytes_of(s);
+        auto [ec2, c] = co_await cache.async_read(f, 10, 5000, asio::as_tuple(asio::use_awaitable));
+        chain_size = ec2 ? 0 : c.size();
+      },
+      asio::detached);
+  ctx_->run();
+  EXPECT_FALSE(got_ec);
+  EXPECT_EQ(got, std::string(data.data() + kPageSize, kPageSize));
+  EXPECT_EQ(chain_size, 5000u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backend, PageCacheTest, ::testing::Values(false, true),
