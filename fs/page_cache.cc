@@ -402,8 +402,13 @@ void page_cache::read_range(std::shared_ptr<const file> f, std::uint64_t offset,
     st->pending = 1;
     st->fn = [](runtime::task_node* t, bool invoke) {
       auto* s = static_cast<range_state*>(t);
-      if (!invoke) s->ec = std::make_error_code(std::errc::operation_canceled);
-      s->part_done();
+      if (invoke) {
+        s->part_done();
+        return;
+      }
+      detail::range_waiter* target = s->w;  // context torn down: free, never invoke
+      delete s;
+      if (target->destroy) target->destroy(target);
     };
     ctx_.defer(*st);
   }

@@ -91,6 +91,8 @@ struct page_waiter {
 /// Receives a whole range (async_read's core).
 struct range_waiter {
   void (*fn)(range_waiter* self, std::error_code ec, chain c) = nullptr;
+  /// Frees the request without invoking it (the context was destroyed before it could run).
+  void (*destroy)(range_waiter* self) = nullptr;
 };
 
 struct cache_key {
@@ -150,7 +152,8 @@ class page_cache {
   /// `w` is not used. Otherwise `w->fn` runs later on the loop thread; `w` must stay alive.
   bool read_page(const std::shared_ptr<const file>& f, std::uint64_t page_index,
                  detail::page_waiter& w, slice& out);
-  /// Callback core of async_read; `w->fn` always runs later (from the loop), exactly once.
+  /// Callback core of async_read; `w->fn` runs later (from the loop), exactly once, or, when the
+  /// context is destroyed first, `w->destroy` does.
   void read_range(std::shared_ptr<const file> f, std::uint64_t offset, std::uint64_t length,
                   detail::range_waiter& w);
 
@@ -245,6 +248,7 @@ template <class Handler>
 struct range_request : range_waiter {
   range_request(Handler&& h, runtime::context& ctx) : pending(std::move(h), ctx) {
     fn = &range_request::done;
+    destroy = [](range_waiter* self) { delete static_cast<range_request*>(self); };
   }
   static void done(range_waiter* self, std::error_code ec, chain c) {
     auto* r = static_cast<range_request*>(self);
