@@ -12,7 +12,6 @@ namespace detail {
 
 struct cache_entry {
   cache_key key;
-  std::unordered_map<cache_key, cache_entry*, cache_key_hash>::iterator pos;  // in index_
   file_version version;
   page_ref page;
   std::size_t length = 0;
@@ -48,13 +47,65 @@ struct fill_op final : runtime::operation {
   void complete(int result, unsigned) override { cache->on_filled(*this, result); }
 };
 
+page_index::page_index(std::size_t expected) {
+  std::size_t cap = 16;
+  while (cap < 2 * expected)
+    cap *= 2;
+  slots_.resize(cap);
+  mask_ = cap - 1;
+}
+
+cache_entry* page_index::find(const cache_key& k) const noexcept {
+  for (std::size_t i = hash_key(k) & mask_;; i = (i + 1) & mask_) {
+    const slot& s = slots_[i];
+    if (s.entry == nullptr) return nullptr;
+    if (s.key == k) return s.entry;
+  }
+}
+
+void page_index::insert(const cache_key& k, cache_entry* e) {
+  if (2 * (size_ + 1) > slots_.size()) grow();
+  std::size_t i = hash_key(k) & mask_;
+  while (slots_[i].entry != nullptr)
+    i = (i + 1) & mask_;
+  slots_[i] = slot{k, e};
+  ++size_;
+}
+
+void page_index::erase(const cache_key& k) noexcept {
+  std::size_t i = hash_key(k) & mask_;
+  while (slots_[i].entry != nullptr && !(slots_[i].key == k))
+    i = (i + 1) & mask_;
+  if (slots_[i].entry == nullptr) return;
+  // Backward shift: pull later members of the probe run into the hole when their home allows.
+  for (std::size_t j = (i + 1) & mask_; slots_[j].entry != nullptr; j = (j + 1) & mask_) {
+    std::size_t home = hash_key(slots_[j].key) & mask_;
+    if (((j - home) & mask_) >= ((j - i) & mask_)) {
+      slots_[i] = slots_[j];
+      i = j;
+    }
+  }
+  slots_[i].entry = nullptr;
+  --size_;
+}
+
+void page_index::grow() {
+  std::vector<slot> old(std::move(slots_));
+  slots_.assign(old.size() * 2, slot{});
+  mask_ = slots_.size() - 1;
+  size_ = 0;
+  for (const slot& s : old) {
+    if (s.entry != nullptr) insert(s.key, s.entry);
+  }
+}
+
 }  // namespace detail
 
 using detail::cache_entry;
 using detail::cache_key;
 
 page_cache::page_cache(runtime::context& ctx, page_pool& pool, page_cache_options options)
-    : ctx_(ctx), pool_(pool), options_(options) {
+    : ctx_(ctx), pool_(pool), options_(options), index_(options.budget_pages) {
   options_.budget_pages = std::max<std::size_t>(options_.budget_pages, 1);
   options_.max_pages_per_read = std::clamp<std::size_t>(options_.max_pages_per_read, 1, 256);
 }
@@ -76,9 +127,8 @@ page_cache_stats page_cache::stats() const {
 }
 
 cache_entry* page_cache::find(const cache_key& k, const file_version& v) {
-  auto it = index_.find(k);
-  if (it == index_.end()) return nullptr;
-  cache_entry* e = it->second;
+  cache_entry* e = index_.find(k);
+  if (e == nullptr) return nullptr;
   if (e->version == v) return e;
   ++stats_.stale_dropped;
   remove_entry(e);
@@ -86,7 +136,7 @@ cache_entry* page_cache::find(const cache_key& k, const file_version& v) {
 }
 
 void page_cache::remove_entry(cache_entry* e) {
-  index_.erase(e->pos);
+  index_.erase(e->key);
   cache_entry* last = clock_.back();
   clock_[e->clock_pos] = last;
   last->clock_pos = e->clock_pos;
@@ -136,7 +186,7 @@ cache_entry* page_cache::create_entry(const file& f, std::uint64_t index, bool d
   e->page = std::move(p);
   e->clock_pos = clock_.size();
   clock_.push_back(e);
-  e->pos = index_.emplace(e->key, e).first;
+  index_.insert(e->key, e);
   return e;
 }
 
@@ -257,9 +307,8 @@ bool page_cache::read_page(const std::shared_ptr<const file>& f, std::uint64_t p
 }
 
 slice page_cache::lookup(const file& f, std::uint64_t page_index) {
-  auto it = index_.find(cache_key{f.dev(), f.ino(), page_index});
-  if (it == index_.end()) return slice();
-  cache_entry* e = it->second;
+  cache_entry* e = index_.find(cache_key{f.dev(), f.ino(), page_index});
+  if (e == nullptr) return slice();
   if (e->filling || !(e->version == f.version())) return slice();
   ++stats_.hits;
   e->referenced = true;

@@ -102,13 +102,38 @@ struct cache_key {
   friend bool operator==(const cache_key&, const cache_key&) = default;
 };
 
-struct cache_key_hash {
-  std::size_t operator()(const cache_key& k) const noexcept {
-    std::uint64_t h = k.index * 0x9e3779b97f4a7c15ull;
-    h ^= static_cast<std::uint64_t>(k.ino) + 0x632be59bd9b4e019ull + (h << 6) + (h >> 2);
-    h ^= static_cast<std::uint64_t>(k.dev) + (h << 6) + (h >> 2);
-    return static_cast<std::size_t>(h);
-  }
+inline std::uint64_t mix64(std::uint64_t x) noexcept {  // splitmix64's finalizer
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ull;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+inline std::uint64_t hash_key(const cache_key& k) noexcept {
+  return mix64(k.index ^ mix64(static_cast<std::uint64_t>(k.ino) ^
+                               (static_cast<std::uint64_t>(k.dev) << 32)));
+}
+
+/// Open-addressing map cache_key -> entry (linear probing, backward-shift erase): one cache line
+/// per lookup on the hot path. Grows at half load; never shrinks.
+class page_index {
+ public:
+  explicit page_index(std::size_t expected);
+  cache_entry* find(const cache_key& k) const noexcept;
+  void insert(const cache_key& k, cache_entry* e);
+  void erase(const cache_key& k) noexcept;
+  std::size_t size() const noexcept { return size_; }
+
+ private:
+  struct slot {
+    cache_key key;
+    cache_entry* entry = nullptr;
+  };
+  void grow();
+  std::vector<slot> slots_;
+  std::size_t mask_ = 0;
+  std::size_t size_ = 0;
 };
 
 struct file_id {
@@ -188,7 +213,7 @@ class page_cache {
   runtime::context& ctx_;
   page_pool& pool_;
   page_cache_options options_;
-  std::unordered_map<detail::cache_key, detail::cache_entry*, detail::cache_key_hash> index_;
+  detail::page_index index_;
   std::vector<detail::cache_entry*> clock_;
   std::size_t hand_ = 0;
   std::unordered_map<detail::file_id, readahead_state, detail::file_id_hash> readahead_;
