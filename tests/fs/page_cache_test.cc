@@ -306,6 +306,24 @@ TEST_P(PageCacheTest, RegisteredPoolReadsWithReadFixed) {
   ctx_.reset();  // unregisters (the ring goes) before the pool does
 }
 
+TEST_P(PageCacheTest, SamePageIndexOfTwoFilesAreDistinctPages) {
+  std::vector<char> a_bytes, b_bytes;
+  auto a = make_file(2 * kPageSize, 31, &a_bytes);
+  auto b = make_file(2 * kPageSize, 32, &b_bytes);
+  page_cache cache(*ctx_, pool_);
+  slice a1 = read_page(cache, a, 1);
+  slice b1 = read_page(cache, b, 1);
+  EXPECT_NE(a1.data(), b1.data());
+  EXPECT_EQ(bytes_of(a1), std::string(a_bytes.data() + kPageSize, kPageSize));
+  EXPECT_EQ(bytes_of(b1), std::string(b_bytes.data() + kPageSize, kPageSize));
+  cache.invalidate(*a);  // a's page is still held by a1: it stays; b's is untouched
+  EXPECT_EQ(cache.lookup(*b, 1).data(), b1.data());
+  a1 = slice();
+  cache.invalidate(*a);
+  EXPECT_TRUE(cache.lookup(*a, 1).empty());
+  EXPECT_EQ(cache.lookup(*b, 1).data(), b1.data());
+}
+
 TEST_P(PageCacheTest, ExhaustedPoolReportsENOMEM) {
   page_pool_options po;
   po.max_bytes = 2 << 20;
