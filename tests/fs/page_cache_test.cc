@@ -43,6 +43,18 @@ runtime::context_options backend(bool fallback) {
   return o;
 }
 
+// In place, same size, same inode: only the timestamps tell. Pins a distinct mtime so the test
+// does not depend on timestamp granularity.
+bool rewrite_in_place(const std::string& path, const std::vector<char>& bytes,
+                      std::int64_t old_mtime_ns) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  bool ok = ::pwrite(fd, bytes.data(), bytes.size(), 0) == static_cast<ssize_t>(bytes.size());
+  timespec times[2] = {{0, UTIME_OMIT}, {old_mtime_ns / 1000000000 + 1, 0}};
+  ok = ok && ::futimens(fd, times) == 0;
+  return ::close(fd) == 0 && ok;
+}
+
 class PageCacheTest : public ::testing::TestWithParam<bool> {
  protected:
   void SetUp() override { ctx_ = std::make_unique<runtime::context>(backend(GetParam())); }
@@ -203,12 +215,7 @@ TEST_P(PageCacheTest, RewrittenFileIsReReadNotServedStale) {
   // Rewrite in place, same size, then give it a distinct mtime: what a later write does on a
   // clock that ticked (pinned explicitly so the test does not depend on timestamp granularity).
   auto v2 = testing::random_bytes(v1.size(), 200);
-  int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
-  ASSERT_GE(fd, 0);
-  ASSERT_EQ(::pwrite(fd, v2.data(), v2.size(), 0), static_cast<ssize_t>(v2.size()));
-  timespec times[2] = {{0, UTIME_OMIT}, {f1->version().mtime_ns / 1000000000 + 1, 0}};
-  ASSERT_EQ(::futimens(fd, times), 0);
-  ::close(fd);
+  ASSERT_TRUE(rewrite_in_place(path, v2, f1->version().mtime_ns));
   std::error_code ec;
   auto f2 = file::open(path.c_str(), ec);
   ASSERT_TRUE(f2);
@@ -232,6 +239,36 @@ TEST_P(PageCacheTest, RewrittenFileIsReReadNotServedStale) {
   auto f3 = files->open(path.substr(path.rfind('/')), ec);
   ASSERT_TRUE(f3) << ec.message();
   EXPECT_EQ(bytes_of(read(cache, f3, 0, 1 << 20)), std::string(v3.begin(), v3.end()));
+}
+
+TEST_P(PageCacheTest, ChangedInPlaceIsReReadEvenThroughAnOldFileSnapshot) {
+  std::vector<char> v1;
+  auto f = make_file(3 * kPageSize, 41, &v1);
+  page_cache_options o;
+  o.revalidate_after = std::chrono::nanoseconds(0);  // fstat on every async read
+  page_cache cache(*ctx_, pool_, o);
+  EXPECT_EQ(bytes_of(read(cache, f, 0, v1.size())), std::string(v1.begin(), v1.end()));
+  auto v2 = testing::random_bytes(v1.size(), 42);
+  ASSERT_TRUE(rewrite_in_place(paths_.back(), v2, f->version().mtime_ns));
+  EXPECT_EQ(bytes_of(read(cache, f, 0, v2.size())), std::string(v2.begin(), v2.end()));
+  EXPECT_EQ(bytes_of(read_page(cache, f, 1)), std::string(v2.data() + kPageSize, kPageSize));
+  EXPECT_GE(cache.stats().stale_dropped, 3u);
+}
+
+TEST_P(PageCacheTest, TrustingTheSnapshotServesCachedPagesUntilANewFileIsPassed) {
+  std::vector<char> v1;
+  auto f = make_file(2 * kPageSize, 43, &v1);
+  page_cache_options o;
+  o.revalidate_after = std::chrono::nanoseconds::max();
+  page_cache cache(*ctx_, pool_, o);
+  EXPECT_EQ(bytes_of(read(cache, f, 0, v1.size())), std::string(v1.begin(), v1.end()));
+  auto v2 = testing::random_bytes(v1.size(), 44);
+  ASSERT_TRUE(rewrite_in_place(paths_.back(), v2, f->version().mtime_ns));
+  EXPECT_EQ(bytes_of(read(cache, f, 0, v1.size())), std::string(v1.begin(), v1.end()));
+  std::error_code ec;
+  auto fresh = file::open(paths_.back().c_str(), ec);
+  ASSERT_TRUE(fresh);
+  EXPECT_EQ(bytes_of(read(cache, fresh, 0, v2.size())), std::string(v2.begin(), v2.end()));
 }
 
 TEST_P(PageCacheTest, EightConcurrentReadersOfOneMissingPageIssueOneRead) {
