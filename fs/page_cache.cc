@@ -274,6 +274,26 @@ static std::pair<std::uint64_t, std::uint64_t> plan(std::uint64_t index, std::ui
   return {start, end};
 }
 
+// Completes `w` with `ec` from the loop. Runs the waiter even when the context drops the task
+// at teardown, so the request (and its handler) is always released.
+void page_cache::fail_later(detail::page_waiter& w, std::error_code ec) {
+  struct failure : runtime::task_node {
+    detail::page_waiter* w = nullptr;
+    std::error_code ec;
+  };
+  auto* t = new failure();
+  t->w = &w;
+  t->ec = ec;
+  t->fn = [](runtime::task_node* node, bool) {
+    auto* self = static_cast<failure*>(node);
+    detail::page_waiter* target = self->w;
+    std::error_code err = self->ec;
+    delete self;
+    target->fn(target, err, slice());
+  };
+  ctx_.defer(*t);
+}
+
 page_cache::file_state& page_cache::state_for(const file& f) {
   if (files_.size() > 4096) files_.clear();  // bounded; only read-ahead and stat state is lost
   return files_[detail::file_id{f.dev(), f.ino()}];
@@ -319,8 +339,8 @@ bool page_cache::read_page_at(const std::shared_ptr<const file>& f, const file_v
     std::uint64_t end = ra_start == page_index + 1 ? ra_end : page_index + 1;
     e = fill(f, v, page_index, end, page_index);  // filling: never evicted by what follows
     if (end == page_index + 1 && ra_start < ra_end) fill(f, v, ra_start, ra_end, page_index);
-    if (e == nullptr) {  // the pool is exhausted
-      ctx_.post([&w] { w.fn(&w, std::make_error_code(std::errc::not_enough_memory), slice()); });
+    if (e == nullptr) {  // the pool is exhausted: fail from the loop, not from here
+      fail_later(w, std::make_error_code(std::errc::not_enough_memory));
       return false;
     }
   } else if (!e->filling) {

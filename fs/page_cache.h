@@ -212,6 +212,7 @@ class page_cache {
   };
 
   file_state& state_for(const file& f);
+  void fail_later(detail::page_waiter& w, std::error_code ec);
   file_version current_version(const file& f, file_state& st);
   bool read_page_at(const std::shared_ptr<const file>& f, const file_version& v, file_state& st,
                     std::uint64_t page_index, detail::page_waiter& w, slice& out);

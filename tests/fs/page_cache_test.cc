@@ -402,6 +402,25 @@ TEST_P(PageCacheTest, AwaitableTokenYieldsErrorAndSlice) {
   EXPECT_EQ(chain_size, 5000u);
 }
 
+TEST_P(PageCacheTest, PendingCompletionIsReleasedWhenTheContextGoesFirst) {
+  auto f = make_file(2 * kPageSize, 51);
+  auto token = std::make_shared<int>(0);
+  {
+    auto ctx = std::make_unique<runtime::context>(backend(GetParam()));
+    page_cache cache(*ctx, pool_);
+    bool warmed = false;
+    cache.async_read(f, 0, 2 * kPageSize, [&](std::error_code, chain) { warmed = true; });
+    ctx->run();
+    ASSERT_TRUE(warmed);
+    // All hits: the completion is deferred to the loop, which never runs again.
+    cache.async_read(f, 0, 100, [token](std::error_code, chain) { ++*token; });
+    EXPECT_EQ(token.use_count(), 2);
+    ctx.reset();  // drains or drops the deferred completion
+  }
+  EXPECT_EQ(token.use_count(), 1);  // the handler was run or destroyed, never leaked
+  EXPECT_EQ(pool_.stats().pages_in_use, 0u);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backend, PageCacheTest, ::testing::Values(false, true),
                          [](const auto& info) { return info.param ? "fallback" : "io_uring"; });
 
