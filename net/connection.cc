@@ -134,12 +134,13 @@ void connection::on_recv_cqe(int result, unsigned flags, bool last) {
     }
   } else if (result == 0) {
     recv_eof_ = true;
-    if (recv_handler_) deliver_receive({}, received{});
+    if (recv_handler_ && !closing_) deliver_receive({}, received{});
   } else if (result == -ENOBUFS) {
     ++stats_.enobufs;
-    // Re-armed when a buffer comes back (or at the next receive).
-    if (last && recv_handler_ && ring_) ring_->add_waiter(*this);
-  } else if (!closing_ && result != -ECANCELED) {
+    // Re-armed now if buffers came back meanwhile, else when one does (or at the next
+    // receive): arm_receive() decides.
+    if (last && recv_handler_ && !closing_) arm_receive();
+  } else if (!closing_) {
     if (recv_handler_) {
       deliver_receive(errno_code(-result), received{});
     } else {
@@ -250,11 +251,6 @@ void connection::start_close(detail::pending_handler<std::error_code>* h) {
   if (watchdog_pending_) watchdog_->t.cancel();
   if (ring_) ring_->remove_waiter(*this);
   queue_.clear();
-  if (recv_handler_) {
-    auto* rh = std::exchange(recv_handler_, nullptr);
-    ctx_.post(
-        [rh] { rh->invoke(std::make_error_code(std::errc::operation_canceled), received{}); });
-  }
   maybe_finish_close();
 }
 
@@ -264,8 +260,13 @@ void connection::maybe_finish_close() {
   closed_ = true;
   ::close(fd_);
   fd_ = -1;
+  // One task, so a pending receive's ECANCELED always runs before the close handler.
+  auto* rh = std::exchange(recv_handler_, nullptr);
   auto* h = std::exchange(close_handler_, nullptr);
-  ctx_.post([h] { h->invoke(std::error_code{}); });
+  ctx_.post([rh, h] {
+    if (rh) rh->invoke(std::make_error_code(std::errc::operation_canceled), received{});
+    h->invoke(std::error_code{});
+  });
 }
 
 }  // namespace pagewire::net
