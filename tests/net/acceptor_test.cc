@@ -82,7 +82,9 @@ TEST(acceptor, emfile_sheds_pauses_and_recovers_without_spinning) {
   std::vector<int> held;
   bool stopped = false;
   a.start([&](std::error_code e, int fd) {
-    if (e == std::errc::operation_canceled) {
+    // No virtual call on the category while descriptors are exhausted: sanitizers need a
+    // free fd (a pipe) to check vptrs.
+    if (e.value() == ECANCELED) {
       stopped = true;
       return;
     }
