@@ -28,6 +28,16 @@ void trim_segment(segment& s, std::uint64_t n) {
 
 }  // namespace
 
+chain::chain(const chain& o)
+    : segs_(o.segs_.begin() + static_cast<std::ptrdiff_t>(o.head_), o.segs_.end()),
+      size_(o.size_),
+      file_segments_(o.file_segments_) {}
+
+chain& chain::operator=(const chain& o) {
+  if (this != &o) *this = chain(o);
+  return *this;
+}
+
 chain::chain(chain&& o) noexcept
     : segs_(std::move(o.segs_)), head_(o.head_), size_(o.size_), file_segments_(o.file_segments_) {
   o.segs_.clear();

@@ -79,9 +79,10 @@ class chain {
   using value_type = asio::const_buffer;
 
   chain() = default;
-  chain(const chain&) = default;
+  /// Shares every live segment (refcounts only).
+  chain(const chain& o);
   chain(chain&& o) noexcept;
-  chain& operator=(const chain&) = default;
+  chain& operator=(const chain& o);
   chain& operator=(chain&& o) noexcept;
 
   /// Appends; merges with the last segment when adjacent. Empty segments are dropped.

@@ -28,7 +28,8 @@ struct fill_op final : runtime::operation {
   std::shared_ptr<const file> f;
   std::vector<cache_entry*> entries;
   std::vector<iovec> iov;
-  int buf_index = -1;  // >= 0: READ_FIXED over one contiguous run
+  std::uint64_t size = 0;  // the file's size in the version being read
+  int buf_index = -1;      // >= 0: READ_FIXED over one contiguous run
   bool contiguous = false;
 
   std::uint64_t offset() const { return entries.front()->key.index * kPageSize; }
@@ -47,13 +48,65 @@ struct fill_op final : runtime::operation {
   void complete(int result, unsigned) override { cache->on_filled(*this, result); }
 };
 
+page_index::page_index(std::size_t expected) {
+  std::size_t cap = 16;
+  while (cap < 2 * expected)
+    cap *= 2;
+  slots_.resize(cap);
+  mask_ = cap - 1;
+}
+
+cache_entry* page_index::find(const cache_key& k) const noexcept {
+  for (std::size_t i = hash_key(k) & mask_;; i = (i + 1) & mask_) {
+    const slot& s = slots_[i];
+    if (s.entry == nullptr) return nullptr;
+    if (s.key == k) return s.entry;
+  }
+}
+
+void page_index::insert(const cache_key& k, cache_entry* e) {
+  if (2 * (size_ + 1) > slots_.size()) grow();
+  std::size_t i = hash_key(k) & mask_;
+  while (slots_[i].entry != nullptr)
+    i = (i + 1) & mask_;
+  slots_[i] = slot{k, e};
+  ++size_;
+}
+
+void page_index::erase(const cache_key& k) noexcept {
+  std::size_t i = hash_key(k) & mask_;
+  while (slots_[i].entry != nullptr && !(slots_[i].key == k))
+    i = (i + 1) & mask_;
+  if (slots_[i].entry == nullptr) return;
+  // Backward shift: pull later members of the probe run into the hole when their home allows.
+  for (std::size_t j = (i + 1) & mask_; slots_[j].entry != nullptr; j = (j + 1) & mask_) {
+    std::size_t home = hash_key(slots_[j].key) & mask_;
+    if (((j - home) & mask_) >= ((j - i) & mask_)) {
+      slots_[i] = slots_[j];
+      i = j;
+    }
+  }
+  slots_[i].entry = nullptr;
+  --size_;
+}
+
+void page_index::grow() {
+  std::vector<slot> old(std::move(slots_));
+  slots_.assign(old.size() * 2, slot{});
+  mask_ = slots_.size() - 1;
+  size_ = 0;
+  for (const slot& s : old) {
+    if (s.entry != nullptr) insert(s.key, s.entry);
+  }
+}
+
 }  // namespace detail
 
 using detail::cache_entry;
 using detail::cache_key;
 
 page_cache::page_cache(runtime::context& ctx, page_pool& pool, page_cache_options options)
-    : ctx_(ctx), pool_(pool), options_(options) {
+    : ctx_(ctx), pool_(pool), options_(options), index_(options.budget_pages) {
   options_.budget_pages = std::max<std::size_t>(options_.budget_pages, 1);
   options_.max_pages_per_read = std::clamp<std::size_t>(options_.max_pages_per_read, 1, 256);
 }
@@ -75,9 +128,8 @@ page_cache_stats page_cache::stats() const {
 }
 
 cache_entry* page_cache::find(const cache_key& k, const file_version& v) {
-  auto it = index_.find(k);
-  if (it == index_.end()) return nullptr;
-  cache_entry* e = it->second;
+  cache_entry* e = index_.find(k);
+  if (e == nullptr) return nullptr;
   if (e->version == v) return e;
   ++stats_.stale_dropped;
   remove_entry(e);
@@ -121,7 +173,8 @@ std::size_t page_cache::trim() {
   return evicted;
 }
 
-cache_entry* page_cache::create_entry(const file& f, std::uint64_t index, bool demanded) {
+cache_entry* page_cache::create_entry(const file& f, const file_version& v, std::uint64_t index,
+                                      bool demanded) {
   while (index_.size() >= options_.budget_pages) {
     if (evict_one()) continue;
     if (!demanded) return nullptr;  // read-ahead never goes over budget
@@ -131,18 +184,20 @@ cache_entry* page_cache::create_entry(const file& f, std::uint64_t index, bool d
   if (!p) return nullptr;
   auto* e = new cache_entry();
   e->key = cache_key{f.dev(), f.ino(), index};
-  e->version = f.version();
+  e->version = v;
   e->page = std::move(p);
   e->clock_pos = clock_.size();
   clock_.push_back(e);
-  index_.emplace(e->key, e);
+  index_.insert(e->key, e);
   return e;
 }
 
-void page_cache::start_fill(const std::shared_ptr<const file>& f, std::vector<cache_entry*> run) {
+void page_cache::start_fill(const std::shared_ptr<const file>& f, std::uint64_t size,
+                            std::vector<cache_entry*> run) {
   auto* op = new detail::fill_op();
   op->cache = this;
   op->f = f;
+  op->size = size;
   op->entries = std::move(run);
   op->contiguous = true;
   for (std::size_t i = 1; i < op->entries.size(); ++i) {
@@ -168,27 +223,34 @@ void page_cache::start_fill(const std::shared_ptr<const file>& f, std::vector<ca
 }
 
 // Creates entries for the missing pages in [first, end) and reads them in runs. `demanded` is
-// the one page a reader waits for (always created); the others are read-ahead.
-void page_cache::fill(const std::shared_ptr<const file>& f, std::uint64_t first, std::uint64_t end,
-                      std::uint64_t demanded) {
+// the one page a reader waits for (known missing, always created; returned); the others are
+// read-ahead.
+cache_entry* page_cache::fill(const std::shared_ptr<const file>& f, const file_version& v,
+                              std::uint64_t first, std::uint64_t end, std::uint64_t demanded) {
   std::vector<cache_entry*> run;
+  cache_entry* wanted = nullptr;
   auto flush = [&] {
-    if (!run.empty()) start_fill(f, std::move(run));
+    if (!run.empty()) start_fill(f, v.size, std::move(run));
     run.clear();
   };
   for (std::uint64_t i = first; i < end; ++i) {
     bool is_demanded = i == demanded;
-    if (find(cache_key{f->dev(), f->ino(), i}, f->version()) != nullptr) {
+    if (!is_demanded && find(cache_key{f->dev(), f->ino(), i}, v) != nullptr) {
       flush();
       continue;
     }
-    cache_entry* e = create_entry(*f, i, is_demanded);
+    cache_entry* e = create_entry(*f, v, i, is_demanded);
     if (e == nullptr) break;
-    if (!is_demanded) ++stats_.readahead_pages;
+    if (is_demanded) {
+      wanted = e;
+    } else {
+      ++stats_.readahead_pages;
+    }
     run.push_back(e);
     if (run.size() == options_.max_pages_per_read) flush();
   }
   flush();
+  return wanted;
 }
 
 // Read-ahead plan for an access to `index`; returns [start, end) to read ahead (maybe empty).
@@ -212,37 +274,84 @@ static std::pair<std::uint64_t, std::uint64_t> plan(std::uint64_t index, std::ui
   return {start, end};
 }
 
+// Completes `w` with `ec` from the loop. Runs the waiter even when the context drops the task
+// at teardown, so the request (and its handler) is always released.
+void page_cache::fail_later(detail::page_waiter& w, std::error_code ec) {
+  struct failure : runtime::task_node {
+    detail::page_waiter* w = nullptr;
+    std::error_code ec;
+  };
+  auto* t = new failure();
+  t->w = &w;
+  t->ec = ec;
+  t->fn = [](runtime::task_node* node, bool) {
+    auto* self = static_cast<failure*>(node);
+    detail::page_waiter* target = self->w;
+    std::error_code err = self->ec;
+    delete self;
+    target->fn(target, err, slice());
+  };
+  ctx_.defer(*t);
+}
+
+page_cache::file_state& page_cache::state_for(const file& f) {
+  if (files_.size() > 4096) files_.clear();  // bounded; only read-ahead and stat state is lost
+  return files_[detail::file_id{f.dev(), f.ino()}];
+}
+
+file_version page_cache::current_version(const file& f, file_state& st) {
+  if (options_.revalidate_after == std::chrono::nanoseconds::max()) return f.version();
+  auto now = std::chrono::steady_clock::now();
+  // A caller's snapshot other than the one last seen may be newer than our stat: re-stat.
+  if (!st.stat_known || !(st.seen == f.version()) ||
+      now - st.checked >= options_.revalidate_after) {
+    std::error_code ec;
+    file_version v = f.current_version(ec);
+    if (ec) return f.version();
+    st.version = v;
+    st.seen = f.version();
+    st.checked = now;
+    st.stat_known = true;
+  }
+  return st.version;
+}
+
 bool page_cache::read_page(const std::shared_ptr<const file>& f, std::uint64_t page_index,
                            detail::page_waiter& w, slice& out) {
-  std::uint64_t eof_pages = (f->size() + kPageSize - 1) / kPageSize;
+  file_state& st = state_for(*f);
+  file_version v = current_version(*f, st);
+  return read_page_at(f, v, st, page_index, w, out);
+}
+
+bool page_cache::read_page_at(const std::shared_ptr<const file>& f, const file_version& v,
+                              file_state& st, std::uint64_t page_index, detail::page_waiter& w,
+                              slice& out) {
+  std::uint64_t eof_pages = (v.size + kPageSize - 1) / kPageSize;
   if (page_index >= eof_pages) {
     out = slice();
     return true;
   }
-  if (readahead_.size() > 4096) readahead_.clear();
-  readahead_state& st = readahead_[detail::file_id{f->dev(), f->ino()}];
   auto [ra_start, ra_end] =
       plan(page_index, eof_pages, options_.readahead_max_pages, st.next, st.ra_end, st.window);
-  cache_entry* e = find(cache_key{f->dev(), f->ino(), page_index}, f->version());
+  cache_entry* e = find(cache_key{f->dev(), f->ino(), page_index}, v);
   if (e == nullptr) {
     ++stats_.misses;
     std::uint64_t end = ra_start == page_index + 1 ? ra_end : page_index + 1;
-    fill(f, page_index, end, page_index);
-    if (end == page_index + 1 && ra_start < ra_end) fill(f, ra_start, ra_end, page_index);
-    e = find(cache_key{f->dev(), f->ino(), page_index}, f->version());
-    if (e == nullptr) {  // the pool is exhausted
-      ctx_.post([&w] { w.fn(&w, std::make_error_code(std::errc::not_enough_memory), slice()); });
+    e = fill(f, v, page_index, end, page_index);  // filling: never evicted by what follows
+    if (end == page_index + 1 && ra_start < ra_end) fill(f, v, ra_start, ra_end, page_index);
+    if (e == nullptr) {  // the pool is exhausted: fail from the loop, not from here
+      fail_later(w, std::make_error_code(std::errc::not_enough_memory));
       return false;
     }
   } else if (!e->filling) {
     ++stats_.hits;
     e->referenced = true;
     out = slice(e->page, 0, e->length);  // pinned before read-ahead may evict
-    if (ra_start < ra_end) fill(f, ra_start, ra_end, page_index);
+    if (ra_start < ra_end) fill(f, v, ra_start, ra_end, page_index);
     return true;
   } else {
     ++stats_.coalesced;  // a filling entry is never evicted
-    if (ra_start < ra_end) fill(f, ra_start, ra_end, page_index);
+    if (ra_start < ra_end) fill(f, v, ra_start, ra_end, page_index);
   }
   w.next = e->waiters;
   e->waiters = &w;
@@ -250,9 +359,8 @@ bool page_cache::read_page(const std::shared_ptr<const file>& f, std::uint64_t p
 }
 
 slice page_cache::lookup(const file& f, std::uint64_t page_index) {
-  auto it = index_.find(cache_key{f.dev(), f.ino(), page_index});
-  if (it == index_.end()) return slice();
-  cache_entry* e = it->second;
+  cache_entry* e = index_.find(cache_key{f.dev(), f.ino(), page_index});
+  if (e == nullptr) return slice();
   if (e->filling || !(e->version == f.version())) return slice();
   ++stats_.hits;
   e->referenced = true;
@@ -278,7 +386,7 @@ void page_cache::on_filled(detail::fill_op& op, int result) {
     std::uint64_t page_off = e->key.index * kPageSize;
     // A short read that stopped before the file's end (and made progress) is resumed: the pages
     // from the one it stopped in are read again.
-    if (!ec && result > 0 && len < kPageSize && page_off + len < op.f->size()) {
+    if (!ec && result > 0 && len < kPageSize && page_off + len < op.size) {
       retry.assign(op.entries.begin() + static_cast<std::ptrdiff_t>(i), op.entries.end());
       break;
     }
@@ -297,8 +405,9 @@ void page_cache::on_filled(detail::fill_op& op, int result) {
     }
   }
   std::shared_ptr<const file> f = std::move(op.f);
+  std::uint64_t size = op.size;
   delete &op;
-  if (!retry.empty()) start_fill(f, std::move(retry));
+  if (!retry.empty()) start_fill(f, size, std::move(retry));
   trim();
   for (auto& [w, wec, s] : ready)
     w->fn(w, wec, std::move(s));
@@ -372,10 +481,12 @@ void on_part(detail::page_waiter* self, std::error_code ec, slice s) {
 
 void page_cache::read_range(std::shared_ptr<const file> f, std::uint64_t offset,
                             std::uint64_t length, detail::range_waiter& w) {
+  file_state& fs = state_for(*f);
+  file_version v = current_version(*f, fs);  // one fstat per range at most
   auto* st = new range_state();
   st->w = &w;
   st->offset = offset;
-  st->end = std::min(f->size(), offset + std::min(length, ~std::uint64_t{0} - offset));
+  st->end = std::min(v.size, offset + std::min(length, ~std::uint64_t{0} - offset));
   st->first_index = offset / kPageSize;
   if (st->end > offset) {
     std::uint64_t last = (st->end - 1) / kPageSize;
@@ -388,15 +499,20 @@ void page_cache::read_range(std::shared_ptr<const file> f, std::uint64_t offset,
       part.state = st;
       part.i = i;
       ++st->pending;
-      if (read_page(f, st->first_index + i, part, st->pages[i])) --st->pending;
+      if (read_page_at(f, v, fs, st->first_index + i, part, st->pages[i])) --st->pending;
     }
   }
   if (--st->pending == 0) {  // every page was a hit: complete from the loop, not from here
     st->pending = 1;
     st->fn = [](runtime::task_node* t, bool invoke) {
       auto* s = static_cast<range_state*>(t);
-      if (!invoke) s->ec = std::make_error_code(std::errc::operation_canceled);
-      s->part_done();
+      if (invoke) {
+        s->part_done();
+        return;
+      }
+      detail::range_waiter* target = s->w;  // context torn down: free, never invoke
+      delete s;
+      if (target->destroy) target->destroy(target);
     };
     ctx_.defer(*st);
   }

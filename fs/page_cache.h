@@ -13,9 +13,11 @@
 /// is held, a demanded page is still read (the cache runs over budget by held pages only and
 /// shrinks as they are released); read-ahead never goes over budget.
 ///
-/// Staleness: the version is the one in the caller's `file` snapshot. Get files from
-/// open_file_cache, which re-stats them after revalidate_after (or on invalidate()), so a changed
-/// file gets a new version and fresh bytes.
+/// Staleness: async reads key pages by the file's version as fstat last saw it, re-checked at
+/// most every options.revalidate_after (zero: on every async read; nanoseconds::max(): trust the
+/// caller's `file` snapshot, e.g. from open_file_cache). A file changed in place is therefore
+/// re-read within that interval even through an old `file`; a file replaced by rename is a new
+/// inode, which open_file_cache picks up. lookup() never stats: it matches the caller's snapshot.
 ///
 /// Threading: one cache per context; every member runs on that context's loop thread. Slices it
 /// returns are ordinary refcounted values and may travel to other threads.
@@ -23,6 +25,7 @@
 /// none of its reads is in flight (stats().reads_in_flight == 0, e.g. after the context ran dry).
 /// Errors: std::error_code from the read (or ENOMEM when the pool is exhausted).
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -59,6 +62,10 @@ struct page_cache_options {
   std::size_t max_pages_per_read = 32;
   /// Use READ_FIXED when the pool is registered on the context's ring.
   bool use_fixed_buffers = true;
+  /// async reads fstat a file at most this often and key its pages by the version found, so a
+  /// file changed in place is re-read even through an old `file` snapshot. Zero: every async
+  /// read (one fstat per async_read range); nanoseconds::max(): trust the caller's snapshot.
+  std::chrono::nanoseconds revalidate_after = std::chrono::seconds(1);
 };
 
 struct page_cache_stats {
@@ -91,6 +98,8 @@ struct page_waiter {
 /// Receives a whole range (async_read's core).
 struct range_waiter {
   void (*fn)(range_waiter* self, std::error_code ec, chain c) = nullptr;
+  /// Frees the request without invoking it (the context was destroyed before it could run).
+  void (*destroy)(range_waiter* self) = nullptr;
 };
 
 struct cache_key {
@@ -100,13 +109,38 @@ struct cache_key {
   friend bool operator==(const cache_key&, const cache_key&) = default;
 };
 
-struct cache_key_hash {
-  std::size_t operator()(const cache_key& k) const noexcept {
-    std::uint64_t h = k.index * 0x9e3779b97f4a7c15ull;
-    h ^= static_cast<std::uint64_t>(k.ino) + 0x632be59bd9b4e019ull + (h << 6) + (h >> 2);
-    h ^= static_cast<std::uint64_t>(k.dev) + (h << 6) + (h >> 2);
-    return static_cast<std::size_t>(h);
-  }
+inline std::uint64_t mix64(std::uint64_t x) noexcept {  // splitmix64's finalizer
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ull;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+inline std::uint64_t hash_key(const cache_key& k) noexcept {
+  return mix64(k.index ^ mix64(static_cast<std::uint64_t>(k.ino) ^
+                               (static_cast<std::uint64_t>(k.dev) << 32)));
+}
+
+/// Open-addressing map cache_key -> entry (linear probing, backward-shift erase): one cache line
+/// per lookup on the hot path. Grows at half load; never shrinks.
+class page_index {
+ public:
+  explicit page_index(std::size_t expected);
+  cache_entry* find(const cache_key& k) const noexcept;
+  void insert(const cache_key& k, cache_entry* e);
+  void erase(const cache_key& k) noexcept;
+  std::size_t size() const noexcept { return size_; }
+
+ private:
+  struct slot {
+    cache_key key;
+    cache_entry* entry = nullptr;
+  };
+  void grow();
+  std::vector<slot> slots_;
+  std::size_t mask_ = 0;
+  std::size_t size_ = 0;
 };
 
 struct file_id {
@@ -150,7 +184,8 @@ class page_cache {
   /// `w` is not used. Otherwise `w->fn` runs later on the loop thread; `w` must stay alive.
   bool read_page(const std::shared_ptr<const file>& f, std::uint64_t page_index,
                  detail::page_waiter& w, slice& out);
-  /// Callback core of async_read; `w->fn` always runs later (from the loop), exactly once.
+  /// Callback core of async_read; `w->fn` runs later (from the loop), exactly once, or, when the
+  /// context is destroyed first, `w->destroy` does.
   void read_range(std::shared_ptr<const file> f, std::uint64_t offset, std::uint64_t length,
                   detail::range_waiter& w);
 
@@ -166,29 +201,39 @@ class page_cache {
 
  private:
   friend struct detail::fill_op;
-  struct readahead_state {
+  struct file_state {
     std::uint64_t next = 0;    // page expected next if access is sequential
     std::uint64_t ra_end = 0;  // pages below this were already requested
     std::size_t window = 0;
+    file_version version;  // from the last fstat
+    file_version seen;     // the caller's snapshot at that fstat
+    std::chrono::steady_clock::time_point checked;
+    bool stat_known = false;
   };
 
+  file_state& state_for(const file& f);
+  void fail_later(detail::page_waiter& w, std::error_code ec);
+  file_version current_version(const file& f, file_state& st);
+  bool read_page_at(const std::shared_ptr<const file>& f, const file_version& v, file_state& st,
+                    std::uint64_t page_index, detail::page_waiter& w, slice& out);
   detail::cache_entry* find(const detail::cache_key& k, const file_version& v);
-  detail::cache_entry* create_entry(const file& f, std::uint64_t index, bool demanded);
+  detail::cache_entry* create_entry(const file& f, const file_version& v, std::uint64_t index,
+                                    bool demanded);
   void remove_entry(detail::cache_entry* e);
   bool evict_one();
-  void fill(const std::shared_ptr<const file>& f, std::uint64_t first, std::uint64_t end,
-            std::uint64_t demanded);
-  void start_fill(const std::shared_ptr<const file>& f, std::vector<detail::cache_entry*> run);
-  void readahead(const std::shared_ptr<const file>& f, std::uint64_t index, bool& demanded_done);
+  detail::cache_entry* fill(const std::shared_ptr<const file>& f, const file_version& v,
+                            std::uint64_t first, std::uint64_t end, std::uint64_t demanded);
+  void start_fill(const std::shared_ptr<const file>& f, std::uint64_t size,
+                  std::vector<detail::cache_entry*> run);
   void on_filled(detail::fill_op& op, int result);
 
   runtime::context& ctx_;
   page_pool& pool_;
   page_cache_options options_;
-  std::unordered_map<detail::cache_key, detail::cache_entry*, detail::cache_key_hash> index_;
+  detail::page_index index_;
   std::vector<detail::cache_entry*> clock_;
   std::size_t hand_ = 0;
-  std::unordered_map<detail::file_id, readahead_state, detail::file_id_hash> readahead_;
+  std::unordered_map<detail::file_id, file_state, detail::file_id_hash> files_;
   page_cache_stats stats_;
 };
 
@@ -245,6 +290,7 @@ template <class Handler>
 struct range_request : range_waiter {
   range_request(Handler&& h, runtime::context& ctx) : pending(std::move(h), ctx) {
     fn = &range_request::done;
+    destroy = [](range_waiter* self) { delete static_cast<range_request*>(self); };
   }
   static void done(range_waiter* self, std::error_code ec, chain c) {
     auto* r = static_cast<range_request*>(self);

@@ -189,6 +189,19 @@ TEST_F(ChainTest, MemoryChainIsAnAsioConstBufferSequence) {
   EXPECT_EQ(n, 2u);
 }
 
+TEST_F(ChainTest, CopyOfAPartlyConsumedChainHoldsOnlyWhatIsLeft) {
+  chain c = mixed();
+  c.consume(41 + 5000 + 1);  // header, first range and half the CRLF gone
+  chain copy = c;
+  EXPECT_EQ(copy.segment_count(), c.segment_count());
+  EXPECT_EQ(copy.size(), c.size());
+  EXPECT_EQ(flatten(copy), flatten(c));
+  chain assigned;
+  assigned = c;
+  EXPECT_EQ(flatten(assigned), flatten(c));
+  EXPECT_FALSE(assigned.all_memory());
+}
+
 TEST_F(ChainTest, CopyingAChainSharesPagesWithoutCopyingBytes) {
   chain m;
   m.append(text("abc"));

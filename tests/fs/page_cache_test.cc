@@ -6,12 +6,17 @@
 #include <unistd.h>
 #include <vector>
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <gtest/gtest.h>
 
 #include <pagewire/fs/open_file_cache.h>
 #include <pagewire/fs/page_cache.h>
 #include <pagewire/fs/stats.h>
 #include <pagewire/runtime/context.h>
+#include <pagewire/runtime/executor.h>
 
 #include "tests/fs/temp_files.h"
 
@@ -36,6 +41,18 @@ runtime::context_options backend(bool fallback) {
   o.read_environment = false;
   o.backend = fallback ? runtime::backend_kind::fallback : runtime::backend_kind::automatic;
   return o;
+}
+
+// In place, same size, same inode: only the timestamps tell. Pins a distinct mtime so the test
+// does not depend on timestamp granularity.
+bool rewrite_in_place(const std::string& path, const std::vector<char>& bytes,
+                      std::int64_t old_mtime_ns) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  bool ok = ::pwrite(fd, bytes.data(), bytes.size(), 0) == static_cast<ssize_t>(bytes.size());
+  timespec times[2] = {{0, UTIME_OMIT}, {old_mtime_ns / 1000000000 + 1, 0}};
+  ok = ok && ::futimens(fd, times) == 0;
+  return ::close(fd) == 0 && ok;
 }
 
 class PageCacheTest : public ::testing::TestWithParam<bool> {
@@ -198,12 +215,7 @@ TEST_P(PageCacheTest, RewrittenFileIsReReadNotServedStale) {
   // Rewrite in place, same size, then give it a distinct mtime: what a later write does on a
   // clock that ticked (pinned explicitly so the test does not depend on timestamp granularity).
   auto v2 = testing::random_bytes(v1.size(), 200);
-  int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
-  ASSERT_GE(fd, 0);
-  ASSERT_EQ(::pwrite(fd, v2.data(), v2.size(), 0), static_cast<ssize_t>(v2.size()));
-  timespec times[2] = {{0, UTIME_OMIT}, {f1->version().mtime_ns / 1000000000 + 1, 0}};
-  ASSERT_EQ(::futimens(fd, times), 0);
-  ::close(fd);
+  ASSERT_TRUE(rewrite_in_place(path, v2, f1->version().mtime_ns));
   std::error_code ec;
   auto f2 = file::open(path.c_str(), ec);
   ASSERT_TRUE(f2);
@@ -227,6 +239,36 @@ TEST_P(PageCacheTest, RewrittenFileIsReReadNotServedStale) {
   auto f3 = files->open(path.substr(path.rfind('/')), ec);
   ASSERT_TRUE(f3) << ec.message();
   EXPECT_EQ(bytes_of(read(cache, f3, 0, 1 << 20)), std::string(v3.begin(), v3.end()));
+}
+
+TEST_P(PageCacheTest, ChangedInPlaceIsReReadEvenThroughAnOldFileSnapshot) {
+  std::vector<char> v1;
+  auto f = make_file(3 * kPageSize, 41, &v1);
+  page_cache_options o;
+  o.revalidate_after = std::chrono::nanoseconds(0);  // fstat on every async read
+  page_cache cache(*ctx_, pool_, o);
+  EXPECT_EQ(bytes_of(read(cache, f, 0, v1.size())), std::string(v1.begin(), v1.end()));
+  auto v2 = testing::random_bytes(v1.size(), 42);
+  ASSERT_TRUE(rewrite_in_place(paths_.back(), v2, f->version().mtime_ns));
+  EXPECT_EQ(bytes_of(read(cache, f, 0, v2.size())), std::string(v2.begin(), v2.end()));
+  EXPECT_EQ(bytes_of(read_page(cache, f, 1)), std::string(v2.data() + kPageSize, kPageSize));
+  EXPECT_GE(cache.stats().stale_dropped, 3u);
+}
+
+TEST_P(PageCacheTest, TrustingTheSnapshotServesCachedPagesUntilANewFileIsPassed) {
+  std::vector<char> v1;
+  auto f = make_file(2 * kPageSize, 43, &v1);
+  page_cache_options o;
+  o.revalidate_after = std::chrono::nanoseconds::max();
+  page_cache cache(*ctx_, pool_, o);
+  EXPECT_EQ(bytes_of(read(cache, f, 0, v1.size())), std::string(v1.begin(), v1.end()));
+  auto v2 = testing::random_bytes(v1.size(), 44);
+  ASSERT_TRUE(rewrite_in_place(paths_.back(), v2, f->version().mtime_ns));
+  EXPECT_EQ(bytes_of(read(cache, f, 0, v1.size())), std::string(v1.begin(), v1.end()));
+  std::error_code ec;
+  auto fresh = file::open(paths_.back().c_str(), ec);
+  ASSERT_TRUE(fresh);
+  EXPECT_EQ(bytes_of(read(cache, fresh, 0, v2.size())), std::string(v2.begin(), v2.end()));
 }
 
 TEST_P(PageCacheTest, EightConcurrentReadersOfOneMissingPageIssueOneRead) {
@@ -299,6 +341,84 @@ TEST_P(PageCacheTest, RegisteredPoolReadsWithReadFixed) {
     EXPECT_GT(cache.stats().fixed_reads, 0u);
   }
   ctx_.reset();  // unregisters (the ring goes) before the pool does
+}
+
+TEST_P(PageCacheTest, SamePageIndexOfTwoFilesAreDistinctPages) {
+  std::vector<char> a_bytes, b_bytes;
+  auto a = make_file(2 * kPageSize, 31, &a_bytes);
+  auto b = make_file(2 * kPageSize, 32, &b_bytes);
+  page_cache cache(*ctx_, pool_);
+  slice a1 = read_page(cache, a, 1);
+  slice b1 = read_page(cache, b, 1);
+  EXPECT_NE(a1.data(), b1.data());
+  EXPECT_EQ(bytes_of(a1), std::string(a_bytes.data() + kPageSize, kPageSize));
+  EXPECT_EQ(bytes_of(b1), std::string(b_bytes.data() + kPageSize, kPageSize));
+  cache.invalidate(*a);  // a's page is still held by a1: it stays; b's is untouched
+  EXPECT_EQ(cache.lookup(*b, 1).data(), b1.data());
+  a1 = slice();
+  cache.invalidate(*a);
+  EXPECT_TRUE(cache.lookup(*a, 1).empty());
+  EXPECT_EQ(cache.lookup(*b, 1).data(), b1.data());
+}
+
+TEST_P(PageCacheTest, ExhaustedPoolReportsENOMEM) {
+  page_pool_options po;
+  po.max_bytes = 2 << 20;
+  page_pool small(po);
+  std::vector<page_ref> hog;
+  for (int i = 0; i < 512; ++i)
+    hog.push_back(small.allocate());
+  ASSERT_FALSE(small.allocate());
+  auto f = make_file(kPageSize, 4);
+  page_cache cache(*ctx_, small);
+  std::error_code ec;
+  read(cache, f, 0, 10, &ec);
+  EXPECT_EQ(ec, std::errc::not_enough_memory);
+  EXPECT_EQ(cache.stats().resident_pages, 0u);
+  hog.clear();
+  EXPECT_EQ(read(cache, f, 0, 10).size(), 10u);  // works again once pages come back
+}
+
+TEST_P(PageCacheTest, AwaitableTokenYieldsErrorAndSlice) {
+  std::vector<char> data;
+  auto f = make_file(2 * kPageSize, 21, &data);
+  page_cache cache(*ctx_, pool_);
+  std::string got;
+  std::error_code got_ec = std::make_error_code(std::errc::interrupted);
+  std::uint64_t chain_size = 0;
+  asio::co_spawn(
+      ctx_->get_executor(),
+      [&]() -> asio::awaitable<void> {
+        auto [ec, s] = co_await cache.async_read_page(f, 1, asio::as_tuple(asio::use_awaitable));
+        got_ec = ec;
+        got = bytes_of(s);
+        auto [ec2, c] = co_await cache.async_read(f, 10, 5000, asio::as_tuple(asio::use_awaitable));
+        chain_size = ec2 ? 0 : c.size();
+      },
+      asio::detached);
+  ctx_->run();
+  EXPECT_FALSE(got_ec);
+  EXPECT_EQ(got, std::string(data.data() + kPageSize, kPageSize));
+  EXPECT_EQ(chain_size, 5000u);
+}
+
+TEST_P(PageCacheTest, PendingCompletionIsReleasedWhenTheContextGoesFirst) {
+  auto f = make_file(2 * kPageSize, 51);
+  auto token = std::make_shared<int>(0);
+  {
+    auto ctx = std::make_unique<runtime::context>(backend(GetParam()));
+    page_cache cache(*ctx, pool_);
+    bool warmed = false;
+    cache.async_read(f, 0, 2 * kPageSize, [&](std::error_code, chain) { warmed = true; });
+    ctx->run();
+    ASSERT_TRUE(warmed);
+    // All hits: the completion is deferred to the loop, which never runs again.
+    cache.async_read(f, 0, 100, [token](std::error_code, chain) { ++*token; });
+    EXPECT_EQ(token.use_count(), 2);
+    ctx.reset();  // drains or drops the deferred completion
+  }
+  EXPECT_EQ(token.use_count(), 1);  // the handler was run or destroyed, never leaked
+  EXPECT_EQ(pool_.stats().pages_in_use, 0u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backend, PageCacheTest, ::testing::Values(false, true),

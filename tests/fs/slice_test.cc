@@ -1,6 +1,7 @@
 #include <cstring>
 #include <random>
 #include <set>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -145,6 +146,34 @@ TEST(Slice, PoolAccountingIsExactAfterTenThousandRandomSplitShareDropSequences) 
   EXPECT_EQ(st.pages_in_use, 0u);
   EXPECT_EQ(st.pages_free, st.pages_total);
   EXPECT_EQ(stats::copied_bytes(), copied);
+}
+
+TEST(Slice, SharesDroppedOnManyThreadsReturnEveryPageExactlyOnce) {
+  page_pool pool;
+  std::vector<slice> parents;
+  for (int i = 0; i < 64; ++i)
+    parents.push_back(filled_slice(pool, 'p', kPageSize));
+  std::vector<std::vector<slice>> per_thread(4);
+  for (auto& mine : per_thread) {
+    for (const slice& p : parents)
+      mine.push_back(p.share(1, 100));
+  }
+  parents.clear();  // the threads now hold the only references
+  std::vector<std::thread> threads;
+  for (auto& mine : per_thread) {
+    threads.emplace_back([&mine] {
+      for (std::size_t i = 0; i < mine.size(); ++i) {
+        slice head = mine[i].split(50);  // more refs, taken and dropped on this thread
+        if (head.size() != 50) std::abort();
+      }
+      mine.clear();
+    });
+  }
+  for (auto& t : threads)
+    t.join();
+  page_pool_stats st = pool.stats();
+  EXPECT_EQ(st.pages_in_use, 0u);
+  EXPECT_EQ(st.pages_free, st.pages_total);
 }
 
 }  // namespace
