@@ -20,8 +20,8 @@ inline constexpr std::size_t kMaxIoChunk = 0x7ffff000;
 struct options {
   // ---- transmit ---------------------------------------------------------------------------
   /// A run of registered memory slices goes by SEND_ZC only when it holds at least this many
-  /// bytes; smaller runs (and unregistered memory) are gathered into one sendmsg. Below ~16 KiB
-  /// the page pinning and the second CQE cost more than the copy they save.
+  /// bytes; smaller runs (and unregistered memory) are gathered into one sendmsg. Not measured
+  /// (loopback always copies); see net/README.md.
   std::size_t send_zc_min_bytes = 64 * 1024;
   /// At most this many iovecs per gather sendmsg (<= IOV_MAX = 1024).
   std::size_t max_iovecs = 64;
