@@ -394,7 +394,10 @@ bool context::deliver(std::uint64_t ud, int result, unsigned flags) {
     op.partial(result, flags);
     return true;
   }
-  if (flags & IORING_CQE_F_NOTIF) result = op.more_result_;
+  if (flags & IORING_CQE_F_NOTIF) {
+    op.notif_result_ = result;
+    result = op.more_result_;
+  }
   release_slot(index);
   op.result_ = result;
   op.cqe_flags_ = flags;
@@ -525,7 +528,11 @@ std::size_t context::run_one() {
     if (reap(1)) return 1;
     if (ready_count_ > 0) continue;
     if (!has_work() || stopped()) return 0;
+    // The fallback runs handlers inside its wait: count those, or run_one() would block
+    // again after a handler already ran.
+    const std::size_t before = handled_;
     wait_for_events();
+    if (handled_ != before) return 1;
   }
   return 0;
 }
