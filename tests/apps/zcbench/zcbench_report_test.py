@@ -21,6 +21,7 @@ BINARY, SCHEMA_FILE = sys.argv[1], sys.argv[2]
 # 8 MiB + 3: the last message of every size is short, and 1000 is no divisor of it.
 BYTES = 8 * 1024 * 1024 + 3
 SIZES = [4096, 1000, 1024 * 1024]
+# The raw loops: what this test pins. pagewire paths have their own tests in tests/net.
 PATHS = ["copy", "sendfile", "splice"]
 
 
@@ -40,7 +41,7 @@ class CopyReceiverRun(unittest.TestCase):
         cls.svg_file = os.path.join(work, "out.svg")
         cls.proc = lib.run_zcbench(
             BINARY, f"--bytes={BYTES}", "--sizes", "4K,1000,1M", "--repeat", "2",
-            "--transport", "loopback", "--recv=copy", "--json", cls.json_file,
+            "--transport", "loopback", "--paths", ",".join(PATHS), "--recv=copy", "--json", cls.json_file,
             "--svg", cls.svg_file, "--tmpdir", work)
         cls.work = work
         with open(cls.json_file, encoding="utf-8") as f:
@@ -134,7 +135,7 @@ class SpliceReceiver(unittest.TestCase):
     def test_splice_receiver_counts_every_byte(self):
         out = os.path.join(tempfile.mkdtemp(dir=tmpdir()), "splice.json")
         proc = lib.run_zcbench(BINARY, "--bytes", "4M", "--sizes", "64K", "--repeat", "1",
-                               "--transport", "loopback", "--recv", "splice", "--json", out)
+                               "--transport", "loopback", "--paths", ",".join(PATHS), "--recv", "splice", "--json", out)
         self.assertEqual(proc.returncode, 0, proc.stderr)
         with open(out, encoding="utf-8") as f:
             doc = json.load(f)
