@@ -1,8 +1,8 @@
-#include <pagewire/apps/sendfile_server/access_log_writer.h>
-
 #include <cerrno>
 #include <fcntl.h>
 #include <unistd.h>
+
+#include <pagewire/apps/sendfile_server/access_log_writer.h>
 
 namespace pagewire::sendfile_server {
 
@@ -19,7 +19,8 @@ void access_log_writer::buffer::append(const http::access_log_entry& e) {
 std::unique_ptr<access_log_writer> access_log_writer::open(const std::string& path,
                                                            std::size_t workers,
                                                            std::error_code& ec) {
-  if (path == "-") return std::unique_ptr<access_log_writer>(new access_log_writer(1, false, workers));
+  if (path == "-")
+    return std::unique_ptr<access_log_writer>(new access_log_writer(1, false, workers));
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (fd < 0) {
     ec = std::error_code(errno, std::system_category());

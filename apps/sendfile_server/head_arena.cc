@@ -1,7 +1,7 @@
-#include <pagewire/apps/sendfile_server/head_arena.h>
-
 #include <algorithm>
 #include <cstring>
+
+#include <pagewire/apps/sendfile_server/head_arena.h>
 
 namespace pagewire::sendfile_server {
 

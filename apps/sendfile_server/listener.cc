@@ -1,5 +1,3 @@
-#include <pagewire/apps/sendfile_server/listener.h>
-
 #include <arpa/inet.h>
 #include <cerrno>
 #include <cstring>
@@ -8,6 +6,8 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <pagewire/apps/sendfile_server/listener.h>
 
 namespace pagewire::sendfile_server {
 
@@ -18,8 +18,8 @@ int open_listen_socket(const std::string& host, std::uint16_t port, std::error_c
   hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
   addrinfo* res = nullptr;
   const std::string service = std::to_string(port);
-  if (const int rc = ::getaddrinfo(host.empty() ? nullptr : host.c_str(), service.c_str(), &hints,
-                                   &res);
+  if (const int rc =
+          ::getaddrinfo(host.empty() ? nullptr : host.c_str(), service.c_str(), &hints, &res);
       rc != 0) {
     ec = std::error_code(rc == EAI_SYSTEM ? errno : EADDRNOTAVAIL, std::system_category());
     return -1;

@@ -40,8 +40,6 @@ class listener {
   void resume();
   /// Stops accepting for good and closes the socket once the accept op is done.
   void close();
-  /// True once close() was called and no accept operation is in flight.
-  bool closed() const { return closing_ && !accept_->in_flight() && !backing_off_; }
 
  private:
   struct accept_op;

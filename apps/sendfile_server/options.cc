@@ -1,10 +1,10 @@
-#include <pagewire/apps/sendfile_server/options.h>
-
 #include <charconv>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <thread>
 #include <unistd.h>
+
+#include <pagewire/apps/sendfile_server/options.h>
 
 namespace pagewire::sendfile_server {
 namespace {
@@ -128,10 +128,19 @@ bool apply_valued(std::string_view name, std::string_view v, server_options& o,
 }
 
 bool is_valued(std::string_view name) {
-  static constexpr std::string_view kValued[] = {
-      "--root",     "--listen",   "--threads",         "--tls-cert",        "--tls-key",
-      "--compress", "--access-log", "--cache-mb",      "--header-timeout-ms", "--idle-timeout-ms",
-      "--send-timeout-ms", "--shutdown-timeout-ms", "--max-connections"};
+  static constexpr std::string_view kValued[] = {"--root",
+                                                 "--listen",
+                                                 "--threads",
+                                                 "--tls-cert",
+                                                 "--tls-key",
+                                                 "--compress",
+                                                 "--access-log",
+                                                 "--cache-mb",
+                                                 "--header-timeout-ms",
+                                                 "--idle-timeout-ms",
+                                                 "--send-timeout-ms",
+                                                 "--shutdown-timeout-ms",
+                                                 "--max-connections"};
   for (auto n : kValued)
     if (n == name) return true;
   return false;
@@ -139,8 +148,7 @@ bool is_valued(std::string_view name) {
 
 bool readable_file(const std::string& path) {
   struct stat st {};
-  return ::access(path.c_str(), R_OK) == 0 && ::stat(path.c_str(), &st) == 0 &&
-         S_ISREG(st.st_mode);
+  return ::access(path.c_str(), R_OK) == 0 && ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
 }
 
 }  // namespace
@@ -149,8 +157,7 @@ std::string_view usage() {
   return kUsage;
 }
 
-std::optional<server_options> parse_options(int argc, const char* const* argv,
-                                            std::string& error) {
+std::optional<server_options> parse_options(int argc, const char* const* argv, std::string& error) {
   server_options o;
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];
@@ -173,8 +180,8 @@ std::optional<server_options> parse_options(int argc, const char* const* argv,
       continue;
     }
     if (!is_valued(name)) {
-      error = (arg.starts_with("-") ? "unknown option " : "unexpected argument ") +
-              std::string(name);
+      error =
+          (arg.starts_with("-") ? "unknown option " : "unexpected argument ") + std::string(name);
       return std::nullopt;
     }
     if (!value) {

@@ -1,5 +1,3 @@
-#include <pagewire/apps/sendfile_server/responder.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <dirent.h>
@@ -10,6 +8,7 @@
 #include <pagewire/apps/http/http_date.h>
 #include <pagewire/apps/http/response_head.h>
 #include <pagewire/apps/http/target.h>
+#include <pagewire/apps/sendfile_server/responder.h>
 
 namespace pagewire::sendfile_server {
 namespace {
@@ -41,8 +40,8 @@ void append_url_escaped(std::string& out, std::string_view s) {
   static constexpr char kHex[] = "0123456789ABCDEF";
   for (char c : s) {
     const auto u = static_cast<unsigned char>(c);
-    if ((u >= '0' && u <= '9') || (u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') ||
-        c == '-' || c == '.' || c == '_' || c == '~' || c == '/') {
+    if ((u >= '0' && u <= '9') || (u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') || c == '-' ||
+        c == '.' || c == '_' || c == '~' || c == '/') {
       out += c;
     } else {
       out += '%';
@@ -120,8 +119,7 @@ void responder::append_file_body(const std::shared_ptr<const fs::file>& f, std::
 }
 
 response_summary responder::emit(const http::response& r,
-                                 const std::shared_ptr<const fs::file>& body_file,
-                                 fs::chain& out) {
+                                 const std::shared_ptr<const fs::file>& body_file, fs::chain& out) {
   response_summary sum;
   sum.status = r.status;
   sum.keep_alive = r.keep_alive;
@@ -160,8 +158,8 @@ response_summary responder::respond_error(http::status s, http::http_version v, 
 }
 
 response_summary responder::respond_generated(const http::request& req,
-                                              std::string_view content_type,
-                                              std::string_view body, fs::chain& out) {
+                                              std::string_view content_type, std::string_view body,
+                                              fs::chain& out) {
   http::response r;
   r.version = req.version;
   r.keep_alive = req.keep_alive;
@@ -191,7 +189,8 @@ bool responder::open_resource(std::string_view path, bool trailing_slash, opened
   }
   if (S_ISDIR(o.file->mode())) {
     o.directory = true;
-    std::string index = path.empty() ? std::string("index.html") : std::string(path) + "/index.html";
+    std::string index =
+        path.empty() ? std::string("index.html") : std::string(path) + "/index.html";
     auto f = files_.open(index, ec);
     if (f && f->regular()) {
       o.file = std::move(f);
@@ -258,13 +257,12 @@ bool responder::render_listing(const opened& o, std::string_view url_path, std::
   return true;
 }
 
-response_summary responder::respond(const http::request& req, fs::chain& out,
-                                    compress_job* job) {
+response_summary responder::respond(const http::request& req, fs::chain& out, compress_job* job) {
   const bool head_only = req.method == http::method::head;
   if (req.method == http::method::other) {
-    return emit(http::plan_error(http::status::method_not_allowed, req.version, false,
-                                 req.keep_alive),
-                nullptr, out);
+    return emit(
+        http::plan_error(http::status::method_not_allowed, req.version, false, req.keep_alive),
+        nullptr, out);
   }
   if (scratch_.size() < req.target.size()) scratch_.resize(req.target.size());
   const auto t = http::resolve_target(req.target, scratch_);
@@ -309,8 +307,7 @@ response_summary responder::respond(const http::request& req, fs::chain& out,
   return emit(r, body, out);
 }
 
-response_summary responder::finish_compressed(compress_job& job, fs::chain&& body,
-                                              fs::chain& out) {
+response_summary responder::finish_compressed(compress_job& job, fs::chain&& body, fs::chain& out) {
   job.response.body = http::body_kind::fixed;
   job.response.content_length = body.size();
   response_summary sum;

@@ -1,9 +1,8 @@
-#include <pagewire/apps/sendfile_server/server.h>
-
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <pagewire/apps/sendfile_server/server.h>
 #include <pagewire/fs/stats.h>
 
 namespace pagewire::sendfile_server {

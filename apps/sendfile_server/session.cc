@@ -1,8 +1,7 @@
-#include <pagewire/apps/sendfile_server/session.h>
-
 #include <cerrno>
 
 #include <pagewire/apps/http/http_date.h>
+#include <pagewire/apps/sendfile_server/session.h>
 #include <pagewire/apps/sendfile_server/worker.h>
 
 namespace pagewire::sendfile_server {

@@ -65,7 +65,7 @@ class session {
   http::request_parser parser_;
   std::string remote_;
   net::transmit_stats seen_;  // path counters already added to the worker's
-  fs::chain pending_;  // responses produced and not yet handed to a send
+  fs::chain pending_;         // responses produced and not yet handed to a send
   std::uint64_t pending_requests_ = 0;
   std::chrono::steady_clock::time_point head_started_{};
   bool receiving_ = false;

@@ -1,5 +1,3 @@
-#include <pagewire/apps/sendfile_server/worker.h>
-
 #include <arpa/inet.h>
 #include <cstdio>
 #include <netinet/in.h>
@@ -7,6 +5,7 @@
 #include <unistd.h>
 
 #include <pagewire/apps/sendfile_server/session.h>
+#include <pagewire/apps/sendfile_server/worker.h>
 
 namespace pagewire::sendfile_server {
 namespace {
