@@ -68,6 +68,8 @@ class pipe_pool {
   /// Gives `p` back. `clean`: the holder knows it is empty; otherwise it is closed.
   void release(pipe_handle p, bool clean) noexcept;
 
+  /// True once any refusal was recorded (until then no transfer needs to classify its files).
+  bool has_fallbacks() const noexcept { return !kinds_.empty(); }
   /// The path to use for `kind` (transfer_path::splice until a refusal was recorded).
   transfer_path path_for(const file_kind& kind) const noexcept;
   /// Records that `kind` needs at least `path`; logs it to stderr the first time this process

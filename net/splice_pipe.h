@@ -40,6 +40,7 @@
 #include <pagewire/net/policy.h>
 #include <pagewire/runtime/context.h>
 #include <pagewire/runtime/operation.h>
+#include <pagewire/runtime/task.h>
 
 namespace pagewire::net {
 
@@ -113,9 +114,16 @@ class splice_pipe {
   void fall_back(transfer_path to);
   void sendfile_step();
   void read_step();
+  void read_done(int result);
+  void write_done(int result);
   void write_step();
+  void drain_pipe();
   void finish(std::error_code ec);
-  bool more_follows() const noexcept { return left_ > held_ || more_after_; }
+  /// True when bytes of the message follow what is now in the pipe / user buffer.
+  bool more_pending() const noexcept {
+    return held_ > 0 || (src_.is_file() && left_ > 0) || more_after_;
+  }
+  static void run_kick(runtime::task_node* t, bool invoke);
 
   runtime::context& ctx_;
   pipe_pool& pool_;
@@ -131,7 +139,11 @@ class splice_pipe {
   std::uint64_t held_ = 0;        // bytes in the pipe
   std::uint64_t known_size_ = 0;  // file source size at the last fstat
   int pull_result_ = 0, commit_result_ = 0;
-  unsigned pending_ = 0;  // linked SQEs not yet completed
+  unsigned pending_ = 0;  // SQEs of the current round not yet completed
+  bool pull_issued_ = false;
+  struct kick_node : runtime::task_node {
+    splice_pipe* self = nullptr;
+  } kick_;
   file_kind kind_{};
   bool kind_known_ = false;
   bool more_after_ = false;

@@ -138,6 +138,7 @@ class transmit_op {
   void send_memory();
   void send_file();
   void child_done(send_path path, int result, unsigned flags);
+  void file_done(std::error_code ec, std::uint64_t moved);
   void advance(std::uint64_t n);
   void finish(std::error_code ec);
   bool zc_candidate(std::size_t segments, std::uint64_t bytes, bool& contiguous) const noexcept;
