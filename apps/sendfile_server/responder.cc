@@ -213,7 +213,9 @@ void responder::find_siblings(const opened& o, const http::request& req,
                               std::vector<std::shared_ptr<const fs::file>>& files) {
   out.clear();
   files.clear();
-  if (options_.compress.empty() || !req.accept_encoding || req.accept_encoding->empty()) return;
+  // Looked up even without Accept-Encoding: the response must say Vary when variants exist.
+  (void)req;
+  if (options_.compress.empty()) return;
   const std::int64_t mtime = o.file->version().mtime_ns;
   for (const auto c : options_.compress) {
     std::error_code ec;

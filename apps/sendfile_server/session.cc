@@ -1,4 +1,5 @@
 #include <cerrno>
+#include <sys/socket.h>
 
 #include <pagewire/apps/http/http_date.h>
 #include <pagewire/apps/sendfile_server/session.h>
@@ -125,7 +126,7 @@ void session::on_sent(std::error_code ec, std::uint64_t bytes) {
     } else if (ec.value() != ECANCELED) {
       worker_counters::bump(w_.counters().send_errors);
     }
-    close();
+    close(true);
     return;
   }
   if (!pending_.empty()) {
@@ -160,12 +161,18 @@ void session::stop_gracefully() {
 }
 
 void session::abort() {
-  close();
+  close(true);
 }
 
-void session::close() {
+void session::close(bool reset) {
   if (closing_) return;
   closing_ = true;
+  if (reset) {
+    // The peer stopped reading (or we give up on it): drop what the socket still holds
+    // instead of trickling it out for minutes after the session is gone (RST on close).
+    const linger lg{1, 0};
+    ::setsockopt(conn_.fd(), SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+  }
   conn_.async_close([this](std::error_code) { w_.on_session_closed(this); });
 }
 

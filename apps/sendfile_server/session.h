@@ -57,7 +57,8 @@ class session {
   void log(const http::request* req, const response_summary& sum);
   void flush();
   void on_sent(std::error_code ec, std::uint64_t bytes);
-  void close();
+  /// `reset`: abortive close (SO_LINGER 0) for timeouts, failed sends and hard stops.
+  void close(bool reset = false);
   void count_paths();
 
   worker& w_;

@@ -142,6 +142,7 @@ class GracefulStop(unittest.TestCase):
                 _, status, _, _ = rd.read_head()
                 self.assertEqual(status, 200)
                 body = bytearray(rd.buf)
+                rd.buf = b""
                 while len(body) < (4 << 20):  # the response is well under way
                     body += s.recv(1 << 16)
                 srv.proc.send_signal(signal.SIGTERM)
@@ -176,6 +177,8 @@ class GracefulStop(unittest.TestCase):
                 self.assertEqual(srv.proc.wait(timeout=15), 0, srv.stderr())
         finally:
             srv.kill()
+
+
 
 
 if __name__ == "__main__":
