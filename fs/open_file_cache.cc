@@ -41,9 +41,9 @@ int walk_beneath(int root, const std::string& rel, std::error_code& ec) {
       ec.assign(EXDEV, std::system_category());
       return -1;
     }
-    if (comp.empty()) comp = ".";
+    const char* name = comp.empty() ? "." : comp.c_str();
     int flags = last ? (kOpenFlags | O_NOFOLLOW) : (O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    int fd = ::openat(dir, comp.c_str(), flags);
+    int fd = ::openat(dir, name, flags);
     int err = errno;
     if (dir != root) ::close(dir);
     if (fd < 0) {
