@@ -187,6 +187,7 @@ class connection : private buffer_waiter {
   void on_watchdog();
   void buffers_available() override;
   void maybe_finish_close();
+  std::chrono::steady_clock::time_point next_deadline() const noexcept;
 
   runtime::context& ctx_;
   const options& opts_;
@@ -204,6 +205,8 @@ class connection : private buffer_waiter {
   std::chrono::steady_clock::time_point recv_started_{};
   phase phase_ = phase::header;
   bool send_timed_out_ = false;
+  bool watchdog_pending_ = false;
+  std::chrono::steady_clock::time_point watchdog_expiry_{};
   bool closing_ = false;
   bool closed_ = false;
   connection_stats stats_;

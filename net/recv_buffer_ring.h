@@ -54,6 +54,7 @@ class received {
   static received from_heap(std::unique_ptr<std::byte[]> block, std::size_t n) noexcept;
 
  private:
+  friend class recv_buffer_ring;
   recv_buffer_ring* ring_ = nullptr;
   std::unique_ptr<std::byte[]> heap_;
   const std::byte* data_ = nullptr;

@@ -528,7 +528,11 @@ std::size_t context::run_one() {
     if (reap(1)) return 1;
     if (ready_count_ > 0) continue;
     if (!has_work() || stopped()) return 0;
+    // The fallback runs handlers inside its wait: count those, or run_one() would block
+    // again after a handler already ran.
+    const std::size_t before = handled_;
     wait_for_events();
+    if (handled_ != before) return 1;
   }
   return 0;
 }

@@ -3,6 +3,7 @@
 #include <array>
 
 #include "apps/zcbench/path_copy.h"
+#include "apps/zcbench/path_pagewire.h"
 #include "apps/zcbench/path_sendfile.h"
 #include "apps/zcbench/path_splice.h"
 
@@ -15,6 +16,10 @@ const auto kPaths = std::to_array<const path*>({
     &copy_path,
     &sendfile_path,
     &splice_path,
+    &pw_splice_pipe_path,
+    &pw_sendfile_path,
+    &pw_send_zc_path,
+    &pw_gather_path,
 });
 
 }  // namespace

@@ -1,0 +1,184 @@
+#include "apps/zcbench/path_pagewire.h"
+
+#include <algorithm>
+#include <cstring>
+#include <fcntl.h>
+#include <memory>
+#include <vector>
+
+#include <pagewire/fs/chain.h>
+#include <pagewire/fs/file.h>
+#include <pagewire/fs/page_pool.h>
+#include <pagewire/fs/stats.h>
+#include <pagewire/net/pipe_pool.h>
+#include <pagewire/net/policy.h>
+#include <pagewire/net/transmit.h>
+#include <pagewire/runtime/context.h>
+
+namespace zcbench {
+namespace {
+
+namespace pw = pagewire;
+
+enum class mode { splice, sendfile, send_zc, gather };
+
+class pw_sender final : public sender {
+ public:
+  class op final : public pw::net::transmit_op {
+   public:
+    using transmit_op::transmit_op;
+    bool done = false;
+    std::error_code ec;
+
+   protected:
+    void on_complete(std::error_code e, std::uint64_t) override {
+      done = true;
+      ec = e;
+    }
+  };
+
+  pw_sender(const transfer& t, mode m, std::error_code& ec)
+      : t_(t), mode_(m), ctx_(context_options()), pipes_(opts_), op_(ctx_, opts_, pipes_) {
+    // io_uring ops do not care; the sendfile fallback waits for POLLOUT instead of blocking.
+    ::fcntl(t.socket, F_SETFL, ::fcntl(t.socket, F_GETFL) | O_NONBLOCK);
+    if (m == mode::splice || m == mode::sendfile) {
+      file_ = pw::fs::file::adopt(::dup(t.src.file_fd), ec);
+      if (ec) return;
+      if (m == mode::sendfile) {
+        pipes_.record_fallback(pw::net::file_kind::of(t.src.file_fd, t.socket),
+                               pw::net::transfer_path::sendfile);
+      }
+      return;
+    }
+    // Memory paths: the stream window copied once into pool pages (not timed).
+    pw::fs::page_pool_options po;
+    po.max_bytes = std::size_t{1} << 30;
+    po.initial_arenas = (t.src.memory.size() + (2u << 20) - 1) / (2u << 20);
+    pool_ = std::make_unique<pw::fs::page_pool>(po);
+    if (m == mode::send_zc) {
+      if (!ctx_.probe().send_zc) {
+        ec = std::make_error_code(std::errc::not_supported);
+        return;
+      }
+      opts_.send_zc_min_bytes = 4096;
+      if ((ec = pool_->register_buffers(ctx_.native_ring()->native()))) return;
+    }
+    for (std::size_t off = 0; off < t.src.memory.size(); off += pw::fs::kPageSize) {
+      const std::size_t n = std::min(pw::fs::kPageSize, t.src.memory.size() - off);
+      pw::fs::page_ref p = pool_->allocate();
+      if (!p) {
+        ec = std::make_error_code(std::errc::not_enough_memory);
+        return;
+      }
+      std::memcpy(p.data(), t.src.memory.data() + off, n);
+      window_.emplace_back(std::move(p), 0, n);
+      window_bytes_ += n;
+    }
+  }
+
+  std::error_code send(send_counts& counts) override {
+    const auto enters = ctx_.stats().snapshot().enters;
+    const auto copied = pw::fs::stats::copied_bytes();
+    std::uint64_t offset = 0;
+    std::error_code ec;
+    while (offset < t_.src.total && !ec) {
+      const std::uint64_t n = std::min<std::uint64_t>(t_.message_size, t_.src.total - offset);
+      op_.done = false;
+      op_.start(t_.socket, message(offset, n));
+      while (!op_.done && ctx_.run_one() > 0) {
+      }
+      ec = op_.done ? op_.ec : std::make_error_code(std::errc::io_error);
+      counts.bytes += op_.sent();
+      offset += n;
+    }
+    counts.syscalls = ctx_.stats().snapshot().enters - enters +
+                      op_.stats().submissions_of(pw::net::send_path::sendfile);
+    counts.bytes_copied = pw::fs::stats::copied_bytes() - copied;
+    return ec;
+  }
+
+ private:
+  static pw::runtime::context_options context_options() {
+    pw::runtime::context_options o;
+    o.backend = pw::runtime::backend_kind::io_uring;
+    return o;
+  }
+  // The message's chain: a file range, or shares of the memory window (wrapping around).
+  pw::fs::chain message(std::uint64_t offset, std::uint64_t n) {
+    pw::fs::chain c;
+    if (file_) {
+      c.append(pw::fs::file_range(file_, offset, n));
+      return c;
+    }
+    while (n > 0) {  // shares of the window's pages (refcounts only), wrapping around
+      const std::uint64_t at = offset % window_bytes_;
+      const pw::fs::slice& page = window_[at / pw::fs::kPageSize];
+      const std::size_t in = static_cast<std::size_t>(at % pw::fs::kPageSize);
+      const std::size_t take =
+          static_cast<std::size_t>(std::min<std::uint64_t>(n, page.size() - in));
+      c.append(page.share(in, take));
+      offset += take;
+      n -= take;
+    }
+    return c;
+  }
+
+  transfer t_;
+  mode mode_;
+  pw::net::options opts_;
+  pw::runtime::context ctx_;
+  pw::net::pipe_pool pipes_;
+  std::unique_ptr<pw::fs::page_pool> pool_;
+  std::vector<pw::fs::slice> window_;
+  std::uint64_t window_bytes_ = 0;
+  std::shared_ptr<const pw::fs::file> file_;
+  op op_;
+};
+
+template <mode M>
+std::unique_ptr<sender> make(const transfer& t, std::error_code& ec) {
+  try {
+    auto s = std::make_unique<pw_sender>(t, M, ec);
+    if (ec) return nullptr;
+    return s;
+  } catch (const std::system_error& e) {  // io_uring refused (EPERM, ENOSYS)
+    ec = e.code();
+    return nullptr;
+  }
+}
+
+}  // namespace
+
+const path pw_splice_pipe_path{
+    .name = "pw_splice_pipe",
+    .raw = "splice",
+    .summary = "pagewire transmit: file range -> splice_pipe (linked SPLICE SQEs), 0 copied",
+    .reads = source_kind::file,
+    .make = make<mode::splice>,
+};
+
+const path pw_sendfile_path{
+    .name = "pw_sendfile",
+    .raw = "sendfile",
+    .summary = "pagewire transmit: file range -> sendfile fallback (forced per file kind)",
+    .reads = source_kind::file,
+    .make = make<mode::sendfile>,
+};
+
+const path pw_send_zc_path{
+    .name = "pw_send_zc",
+    .raw = "copy",
+    .summary = "pagewire transmit: registered pages -> SEND_ZC (gather once the kernel copies)",
+    .reads = source_kind::memory,
+    .make = make<mode::send_zc>,
+};
+
+const path pw_gather_path{
+    .name = "pw_gather",
+    .raw = "copy",
+    .summary = "pagewire transmit: unregistered pages -> gathered sendmsg (64 iovecs)",
+    .reads = source_kind::memory,
+    .make = make<mode::gather>,
+};
+
+}  // namespace zcbench

@@ -1,0 +1,117 @@
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include <pagewire/net/acceptor.h>
+#include <pagewire/net/policy.h>
+#include <pagewire/runtime/context.h>
+
+#include "tests/net/net_testing.h"
+
+namespace pagewire::net {
+namespace {
+
+using namespace testing;
+
+class acceptor_backends : public ::testing::TestWithParam<bool> {};
+
+TEST_P(acceptor_backends, accepts_every_connection_and_stops_cleanly) {
+  runtime::context ctx(backend(GetParam()));
+  options opts;
+  std::uint16_t port = 0;
+  std::error_code ec;
+  const int l = listen_tcp("127.0.0.1", port, true, 64, ec);
+  ASSERT_GE(l, 0) << ec.message();
+  acceptor a(ctx, l, opts);
+  std::vector<int> accepted;
+  bool stopped = false;
+  a.start([&](std::error_code e, int fd) {
+    if (e == std::errc::operation_canceled) {
+      stopped = true;
+      return;
+    }
+    EXPECT_FALSE(e);
+    accepted.push_back(fd);
+  });
+  std::vector<int> clients;
+  for (int i = 0; i < 5; ++i)
+    clients.push_back(connect_loopback(port));
+  EXPECT_TRUE(run_until(
+      ctx, [&] { return accepted.size() == 5; }, 1000));
+  a.stop();
+  EXPECT_TRUE(run_until(
+      ctx, [&] { return stopped; }, 1000));
+  EXPECT_FALSE(a.running());
+  for (int fd : accepted) {
+    EXPECT_NE(::fcntl(fd, F_GETFL) & O_NONBLOCK, 0);
+    ::close(fd);
+  }
+  for (int fd : clients)
+    ::close(fd);
+  ::close(l);
+}
+
+INSTANTIATE_TEST_SUITE_P(backends, acceptor_backends, ::testing::Values(false, true),
+                         [](const auto& info) { return info.param ? "epoll" : "io_uring"; });
+
+TEST(acceptor, emfile_sheds_pauses_and_recovers_without_spinning) {
+  runtime::context ctx(backend(false));
+  options opts;
+  opts.accept_backoff = std::chrono::milliseconds(20);
+  std::uint16_t port = 0;
+  std::error_code ec;
+  const int l = listen_tcp("127.0.0.1", port, false, 64, ec);
+  ASSERT_GE(l, 0);
+  acceptor a(ctx, l, opts);
+  constexpr int kClients = 12;
+  std::vector<int> clients;
+  for (int i = 0; i < kClients; ++i)
+    clients.push_back(connect_loopback(port));
+  // Room for two more descriptors only: the acceptor hits EMFILE on the third.
+  int highest = 0;
+  for (int fd = 0; fd < 4096; ++fd) {
+    if (::fcntl(fd, F_GETFD) >= 0) highest = fd;
+  }
+  rlimit old{};
+  ::getrlimit(RLIMIT_NOFILE, &old);
+  rlimit low = old;
+  low.rlim_cur = static_cast<rlim_t>(highest + 3);
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+  std::vector<int> held;
+  bool stopped = false;
+  a.start([&](std::error_code e, int fd) {
+    if (e == std::errc::operation_canceled) {
+      stopped = true;
+      return;
+    }
+    if (!e) held.push_back(fd);
+  });
+  EXPECT_TRUE(run_until(
+      ctx, [&] { return a.stats().pauses >= 1; }, 10'000));
+  // Free the descriptors: accepting resumes after the backoff.
+  ::setrlimit(RLIMIT_NOFILE, &old);
+  for (int fd : held)
+    ::close(fd);
+  const std::size_t held_before = held.size();
+  EXPECT_TRUE(run_until(
+      ctx, [&] { return held.size() + a.stats().shed >= kClients; }, 100'000));
+  const auto& st = a.stats();
+  EXPECT_GE(st.exhausted, 1u);
+  EXPECT_GE(st.shed, 1u);
+  EXPECT_EQ(st.accepted + st.shed, static_cast<std::uint64_t>(kClients));
+  // No spin: each arm accepted something or ended in one exhaustion + pause.
+  EXPECT_LE(st.arms, st.accepted + st.pauses + 2);
+  a.stop();
+  EXPECT_TRUE(run_until(
+      ctx, [&] { return stopped; }, 1000));
+  for (std::size_t i = held_before; i < held.size(); ++i)
+    ::close(held[i]);
+  for (int fd : clients)
+    ::close(fd);
+  ::close(l);
+}
+
+}  // namespace
+}  // namespace pagewire::net
