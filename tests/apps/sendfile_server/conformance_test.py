@@ -43,7 +43,9 @@ def setUpModule():
 
 
 def tearDownModule():
-    SRV.stop()
+    rc = SRV.stop()
+    if rc != 0:  # sanitizer reports, crashes at exit
+        raise AssertionError(f"server exited with {rc}: {SRV.stderr()}")
 
 
 def get(path, *headers, method="GET", version="HTTP/1.1"):

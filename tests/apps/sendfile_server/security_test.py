@@ -42,7 +42,9 @@ def setUpModule():
 
 
 def tearDownModule():
-    SRV.stop()
+    rc = SRV.stop()
+    if rc != 0:  # sanitizer reports, crashes at exit
+        raise AssertionError(f"server exited with {rc}: {SRV.stderr()}")
 
 
 def assert_nothing_outside(tc, out, what):

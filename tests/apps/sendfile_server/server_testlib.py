@@ -99,10 +99,11 @@ class Server:
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type, *exc):
         try:
-            if self.proc.poll() is None:
-                self.stop()
+            rc = self.stop() if self.proc.poll() is None else self.proc.returncode
+            if rc != 0 and exc_type is None:  # sanitizer reports, crashes at exit
+                raise AssertionError(f"server exited with {rc}: {self.stderr()}")
         finally:
             self.kill()
 
