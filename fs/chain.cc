@@ -1,0 +1,176 @@
+#include <algorithm>
+
+#include <pagewire/fs/chain.h>
+
+namespace pagewire::fs {
+namespace {
+
+// Merges `next` into `prev` when both are the same kind and adjacent.
+bool merge_into(segment& prev, const segment& next) {
+  if (prev.index() != next.index()) return false;
+  if (prev.index() == 0) return std::get<0>(prev).merge(std::get<0>(next));
+  return std::get<1>(prev).merge(std::get<1>(next));
+}
+
+// Detaches the first n bytes (n < segment_size(s)) of a segment.
+segment split_segment(segment& s, std::uint64_t n) {
+  if (s.index() == 0) return std::get<0>(s).split(static_cast<std::size_t>(n));
+  return std::get<1>(s).split(n);
+}
+
+void trim_segment(segment& s, std::uint64_t n) {
+  if (s.index() == 0) {
+    std::get<0>(s).trim_front(static_cast<std::size_t>(n));
+  } else {
+    std::get<1>(s).trim_front(n);
+  }
+}
+
+}  // namespace
+
+chain::chain(chain&& o) noexcept
+    : segs_(std::move(o.segs_)), head_(o.head_), size_(o.size_), file_segments_(o.file_segments_) {
+  o.segs_.clear();
+  o.head_ = 0;
+  o.size_ = 0;
+  o.file_segments_ = 0;
+}
+
+chain& chain::operator=(chain&& o) noexcept {
+  if (this != &o) {
+    segs_ = std::move(o.segs_);
+    head_ = o.head_;
+    size_ = o.size_;
+    file_segments_ = o.file_segments_;
+    o.segs_.clear();
+    o.head_ = 0;
+    o.size_ = 0;
+    o.file_segments_ = 0;
+  }
+  return *this;
+}
+
+void chain::push_back_merged(segment s) {
+  std::uint64_t n = segment_size(s);
+  if (n == 0) return;
+  size_ += n;
+  if (segment_count() > 0 && merge_into(segs_.back(), s)) return;
+  if (!is_memory(s)) ++file_segments_;
+  if (segs_.empty()) segs_.reserve(4);
+  segs_.push_back(std::move(s));
+}
+
+void chain::push_front_merged(segment s) {
+  std::uint64_t n = segment_size(s);
+  if (n == 0) return;
+  size_ += n;
+  if (segment_count() > 0 && merge_into(s, segs_[head_])) {
+    segs_[head_] = std::move(s);
+    return;
+  }
+  if (!is_memory(s)) ++file_segments_;
+  if (head_ > 0) {
+    segs_[--head_] = std::move(s);
+  } else {
+    segs_.insert(segs_.begin(), std::move(s));
+  }
+}
+
+void chain::append(slice s) {
+  push_back_merged(segment(std::move(s)));
+}
+void chain::append(file_range r) {
+  push_back_merged(segment(std::move(r)));
+}
+void chain::append(segment s) {
+  push_back_merged(std::move(s));
+}
+
+void chain::append(chain&& other) {
+  if (this == &other) return;
+  if (empty()) {
+    *this = std::move(other);
+    return;
+  }
+  for (std::size_t i = other.head_; i < other.segs_.size(); ++i) {
+    push_back_merged(std::move(other.segs_[i]));
+  }
+  other.clear();
+}
+
+void chain::prepend(slice s) {
+  push_front_merged(segment(std::move(s)));
+}
+void chain::prepend(file_range r) {
+  push_front_merged(segment(std::move(r)));
+}
+
+void chain::pop_front() noexcept {
+  if (!is_memory(segs_[head_])) --file_segments_;
+  segs_[head_] = segment();  // drop the page / file reference now
+  if (++head_ == segs_.size()) {
+    segs_.clear();
+    head_ = 0;
+  } else if (head_ >= 16 && head_ * 2 >= segs_.size()) {
+    segs_.erase(segs_.begin(), segs_.begin() + static_cast<std::ptrdiff_t>(head_));
+    head_ = 0;
+  }
+}
+
+chain chain::split(std::uint64_t n) {
+  chain front;
+  n = std::min(n, size_);
+  while (n > 0) {
+    segment& s = segs_[head_];
+    std::uint64_t len = segment_size(s);
+    if (len <= n) {
+      size_ -= len;
+      n -= len;
+      front.push_back_merged(std::move(s));
+      pop_front();
+    } else {
+      size_ -= n;
+      front.push_back_merged(split_segment(s, n));
+      n = 0;
+    }
+  }
+  return front;
+}
+
+std::uint64_t chain::consume(std::uint64_t n) {
+  n = std::min(n, size_);
+  std::uint64_t left = n;
+  while (left > 0) {
+    segment& s = segs_[head_];
+    std::uint64_t len = segment_size(s);
+    if (len <= left) {
+      size_ -= len;
+      left -= len;
+      pop_front();
+    } else {
+      trim_segment(s, left);
+      size_ -= left;
+      left = 0;
+    }
+  }
+  return n;
+}
+
+void chain::clear() noexcept {
+  segs_.clear();
+  head_ = 0;
+  size_ = 0;
+  file_segments_ = 0;
+}
+
+std::size_t chain::iovecs(std::span<iovec> out, std::size_t first) const noexcept {
+  std::size_t n = 0;
+  for (std::size_t i = head_ + first; i < segs_.size() && n < out.size(); ++i) {
+    if (!is_memory(segs_[i])) break;
+    const slice& s = std::get<0>(segs_[i]);
+    out[n++] = iovec{const_cast<std::byte*>(s.data()), s.size()};
+  }
+  return n;
+}
+
+}  // namespace pagewire::fs

@@ -1,0 +1,69 @@
+// Its own binary: it lowers RLIMIT_MEMLOCK and drops CAP_IPC_LOCK for the whole process.
+#include <linux/capability.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <pagewire/fs/page_cache.h>
+#include <pagewire/runtime/context.h>
+
+#include "tests/fs/temp_files.h"
+
+namespace pagewire::fs {
+namespace {
+
+bool drop_ipc_lock() {
+  __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[2] = {};
+  if (::syscall(SYS_capget, &hdr, data) != 0) return false;
+  data[CAP_IPC_LOCK / 32].effective &= ~(1u << (CAP_IPC_LOCK % 32));
+  return ::syscall(SYS_capset, &hdr, data) == 0;
+}
+
+TEST(PageCacheRegistration, RefusedRegistrationStillServesCorrectBytes) {
+  rlimit lim{0, 0};
+  ASSERT_EQ(::getrlimit(RLIMIT_MEMLOCK, &lim), 0);
+  lim.rlim_cur = 64 * 1024;
+  ASSERT_EQ(::setrlimit(RLIMIT_MEMLOCK, &lim), 0);
+  ASSERT_TRUE(drop_ipc_lock());
+
+  runtime::context_options co;
+  co.read_environment = false;
+  runtime::context ctx(co);
+  if (!ctx.uses_io_uring()) GTEST_SKIP() << "no io_uring: nothing to register";
+  page_pool_options po;
+  po.initial_arenas = 1;
+  page_pool pool(po);
+  std::error_code ec = pool.register_buffers(ctx.native_ring()->native());
+  ASSERT_TRUE(ec) << "2 MiB registered under a 64 KiB memlock limit";
+
+  std::string path = testing::temp_path("refused");
+  auto data = testing::random_bytes(40 * kPageSize + 3, 77);
+  ASSERT_TRUE(testing::write_file(path, data));
+  auto f = file::open(path.c_str(), ec);
+  ASSERT_TRUE(f);
+  {
+    page_cache cache(ctx, pool);
+    std::string got;
+    bool done = false;
+    cache.async_read(f, 0, data.size(), [&](std::error_code e, chain c) {
+      EXPECT_FALSE(e);
+      for (const segment& s : c.segments()) {
+        const slice& m = std::get<slice>(s);
+        got.append(reinterpret_cast<const char*>(m.data()), m.size());
+      }
+      done = true;
+    });
+    ctx.run();
+    ASSERT_TRUE(done);
+    EXPECT_EQ(got, std::string(data.begin(), data.end()));
+    EXPECT_EQ(cache.stats().fixed_reads, 0u);
+    EXPECT_GT(cache.stats().reads_issued, 0u);
+  }
+  ::unlink(path.c_str());
+}
+
+}  // namespace
+}  // namespace pagewire::fs

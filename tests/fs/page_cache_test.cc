@@ -1,0 +1,308 @@
+#include <cstring>
+#include <fcntl.h>
+#include <random>
+#include <string>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include <pagewire/fs/open_file_cache.h>
+#include <pagewire/fs/page_cache.h>
+#include <pagewire/fs/stats.h>
+#include <pagewire/runtime/context.h>
+
+#include "tests/fs/temp_files.h"
+
+namespace pagewire::fs {
+namespace {
+
+std::string bytes_of(const chain& c) {
+  std::string out;
+  for (const segment& s : c.segments()) {
+    const slice& m = std::get<slice>(s);
+    out.append(reinterpret_cast<const char*>(m.data()), m.size());
+  }
+  return out;
+}
+
+std::string bytes_of(const slice& s) {
+  return std::string(reinterpret_cast<const char*>(s.data()), s.size());
+}
+
+runtime::context_options backend(bool fallback) {
+  runtime::context_options o;
+  o.read_environment = false;
+  o.backend = fallback ? runtime::backend_kind::fallback : runtime::backend_kind::automatic;
+  return o;
+}
+
+class PageCacheTest : public ::testing::TestWithParam<bool> {
+ protected:
+  void SetUp() override { ctx_ = std::make_unique<runtime::context>(backend(GetParam())); }
+  void TearDown() override {
+    for (auto& p : paths_)
+      ::unlink(p.c_str());
+  }
+
+  std::shared_ptr<const file> make_file(std::size_t size, std::uint32_t seed,
+                                        std::vector<char>* data = nullptr) {
+    std::string path = testing::temp_path("pc");
+    auto bytes = testing::random_bytes(size, seed);
+    EXPECT_TRUE(testing::write_file(path, bytes));
+    paths_.push_back(path);
+    if (data) *data = std::move(bytes);
+    std::error_code ec;
+    auto f = file::open(path.c_str(), ec);
+    EXPECT_TRUE(f) << ec.message();
+    return f;
+  }
+
+  // Reads through the cache and runs the loop until the handler ran.
+  chain read(page_cache& cache, std::shared_ptr<const file> f, std::uint64_t off, std::uint64_t len,
+             std::error_code* ec_out = nullptr) {
+    bool done = false;
+    chain result;
+    std::error_code ec;
+    cache.async_read(std::move(f), off, len, [&](std::error_code e, chain c) {
+      done = true;
+      ec = e;
+      result = std::move(c);
+    });
+    ctx_->run();
+    ctx_->restart();
+    EXPECT_TRUE(done);
+    if (ec_out) {
+      *ec_out = ec;
+    } else {
+      EXPECT_FALSE(ec) << ec.message();
+    }
+    return result;
+  }
+
+  slice read_page(page_cache& cache, std::shared_ptr<const file> f, std::uint64_t index) {
+    bool done = false;
+    slice result;
+    cache.async_read_page(std::move(f), index, [&](std::error_code e, slice s) {
+      EXPECT_FALSE(e) << e.message();
+      done = true;
+      result = std::move(s);
+    });
+    ctx_->run();
+    ctx_->restart();
+    EXPECT_TRUE(done);
+    return result;
+  }
+
+  page_pool pool_;
+  std::unique_ptr<runtime::context> ctx_;
+  std::vector<std::string> paths_;
+};
+
+TEST_P(PageCacheTest, RandomReadsOverA64MiBFileEqualPread) {
+  std::vector<char> data;
+  auto f = make_file(64 << 20, 64, &data);
+  page_cache_options o;
+  o.budget_pages = 1024;  // 4 MiB: the file does not fit, eviction runs throughout
+  page_cache cache(*ctx_, pool_, o);
+  std::mt19937_64 rng(2024);
+  std::uint64_t copied = stats::copied_bytes();
+  for (int i = 0; i < 600; ++i) {
+    std::uint64_t off = rng() % data.size();
+    std::uint64_t len = 1 + rng() % (64 * 1024);
+    chain c = read(cache, f, off, len);
+    std::uint64_t expect = std::min<std::uint64_t>(len, data.size() - off);
+    ASSERT_EQ(c.size(), expect);
+    ASSERT_EQ(bytes_of(c), std::string(data.data() + off, expect)) << "offset " << off;
+  }
+  // A sequential sweep too (read-ahead path).
+  for (std::uint64_t off = 0; off < data.size(); off += 1 << 20) {
+    chain c = read(cache, f, off, 1 << 20);
+    ASSERT_EQ(bytes_of(c), std::string(data.data() + off, 1 << 20)) << "offset " << off;
+  }
+  page_cache_stats s = cache.stats();
+  EXPECT_GT(s.misses, 0u);
+  EXPECT_GT(s.evictions, 0u);
+  EXPECT_GT(s.readahead_pages, 0u);
+  EXPECT_LE(s.resident_pages, o.budget_pages);
+  EXPECT_EQ(s.reads_in_flight, 0u);
+  EXPECT_EQ(pool_.stats().pages_in_use, s.resident_pages);
+  EXPECT_EQ(stats::copied_bytes(), copied);  // the cache never copies in user space
+}
+
+TEST_P(PageCacheTest, SecondReadIsAHitOnTheSamePage) {
+  auto f = make_file(3 * kPageSize, 1);
+  page_cache cache(*ctx_, pool_);
+  slice a = read_page(cache, f, 1);
+  slice b = read_page(cache, f, 1);
+  EXPECT_EQ(a.data(), b.data());
+  slice c = cache.lookup(*f, 1);
+  EXPECT_EQ(c.data(), a.data());
+  page_cache_stats s = cache.stats();
+  EXPECT_EQ(s.misses, 1u);
+  EXPECT_EQ(s.hits, 2u);
+}
+
+TEST_P(PageCacheTest, LastPageIsShortAndPagesPastTheEndAreEmpty) {
+  std::vector<char> data;
+  auto f = make_file(2 * kPageSize + 100, 3, &data);
+  page_cache cache(*ctx_, pool_);
+  slice last = read_page(cache, f, 2);
+  EXPECT_EQ(bytes_of(last), std::string(data.data() + 2 * kPageSize, 100));
+  EXPECT_TRUE(read_page(cache, f, 3).empty());
+  EXPECT_EQ(read(cache, f, 2 * kPageSize + 50, 1000).size(), 50u);
+  EXPECT_TRUE(read(cache, f, 5 * kPageSize, 10).empty());
+}
+
+TEST_P(PageCacheTest, EvictionUnderA16PageBudgetNeverFreesAPinnedPage) {
+  std::vector<char> data;
+  auto f = make_file(128 * kPageSize, 16, &data);
+  page_cache_options o;
+  o.budget_pages = 16;
+  o.readahead_max_pages = 0;
+  page_cache cache(*ctx_, pool_, o);
+  std::vector<slice> pinned;
+  for (std::uint64_t i = 0; i < 64; ++i)
+    pinned.push_back(read_page(cache, f, i));
+  page_cache_stats s = cache.stats();
+  EXPECT_EQ(s.evictions, 0u);  // every page is held: nothing may go
+  EXPECT_EQ(s.resident_pages, 64u);
+  EXPECT_EQ(pool_.stats().pages_in_use, 64u);
+  for (std::uint64_t i = 0; i < 64; ++i) {
+    ASSERT_EQ(bytes_of(pinned[i]), std::string(data.data() + i * kPageSize, kPageSize));
+  }
+  pinned.clear();
+  EXPECT_EQ(cache.trim(), 48u);
+  EXPECT_EQ(cache.stats().resident_pages, 16u);
+  EXPECT_EQ(pool_.stats().pages_in_use, 16u);
+  for (std::uint64_t i = 64; i < 128; ++i) {
+    slice s2 = read_page(cache, f, i);
+    ASSERT_EQ(bytes_of(s2), std::string(data.data() + i * kPageSize, kPageSize));
+    s2 = slice();
+    ASSERT_LE(cache.stats().resident_pages, 16u);
+  }
+  EXPECT_EQ(cache.stats().evictions, 48u + 64u);
+  EXPECT_EQ(pool_.stats().pages_in_use, cache.stats().resident_pages);
+  EXPECT_EQ(bytes_of(read_page(cache, f, 0)), std::string(data.data(), kPageSize));
+}
+
+TEST_P(PageCacheTest, RewrittenFileIsReReadNotServedStale) {
+  std::vector<char> v1;
+  auto f1 = make_file(5 * kPageSize, 100, &v1);
+  const std::string& path = paths_.back();
+  page_cache cache(*ctx_, pool_);
+  chain old_bytes = read(cache, f1, 0, v1.size());
+  ASSERT_EQ(bytes_of(old_bytes), std::string(v1.begin(), v1.end()));
+
+  // Rewrite in place, same size, then give it a distinct mtime: what a later write does on a
+  // clock that ticked (pinned explicitly so the test does not depend on timestamp granularity).
+  auto v2 = testing::random_bytes(v1.size(), 200);
+  int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::pwrite(fd, v2.data(), v2.size(), 0), static_cast<ssize_t>(v2.size()));
+  timespec times[2] = {{0, UTIME_OMIT}, {f1->version().mtime_ns / 1000000000 + 1, 0}};
+  ASSERT_EQ(::futimens(fd, times), 0);
+  ::close(fd);
+  std::error_code ec;
+  auto f2 = file::open(path.c_str(), ec);
+  ASSERT_TRUE(f2);
+  ASSERT_FALSE(f2->version() == f1->version());
+
+  EXPECT_TRUE(cache.lookup(*f2, 0).empty());  // never the old page under the new version
+  chain fresh = read(cache, f2, 0, v2.size());
+  EXPECT_EQ(bytes_of(fresh), std::string(v2.begin(), v2.end()));
+  EXPECT_GE(cache.stats().stale_dropped, 5u);
+  // Slices taken before the change still hold the bytes they had.
+  EXPECT_EQ(bytes_of(old_bytes), std::string(v1.begin(), v1.end()));
+
+  // A rewrite that changes the size, through open_file_cache revalidation.
+  auto v3 = testing::random_bytes(3 * kPageSize + 7, 300);
+  ASSERT_TRUE(testing::write_file(path, v3));
+  std::string dir = path.substr(0, path.rfind('/'));
+  open_file_cache_options fo;
+  fo.revalidate_after = std::chrono::nanoseconds(0);
+  auto files = open_file_cache::create(dir.c_str(), fo, ec);
+  ASSERT_TRUE(files);
+  auto f3 = files->open(path.substr(path.rfind('/')), ec);
+  ASSERT_TRUE(f3) << ec.message();
+  EXPECT_EQ(bytes_of(read(cache, f3, 0, 1 << 20)), std::string(v3.begin(), v3.end()));
+}
+
+TEST_P(PageCacheTest, EightConcurrentReadersOfOneMissingPageIssueOneRead) {
+  std::vector<char> data;
+  auto f = make_file(4 * kPageSize, 8, &data);
+  page_cache_options o;
+  o.readahead_max_pages = 0;
+  page_cache cache(*ctx_, pool_, o);
+  std::vector<slice> got(8);
+  int done = 0;
+  for (int r = 0; r < 8; ++r) {
+    cache.async_read_page(f, 2, [&, r](std::error_code ec, slice s) {
+      EXPECT_FALSE(ec);
+      got[r] = std::move(s);
+      ++done;
+    });
+  }
+  EXPECT_EQ(cache.stats().reads_in_flight, 1u);
+  ctx_->run();
+  EXPECT_EQ(done, 8);
+  page_cache_stats s = cache.stats();
+  EXPECT_EQ(s.reads_issued, 1u);
+  EXPECT_EQ(s.misses, 1u);
+  EXPECT_EQ(s.coalesced, 7u);
+  EXPECT_EQ(s.bytes_read, kPageSize);
+  for (const slice& g : got) {
+    EXPECT_EQ(g.data(), got[0].data());
+    EXPECT_EQ(bytes_of(g), std::string(data.data() + 2 * kPageSize, kPageSize));
+  }
+}
+
+TEST_P(PageCacheTest, SequentialAccessReadsAhead) {
+  auto f = make_file(256 * kPageSize, 5);
+  page_cache cache(*ctx_, pool_);
+  for (std::uint64_t i = 0; i < 64; ++i)
+    read_page(cache, f, i);
+  page_cache_stats s = cache.stats();
+  EXPECT_GT(s.readahead_pages, 32u);
+  EXPECT_LT(s.reads_issued, 16u);  // far fewer reads than pages
+  EXPECT_GT(s.hits + s.coalesced, 48u);
+}
+
+TEST_P(PageCacheTest, ReadErrorReachesEveryWaiterAndLeavesNothingCached) {
+  std::string path = testing::temp_path("wronly");
+  ASSERT_TRUE(testing::write_file(path, testing::random_bytes(kPageSize, 1)));
+  paths_.push_back(path);
+  std::error_code ec;
+  auto f = file::adopt(::open(path.c_str(), O_WRONLY | O_CLOEXEC), ec);  // reads fail: EBADF
+  ASSERT_TRUE(f);
+  page_cache cache(*ctx_, pool_);
+  read(cache, f, 0, 100, &ec);
+  EXPECT_EQ(ec, std::errc::bad_file_descriptor);
+  EXPECT_EQ(cache.stats().read_errors, 1u);
+  EXPECT_EQ(cache.stats().resident_pages, 0u);
+  EXPECT_EQ(pool_.stats().pages_in_use, 0u);
+}
+
+TEST_P(PageCacheTest, RegisteredPoolReadsWithReadFixed) {
+  if (!ctx_->uses_io_uring()) GTEST_SKIP() << "fixed buffers need io_uring";
+  page_pool_options po;
+  po.initial_arenas = 1;
+  page_pool pool(po);
+  std::error_code ec = pool.register_buffers(ctx_->native_ring()->native());
+  if (ec) GTEST_SKIP() << "registration refused here: " << ec.message();
+  std::vector<char> data;
+  auto f = make_file(8 * kPageSize, 11, &data);
+  {
+    page_cache cache(*ctx_, pool);
+    EXPECT_EQ(bytes_of(read(cache, f, 0, data.size())), std::string(data.begin(), data.end()));
+    EXPECT_GT(cache.stats().fixed_reads, 0u);
+  }
+  ctx_.reset();  // unregisters (the ring goes) before the pool does
+}
+
+INSTANTIATE_TEST_SUITE_P(Backend, PageCacheTest, ::testing::Values(false, true),
+                         [](const auto& info) { return info.param ? "fallback" : "io_uring"; });
+
+}  // namespace
+}  // namespace pagewire::fs

@@ -1,0 +1,71 @@
+// Its own binary: it lowers RLIMIT_MEMLOCK and drops CAP_IPC_LOCK for the whole process.
+#include <cstring>
+#include <linux/capability.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+#include <liburing.h>
+
+#include <pagewire/fs/page_pool.h>
+
+#include "tests/fs/temp_files.h"
+
+namespace pagewire::fs {
+namespace {
+
+// Root bypasses RLIMIT_MEMLOCK through CAP_IPC_LOCK; drop it from the effective set so the
+// kernel accounts (and refuses) pinned memory the way it does for an ordinary user.
+bool drop_ipc_lock() {
+  __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[2] = {};
+  if (::syscall(SYS_capget, &hdr, data) != 0) return false;
+  data[CAP_IPC_LOCK / 32].effective &= ~(1u << (CAP_IPC_LOCK % 32));
+  return ::syscall(SYS_capset, &hdr, data) == 0;
+}
+
+TEST(PagePoolRegistration, RefusedByLowMemlockLimitKeepsWorkingUnregistered) {
+  rlimit lim{0, 0};
+  ASSERT_EQ(::getrlimit(RLIMIT_MEMLOCK, &lim), 0);
+  lim.rlim_cur = 64 * 1024;  // far below one 2 MiB arena
+  ASSERT_EQ(::setrlimit(RLIMIT_MEMLOCK, &lim), 0);
+  ASSERT_TRUE(drop_ipc_lock());
+
+  io_uring ring;
+  if (io_uring_queue_init(8, &ring, 0) < 0) GTEST_SKIP() << "io_uring unavailable";
+  page_pool_options o;
+  o.initial_arenas = 1;
+  page_pool pool(o);
+  std::error_code ec = pool.register_buffers(ring);
+  ASSERT_TRUE(ec) << "registration of 2 MiB succeeded under a 64 KiB memlock limit";
+  EXPECT_TRUE(ec == std::errc::not_enough_memory || ec == std::errc::operation_not_permitted)
+      << ec.message();
+  EXPECT_FALSE(pool.registered_on(ring));
+  EXPECT_EQ(pool.stats().registered_arenas, 0u);
+
+  // The pool still hands out pages, and a plain (unregistered) read fills one.
+  page_ref p = pool.allocate();
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->buffer_index(), -1);
+  std::string path = testing::temp_path("unreg");
+  auto data = testing::random_bytes(kPageSize, 9);
+  ASSERT_TRUE(testing::write_file(path, data));
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  io_uring_sqe* sqe = io_uring_get_sqe(&ring);
+  io_uring_prep_read(sqe, fd, p.data(), kPageSize, 0);
+  ASSERT_EQ(io_uring_submit(&ring), 1);
+  io_uring_cqe* cqe = nullptr;
+  ASSERT_EQ(io_uring_wait_cqe(&ring, &cqe), 0);
+  EXPECT_EQ(cqe->res, static_cast<int>(kPageSize));
+  io_uring_cqe_seen(&ring, cqe);
+  EXPECT_EQ(std::memcmp(p.data(), data.data(), kPageSize), 0);
+  ::close(fd);
+  ::unlink(path.c_str());
+  p.reset();
+  io_uring_queue_exit(&ring);
+}
+
+}  // namespace
+}  // namespace pagewire::fs

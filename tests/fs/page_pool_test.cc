@@ -1,0 +1,135 @@
+#include <cstdint>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <liburing.h>
+
+#include <pagewire/fs/page_pool.h>
+
+#include "tests/fs/temp_files.h"
+
+namespace pagewire::fs {
+namespace {
+
+TEST(PagePool, PagesAre4KiBAlignedAndDistinct) {
+  page_pool pool;
+  page_ref a = pool.allocate();
+  page_ref b = pool.allocate();
+  ASSERT_TRUE(a);
+  ASSERT_TRUE(b);
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(a.data()) % kPageSize, 0u);
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(b.data()) % kPageSize, 0u);
+  EXPECT_NE(a.data(), b.data());
+  std::memset(a.data(), 1, kPageSize);
+  std::memset(b.data(), 2, kPageSize);
+  EXPECT_EQ(a->use_count(), 1u);
+  EXPECT_EQ(&a->pool(), &pool);
+}
+
+TEST(PagePool, CopiesShareAndLastReleaseReturnsThePage) {
+  page_pool pool;
+  page_ref a = pool.allocate();
+  page_ref b = a;
+  EXPECT_EQ(a->use_count(), 2u);
+  page_ref c = std::move(b);
+  EXPECT_FALSE(b);
+  EXPECT_EQ(a->use_count(), 2u);
+  a.reset();
+  EXPECT_EQ(pool.stats().pages_in_use, 1u);
+  c.reset();
+  page_pool_stats s = pool.stats();
+  EXPECT_EQ(s.pages_in_use, 0u);
+  EXPECT_EQ(s.pages_free, s.pages_total);
+  EXPECT_EQ(s.allocations, 1u);
+}
+
+TEST(PagePool, GrowsByArenasAndRefusesBeyondMaxBytes) {
+  page_pool_options o;
+  o.max_bytes = 2 << 20;  // one arena, 512 pages
+  page_pool pool(o);
+  std::vector<page_ref> held;
+  for (int i = 0; i < 512; ++i) {
+    held.push_back(pool.allocate());
+    ASSERT_TRUE(held.back());
+  }
+  EXPECT_FALSE(pool.allocate());
+  page_pool_stats s = pool.stats();
+  EXPECT_EQ(s.arenas, 1u);
+  EXPECT_EQ(s.pages_total, 512u);
+  EXPECT_EQ(s.pages_free, 0u);
+  EXPECT_EQ(s.allocation_failures, 1u);
+  held.pop_back();
+  EXPECT_TRUE(pool.allocate());
+}
+
+TEST(PagePool, InitialArenasAreMappedUpFront) {
+  page_pool_options o;
+  o.initial_arenas = 2;
+  page_pool pool(o);
+  page_pool_stats s = pool.stats();
+  EXPECT_EQ(s.arenas, 2u);
+  EXPECT_EQ(s.bytes_mapped, std::size_t{4} << 20);
+  EXPECT_EQ(s.pages_free, 1024u);
+  EXPECT_LE(s.huge_arenas, 2u);
+}
+
+TEST(PagePool, ConcurrentAllocateAndReleaseKeepExactAccounting) {
+  page_pool pool;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&pool] {
+      std::vector<page_ref> mine;
+      for (int i = 0; i < 2000; ++i) {
+        mine.push_back(pool.allocate());
+        if (i % 3 == 0) {
+          page_ref shared = mine.front();
+          mine.erase(mine.begin());
+        }
+      }
+    });
+  }
+  for (auto& t : threads)
+    t.join();
+  page_pool_stats s = pool.stats();
+  EXPECT_EQ(s.pages_in_use, 0u);
+  EXPECT_EQ(s.allocations, 8000u);
+}
+
+TEST(PagePool, RegisteredArenaServesReadFixed) {
+  io_uring ring;
+  if (io_uring_queue_init(8, &ring, 0) < 0) GTEST_SKIP() << "io_uring unavailable";
+  page_pool_options o;
+  o.initial_arenas = 1;
+  page_pool pool(o);
+  std::error_code ec = pool.register_buffers(ring);
+  if (ec) {
+    io_uring_queue_exit(&ring);
+    GTEST_SKIP() << "registration refused here: " << ec.message();
+  }
+  EXPECT_TRUE(pool.registered_on(ring));
+  page_ref p = pool.allocate();
+  EXPECT_EQ(p->buffer_index(), 0);
+  EXPECT_EQ(pool.stats().registered_arenas, 1u);
+
+  std::string path = testing::temp_path("fixed");
+  auto data = testing::random_bytes(kPageSize, 7);
+  ASSERT_TRUE(testing::write_file(path, data));
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  io_uring_sqe* sqe = io_uring_get_sqe(&ring);
+  io_uring_prep_read_fixed(sqe, fd, p.data(), kPageSize, 0, p->buffer_index());
+  ASSERT_EQ(io_uring_submit(&ring), 1);
+  io_uring_cqe* cqe = nullptr;
+  ASSERT_EQ(io_uring_wait_cqe(&ring, &cqe), 0);
+  EXPECT_EQ(cqe->res, static_cast<int>(kPageSize));
+  io_uring_cqe_seen(&ring, cqe);
+  EXPECT_EQ(std::memcmp(p.data(), data.data(), kPageSize), 0);
+  ::close(fd);
+  ::unlink(path.c_str());
+  io_uring_queue_exit(&ring);
+}
+
+}  // namespace
+}  // namespace pagewire::fs
