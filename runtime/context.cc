@@ -394,7 +394,10 @@ bool context::deliver(std::uint64_t ud, int result, unsigned flags) {
     op.partial(result, flags);
     return true;
   }
-  if (flags & IORING_CQE_F_NOTIF) result = op.more_result_;
+  if (flags & IORING_CQE_F_NOTIF) {
+    op.notif_result_ = result;
+    result = op.more_result_;
+  }
   release_slot(index);
   op.result_ = result;
   op.cqe_flags_ = flags;

@@ -85,6 +85,9 @@ class operation {
   }
   /// The user_data of the current (or last) submission: generation << 32 | slot.
   std::uint64_t user_data() const noexcept { return user_data_; }
+  /// The raw result of the last NOTIF CQE (SEND_ZC): 0, or usage bits such as
+  /// IORING_NOTIF_USAGE_ZC_COPIED (1U << 31) when IORING_SEND_ZC_REPORT_USAGE was asked.
+  int notif_result() const noexcept { return notif_result_; }
   /// The opcode prepare() wrote at the last submission.
   std::uint8_t opcode() const noexcept { return opcode_; }
 
@@ -101,6 +104,7 @@ class operation {
   std::uint64_t user_data_ = 0;
   int result_ = 0;
   int more_result_ = 0;
+  int notif_result_ = 0;
   unsigned cqe_flags_ = 0;
   std::uint8_t opcode_ = 0;
   state state_ = state::idle;

@@ -1,0 +1,271 @@
+#include <algorithm>
+#include <cassert>
+#include <cerrno>
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <pagewire/net/connection.h>
+#include <pagewire/runtime/timer.h>
+
+namespace pagewire::net {
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+std::error_code errno_code(int err) {
+  return {err, std::system_category()};
+}
+
+}  // namespace
+
+/// The receive: multishot with buffer selection, or one plain recv into a heap block.
+struct connection::recv_op final : runtime::operation {
+  explicit recv_op(connection& c) : conn(c) {}
+  void prepare(io_uring_sqe* sqe) override {
+    if (conn.ring_) {
+      io_uring_prep_recv_multishot(sqe, conn.fd_, nullptr, 0, 0);
+      sqe->flags |= IOSQE_BUFFER_SELECT;
+      sqe->buf_group = conn.ring_->group();
+    } else {
+      if (!block) block = std::make_unique<std::byte[]>(conn.opts_.recv_buffer_size);
+      io_uring_prep_recv(sqe, conn.fd_, block.get(), conn.opts_.recv_buffer_size, 0);
+    }
+  }
+  void partial(int result, unsigned flags) override { conn.on_recv_cqe(result, flags, false); }
+  void complete(int result, unsigned flags) override { conn.on_recv_cqe(result, flags, true); }
+  connection& conn;
+  std::unique_ptr<std::byte[]> block;
+};
+
+struct connection::sender final : transmit_op {
+  sender(connection& c, runtime::context& ctx, const options& o, pipe_pool& p)
+      : transmit_op(ctx, o, p), conn(c) {}
+  void on_complete(std::error_code ec, std::uint64_t bytes) override {
+    conn.on_send_done(ec, bytes);
+  }
+  connection& conn;
+};
+
+struct connection::watchdog {
+  explicit watchdog(runtime::context& ctx) : t(ctx) {}
+  runtime::timer t;
+};
+
+connection::connection(runtime::context& ctx, int fd, const options& opts, pipe_pool& pipes,
+                       recv_buffer_ring* ring)
+    : ctx_(ctx),
+      opts_(opts),
+      ring_(ctx.uses_io_uring() && ctx.probe().multishot_recv ? ring : nullptr),
+      fd_(fd),
+      recv_(std::make_unique<recv_op>(*this)),
+      sender_(std::make_unique<sender>(*this, ctx, opts, pipes)),
+      watchdog_(std::make_unique<watchdog>(ctx)) {
+  const int fl = ::fcntl(fd_, F_GETFL);
+  if (fl >= 0 && !(fl & O_NONBLOCK)) ::fcntl(fd_, F_SETFL, fl | O_NONBLOCK);
+}
+
+connection::~connection() {
+  assert(!recv_->in_flight() && !sender_->busy() && !watchdog_pending_);
+  if (ring_) ring_->remove_waiter(*this);
+  queue_.clear();
+  if (fd_ >= 0) ::close(fd_);
+}
+
+const transmit_stats& connection::send_stats() const noexcept {
+  return sender_->stats();
+}
+
+// ---- receive -------------------------------------------------------------------------------
+
+void connection::start_receive(detail::pending_handler<std::error_code, received>* h) {
+  assert(recv_handler_ == nullptr);
+  if (closing_) {
+    ctx_.post([h] { h->invoke(std::make_error_code(std::errc::operation_canceled), received{}); });
+    return;
+  }
+  // Something already here: complete on the loop, never inside the initiating call.
+  if (!queue_.empty() || recv_error_ || recv_eof_) {
+    received r;
+    std::error_code ec;
+    if (!queue_.empty()) {
+      r = std::move(queue_.front());
+      queue_.pop_front();
+    } else if (recv_error_) {
+      ec = std::exchange(recv_error_, {});
+    }
+    ctx_.post([h, ec, r = std::move(r)]() mutable { h->invoke(ec, std::move(r)); });
+    return;
+  }
+  recv_handler_ = h;
+  recv_started_ = clock::now();
+  if (!recv_->in_flight()) arm_receive();
+  arm_watchdog();
+}
+
+void connection::arm_receive() {
+  if (closing_ || recv_->in_flight()) return;
+  if (ring_ && ring_->available() == 0) {  // ENOBUFS would follow at once: wait for a buffer
+    ring_->add_waiter(*this);
+    return;
+  }
+  ++stats_.recv_arms;
+  ctx_.start(*recv_);
+}
+
+void connection::buffers_available() {
+  if (recv_handler_ && !closing_) arm_receive();
+}
+
+void connection::on_recv_cqe(int result, unsigned flags, bool last) {
+  if (result > 0) {
+    received r =
+        ring_ ? ring_->take(static_cast<std::uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT),
+                            static_cast<std::size_t>(result))
+              : received::from_heap(std::move(recv_->block), static_cast<std::size_t>(result));
+    ++stats_.receives;
+    stats_.received_bytes += static_cast<std::uint64_t>(result);
+    if (closing_) {
+      // dropped: the buffer goes back now
+    } else if (recv_handler_) {
+      deliver_receive({}, std::move(r));
+    } else {
+      queue_.push_back(std::move(r));
+    }
+  } else if (result == 0) {
+    recv_eof_ = true;
+    if (recv_handler_) deliver_receive({}, received{});
+  } else if (result == -ENOBUFS) {
+    ++stats_.enobufs;
+    // Re-armed when a buffer comes back (or at the next receive).
+    if (last && recv_handler_ && ring_) ring_->add_waiter(*this);
+  } else if (!closing_ && result != -ECANCELED) {
+    if (recv_handler_) {
+      deliver_receive(errno_code(-result), received{});
+    } else {
+      recv_error_ = errno_code(-result);
+    }
+  }
+  if (!last) return;
+  // The multishot ended (or the plain recv finished): re-arm while someone waits.
+  if (recv_handler_ && !recv_eof_ && result != -ENOBUFS && !closing_) arm_receive();
+  maybe_finish_close();
+}
+
+void connection::deliver_receive(std::error_code ec, received r) {
+  auto* h = std::exchange(recv_handler_, nullptr);
+  h->invoke(ec, std::move(r));
+}
+
+// ---- send ----------------------------------------------------------------------------------
+
+void connection::start_send(fs::chain m,
+                            detail::pending_handler<std::error_code, std::uint64_t>* h) {
+  assert(send_handler_ == nullptr);
+  if (closing_) {
+    ctx_.post([h] { h->invoke(std::make_error_code(std::errc::operation_canceled), 0); });
+    return;
+  }
+  send_handler_ = h;
+  send_timed_out_ = false;
+  sender_->start(fd_, std::move(m));
+  arm_watchdog();
+}
+
+void connection::on_send_done(std::error_code ec, std::uint64_t bytes) {
+  if (send_timed_out_) ec = std::make_error_code(std::errc::timed_out);
+  send_timed_out_ = false;
+  auto* h = std::exchange(send_handler_, nullptr);
+  if (h) h->invoke(ec, bytes);
+  maybe_finish_close();
+}
+
+// ---- timeouts ------------------------------------------------------------------------------
+
+clock::time_point connection::next_deadline() const noexcept {
+  auto when = clock::time_point::max();
+  if (recv_handler_) {
+    const auto t = phase_ == phase::header ? opts_.header_timeout
+                   : phase_ == phase::idle ? opts_.idle_timeout
+                                           : std::chrono::milliseconds{0};
+    if (t.count() > 0) when = std::min(when, recv_started_ + t);
+  }
+  if (sender_->busy() && opts_.send_timeout.count() > 0) {
+    when = std::min(when, sender_->last_progress() + opts_.send_timeout);
+  }
+  return when;
+}
+
+void connection::arm_watchdog() {
+  if (closing_) return;
+  const auto when = next_deadline();
+  if (when == clock::time_point::max()) return;
+  if (watchdog_pending_) {
+    if (when < watchdog_expiry_) watchdog_->t.cancel();  // its completion re-arms earlier
+    return;
+  }
+  watchdog_pending_ = true;
+  watchdog_expiry_ = when;
+  watchdog_->t.expires_at(when);
+  watchdog_->t.async_wait([this](std::error_code) {
+    watchdog_pending_ = false;
+    on_watchdog();
+  });
+}
+
+void connection::on_watchdog() {
+  if (closing_) return maybe_finish_close();
+  const auto now = clock::now();
+  if (recv_handler_) {
+    const auto t = phase_ == phase::header ? opts_.header_timeout
+                   : phase_ == phase::idle ? opts_.idle_timeout
+                                           : std::chrono::milliseconds{0};
+    if (t.count() > 0 && now >= recv_started_ + t) {
+      ++stats_.timeouts;
+      deliver_receive(std::make_error_code(std::errc::timed_out), received{});
+    }
+  }
+  if (sender_->busy() && opts_.send_timeout.count() > 0 && !send_timed_out_ &&
+      now >= sender_->last_progress() + opts_.send_timeout) {
+    ++stats_.timeouts;
+    send_timed_out_ = true;
+    sender_->cancel();
+  }
+  arm_watchdog();
+}
+
+// ---- close ---------------------------------------------------------------------------------
+
+void connection::start_close(detail::pending_handler<std::error_code>* h) {
+  if (closing_) {
+    ctx_.post([h] { h->invoke(std::make_error_code(std::errc::operation_in_progress)); });
+    return;
+  }
+  closing_ = true;
+  close_handler_ = h;
+  ::shutdown(fd_, SHUT_RDWR);
+  ctx_.cancel_fd(fd_);
+  sender_->cancel();
+  if (recv_->in_flight()) ctx_.cancel(*recv_);
+  if (watchdog_pending_) watchdog_->t.cancel();
+  if (ring_) ring_->remove_waiter(*this);
+  queue_.clear();
+  if (recv_handler_) {
+    auto* rh = std::exchange(recv_handler_, nullptr);
+    ctx_.post(
+        [rh] { rh->invoke(std::make_error_code(std::errc::operation_canceled), received{}); });
+  }
+  maybe_finish_close();
+}
+
+void connection::maybe_finish_close() {
+  if (!closing_ || closed_) return;
+  if (recv_->in_flight() || sender_->busy() || watchdog_pending_) return;
+  closed_ = true;
+  ::close(fd_);
+  fd_ = -1;
+  auto* h = std::exchange(close_handler_, nullptr);
+  ctx_.post([h] { h->invoke(std::error_code{}); });
+}
+
+}  // namespace pagewire::net

@@ -1,0 +1,215 @@
+#pragma once
+
+/// connection: one accepted (or connected) TCP socket on one context: receives, sends, timeouts
+/// and an orderly close.
+///
+/// Receive: multishot IORING_OP_RECV selecting buffers from a recv_buffer_ring (armed at the
+/// first async_receive, re-armed when the kernel ends it: ENOBUFS waits for a buffer to come
+/// back, any other end re-arms at the next async_receive), or a plain IORING_OP_RECV into a heap
+/// block where the context has no buffer rings (fallback backend, old kernels) or no ring was
+/// given. Bytes come up as `received` views (no copy); the consumer releases them.
+/// Blocks that arrive while nobody waits queue here (bounded by the ring's buffers).
+///
+/// Timeouts (options): a receive in phase::header must see a byte within header_timeout, one in
+/// phase::idle within idle_timeout (keep-alive); a send fails when the socket accepts no byte
+/// for send_timeout. A timed-out operation completes with ETIMEDOUT; the caller then closes.
+///
+/// Close: async_close shuts the socket down, cancels every operation on its fd
+/// (IORING_ASYNC_CANCEL_FD), waits until each one (receive, transmit, polls, timers) has
+/// completed, and only then closes the descriptor: no operation outlives its socket.
+///
+/// Ownership: the connection owns the descriptor from construction. The context, options,
+/// pipe_pool and recv_buffer_ring outlive it. Destroy it only after async_close completed (or
+/// when nothing was ever started; the destructor then closes the fd). Threading: the loop thread
+/// of its context. Errors: std::error_code (system_category); end of stream is a receive that
+/// completes without error and with an empty `received`.
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <system_error>
+#include <utility>
+
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/prefer.hpp>
+
+#include <pagewire/fs/chain.h>
+#include <pagewire/net/pipe_pool.h>
+#include <pagewire/net/policy.h>
+#include <pagewire/net/recv_buffer_ring.h>
+#include <pagewire/net/transmit.h>
+#include <pagewire/runtime/context.h>
+#include <pagewire/runtime/executor.h>
+#include <pagewire/runtime/operation.h>
+
+namespace pagewire::net {
+
+namespace asio = boost::asio;
+
+/// Which receive timeout applies.
+enum class phase : std::uint8_t {
+  header,  ///< waiting for (the rest of) a request head: options::header_timeout
+  idle,    ///< keep-alive between requests: options::idle_timeout
+  body,    ///< streaming a body: no receive timeout (send/progress rules apply)
+};
+
+namespace detail {
+
+/// A type-erased completion handler (one allocation), invoked through its associated executor.
+template <class... Args>
+class pending_handler {
+ public:
+  virtual void invoke(Args... args) = 0;
+
+ protected:
+  ~pending_handler() = default;
+};
+
+template <class Handler, class... Args>
+class handler_node final : public pending_handler<Args...> {
+ public:
+  handler_node(runtime::context& ctx, Handler&& h)
+      : handler_(std::move(h)),
+        work_(asio::prefer(asio::get_associated_executor(handler_, ctx.get_executor()),
+                           asio::execution::outstanding_work.tracked)) {}
+  void invoke(Args... args) override {
+    Handler h(std::move(handler_));
+    auto work = std::move(work_);
+    delete this;
+    auto ex = asio::get_associated_executor(h, work);
+    asio::dispatch(ex, [h = std::move(h), ... a = std::move(args)]() mutable {
+      std::move(h)(std::move(a)...);
+    });
+  }
+
+ private:
+  Handler handler_;
+  std::decay_t<decltype(asio::prefer(
+      std::declval<asio::associated_executor_t<Handler, runtime::executor>>(),
+      asio::execution::outstanding_work.tracked))>
+      work_;
+};
+
+template <class Handler, class... Args>
+pending_handler<Args...>* make_handler(runtime::context& ctx, Handler&& h) {
+  return new handler_node<std::decay_t<Handler>, Args...>(ctx, std::move(h));
+}
+
+}  // namespace detail
+
+struct connection_stats {
+  std::uint64_t receives = 0;  ///< blocks handed up
+  std::uint64_t received_bytes = 0;
+  std::uint64_t recv_arms = 0;  ///< receive submissions (multishot arms or plain recvs)
+  std::uint64_t enobufs = 0;    ///< multishot receives ended by an empty buffer ring
+  std::uint64_t timeouts = 0;   ///< receive or send timeouts that fired
+};
+
+class connection : private buffer_waiter {
+ public:
+  /// Takes ownership of `fd` (a connected stream socket; made O_NONBLOCK here so every
+  /// fallback waits for readiness instead of blocking the loop). `ring` may be null.
+  connection(runtime::context& ctx, int fd, const options& opts, pipe_pool& pipes,
+             recv_buffer_ring* ring);
+  connection(const connection&) = delete;
+  connection& operator=(const connection&) = delete;
+  ~connection();
+
+  int fd() const noexcept { return fd_; }
+  runtime::context& get_context() noexcept { return ctx_; }
+  /// True when receives use multishot + the buffer ring.
+  bool multishot() const noexcept { return ring_ != nullptr; }
+  void set_phase(phase p) noexcept { phase_ = p; }
+  phase current_phase() const noexcept { return phase_; }
+  bool closing() const noexcept { return closing_; }
+
+  /// Receives the next block. Signature void(std::error_code, received). One receive at a
+  /// time. End of stream: no error, empty `received`.
+  template <class Token>
+  auto async_receive(Token&& token) {
+    return asio::async_initiate<Token, void(std::error_code, received)>(
+        [this](auto handler) {
+          start_receive(detail::make_handler<decltype(handler), std::error_code, received>(
+              ctx_, std::move(handler)));
+        },
+        token);
+  }
+
+  /// Sends a whole chain (transmit.h). Signature void(std::error_code, std::uint64_t).
+  /// One send at a time.
+  template <class Token>
+  auto async_send(fs::chain message, Token&& token) {
+    return asio::async_initiate<Token, void(std::error_code, std::uint64_t)>(
+        [this](auto handler, fs::chain m) {
+          start_send(std::move(m),
+                     detail::make_handler<decltype(handler), std::error_code, std::uint64_t>(
+                         ctx_, std::move(handler)));
+        },
+        token, std::move(message));
+  }
+
+  /// shutdown + cancel-by-fd + wait for every operation + close. Signature
+  /// void(std::error_code). Pending receive/send handlers complete first (ECANCELED).
+  template <class Token>
+  auto async_close(Token&& token) {
+    return asio::async_initiate<Token, void(std::error_code)>(
+        [this](auto handler) {
+          start_close(
+              detail::make_handler<decltype(handler), std::error_code>(ctx_, std::move(handler)));
+        },
+        token);
+  }
+
+  /// Path counters of every send on this connection.
+  const transmit_stats& send_stats() const noexcept;
+  const connection_stats& stats() const noexcept { return stats_; }
+
+ private:
+  struct recv_op;
+  struct sender;
+  struct watchdog;
+  friend struct recv_op;
+  friend struct sender;
+  friend struct watchdog;
+
+  void start_receive(detail::pending_handler<std::error_code, received>* h);
+  void start_send(fs::chain m, detail::pending_handler<std::error_code, std::uint64_t>* h);
+  void start_close(detail::pending_handler<std::error_code>* h);
+  void arm_receive();
+  void on_recv_cqe(int result, unsigned flags, bool last);
+  void deliver_receive(std::error_code ec, received r);
+  void on_send_done(std::error_code ec, std::uint64_t bytes);
+  void arm_watchdog();
+  void on_watchdog();
+  void buffers_available() override;
+  void maybe_finish_close();
+  std::chrono::steady_clock::time_point next_deadline() const noexcept;
+
+  runtime::context& ctx_;
+  const options& opts_;
+  recv_buffer_ring* ring_;
+  int fd_;
+  std::unique_ptr<recv_op> recv_;
+  std::unique_ptr<sender> sender_;
+  std::unique_ptr<watchdog> watchdog_;
+  std::deque<received> queue_;
+  std::error_code recv_error_;  // a terminal receive result not yet handed up
+  bool recv_eof_ = false;
+  detail::pending_handler<std::error_code, received>* recv_handler_ = nullptr;
+  detail::pending_handler<std::error_code, std::uint64_t>* send_handler_ = nullptr;
+  detail::pending_handler<std::error_code>* close_handler_ = nullptr;
+  std::chrono::steady_clock::time_point recv_started_{};
+  phase phase_ = phase::header;
+  bool send_timed_out_ = false;
+  bool watchdog_pending_ = false;
+  std::chrono::steady_clock::time_point watchdog_expiry_{};
+  bool closing_ = false;
+  bool closed_ = false;
+  connection_stats stats_;
+};
+
+}  // namespace pagewire::net

@@ -1,0 +1,58 @@
+#pragma once
+
+/// net::options: every threshold and timeout of the net layer in one struct, validated once
+/// (validate()) by whoever builds connections, transmits and pipe pools. A value type; read-only
+/// after validation, so one instance may be shared by every connection of a thread (or of all
+/// threads). Defaults were measured on loopback with zcbench and tests/bench/net_bench (see
+/// net/README.md for the commands and figures).
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <system_error>
+
+namespace pagewire::net {
+
+/// Largest count one read/write/splice/sendfile moves on Linux (MAX_RW_COUNT); one submission
+/// never asks for more and the loop continues.
+inline constexpr std::size_t kMaxIoChunk = 0x7ffff000;
+
+struct options {
+  // ---- transmit ---------------------------------------------------------------------------
+  /// A run of registered memory slices goes by SEND_ZC only when it holds at least this many
+  /// bytes; smaller runs (and unregistered memory) are gathered into one sendmsg. Below ~16 KiB
+  /// the page pinning and the second CQE cost more than the copy they save.
+  std::size_t send_zc_min_bytes = 64 * 1024;
+  /// At most this many iovecs per gather sendmsg (<= IOV_MAX = 1024).
+  std::size_t max_iovecs = 64;
+  /// Pipe capacity requested with F_SETPIPE_SZ (rounded up to pages by the kernel; capped by
+  /// /proc/sys/fs/pipe-max-size for unprivileged users, then the kernel default stays).
+  std::size_t pipe_size = std::size_t{1} << 20;
+  /// Bytes per pull_fd/commit_write pair (<= pipe_size; <= kMaxIoChunk).
+  std::size_t splice_chunk = std::size_t{1} << 20;
+  /// Idle pipes a pipe_pool keeps; more are closed when returned.
+  std::size_t pipe_pool_max = 64;
+
+  // ---- receive ----------------------------------------------------------------------------
+  /// Buffers in a provided-buffer ring (a power of two, <= 32768).
+  unsigned recv_buffers = 64;
+  /// Bytes per receive buffer (and the plain-recv buffer on the fallback).
+  std::size_t recv_buffer_size = 16 * 1024;
+
+  // ---- acceptor ---------------------------------------------------------------------------
+  /// Pause before accepting again after EMFILE/ENFILE/ENOMEM/ENOBUFS.
+  std::chrono::milliseconds accept_backoff{50};
+
+  // ---- timeouts (zero: none) --------------------------------------------------------------
+  /// From the start of a receive in the header phase to its first byte.
+  std::chrono::milliseconds header_timeout{10'000};
+  /// Keep-alive: a receive in the idle phase with no byte for this long fails.
+  std::chrono::milliseconds idle_timeout{60'000};
+  /// A send during which the socket accepts no byte for this long fails (ETIMEDOUT).
+  std::chrono::milliseconds send_timeout{30'000};
+
+  /// Empty when every field is in range, else EINVAL. Call once, before use.
+  std::error_code validate() const noexcept;
+};
+
+}  // namespace pagewire::net

@@ -1,0 +1,426 @@
+#include <algorithm>
+#include <cassert>
+#include <cerrno>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <pagewire/fs/stats.h>
+#include <pagewire/net/splice_pipe.h>
+
+namespace pagewire::net {
+namespace {
+
+std::error_code sys_error(int err) {
+  return {err, std::system_category()};
+}
+
+}  // namespace
+
+/// One reusable SQE of the state machine: a splice, a poll, or a read/recv/write/send of the
+/// user buffer. Parameters are set before each start.
+struct splice_pipe::step_op final : runtime::operation {
+  step_op(splice_pipe& o, step k) : owner(o), kind(k) {}
+  void prepare(io_uring_sqe* sqe) override {
+    switch (opcode) {
+      case IORING_OP_SPLICE:
+        io_uring_prep_splice(sqe, fd, off, fd_out, off_out, len, flags);
+        break;
+      case IORING_OP_POLL_ADD:
+        io_uring_prep_poll_add(sqe, fd, flags);
+        break;
+      case IORING_OP_READ:
+        io_uring_prep_read(sqe, fd, addr, len, static_cast<__u64>(off));
+        break;
+      case IORING_OP_WRITE:
+        io_uring_prep_write(sqe, fd, addr, len, static_cast<__u64>(off));
+        break;
+      case IORING_OP_RECV:
+        io_uring_prep_recv(sqe, fd, addr, len, 0);
+        break;
+      case IORING_OP_SEND:
+        io_uring_prep_send(sqe, fd, addr, len, static_cast<int>(flags));
+        break;
+      default:
+        assert(false);
+    }
+  }
+  void complete(int result, unsigned) override { owner.step_done(kind, result); }
+
+  splice_pipe& owner;
+  step kind;
+  std::uint8_t opcode = IORING_OP_NOP;
+  int fd = -1;
+  std::int64_t off = -1;
+  int fd_out = -1;
+  std::int64_t off_out = -1;
+  void* addr = nullptr;
+  unsigned len = 0;
+  unsigned flags = 0;
+};
+
+splice_pipe::splice_pipe(runtime::context& ctx, pipe_pool& pool, const options& opts)
+    : ctx_(ctx),
+      pool_(pool),
+      opts_(opts),
+      pull_(std::make_unique<step_op>(*this, step::pull)),
+      commit_(std::make_unique<step_op>(*this, step::commit)),
+      poll_(std::make_unique<step_op>(*this, step::poll)),
+      io_(std::make_unique<step_op>(*this, step::read)) {}
+
+splice_pipe::~splice_pipe() {
+  assert(!busy_);
+  pool_.release(pipe_, held_ == 0);
+}
+
+void splice_pipe::start(endpoint src, endpoint dst, std::uint64_t length, bool more_after) {
+  assert(!busy_);
+  busy_ = true;
+  cancelled_ = false;
+  src_eof_ = false;
+  src_ = src;
+  dst_ = dst;
+  left_ = length;
+  moved_ = 0;
+  held_ = 0;
+  known_size_ = 0;
+  buffer_fill_ = buffer_sent_ = 0;
+  more_after_ = more_after;
+  kind_known_ = false;
+  path_ = transfer_path::splice;
+  if (pool_.has_fallbacks()) {
+    kind_ = file_kind::of(src.fd, dst.fd);
+    kind_known_ = true;
+    path_ = pool_.path_for(kind_);
+  }
+  if (path_ == transfer_path::sendfile && !src.is_file()) path_ = transfer_path::read_send;
+  if (length == 0) {  // complete on the loop, never inside start()
+    kick_.self = this;
+    kick_.fn = &splice_pipe::run_kick;
+    ctx_.defer(kick_);
+    return;
+  }
+  next();
+}
+
+void splice_pipe::run_kick(runtime::task_node* t, bool invoke) {
+  if (invoke) static_cast<kick_node*>(t)->self->next();
+}
+
+void splice_pipe::cancel() {
+  if (!busy_) return;
+  cancelled_ = true;
+  for (step_op* op : {pull_.get(), commit_.get(), poll_.get(), io_.get()}) {
+    if (op->in_flight()) ctx_.cancel(*op);
+  }
+}
+
+// ---- the four steps ------------------------------------------------------------------------
+
+std::uint64_t splice_pipe::prepare_read(std::uint64_t want, std::error_code& ec) {
+  ec.clear();
+  if (!src_.is_file()) return want;
+  const auto off = static_cast<std::uint64_t>(src_.offset);
+  if (off + want > known_size_ || src_eof_) {
+    struct stat st {};
+    if (::fstat(src_.fd, &st) != 0) {
+      ec = sys_error(errno);
+      return 0;
+    }
+    known_size_ = static_cast<std::uint64_t>(st.st_size);
+    src_eof_ = false;
+  }
+  if (off >= known_size_) return 0;
+  return std::min(want, known_size_ - off);
+}
+
+unsigned splice_pipe::prepare_write(std::size_t& n, bool more_follows, std::error_code& ec) {
+  ec.clear();
+  if (!pipe_) {
+    pipe_ = pool_.acquire(ec);
+    if (ec) return 0;
+  }
+  n = std::min<std::size_t>(n, pipe_.capacity - held_);
+  return SPLICE_F_MOVE | SPLICE_F_NONBLOCK | (more_follows ? SPLICE_F_MORE : 0u);
+}
+
+void splice_pipe::pull_fd(std::size_t n) {
+  step_op& op = *pull_;
+  op.opcode = IORING_OP_SPLICE;
+  op.fd = src_.fd;
+  op.off = src_.is_file() ? src_.offset : -1;
+  op.fd_out = pipe_.write_fd;
+  op.off_out = -1;
+  op.len = static_cast<unsigned>(n);
+  op.flags = SPLICE_F_MOVE | SPLICE_F_NONBLOCK;
+}
+
+void splice_pipe::commit_write(std::size_t n, unsigned flags) {
+  step_op& op = *commit_;
+  op.opcode = IORING_OP_SPLICE;
+  op.fd = pipe_.read_fd;
+  op.off = -1;
+  op.fd_out = dst_.fd;
+  op.off_out = dst_.is_file() ? dst_.offset : -1;
+  op.len = static_cast<unsigned>(n);
+  // SPLICE_F_NONBLOCK: an empty pipe (after a faulted pull) or a full socket answers EAGAIN
+  // instead of parking an io-wq worker.
+  op.flags = flags | SPLICE_F_NONBLOCK;
+}
+
+// ---- the state machine ---------------------------------------------------------------------
+
+void splice_pipe::next() {
+  if (cancelled_) return finish(std::make_error_code(std::errc::operation_canceled));
+  if (buffer_fill_ > buffer_sent_) return write_step();
+  if (held_ > 0) {
+    if (path_ != transfer_path::splice) return drain_pipe();
+    // Bytes a short pull left in the pipe go out alone.
+    const bool more = (src_.is_file() && left_ > 0) || more_after_;
+    commit_write(static_cast<std::size_t>(held_), SPLICE_F_MOVE | (more ? SPLICE_F_MORE : 0u));
+    pull_issued_ = false;
+    pending_ = 1;
+    commit_result_ = 0;
+    ctx_.start(*commit_);
+    return;
+  }
+  if (left_ == 0) return finish({});
+  if (src_eof_ && !src_.is_file()) return finish({});  // a stream source ended
+  if (path_ == transfer_path::sendfile) return sendfile_step();
+  if (path_ == transfer_path::read_send) return read_step();
+
+  std::error_code ec;
+  const std::uint64_t want = std::min<std::uint64_t>(left_, opts_.splice_chunk);
+  std::size_t n = static_cast<std::size_t>(prepare_read(want, ec));
+  if (ec) return finish(ec);
+  if (n == 0) return finish(sys_error(ENODATA));  // the file ended before the range
+  const bool more = src_.is_file() ? (left_ > n || more_after_) : more_after_;
+  const unsigned flags = prepare_write(n, more, ec);
+  if (ec) {  // no pipe (EMFILE): move this transfer through user memory
+    path_ = transfer_path::read_send;
+    return read_step();
+  }
+  submit_pair(n, flags);
+}
+
+void splice_pipe::submit_pair(std::size_t n, unsigned flags) {
+  pull_fd(n);
+  commit_write(n, flags);
+  const runtime::linked_op ops[2] = {{pull_.get(), {}}, {commit_.get(), {}}};
+  pull_issued_ = true;
+  pending_ = 2;
+  pull_result_ = commit_result_ = 0;
+  if (auto ec = ctx_.start_linked(ops)) {
+    pending_ = 0;
+    finish(ec);
+  }
+}
+
+void splice_pipe::step_done(step s, int result) {
+  switch (s) {
+    case step::pull:
+      pull_result_ = result;
+      if (result > 0) {
+        held_ += static_cast<std::uint64_t>(result);
+        left_ -= std::min<std::uint64_t>(left_, static_cast<std::uint64_t>(result));
+        if (src_.is_file()) src_.offset += result;
+      } else if (result == 0) {
+        src_eof_ = true;
+      }
+      break;
+    case step::commit:
+      commit_result_ = result;
+      if (result > 0) {
+        const auto r = static_cast<std::uint64_t>(result);
+        held_ -= r;
+        moved_ += r;
+        counters_.splice_bytes += r;
+        if (dst_.is_file()) dst_.offset += result;
+        on_progress(r);
+      }
+      break;
+    case step::poll:
+      if (result < 0 && result != -ECANCELED) return finish(sys_error(-result));
+      return next();
+    case step::read:
+      return read_done(result);
+    case step::write:
+      return write_done(result);
+  }
+  if (--pending_ == 0) evaluate();
+}
+
+void splice_pipe::evaluate() {
+  if (cancelled_) return finish(std::make_error_code(std::errc::operation_canceled));
+  if (pull_issued_ && pull_result_ < 0) {
+    const int err = -pull_result_;
+    if (err == EAGAIN) return wait_ready(src_.fd, false);
+    if (err == EINVAL) {
+      fall_back(src_.is_file() && !dst_.is_file() ? transfer_path::sendfile
+                                                  : transfer_path::read_send);
+      return next();
+    }
+    return finish(sys_error(err));
+  }
+  if (commit_result_ < 0) {
+    const int err = -commit_result_;
+    if (err == ECANCELED && pull_issued_) return next();  // the short pull broke the link
+    if (err == EAGAIN) {
+      if (held_ == 0) return next();  // nothing was pulled (a faulted pull): pull again
+      return wait_ready(dst_.fd, true);
+    }
+    if (err == EINVAL) {
+      fall_back(transfer_path::read_send);
+      return next();
+    }
+    return finish(sys_error(err));
+  }
+  next();
+}
+
+void splice_pipe::wait_ready(int fd, bool write) {
+  step_op& op = *poll_;
+  op.opcode = IORING_OP_POLL_ADD;
+  op.fd = fd;
+  op.flags = write ? POLLOUT : POLLIN;
+  ++counters_.polls;
+  ctx_.start(op);
+}
+
+void splice_pipe::fall_back(transfer_path to) {
+  if (to == transfer_path::sendfile && !src_.is_file()) to = transfer_path::read_send;
+  if (!kind_known_) {
+    kind_ = file_kind::of(src_.fd, dst_.fd);
+    kind_known_ = true;
+  }
+  pool_.record_fallback(kind_, to);
+  path_ = std::max(path_, to);
+}
+
+// ---- fallbacks -----------------------------------------------------------------------------
+
+void splice_pipe::sendfile_step() {
+  std::error_code ec;
+  const std::uint64_t n = prepare_read(std::min<std::uint64_t>(left_, opts_.splice_chunk), ec);
+  if (ec) return finish(ec);
+  if (n == 0) return finish(sys_error(ENODATA));
+  off_t off = src_.offset;
+  const ssize_t r = ::sendfile(dst_.fd, src_.fd, &off, static_cast<std::size_t>(n));
+  if (r < 0) {
+    if (errno == EAGAIN || errno == EINTR) return wait_ready(dst_.fd, true);
+    if (errno == EINVAL || errno == ENOSYS) {
+      fall_back(transfer_path::read_send);
+      return next();
+    }
+    return finish(sys_error(errno));
+  }
+  if (r == 0) {  // the file shrank between fstat and sendfile
+    src_eof_ = true;
+    return next();
+  }
+  const auto moved = static_cast<std::uint64_t>(r);
+  src_.offset += r;
+  left_ -= moved;
+  moved_ += moved;
+  counters_.sendfile_bytes += moved;
+  on_progress(moved);
+  // Yield to the loop between chunks (a POLLOUT on a writable socket answers at once), so one
+  // large file cannot starve the other connections of this thread.
+  if (left_ > 0) return wait_ready(dst_.fd, true);
+  next();
+}
+
+void splice_pipe::read_step() {
+  if (!buffer_) buffer_ = std::make_unique<std::byte[]>(opts_.splice_chunk);
+  std::error_code ec;
+  const std::uint64_t n = prepare_read(std::min<std::uint64_t>(left_, opts_.splice_chunk), ec);
+  if (ec) return finish(ec);
+  if (n == 0) return finish(sys_error(ENODATA));
+  step_op& op = *io_;
+  op.kind = step::read;
+  op.opcode = src_.is_file() ? IORING_OP_READ : IORING_OP_RECV;
+  op.fd = src_.fd;
+  op.off = src_.offset;
+  op.addr = buffer_.get();
+  op.len = static_cast<unsigned>(n);
+  ctx_.start(op);
+}
+
+void splice_pipe::read_done(int result) {
+  if (cancelled_) return finish(std::make_error_code(std::errc::operation_canceled));
+  if (result < 0) {
+    if (result == -EAGAIN) return wait_ready(src_.fd, false);
+    return finish(sys_error(-result));
+  }
+  if (result == 0) {  // end of source: a stream ends here, a file is re-measured
+    src_eof_ = true;
+    return next();
+  }
+  const auto n = static_cast<std::uint64_t>(result);
+  fs::stats::record_copy(static_cast<std::size_t>(n), fs::copy_reason::fallback);
+  buffer_fill_ = static_cast<std::size_t>(n);
+  buffer_sent_ = 0;
+  left_ -= std::min(left_, n);
+  if (src_.is_file()) src_.offset += result;
+  write_step();
+}
+
+void splice_pipe::write_done(int result) {
+  if (cancelled_) return finish(std::make_error_code(std::errc::operation_canceled));
+  if (result < 0) {
+    if (result == -EAGAIN) return wait_ready(dst_.fd, true);
+    return finish(sys_error(-result));
+  }
+  if (result == 0) return finish(sys_error(EIO));
+  const auto n = static_cast<std::uint64_t>(result);
+  buffer_sent_ += static_cast<std::size_t>(n);
+  moved_ += n;
+  counters_.read_send_bytes += n;
+  if (dst_.is_file()) dst_.offset += result;
+  on_progress(n);
+  if (buffer_sent_ == buffer_fill_) buffer_fill_ = buffer_sent_ = 0;
+  next();
+}
+
+void splice_pipe::drain_pipe() {
+  if (!buffer_) buffer_ = std::make_unique<std::byte[]>(opts_.splice_chunk);
+  const std::size_t want = static_cast<std::size_t>(
+      std::min<std::uint64_t>(held_, static_cast<std::uint64_t>(opts_.splice_chunk)));
+  const ssize_t r = ::read(pipe_.read_fd, buffer_.get(), want);
+  if (r <= 0) return finish(sys_error(r < 0 ? errno : EIO));
+  fs::stats::record_copy(static_cast<std::size_t>(r), fs::copy_reason::fallback);
+  held_ -= static_cast<std::uint64_t>(r);
+  buffer_fill_ = static_cast<std::size_t>(r);
+  buffer_sent_ = 0;
+  write_step();
+}
+
+void splice_pipe::write_step() {
+  step_op& op = *io_;
+  op.kind = step::write;
+  op.fd = dst_.fd;
+  op.addr = buffer_.get() + buffer_sent_;
+  op.len = static_cast<unsigned>(buffer_fill_ - buffer_sent_);
+  if (dst_.is_file()) {
+    op.opcode = IORING_OP_WRITE;
+    op.off = dst_.offset;
+  } else {
+    op.opcode = IORING_OP_SEND;
+    op.flags = static_cast<unsigned>(MSG_NOSIGNAL) | (more_pending() ? unsigned{MSG_MORE} : 0u);
+  }
+  ctx_.start(op);
+}
+
+void splice_pipe::finish(std::error_code ec) {
+  // A pipe is reused only when it is known empty and nothing failed while it was in use.
+  pool_.release(pipe_, !ec && held_ == 0);
+  pipe_ = {};
+  held_ = 0;
+  busy_ = false;
+  on_complete(ec, moved_);
+}
+
+}  // namespace pagewire::net

@@ -1,0 +1,157 @@
+#pragma once
+
+/// splice_pipe: moves a byte count from one descriptor to another through a pipe, without the
+/// bytes entering user space, in the four steps of the 2001 splice model (seeds/003):
+///
+///   n = prepare_read();   how much the source can give now (a file: never past its current
+///                         size, fstat when the range reaches past what was last seen)
+///   prepare_write(n);     reserve a pipe from the pool; SPLICE_F_MORE when more follows
+///   pull_fd(n);           IORING_OP_SPLICE source -> pipe
+///   commit_write(n);      IORING_OP_SPLICE pipe -> destination
+///
+/// pull_fd and commit_write go to the kernel as two linked SQEs (IOSQE_IO_LINK) in one enter.
+/// A short pull breaks the link (the kernel cancels the commit); the bytes the pipe then holds
+/// are committed alone. Directions: file -> socket (a response body), socket -> socket (a
+/// proxy), socket -> file (an upload); any pair splice(2) accepts.
+///
+/// EAGAIN on either end (non-blocking sockets, the pool's non-blocking pipes) waits for
+/// readiness with IORING_OP_POLL_ADD and reissues. EINVAL (a descriptor splice refuses) falls
+/// back to sendfile (file source only), then to read + send/write through a user buffer (those
+/// bytes are counted in fs::stats as copy_reason::fallback); the decision is remembered in the
+/// pipe_pool per file kind and logged once. Bytes a pipe holds when the destination refuses are
+/// drained through the same user buffer; a pipe that may hold bytes after an error or cancel is
+/// discarded, never reused.
+///
+/// End of source: a socket source that reaches EOF completes with the bytes moved so far (no
+/// error). A file source that ends before the range (the file shrank) completes with ENODATA
+/// after moving every byte that exists: no hang, no padding.
+///
+/// Ownership: the caller owns the splice_pipe and both descriptors, which must stay open until
+/// on_complete ran. One transfer at a time. Threading: the loop thread of `ctx`. The sendfile
+/// fallback is a plain syscall on the loop thread: with a blocking destination it can block.
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <system_error>
+
+#include <pagewire/net/pipe_pool.h>
+#include <pagewire/net/policy.h>
+#include <pagewire/runtime/context.h>
+#include <pagewire/runtime/operation.h>
+#include <pagewire/runtime/task.h>
+
+namespace pagewire::net {
+
+/// One end of a transfer: a descriptor and, for a file, the 64-bit offset to start at
+/// (-1: a stream such as a socket or a pipe; its position is not used).
+struct endpoint {
+  int fd = -1;
+  std::int64_t offset = -1;
+  bool is_file() const noexcept { return offset >= 0; }
+};
+
+/// Bytes moved by each path over a splice_pipe's life.
+struct splice_counters {
+  std::uint64_t splice_bytes = 0;
+  std::uint64_t sendfile_bytes = 0;
+  std::uint64_t read_send_bytes = 0;
+  std::uint64_t polls = 0;  ///< EAGAIN waits (POLL_ADD)
+};
+
+class splice_pipe {
+ public:
+  /// `opts` must be validated and outlive this; `pool` too.
+  splice_pipe(runtime::context& ctx, pipe_pool& pool, const options& opts);
+  splice_pipe(const splice_pipe&) = delete;
+  splice_pipe& operator=(const splice_pipe&) = delete;
+  virtual ~splice_pipe();
+
+  /// Starts moving `length` bytes from `src` to `dst`. `more_after`: more bytes of the same
+  /// message follow this transfer, so even the last commit carries SPLICE_F_MORE (MSG_MORE on
+  /// the fallbacks). Precondition: !busy(). Completion: on_complete, on the loop.
+  void start(endpoint src, endpoint dst, std::uint64_t length, bool more_after);
+  /// Cancels what is in flight; on_complete follows with ECANCELED (or the real outcome).
+  void cancel();
+
+  bool busy() const noexcept { return busy_; }
+  /// Bytes the destination accepted in the current (or last) transfer.
+  std::uint64_t moved() const noexcept { return moved_; }
+  /// The path the last chunk took.
+  transfer_path path() const noexcept { return path_; }
+  const splice_counters& counters() const noexcept { return counters_; }
+
+  // ---- the seeds' four steps (public for tests and for callers that drive them) ------------
+  /// Bytes the source can give now, at most `want`; for a file, capped at its current size
+  /// minus the offset (0 when the file ended). Sets `ec` when fstat fails.
+  std::uint64_t prepare_read(std::uint64_t want, std::error_code& ec);
+  /// Reserves a pipe for `n` bytes (n <= its capacity after the call) and returns the splice
+  /// flags for the commit (SPLICE_F_MORE when more follows). Sets `ec` when no pipe is had.
+  unsigned prepare_write(std::size_t& n, bool more_follows, std::error_code& ec);
+  /// Queues IORING_OP_SPLICE source -> pipe for `n` bytes (not yet submitted).
+  void pull_fd(std::size_t n);
+  /// Queues IORING_OP_SPLICE pipe -> destination for `n` bytes with `flags`.
+  void commit_write(std::size_t n, unsigned flags);
+
+ protected:
+  /// The transfer ended: all bytes moved, the source ended, or an error. Runs on the loop; may
+  /// start the next transfer or destroy *this.
+  virtual void on_complete(std::error_code ec, std::uint64_t moved) = 0;
+  /// The destination accepted `bytes` more (progress for send timeouts). Default: nothing.
+  virtual void on_progress(std::uint64_t bytes) { (void)bytes; }
+
+ private:
+  struct step_op;
+  friend struct step_op;
+  enum class step : std::uint8_t { pull, commit, poll, read, write };
+
+  void next();
+  void submit_pair(std::size_t n, unsigned flags);
+  void step_done(step s, int result);
+  void evaluate();
+  void wait_ready(int fd, bool write);
+  void fall_back(transfer_path to);
+  void sendfile_step();
+  void read_step();
+  void read_done(int result);
+  void write_done(int result);
+  void write_step();
+  void drain_pipe();
+  void finish(std::error_code ec);
+  /// True when bytes of the message follow what is now in the pipe / user buffer.
+  bool more_pending() const noexcept {
+    return held_ > 0 || (src_.is_file() && left_ > 0) || more_after_;
+  }
+  static void run_kick(runtime::task_node* t, bool invoke);
+
+  runtime::context& ctx_;
+  pipe_pool& pool_;
+  const options& opts_;
+  std::unique_ptr<step_op> pull_, commit_, poll_, io_;
+  std::unique_ptr<std::byte[]> buffer_;  // read_send fallback and pipe draining
+  std::size_t buffer_fill_ = 0;          // bytes in buffer_ not yet written
+  std::size_t buffer_sent_ = 0;
+  pipe_handle pipe_;
+  endpoint src_, dst_;
+  std::uint64_t left_ = 0;  // bytes still to move out of the source
+  std::uint64_t moved_ = 0;
+  std::uint64_t held_ = 0;        // bytes in the pipe
+  std::uint64_t known_size_ = 0;  // file source size at the last fstat
+  int pull_result_ = 0, commit_result_ = 0;
+  unsigned pending_ = 0;  // SQEs of the current round not yet completed
+  bool pull_issued_ = false;
+  struct kick_node : runtime::task_node {
+    splice_pipe* self = nullptr;
+  } kick_;
+  file_kind kind_{};
+  bool kind_known_ = false;
+  bool more_after_ = false;
+  bool busy_ = false;
+  bool cancelled_ = false;
+  bool src_eof_ = false;
+  transfer_path path_ = transfer_path::splice;
+  splice_counters counters_;
+};
+
+}  // namespace pagewire::net

@@ -1,0 +1,265 @@
+#include <algorithm>
+#include <cassert>
+#include <cerrno>
+
+#include <pagewire/net/transmit.h>
+
+namespace pagewire::net {
+
+transmit_stats& transmit_stats::operator+=(const transmit_stats& o) noexcept {
+  for (std::size_t i = 0; i < kSendPaths; ++i) {
+    submissions[i] += o.submissions[i];
+    bytes[i] += o.bytes[i];
+  }
+  transmits += o.transmits;
+  errors += o.errors;
+  zc_notifs += o.zc_notifs;
+  zc_copied += o.zc_copied;
+  zc_disabled += o.zc_disabled;
+  more_flagged += o.more_flagged;
+  short_sends += o.short_sends;
+  return *this;
+}
+
+/// The memory child: one SENDMSG (gather), SEND_ZC or SENDMSG_ZC at a time.
+struct transmit_op::send_child final : runtime::operation {
+  explicit send_child(transmit_op& o) : owner(o) {}
+  void prepare(io_uring_sqe* sqe) override {
+    switch (opcode) {
+      case IORING_OP_SEND_ZC:
+        io_uring_prep_send_zc(sqe, fd, buf, len, static_cast<int>(msg_flags),
+                              IORING_SEND_ZC_REPORT_USAGE);
+        if (buf_index >= 0) {
+          sqe->ioprio |= IORING_RECVSEND_FIXED_BUF;
+          sqe->buf_index = static_cast<__u16>(buf_index);
+        }
+        break;
+      case IORING_OP_SENDMSG_ZC:
+        io_uring_prep_sendmsg_zc(sqe, fd, &owner.msg_, msg_flags);
+        sqe->ioprio |= IORING_SEND_ZC_REPORT_USAGE;
+        break;
+      default:
+        io_uring_prep_sendmsg(sqe, fd, &owner.msg_, msg_flags);
+        break;
+    }
+  }
+  void complete(int result, unsigned flags) override { owner.child_done(path, result, flags); }
+
+  transmit_op& owner;
+  send_path path = send_path::gather;
+  std::uint8_t opcode = IORING_OP_SENDMSG;
+  int fd = -1;
+  const void* buf = nullptr;
+  std::size_t len = 0;
+  int buf_index = -1;
+  unsigned msg_flags = 0;
+};
+
+/// The file child: a splice_pipe whose completion advances the transmit.
+struct transmit_op::file_child final : splice_pipe {
+  file_child(transmit_op& o, runtime::context& ctx, pipe_pool& pool, const options& opts)
+      : splice_pipe(ctx, pool, opts), owner(o) {}
+  void on_complete(std::error_code ec, std::uint64_t moved) override { owner.file_done(ec, moved); }
+  void on_progress(std::uint64_t) override { owner.last_progress_ = clock::now(); }
+  transmit_op& owner;
+  splice_counters before;
+};
+
+struct transmit_op::kickoff : runtime::task_node {
+  transmit_op* self = nullptr;
+};
+
+transmit_op::transmit_op(runtime::context& ctx, const options& opts, pipe_pool& pipes)
+    : ctx_(ctx),
+      opts_(opts),
+      send_(std::make_unique<send_child>(*this)),
+      file_(std::make_unique<file_child>(*this, ctx, pipes, opts)),
+      kickoff_(std::make_unique<kickoff>()),
+      iov_(opts.max_iovecs),
+      zc_enabled_(ctx.probe().send_zc) {}
+
+transmit_op::~transmit_op() {
+  assert(!busy_);
+}
+
+void transmit_op::start(int fd, fs::chain message) {
+  assert(!busy_);
+  busy_ = true;
+  cancelled_ = false;
+  fd_ = fd;
+  chain_ = std::move(message);
+  sent_ = 0;
+  last_progress_ = clock::now();
+  if (chain_.empty()) {  // complete on the loop, never inside start()
+    kickoff_->self = this;
+    kickoff_->fn = [](runtime::task_node* t, bool invoke) {
+      if (invoke) static_cast<kickoff*>(t)->self->finish({});
+    };
+    ctx_.defer(*kickoff_);
+    return;
+  }
+  next();
+}
+
+void transmit_op::cancel() {
+  if (!busy_) return;
+  cancelled_ = true;
+  if (send_->in_flight()) ctx_.cancel(*send_);
+  if (file_->busy()) file_->cancel();
+}
+
+void transmit_op::next() {
+  if (cancelled_) return finish(std::make_error_code(std::errc::operation_canceled));
+  if (chain_.empty()) return finish({});
+  if (fs::is_memory(chain_.front())) return send_memory();
+  send_file();
+}
+
+bool transmit_op::zc_candidate(std::size_t segments, std::uint64_t bytes,
+                               bool& contiguous) const noexcept {
+  if (!zc_enabled_ || bytes < opts_.send_zc_min_bytes) return false;
+  const auto segs = chain_.segments();
+  contiguous = true;
+  int index = -1;
+  const std::byte* end = nullptr;
+  for (std::size_t i = 0; i < segments; ++i) {
+    const fs::slice& s = std::get<fs::slice>(segs[i]);
+    const int bi = s.buffer_index();
+    if (bi < 0) return false;  // unregistered memory is gathered
+    if (i > 0 && (bi != index || s.data() != end)) contiguous = false;
+    index = bi;
+    end = s.data() + s.size();
+  }
+  return true;
+}
+
+void transmit_op::send_memory() {
+  std::size_t n = chain_.iovecs(iov_);
+  std::uint64_t bytes = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (bytes + iov_[i].iov_len > kMaxIoChunk) {
+      if (i == 0) {
+        iov_[0].iov_len = kMaxIoChunk;
+        bytes = kMaxIoChunk;
+        n = 1;
+      } else {
+        n = i;
+      }
+      break;
+    }
+    bytes += iov_[i].iov_len;
+  }
+  const bool more = bytes < chain_.size();
+  send_child& c = *send_;
+  c.fd = fd_;
+  c.len = static_cast<std::size_t>(bytes);
+  c.msg_flags = static_cast<unsigned>(MSG_NOSIGNAL) | (more ? unsigned{MSG_MORE} : 0u);
+  msg_ = {};
+  msg_.msg_iov = iov_.data();
+  msg_.msg_iovlen = n;
+  bool contiguous = false;
+  if (zc_candidate(n, bytes, contiguous) && (contiguous || ctx_.probe().sendmsg_zc)) {
+    c.path = send_path::send_zc;
+    if (contiguous) {
+      c.opcode = IORING_OP_SEND_ZC;
+      c.buf = iov_[0].iov_base;
+      // The arena index is a fixed-buffer index only on rings the pool registered with.
+      const fs::slice& first = std::get<fs::slice>(chain_.front());
+      c.buf_index =
+          ctx_.uses_io_uring() && first.page()->pool().registered_on(ctx_.native_ring()->native())
+              ? first.buffer_index()
+              : -1;
+    } else {
+      c.opcode = IORING_OP_SENDMSG_ZC;
+    }
+  } else {
+    c.path = send_path::gather;
+    c.opcode = IORING_OP_SENDMSG;
+  }
+  asked_ = bytes;
+  if (more) ++stats_.more_flagged;
+  ctx_.start(c);
+}
+
+void transmit_op::send_file() {
+  const fs::file_range& r = std::get<fs::file_range>(chain_.front());
+  const bool more = chain_.size() > r.size();
+  if (more) ++stats_.more_flagged;
+  file_->before = file_->counters();
+  asked_ = r.size();
+  file_->start(endpoint{r.fd(), static_cast<std::int64_t>(r.offset())}, endpoint{fd_, -1}, r.size(),
+               more);
+}
+
+void transmit_op::child_done(send_path path, int result, unsigned flags) {
+  if (flags & IORING_CQE_F_NOTIF) {
+    ++stats_.zc_notifs;
+    if (static_cast<unsigned>(send_->notif_result()) & IORING_NOTIF_USAGE_ZC_COPIED) {
+      ++stats_.zc_copied;
+      if (zc_enabled_) {  // the kernel copied anyway (loopback): plain sends from now on
+        zc_enabled_ = false;
+        stats_.zc_disabled = 1;
+      }
+    }
+  }
+  if (result < 0) {
+    if (cancelled_) return finish(std::make_error_code(std::errc::operation_canceled));
+    if (result == -EAGAIN || result == -EINTR || result == -ENOBUFS) return next();
+    if (path == send_path::send_zc && (result == -EINVAL || result == -EOPNOTSUPP)) {
+      zc_enabled_ = false;  // this socket or kernel refuses SEND_ZC: gather instead
+      stats_.zc_disabled = 1;
+      return next();
+    }
+    return finish(std::error_code(-result, std::system_category()));
+  }
+  const auto i = static_cast<std::size_t>(path);
+  ++stats_.submissions[i];
+  stats_.bytes[i] += static_cast<std::uint64_t>(result);
+  if (static_cast<std::uint64_t>(result) < asked_) ++stats_.short_sends;
+  advance(static_cast<std::uint64_t>(result));
+  next();
+}
+
+void transmit_op::file_done(std::error_code ec, std::uint64_t moved) {
+  const splice_counters& now = file_->counters();
+  const splice_counters& was = file_->before;
+  const std::uint64_t by_path[3] = {now.splice_bytes - was.splice_bytes,
+                                    now.sendfile_bytes - was.sendfile_bytes,
+                                    now.read_send_bytes - was.read_send_bytes};
+  const send_path paths[3] = {send_path::splice, send_path::sendfile, send_path::fallback};
+  for (int k = 0; k < 3; ++k) {
+    if (by_path[k] == 0) continue;
+    const auto i = static_cast<std::size_t>(paths[k]);
+    ++stats_.submissions[i];
+    stats_.bytes[i] += by_path[k];
+  }
+  advance(moved);
+  if (ec) return finish(ec);
+  if (moved < asked_) ++stats_.short_sends;
+  next();
+}
+
+void transmit_op::advance(std::uint64_t n) {
+  if (n == 0) return;
+  sent_ += n;
+  last_progress_ = clock::now();
+  while (n > 0 && !chain_.empty()) {
+    const std::uint64_t s = fs::segment_size(chain_.front());
+    if (s > n) {
+      chain_.consume(n);
+      return;
+    }
+    on_released(chain_.front());
+    chain_.consume(s);
+    n -= s;
+  }
+}
+
+void transmit_op::finish(std::error_code ec) {
+  busy_ = false;
+  ++stats_.transmits;
+  if (ec) ++stats_.errors;
+  on_complete(ec, sent_);
+}
+
+}  // namespace pagewire::net

@@ -1,0 +1,486 @@
+#include <memory>
+#include <netinet/tcp.h>
+#include <string>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <tuple>
+
+#include <gtest/gtest.h>
+
+#include <pagewire/fs/chain.h>
+#include <pagewire/fs/file.h>
+#include <pagewire/fs/page_pool.h>
+#include <pagewire/fs/stats.h>
+#include <pagewire/net/pipe_pool.h>
+#include <pagewire/net/policy.h>
+#include <pagewire/net/transmit.h>
+#include <pagewire/runtime/context.h>
+
+#include "tests/net/net_testing.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define PW_POISON(p, n) ASAN_POISON_MEMORY_REGION(p, n)
+#define PW_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#else
+#define PW_POISON(p, n) ((void)(p), (void)(n))
+#define PW_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+namespace pagewire::net {
+namespace {
+
+using namespace testing;
+
+constexpr std::uint64_t kMiB = 1 << 20;
+
+class recording_op : public transmit_op {
+ public:
+  using transmit_op::transmit_op;
+  bool done = false;
+  std::error_code ec;
+  std::uint64_t bytes = 0;
+
+ protected:
+  void on_complete(std::error_code e, std::uint64_t b) override {
+    done = true;
+    ec = e;
+    bytes = b;
+  }
+};
+
+std::shared_ptr<const fs::file> adopt(int fd) {
+  std::error_code ec;
+  auto f = fs::file::adopt(fd, ec);
+  EXPECT_FALSE(ec) << ec.message();
+  return f;
+}
+
+fs::chain memory_chain(fs::page_pool& pool, const std::vector<char>& data) {
+  fs::chain c;
+  for (std::size_t off = 0; off < data.size(); off += fs::kPageSize) {
+    const std::size_t n = std::min(fs::kPageSize, data.size() - off);
+    fs::page_ref p = pool.allocate();
+    EXPECT_TRUE(p);
+    std::memcpy(p.data(), data.data() + off, n);
+    c.append(fs::slice(std::move(p), 0, n));
+  }
+  return c;
+}
+
+struct fixture {
+  explicit fixture(bool fallback = false) : ctx(backend(fallback)), pipes(opts) {
+    EXPECT_FALSE(opts.validate());
+  }
+  /// Sends `c` on a fresh pair; returns what the peer got. `op` sees the transmit.
+  std::tuple<std::error_code, std::uint64_t, digest, std::uint64_t> send(fs::chain c,
+                                                                         recording_op& op) {
+    tcp_pair p = make_pair();
+    EXPECT_GE(p.a, 0);
+    sink s(p.b);
+    op.start(p.a, std::move(c));
+    EXPECT_TRUE(run_until(ctx, [&] { return op.done; }));
+    ::shutdown(p.a, SHUT_WR);
+    return {op.ec, op.bytes, s.hash(), s.bytes()};
+  }
+  options opts;
+  runtime::context ctx;
+  pipe_pool pipes;
+};
+
+// ---- file ranges, per path ---------------------------------------------------------------
+
+using file_case = std::tuple<transfer_path, std::uint64_t, bool>;
+
+class file_range_transmit : public ::testing::TestWithParam<file_case> {};
+
+TEST_P(file_range_transmit, peer_receives_the_exact_bytes) {
+  const auto [path, size, fallback] = GetParam();
+  fixture f(fallback);
+  const auto data = random_bytes(size, static_cast<std::uint32_t>(size));
+  const int fd = make_file(data);
+  ASSERT_GE(fd, 0);
+  auto file = adopt(fd);
+  tcp_pair kind_probe = make_pair();
+  if (path != transfer_path::splice) {
+    f.pipes.record_fallback(file_kind::of(fd, kind_probe.a), path);
+  }
+  const auto copied_before = fs::stats::copied_bytes();
+  fs::chain c;
+  c.append(fs::file_range(file, 0, size));
+  recording_op op(f.ctx, f.opts, f.pipes);
+  auto [ec, sent, got, got_bytes] = f.send(std::move(c), op);
+  EXPECT_FALSE(ec) << ec.message();
+  EXPECT_EQ(sent, size);
+  EXPECT_EQ(got_bytes, size);
+  EXPECT_EQ(got, hash_of(data.data(), data.size()));
+  const auto copied = fs::stats::copied_bytes() - copied_before;
+  const send_path expect = path == transfer_path::splice     ? send_path::splice
+                           : path == transfer_path::sendfile ? send_path::sendfile
+                                                             : send_path::fallback;
+  EXPECT_EQ(op.stats().bytes_of(expect), size);
+  if (path == transfer_path::read_send) {
+    EXPECT_GE(copied, size);
+  } else {
+    EXPECT_EQ(copied, 0u);
+  }
+}
+
+std::string file_case_name(const ::testing::TestParamInfo<file_case>& info) {
+  const auto [path, size, fallback] = info.param;
+  const char* p = path == transfer_path::splice     ? "splice"
+                  : path == transfer_path::sendfile ? "sendfile"
+                                                    : "read_send";
+  return std::string(p) + "_" + std::to_string(size) + (fallback ? "_epoll" : "_uring");
+}
+
+constexpr std::uint64_t kSizes[] = {0, 1, 4095, 4096, 65537, kMiB + 3};
+
+INSTANTIATE_TEST_SUITE_P(sizes, file_range_transmit,
+                         ::testing::Combine(::testing::Values(transfer_path::splice,
+                                                              transfer_path::sendfile,
+                                                              transfer_path::read_send),
+                                            ::testing::ValuesIn(kSizes), ::testing::Bool()),
+                         file_case_name);
+
+INSTANTIATE_TEST_SUITE_P(large, file_range_transmit,
+                         ::testing::Combine(::testing::Values(transfer_path::splice,
+                                                              transfer_path::sendfile,
+                                                              transfer_path::read_send),
+                                            ::testing::Values(64 * kMiB), ::testing::Values(false)),
+                         file_case_name);
+
+class sparse_range_transmit : public ::testing::TestWithParam<transfer_path> {};
+
+TEST_P(sparse_range_transmit, range_past_4_GiB_is_byte_exact) {
+  fixture f;
+  const std::uint64_t at = (std::uint64_t{4} << 30) + 12345;  // data lands past 4 GiB
+  const auto data = random_bytes(kMiB, 7);
+  const int fd = make_file(data, at, at + kMiB + 4096);
+  ASSERT_GE(fd, 0);
+  auto file = adopt(fd);
+  tcp_pair probe = make_pair();
+  if (GetParam() != transfer_path::splice) {
+    f.pipes.record_fallback(file_kind::of(fd, probe.a), GetParam());
+  }
+  const std::uint64_t off = at - 70000;  // a hole, then the data, then a hole
+  const std::uint64_t len = 70000 + kMiB + 1000;
+  const digest want = hash_of_file(fd, off, len);
+  fs::chain c;
+  c.append(fs::file_range(file, off, len));
+  recording_op op(f.ctx, f.opts, f.pipes);
+  auto [ec, sent, got, got_bytes] = f.send(std::move(c), op);
+  EXPECT_FALSE(ec) << ec.message();
+  EXPECT_EQ(got_bytes, len);
+  EXPECT_EQ(got, want);
+}
+
+INSTANTIATE_TEST_SUITE_P(paths, sparse_range_transmit,
+                         ::testing::Values(transfer_path::splice, transfer_path::sendfile,
+                                           transfer_path::read_send));
+
+// ---- memory: gather and SEND_ZC ----------------------------------------------------------
+
+using memory_case = std::tuple<bool /*registered*/, std::uint64_t, bool /*fallback*/>;
+
+class memory_transmit : public ::testing::TestWithParam<memory_case> {};
+
+TEST_P(memory_transmit, peer_receives_the_exact_bytes) {
+  const auto [registered, size, fallback] = GetParam();
+  fixture f(fallback);
+  fs::page_pool_options po;
+  po.initial_arenas = registered ? (size / (2 * kMiB) + 1) : 0;
+  po.try_huge_pages = false;
+  fs::page_pool pool(po);
+  bool zc_possible = false;
+  if (registered && f.ctx.uses_io_uring()) {
+    zc_possible = !pool.register_buffers(f.ctx.native_ring()->native());
+  }
+  f.opts.send_zc_min_bytes = 16 * 1024;
+  const auto data = random_bytes(size, static_cast<std::uint32_t>(size) + 1);
+  recording_op op(f.ctx, f.opts, f.pipes);
+  const auto copied_before = fs::stats::copied_bytes();
+  auto [ec, sent, got, got_bytes] = f.send(memory_chain(pool, data), op);
+  EXPECT_FALSE(ec) << ec.message();
+  EXPECT_EQ(sent, size);
+  EXPECT_EQ(got_bytes, size);
+  EXPECT_EQ(got, hash_of(data.data(), data.size()));
+  EXPECT_EQ(fs::stats::copied_bytes() - copied_before, 0u);
+  const auto& st = op.stats();
+  EXPECT_EQ(st.bytes_of(send_path::gather) + st.bytes_of(send_path::send_zc), size);
+  if (zc_possible && size >= f.opts.send_zc_min_bytes && f.ctx.probe().send_zc) {
+    EXPECT_GE(st.submissions_of(send_path::send_zc), 1u);
+    EXPECT_EQ(st.zc_notifs, st.submissions_of(send_path::send_zc));
+  }
+  if (!registered) {
+    EXPECT_EQ(st.submissions_of(send_path::send_zc), 0u);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(sizes, memory_transmit,
+                         ::testing::Combine(::testing::Bool(), ::testing::ValuesIn(kSizes),
+                                            ::testing::Bool()));
+INSTANTIATE_TEST_SUITE_P(large, memory_transmit,
+                         ::testing::Combine(::testing::Bool(), ::testing::Values(64 * kMiB),
+                                            ::testing::Values(false)));
+
+// ---- one message: header + file + trailer ------------------------------------------------
+
+TEST(transmit, header_file_trailer_arrive_as_one_message_with_more_on_all_but_the_last) {
+  for (bool fallback : {false, true}) {
+    fixture f(fallback);
+    static const char header[] = "HTTP/1.1 200 OK\r\nContent-Length: 100003\r\n\r\n";
+    static const char trailer[] = "\r\n0\r\n\r\n";
+    const auto body = random_bytes(100003, 3);
+    const int fd = make_file(body);
+    auto file = adopt(fd);
+    fs::chain c;
+    c.append(fs::slice::from_static(header, sizeof header - 1));
+    c.append(fs::file_range(file, 0, body.size()));
+    c.append(fs::slice::from_static(trailer, sizeof trailer - 1));
+    std::string want(header, sizeof header - 1);
+    want.append(body.data(), body.size());
+    want.append(trailer, sizeof trailer - 1);
+    recording_op op(f.ctx, f.opts, f.pipes);
+    auto [ec, sent, got, got_bytes] = f.send(std::move(c), op);
+    EXPECT_FALSE(ec);
+    EXPECT_EQ(got_bytes, want.size());
+    EXPECT_EQ(got, hash_of(want.data(), want.size()));
+    // Header and file carry MORE; the trailer (the end of the message) does not.
+    EXPECT_EQ(op.stats().more_flagged, 2u);
+    EXPECT_EQ(op.stats().submissions_of(send_path::gather), 2u);
+  }
+}
+
+// glibc's struct tcp_info stops before tcpi_segs_out (Linux 4.2); in the kernel's layout it
+// follows 8 u8 fields, 24 u32 fields and 4 u64 fields: byte offset 136.
+std::uint32_t segs_out(int fd) {
+  alignas(8) unsigned char buf[512] = {};
+  socklen_t len = sizeof buf;
+  EXPECT_EQ(::getsockopt(fd, IPPROTO_TCP, TCP_INFO, buf, &len), 0);
+  EXPECT_GE(len, 140u);
+  std::uint32_t v = 0;
+  std::memcpy(&v, buf + 136, sizeof v);
+  return v;
+}
+
+TEST(transmit, msg_more_coalesces_header_and_body_into_fewer_segments) {
+  fixture f;
+  static char header[200];
+  std::memset(header, 'h', sizeof header);
+  const auto body = random_bytes(1000, 4);
+  auto file = adopt(make_file(body));
+  auto segments = [&](bool coalesced) {
+    tcp_pair p = make_pair();
+    const int one = 1;
+    ::setsockopt(p.a, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    sink s(p.b);
+    const std::uint32_t before = segs_out(p.a);
+    std::vector<fs::chain> messages;
+    if (coalesced) {
+      fs::chain c;
+      c.append(fs::slice::from_static(header, sizeof header));
+      c.append(fs::file_range(file, 0, body.size()));
+      messages.push_back(std::move(c));
+    } else {  // two messages: each ends without MORE
+      messages.emplace_back().append(fs::slice::from_static(header, sizeof header));
+      messages.emplace_back().append(fs::file_range(file, 0, body.size()));
+    }
+    for (auto& m : messages) {
+      recording_op op(f.ctx, f.opts, f.pipes);
+      op.start(p.a, std::move(m));
+      EXPECT_TRUE(run_until(f.ctx, [&] { return op.done; }));
+      EXPECT_FALSE(op.ec);
+    }
+    const std::uint32_t segs = segs_out(p.a) - before;
+    ::shutdown(p.a, SHUT_WR);
+    EXPECT_EQ(s.bytes(), sizeof header + body.size());
+    return segs;
+  };
+  const auto with_more = segments(true);
+  const auto without = segments(false);
+  EXPECT_LT(with_more, without);
+}
+
+// ---- SEND_ZC lifetime --------------------------------------------------------------------
+
+class poisoning_op : public recording_op {
+ public:
+  using recording_op::recording_op;
+  std::uint64_t released_before_notif = 0;
+  std::uint64_t released = 0;
+  std::vector<std::pair<const std::byte*, std::size_t>> poisoned;
+
+ protected:
+  void on_released(const fs::segment& s) override {
+    const fs::slice& sl = std::get<fs::slice>(s);
+    ++released;
+    if (stats().zc_notifs < stats().submissions_of(send_path::send_zc) + in_flight_zc()) {
+      ++released_before_notif;
+    }
+    // Scribble, then poison: a late kernel or user-space read of this memory shows up as
+    // corrupt bytes at the peer or an ASan report.
+    std::memset(const_cast<std::byte*>(sl.data()), 0xdb, sl.size());
+    PW_POISON(sl.data(), sl.size());
+    poisoned.emplace_back(sl.data(), sl.size());
+  }
+  // The SEND_ZC whose completion is releasing segments counts as submitted only after
+  // child_done counted it; its NOTIF was counted before. Nothing else is in flight.
+  std::uint64_t in_flight_zc() const { return 0; }
+};
+
+TEST(transmit, send_zc_buffers_are_released_only_after_the_notification) {
+  fixture f;
+  if (!f.ctx.probe().send_zc) GTEST_SKIP() << "no SEND_ZC";
+  fs::page_pool_options po;
+  po.initial_arenas = 1;
+  po.try_huge_pages = false;
+  fs::page_pool pool(po);
+  ASSERT_FALSE(pool.register_buffers(f.ctx.native_ring()->native()));
+  f.opts.send_zc_min_bytes = 4096;
+  const auto data = random_bytes(256 * 1024, 9);
+  poisoning_op op(f.ctx, f.opts, f.pipes);
+  auto [ec, sent, got, got_bytes] = f.send(memory_chain(pool, data), op);
+  EXPECT_FALSE(ec);
+  EXPECT_EQ(got, hash_of(data.data(), data.size()));
+  EXPECT_GE(op.stats().submissions_of(send_path::send_zc), 1u);
+  EXPECT_EQ(op.released, data.size() / fs::kPageSize);
+  EXPECT_EQ(op.released_before_notif, 0u);
+  for (auto [p, n] : op.poisoned)
+    PW_UNPOISON(p, n);
+}
+
+TEST(transmit, kernel_reported_copy_switches_the_connection_to_plain_sends) {
+  fixture f;
+  if (!f.ctx.probe().send_zc) GTEST_SKIP() << "no SEND_ZC";
+  fs::page_pool_options po;
+  po.initial_arenas = 1;
+  po.try_huge_pages = false;
+  fs::page_pool pool(po);
+  ASSERT_FALSE(pool.register_buffers(f.ctx.native_ring()->native()));
+  f.opts.send_zc_min_bytes = 4096;
+  const auto data = random_bytes(64 * 1024, 10);
+  recording_op op(f.ctx, f.opts, f.pipes);
+  tcp_pair p = make_pair();
+  sink s(p.b);
+  for (int i = 0; i < 3; ++i) {  // loopback: the kernel copies and says so
+    op.done = false;
+    op.start(p.a, memory_chain(pool, data));
+    ASSERT_TRUE(run_until(f.ctx, [&] { return op.done; }));
+    EXPECT_FALSE(op.ec);
+  }
+  ::shutdown(p.a, SHUT_WR);
+  EXPECT_EQ(s.bytes(), 3 * data.size());
+  if (op.stats().zc_copied > 0) {
+    EXPECT_FALSE(op.send_zc_enabled());
+    EXPECT_EQ(op.stats().submissions_of(send_path::send_zc), op.stats().zc_copied);
+    EXPECT_GE(op.stats().submissions_of(send_path::gather), 1u);
+  }
+}
+
+// ---- errors and fallbacks ----------------------------------------------------------------
+
+TEST(transmit, file_truncated_mid_transmit_ends_with_an_error_after_the_bytes_that_exist) {
+  fixture f;
+  const std::uint64_t size = 16 * kMiB;
+  const auto data = random_bytes(size, 11);
+  const std::string path = temp_path("trunc");
+  {
+    int w = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ASSERT_EQ(::write(w, data.data(), data.size()), static_cast<ssize_t>(size));
+    ::close(w);
+  }
+  std::error_code oec;
+  auto file = fs::file::open(path.c_str(), oec);
+  ASSERT_FALSE(oec);
+  tcp_pair p = make_pair(64 * 1024);
+  // Receive the first MiB, truncate the file to 2 MiB, then drain.
+  std::uint64_t got = 0;
+  std::thread reader([&] {
+    std::vector<char> buf(64 * 1024);
+    bool truncated = false;
+    for (;;) {
+      const ssize_t r = ::recv(p.b, buf.data(), buf.size(), 0);
+      if (r <= 0) break;
+      got += static_cast<std::uint64_t>(r);
+      if (!truncated && got >= kMiB) {
+        truncated = ::truncate(path.c_str(), 2 * kMiB) == 0;
+      }
+    }
+  });
+  fs::chain c;
+  c.append(fs::file_range(file, 0, size));
+  recording_op op(f.ctx, f.opts, f.pipes);
+  op.start(p.a, std::move(c));
+  EXPECT_TRUE(run_until(
+      f.ctx, [&] { return op.done; }, 100'000));
+  ::shutdown(p.a, SHUT_WR);
+  reader.join();
+  ::unlink(path.c_str());
+  EXPECT_EQ(op.ec, std::error_code(ENODATA, std::system_category()));
+  EXPECT_LT(op.bytes, size);
+  EXPECT_GE(op.bytes, 2 * kMiB);  // everything that existed went out
+  EXPECT_EQ(got, op.bytes);
+}
+
+TEST(transmit, splice_einval_falls_back_to_sendfile_and_stays_byte_exact) {
+  if (!runtime::faults_enabled()) GTEST_SKIP() << "fault injection compiled out";
+  fixture f;
+  const auto data = random_bytes(3 * kMiB + 5, 12);
+  auto file = adopt(make_file(data));
+  f.ctx.faults().add(runtime::fault_rule::fail_nth(IORING_OP_SPLICE, 1, EINVAL));
+  fs::chain c;
+  c.append(fs::file_range(file, 0, data.size()));
+  recording_op op(f.ctx, f.opts, f.pipes);
+  auto [ec, sent, got, got_bytes] = f.send(std::move(c), op);
+  EXPECT_FALSE(ec) << ec.message();
+  EXPECT_EQ(got, hash_of(data.data(), data.size()));
+  EXPECT_EQ(op.stats().bytes_of(send_path::sendfile), data.size());
+  EXPECT_TRUE(f.pipes.has_fallbacks());
+  // The decision sticks for the kind: the next transmit goes straight to sendfile.
+  fs::chain again;
+  again.append(fs::file_range(file, 0, data.size()));
+  recording_op op2(f.ctx, f.opts, f.pipes);
+  auto [ec2, sent2, got2, got_bytes2] = f.send(std::move(again), op2);
+  EXPECT_FALSE(ec2);
+  EXPECT_EQ(got2, hash_of(data.data(), data.size()));
+  EXPECT_EQ(op2.stats().bytes_of(send_path::splice), 0u);
+}
+
+TEST(transmit, splice_einval_on_the_commit_drains_the_pipe_through_user_memory) {
+  if (!runtime::faults_enabled()) GTEST_SKIP() << "fault injection compiled out";
+  fixture f;
+  const auto data = random_bytes(2 * kMiB + 77, 13);
+  auto file = adopt(make_file(data));
+  f.ctx.faults().add(runtime::fault_rule::fail_nth(IORING_OP_SPLICE, 2, EINVAL));
+  fs::chain c;
+  c.append(fs::file_range(file, 0, data.size()));
+  recording_op op(f.ctx, f.opts, f.pipes);
+  const auto copied_before = fs::stats::copied_bytes();
+  auto [ec, sent, got, got_bytes] = f.send(std::move(c), op);
+  EXPECT_FALSE(ec) << ec.message();
+  EXPECT_EQ(got, hash_of(data.data(), data.size()));
+  EXPECT_GT(fs::stats::copied_bytes() - copied_before, 0u);
+  EXPECT_GT(op.stats().bytes_of(send_path::fallback), 0u);
+}
+
+TEST(transmit, splice_eagain_waits_and_reissues_byte_exact) {
+  if (!runtime::faults_enabled()) GTEST_SKIP() << "fault injection compiled out";
+  for (std::uint64_t nth : {1, 2, 3}) {
+    fixture f;
+    const auto data = random_bytes(3 * kMiB + 1, 14);
+    auto file = adopt(make_file(data));
+    f.ctx.faults().add(runtime::fault_rule::fail_nth(IORING_OP_SPLICE, nth, EAGAIN));
+    fs::chain c;
+    c.append(fs::file_range(file, 0, data.size()));
+    recording_op op(f.ctx, f.opts, f.pipes);
+    auto [ec, sent, got, got_bytes] = f.send(std::move(c), op);
+    EXPECT_FALSE(ec) << ec.message();
+    EXPECT_EQ(got, hash_of(data.data(), data.size()));
+    EXPECT_EQ(op.stats().bytes_of(send_path::splice), data.size());
+    EXPECT_FALSE(f.pipes.has_fallbacks());
+  }
+}
+
+}  // namespace
+}  // namespace pagewire::net
