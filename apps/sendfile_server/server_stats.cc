@@ -1,6 +1,6 @@
-#include <pagewire/apps/sendfile_server/server_stats.h>
-
 #include <charconv>
+
+#include <pagewire/apps/sendfile_server/server_stats.h>
 
 namespace pagewire::sendfile_server {
 namespace {

@@ -4,6 +4,7 @@
 #include <pagewire/apps/http/http_date.h>
 #include <pagewire/apps/sendfile_server/session.h>
 #include <pagewire/apps/sendfile_server/worker.h>
+#include <pagewire/filters/codec.h>
 
 namespace pagewire::sendfile_server {
 namespace {
@@ -45,6 +46,7 @@ void session::on_receive(std::error_code ec, net::received r) {
   const auto bytes = r.bytes();
   handle_block({reinterpret_cast<const char*>(bytes.data()), bytes.size()});
   r.release();
+  if (compressing_) return;  // resume_after_compression() goes on
   if (!pending_.empty()) {
     flush();
   } else if (close_after_) {
@@ -72,20 +74,82 @@ void session::handle_block(std::span<const char> in) {
       close_after_ = true;
       return;
     }
-    handle_request(parser_.get());
+    const bool done = handle_request(parser_.get());
     in = in.subspan(res.consumed);
+    if (!done) {
+      leftover_.assign(in.data(), in.size());  // request bytes, not body bytes
+      return;                                  // parser_ is reset once the job is done
+    }
     parser_.reset();
   }
 }
 
-void session::handle_request(const http::request& req) {
-  compress_job job;
-  const response_summary sum = w_.responses().respond(req, pending_, &job);
+bool session::handle_request(const http::request& req) {
+  const response_summary sum = w_.responses().respond(req, pending_, &job_);
+  if (sum.needs_compression) {
+    start_compression();
+    return false;
+  }
   log(&req, sum);
   worker_counters::bump(w_.counters().requests);
   worker_counters::bump(w_.counters().body_bytes, sum.body_bytes);
   if (sum.from_page_cache) worker_counters::bump(w_.counters().page_cache_hits);
   if (!sum.keep_alive || w_.stopping()) close_after_ = true;
+  return true;
+}
+
+void session::start_compression() {
+  compressing_ = true;
+  fs::page_cache* cache = w_.page_cache();
+  auto file = job_.file;
+  const std::uint64_t size = file->size();
+  cache->async_read(std::move(file), 0, size,
+                    [this](std::error_code ec, fs::chain c) { on_compressed(ec, std::move(c)); });
+}
+
+void session::on_compressed(std::error_code ec, fs::chain identity) {
+  fs::chain body;
+  if (!ec) {
+    filters::encoder_options eo;
+    eo.kind = job_.response.coding == http::content_coding::zstd ? filters::coding::zstd
+                                                                 : filters::coding::gzip;
+    ec = filters::compress(identity, eo, w_.page_pool(), body);
+  }
+  const http::request& req = parser_.get();
+  response_summary sum;
+  if (ec) {
+    sum = w_.responses().respond_error(http::status::internal_server_error, req.version, false,
+                                       pending_);
+    close_after_ = true;
+  } else {
+    sum = w_.responses().finish_compressed(job_, std::move(body), pending_);
+  }
+  log(&req, sum);
+  worker_counters::bump(w_.counters().requests);
+  worker_counters::bump(w_.counters().body_bytes, sum.body_bytes);
+  if (!sum.keep_alive || w_.stopping()) close_after_ = true;
+  job_ = compress_job{};
+  compressing_ = false;
+  if (closing_) {  // closed while compressing: nothing more to send
+    if (closed_) w_.on_session_closed(this);
+    return;
+  }
+  parser_.reset();
+  resume_after_compression();
+}
+
+void session::resume_after_compression() {
+  std::string rest;
+  rest.swap(leftover_);
+  if (!rest.empty() && !close_after_) handle_block({rest.data(), rest.size()});
+  if (compressing_) return;
+  if (!pending_.empty()) {
+    flush();
+  } else if (close_after_) {
+    if (!sending_) close();
+  } else if (!sending_) {
+    receive();
+  }
 }
 
 void session::log(const http::request* req, const response_summary& sum) {
@@ -157,7 +221,7 @@ void session::count_paths() {
 void session::stop_gracefully() {
   if (closing_) return;
   close_after_ = true;
-  if (!sending_ && pending_.empty()) close();  // idle or mid-head: nothing owed
+  if (!sending_ && !compressing_ && pending_.empty()) close();  // idle or mid-head: nothing owed
 }
 
 void session::abort() {
@@ -173,7 +237,10 @@ void session::close(bool reset) {
     const linger lg{1, 0};
     ::setsockopt(conn_.fd(), SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
   }
-  conn_.async_close([this](std::error_code) { w_.on_session_closed(this); });
+  conn_.async_close([this](std::error_code) {
+    closed_ = true;
+    if (!compressing_) w_.on_session_closed(this);  // else on_compressed() finishes it
+  });
 }
 
 }  // namespace pagewire::sendfile_server

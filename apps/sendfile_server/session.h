@@ -53,7 +53,12 @@ class session {
   void receive();
   void on_receive(std::error_code ec, net::received r);
   void handle_block(std::span<const char> in);
-  void handle_request(const http::request& req);
+  /// False when the request went to on-the-fly compression (asynchronous): the caller
+  /// stops parsing and keeps the rest of the input in leftover_.
+  bool handle_request(const http::request& req);
+  void start_compression();
+  void on_compressed(std::error_code ec, fs::chain body);
+  void resume_after_compression();
   void log(const http::request* req, const response_summary& sum);
   void flush();
   void on_sent(std::error_code ec, std::uint64_t bytes);
@@ -73,6 +78,10 @@ class session {
   bool sending_ = false;
   bool close_after_ = false;  // close once pending_ and the send in flight are out
   bool closing_ = false;
+  bool closed_ = false;       // async_close completed
+  bool compressing_ = false;  // a compress_job is being read and encoded
+  compress_job job_;          // the response waiting for its compressed body
+  std::string leftover_;      // pipelined bytes received behind a compressed request
 };
 
 }  // namespace pagewire::sendfile_server

@@ -54,6 +54,7 @@ void worker::build() {
   ro.list_dirs = o.list_dirs;
   ro.stats = o.stats;
   if (!cache_) ro.page_cache_max_file = 0;
+  ro.compress_on_the_fly = cache_ != nullptr;  // files are read through the page cache
   responder_ = std::make_unique<responder>(ro, *files_, *heads_, cache_.get(), config_.stats_json);
   pipes_ = std::make_unique<net::pipe_pool>(config_.net);
   if (ctx_->probe().buf_ring) {

@@ -73,6 +73,8 @@ class worker {
   net::pipe_pool& pipes() { return *pipes_; }
   net::recv_buffer_ring* recv_ring() { return recv_ring_.get(); }
   responder& responses() { return *responder_; }
+  fs::page_cache* page_cache() { return cache_.get(); }
+  fs::page_pool& page_pool() { return *pool_; }
   worker_counters& counters() { return counters_; }
   access_log_writer::buffer* access_log() { return log_; }
   const server_options& options() const { return *config_.options; }

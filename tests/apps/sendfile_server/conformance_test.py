@@ -36,7 +36,7 @@ def setUpModule():
     with open(os.path.join(ROOT, "notes.txt.gz"), "wb") as f:
         f.write(DATA["notes.txt.gz"])
     with open(os.path.join(ROOT, "style.css.gz"), "wb") as f:
-        f.write(gzip.compress(DATA["style.css"]))
+        f.write(gzip.compress(b"STALE"))
     old = time.time() - 3600
     os.utime(os.path.join(ROOT, "style.css.gz"), (old, old))
     SRV = lib.Server(ROOT, "--compress", "gzip", "--stats")
@@ -334,15 +334,48 @@ class Encodings(unittest.TestCase):
         self.assertEqual(r.status, 406)
 
     def test_stale_sibling_is_not_used(self):
-        r = get("/style.css", "Accept-Encoding: gzip")
-        self.assertIsNone(r.header("Content-Encoding"))
-        self.assertEqual(r.body, DATA["style.css"])
+        r = get("/style.css", "Accept-Encoding: gzip")  # compressed on the fly instead
+        self.assertEqual(r.header("Content-Encoding"), "gzip")
+        self.assertEqual(gzip.decompress(r.body), DATA["style.css"])
 
     def test_range_applies_to_identity_only(self):
         r = get("/notes.txt", "Accept-Encoding: gzip", "Range: bytes=0-4")
         self.assertEqual(r.status, 206)
         self.assertIsNone(r.header("Content-Encoding"))
         self.assertEqual(r.body, DATA["notes.txt"][:5])
+
+    def test_on_the_fly_gzip_and_zstd_for_compressible_types(self):
+        page = os.path.join(ROOT, "big.html")
+        content = b"<p>compress me, compress me</p>\n" * 400
+        with open(page, "wb") as f:
+            f.write(content)
+        with lib.Server(ROOT, "--compress", "zstd,gzip") as srv:
+            r = lib.get(srv.port, "/big.html", ["Accept-Encoding: gzip"])
+            self.assertEqual(r.header("Content-Encoding"), "gzip")
+            self.assertEqual(int(r.header("Content-Length")), len(r.body))
+            self.assertLess(len(r.body), len(content))
+            self.assertEqual(gzip.decompress(r.body), content)
+            self.assertTrue(r.header("ETag").endswith('-gz"'))
+            z = lib.get(srv.port, "/big.html", ["Accept-Encoding: gzip, zstd"])
+            self.assertEqual(z.header("Content-Encoding"), "zstd")  # the server's preference
+            p = lib.run(["zstd", "-d", "-c"], input=z.body)
+            self.assertEqual(p.stdout, content)
+            h = lib.get(srv.port, "/big.html", ["Accept-Encoding: gzip"], method="HEAD")
+            self.assertEqual(h.header("Content-Length"), r.header("Content-Length"))
+            # Pipelined behind a compressed response, in order.
+            with lib.connect(srv.port) as s:
+                s.sendall(b"GET /big.html HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\n"
+                          b"GET /data.json HTTP/1.1\r\nHost: x\r\n\r\n")
+                rd = lib.Reader(s)
+                self.assertEqual(gzip.decompress(rd.read_response().body), content)
+                self.assertEqual(rd.read_response().body, DATA["data.json"])
+            # Small and incompressible files stay identity.
+            self.assertIsNone(lib.get(srv.port, "/data.json", ["Accept-Encoding: gzip"]).header(
+                "Content-Encoding"))
+            self.assertIsNone(lib.get(srv.port, "/64k.bin", ["Accept-Encoding: gzip"]).header(
+                "Content-Encoding"))
+            p = lib.run(["curl", "-s", "--compressed", "--http1.1", srv.url("/big.html")])
+            self.assertEqual(p.stdout, content)
 
     def test_curl_compressed_decodes_the_sibling(self):
         p = lib.run(["curl", "-s", "--compressed", "--http1.1", SRV.url("/notes.txt")])

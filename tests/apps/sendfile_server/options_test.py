@@ -59,6 +59,15 @@ class BadOptions(unittest.TestCase):
         self.check_rejected(["--root", self.root, "--tls-cert", "/nonexistent/cert.pem",
                              "--tls-key", "/nonexistent/key.pem"], "--tls-cert")
 
+    def test_tls_is_refused_until_wired(self):
+        cert = os.path.join(self.root, "c.pem")
+        key = os.path.join(self.root, "k.pem")
+        for p in (cert, key):
+            with open(p, "w") as f:
+                f.write("x")
+        self.check_rejected(["--root", self.root, "--tls-cert", cert, "--tls-key", key],
+                            "--tls-cert")
+
     def test_certificate_without_key(self):
         cert = os.path.join(self.root, "cert.pem")
         with open(cert, "w") as f:
