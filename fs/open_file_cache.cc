@@ -9,7 +9,16 @@
 namespace pagewire::fs {
 namespace {
 
-constexpr int kOpenFlags = O_RDONLY | O_CLOEXEC | O_NOCTTY;
+// O_NONBLOCK: opening a FIFO (or a device) with O_RDONLY alone blocks until a writer
+// appears, which would stall the caller's event loop. Regular files get the flag cleared
+// again after fstat (io_uring reads on an O_NONBLOCK file return EAGAIN instead of waiting
+// for the disk).
+constexpr int kOpenFlags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+
+void clear_nonblock(int fd) {
+  const int fl = ::fcntl(fd, F_GETFL);
+  if (fl >= 0 && (fl & O_NONBLOCK)) ::fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+}
 
 std::string_view relative(std::string_view path) {
   while (!path.empty() && path.front() == '/')
@@ -32,8 +41,9 @@ int walk_beneath(int root, const std::string& rel, std::error_code& ec) {
       ec.assign(EXDEV, std::system_category());
       return -1;
     }
+    const char* name = comp.empty() ? "." : comp.c_str();
     int flags = last ? (kOpenFlags | O_NOFOLLOW) : (O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    int fd = ::openat(dir, comp.empty() ? "." : comp.c_str(), flags);
+    int fd = ::openat(dir, name, flags);
     int err = errno;
     if (dir != root) ::close(dir);
     if (fd < 0) {
@@ -117,6 +127,7 @@ std::shared_ptr<const file> open_file_cache::open(std::string_view path, std::er
   }
   std::shared_ptr<const file> fresh = file::adopt(fd, ec);
   if (!fresh) return nullptr;
+  if (fresh->regular()) clear_nonblock(fresh->fd());
   if (cached && cached->dev() == fresh->dev() && cached->ino() == fresh->ino() &&
       cached->version() == fresh->version()) {
     fresh = cached;  // unchanged: keep the descriptor page_cache keys already know

@@ -67,6 +67,21 @@ TEST_P(OpenFileCacheTest, SecondOpenIsAHitReturningTheSameFile) {
   EXPECT_EQ(s.entries, 2u);
 }
 
+// A FIFO under the root must not block the opener (no writer will ever come), and a
+// regular file's descriptor must be blocking again (io_uring reads honour O_NONBLOCK).
+TEST_P(OpenFileCacheTest, FifoOpensWithoutBlockingAndRegularFilesAreBlocking) {
+  ASSERT_EQ(::mkfifo((root_ + "/fifo").c_str(), 0644), 0);
+  auto cache = make();
+  std::error_code ec;
+  auto fifo = cache->open("/fifo", ec);
+  ASSERT_TRUE(fifo) << ec.message();
+  EXPECT_FALSE(fifo->regular());
+  auto a = cache->open("/a.txt", ec);
+  ASSERT_TRUE(a) << ec.message();
+  EXPECT_EQ(::fcntl(a->fd(), F_GETFL) & O_NONBLOCK, 0);
+  ::unlink((root_ + "/fifo").c_str());
+}
+
 TEST_P(OpenFileCacheTest, MissingFileReportsENOENT) {
   auto cache = make();
   std::error_code ec;

@@ -1,0 +1,71 @@
+// sendfile_server: pagewire's static HTTP/1.1 file server.
+// See `sendfile_server --help` and apps/sendfile_server/server.h.
+
+#include <csignal>
+#include <cstdio>
+#include <pthread.h>
+#include <string>
+#include <sys/resource.h>
+
+#include <pagewire/apps/sendfile_server/options.h>
+#include <pagewire/apps/sendfile_server/server.h>
+
+namespace {
+
+constexpr const char* kDefaultRoot = "bazel-bin/apps/demo/demo_root";
+
+int fail(const std::string& message) {
+  std::fprintf(stderr, "sendfile_server: %s\n", message.c_str());
+  return 2;
+}
+
+// Many keep-alive clients need many descriptors: take the hard limit (as nginx's
+// worker_rlimit_nofile would be set).
+void raise_nofile_limit() {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &rl);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace pagewire::sendfile_server;
+  std::string error;
+  auto opts = parse_options(argc, argv, error);
+  if (!opts) return fail(error);
+  if (opts->help) {
+    std::fputs(usage().data(), stdout);
+    return 0;
+  }
+  if (!validate_options(*opts, kDefaultRoot, error)) return fail(error);
+  // filters/tls_layer exists; the session does not run over a filter stack yet. Refuse
+  // rather than serve plain HTTP where HTTPS was asked for.
+  if (opts->tls()) return fail("--tls-cert: TLS serving is not wired into this build yet");
+
+  // Signals go to a sigwait() in this thread only; workers never see them. Sends use
+  // MSG_NOSIGNAL, but splice/sendfile to a reset socket may still raise SIGPIPE.
+  std::signal(SIGPIPE, SIG_IGN);
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  raise_nofile_limit();
+
+  server srv(*opts);
+  if (!srv.start(error)) return fail(error);
+  std::fprintf(stderr, "sendfile_server: serving %s on %s:%u with %zu thread(s)\n",
+               opts->root.c_str(), opts->host.c_str(), static_cast<unsigned>(srv.port()),
+               opts->threads);
+  std::fflush(stderr);
+
+  int sig = 0;
+  sigwait(&set, &sig);
+  std::fprintf(stderr, "sendfile_server: signal %d, stopping\n", sig);
+  srv.stop();
+  if (!srv.wait(error)) return fail(error);
+  return 0;
+}

@@ -1,0 +1,329 @@
+#include <algorithm>
+#include <cerrno>
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <pagewire/apps/http/http_date.h>
+#include <pagewire/apps/http/response_head.h>
+#include <pagewire/apps/http/target.h>
+#include <pagewire/apps/sendfile_server/responder.h>
+
+namespace pagewire::sendfile_server {
+namespace {
+
+constexpr std::size_t kMaxListing = 10'000;  // entries; bounded work per request
+
+void append_html_escaped(std::string& out, std::string_view s) {
+  for (char c : s) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
+    }
+  }
+}
+
+void append_url_escaped(std::string& out, std::string_view s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  for (char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if ((u >= '0' && u <= '9') || (u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') || c == '-' ||
+        c == '.' || c == '_' || c == '~' || c == '/') {
+      out += c;
+    } else {
+      out += '%';
+      out += kHex[u >> 4];
+      out += kHex[u & 15];
+    }
+  }
+}
+
+}  // namespace
+
+http::file_stat stat_of(const fs::file& f) {
+  http::file_stat s;
+  s.exists = true;
+  s.is_regular = f.regular();
+  s.size = f.size();
+  s.mtime_ns = f.version().mtime_ns;
+  s.inode = static_cast<std::uint64_t>(f.ino());
+  return s;
+}
+
+responder::responder(const responder_options& options, fs::open_file_cache& files,
+                     head_arena& heads, fs::page_cache* cache,
+                     std::function<void(std::string&)> stats_json)
+    : options_(options),
+      files_(files),
+      heads_(heads),
+      cache_(cache),
+      stats_json_(std::move(stats_json)) {}
+
+bool responder::append_head(const http::response& r, fs::chain& out) {
+  const http::head_context hc{http::current_http_date()};
+  auto space = heads_.reserve(1024);
+  if (space.empty()) return false;
+  auto n = http::build_head(r, hc, space);
+  if (!n) {  // a long head (multipart Content-Type, ...): take a whole page
+    space = heads_.reserve(fs::kPageSize);
+    if (space.empty()) return false;
+    n = http::build_head(r, hc, space);
+    if (!n) return false;
+  }
+  out.append(heads_.commit(*n));
+  return true;
+}
+
+void responder::append_file_body(const std::shared_ptr<const fs::file>& f, std::uint64_t offset,
+                                 std::uint64_t length, fs::chain& out, response_summary& sum) {
+  sum.body_bytes += length;
+  if (length == 0) return;
+  if (cache_ && length <= options_.page_cache_max_file) {
+    const std::uint64_t first = offset / fs::kPageSize;
+    const std::uint64_t last = (offset + length - 1) / fs::kPageSize;
+    fs::chain body;
+    bool all = true;
+    for (std::uint64_t i = first; i <= last && all; ++i) {
+      fs::slice s = cache_->lookup(*f, i);
+      const std::uint64_t page_start = i * fs::kPageSize;
+      const std::uint64_t from = std::max(offset, page_start) - page_start;
+      const std::uint64_t to = std::min(offset + length, page_start + fs::kPageSize) - page_start;
+      if (s.size() < to) {
+        all = false;
+        break;
+      }
+      body.append(s.share(from, to - from));
+    }
+    if (all) {
+      sum.from_page_cache = true;
+      out.append(std::move(body));
+      return;
+    }
+    // Warm the cache for the next request; this one goes as a file range.
+    cache_->async_read(f, offset, length, [](std::error_code, fs::chain) {});
+  }
+  out.append(fs::file_range(f, offset, length));
+}
+
+response_summary responder::emit(const http::response& r,
+                                 const std::shared_ptr<const fs::file>& body_file, fs::chain& out) {
+  response_summary sum;
+  sum.status = r.status;
+  sum.keep_alive = r.keep_alive;
+  if (!append_head(r, out)) {
+    sum.keep_alive = false;
+    sum.status = http::status::internal_server_error;
+    return sum;
+  }
+  if (r.head_only) return sum;
+  switch (r.body) {
+    case http::body_kind::none:
+    case http::body_kind::compress:
+      break;
+    case http::body_kind::fixed:
+      out.append(fs::slice::from_static(r.fixed_body.data(), r.fixed_body.size()));
+      sum.body_bytes = r.fixed_body.size();
+      break;
+    case http::body_kind::file:
+      append_file_body(body_file, r.offset, r.length, out, sum);
+      break;
+    case http::body_kind::multipart:
+      for (const auto& part : r.multipart->parts()) {
+        if (!heads_.append(out, part.head)) sum.keep_alive = false;
+        out.append(fs::file_range(body_file, part.file_offset, part.file_length));
+      }
+      if (!heads_.append(out, r.multipart->closing())) sum.keep_alive = false;
+      sum.body_bytes = r.multipart->content_length();
+      break;
+  }
+  return sum;
+}
+
+response_summary responder::respond_error(http::status s, http::http_version v, bool keep_alive,
+                                          fs::chain& out) {
+  return emit(http::plan_error(s, v, false, keep_alive), nullptr, out);
+}
+
+response_summary responder::respond_generated(const http::request& req,
+                                              std::string_view content_type, std::string_view body,
+                                              fs::chain& out) {
+  http::response r;
+  r.version = req.version;
+  r.keep_alive = req.keep_alive;
+  r.head_only = req.method == http::method::head;
+  r.content_type = content_type;
+  r.content_length = body.size();
+  r.body = http::body_kind::fixed;
+  response_summary sum;
+  sum.status = r.status;
+  sum.keep_alive = r.keep_alive;
+  if (!append_head(r, out) || (!r.head_only && !heads_.append(out, body))) {
+    sum.keep_alive = false;
+    return sum;
+  }
+  if (!r.head_only) sum.body_bytes = body.size();
+  return sum;
+}
+
+bool responder::open_resource(std::string_view path, bool trailing_slash, opened& o, int& err) {
+  (void)trailing_slash;
+  std::error_code ec;
+  o.path.assign(path.empty() ? std::string_view(".") : path);
+  o.file = files_.open(o.path, ec);
+  if (!o.file) {
+    err = ec.value();
+    return false;
+  }
+  if (S_ISDIR(o.file->mode())) {
+    o.directory = true;
+    std::string index =
+        path.empty() ? std::string("index.html") : std::string(path) + "/index.html";
+    auto f = files_.open(index, ec);
+    if (f && f->regular()) {
+      o.file = std::move(f);
+      o.path = std::move(index);
+      o.directory = false;
+      return true;
+    }
+    err = ENOENT;
+    return false;
+  }
+  if (!o.file->regular()) {
+    err = ENOENT;
+    return false;
+  }
+  return true;
+}
+
+void responder::find_siblings(const opened& o, const http::request& req,
+                              std::vector<http::precompressed>& out,
+                              std::vector<std::shared_ptr<const fs::file>>& files) {
+  out.clear();
+  files.clear();
+  // Looked up even without Accept-Encoding: the response must say Vary when variants exist.
+  (void)req;
+  if (options_.compress.empty()) return;
+  const std::int64_t mtime = o.file->version().mtime_ns;
+  for (const auto c : options_.compress) {
+    std::error_code ec;
+    auto f = files_.open(o.path + std::string(http::sibling_suffix(c)), ec);
+    if (!f || !f->regular() || f->version().mtime_ns < mtime) continue;
+    out.push_back(http::precompressed{c, stat_of(*f)});
+    files.push_back(std::move(f));
+  }
+}
+
+bool responder::render_listing(const opened& o, std::string_view url_path, std::string& html) {
+  const int fd = ::openat(o.file->fd(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return false;
+  DIR* d = ::fdopendir(fd);
+  if (!d) {
+    ::close(fd);
+    return false;
+  }
+  std::vector<std::string> names;
+  while (const dirent* e = ::readdir(d)) {
+    const std::string_view n = e->d_name;
+    if (n == "." || n == "..") continue;
+    if (names.size() == kMaxListing) break;
+    names.emplace_back(n);
+  }
+  ::closedir(d);
+  std::sort(names.begin(), names.end());
+  html.assign("<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>Index of /");
+  append_html_escaped(html, url_path);
+  html += "</title></head>\n<body>\n<ul>\n";
+  for (const auto& n : names) {
+    html += "  <li><a href=\"";
+    std::string href;
+    append_url_escaped(href, n);
+    append_html_escaped(html, href);
+    html += "\">";
+    append_html_escaped(html, n);
+    html += "</a></li>\n";
+  }
+  html += "</ul>\n</body></html>\n";
+  return true;
+}
+
+response_summary responder::respond(const http::request& req, fs::chain& out, compress_job* job) {
+  const bool head_only = req.method == http::method::head;
+  if (req.method == http::method::other) {
+    return emit(
+        http::plan_error(http::status::method_not_allowed, req.version, false, req.keep_alive),
+        nullptr, out);
+  }
+  if (scratch_.size() < req.target.size()) scratch_.resize(req.target.size());
+  const auto t = http::resolve_target(req.target, scratch_);
+  if (!t) {
+    return emit(http::plan_error(http::status::bad_request, req.version, head_only, req.keep_alive),
+                nullptr, out);
+  }
+  if (options_.stats && t->path == "-/stats") {
+    stats_json_(text_);
+    return respond_generated(req, "application/json", text_, out);
+  }
+  opened o;
+  int err = 0;
+  if (!open_resource(t->path, t->trailing_slash, o, err)) {
+    if (o.directory && options_.list_dirs && t->trailing_slash && render_listing(o, t->path, text_))
+      return respond_generated(req, "text/html; charset=utf-8", text_, out);
+    const auto s = err == EACCES ? http::status::forbidden : http::status::not_found;
+    return emit(http::plan_error(s, req.version, head_only, req.keep_alive), nullptr, out);
+  }
+  find_siblings(o, req, siblings_, sibling_files_);
+  http::resource res{o.path, stat_of(*o.file), siblings_};
+  http::plan_options po;
+  po.compress = options_.compress;
+  if (!options_.compress_on_the_fly) po.min_compress_size = UINT64_MAX;
+  po.now = http::coarse_now_seconds();
+  po.boundary_seed = ++boundary_seed_;
+  http::response r = http::plan_response(req, res, po);
+  if (r.body == http::body_kind::compress) {
+    response_summary sum;
+    sum.status = r.status;
+    sum.keep_alive = r.keep_alive;
+    sum.needs_compression = true;
+    job->response = std::move(r);
+    job->file = o.file;
+    return sum;
+  }
+  std::shared_ptr<const fs::file> body = o.file;
+  if (r.from_sibling) {
+    for (std::size_t i = 0; i < siblings_.size(); ++i)
+      if (siblings_[i].coding == r.coding) body = sibling_files_[i];
+  }
+  return emit(r, body, out);
+}
+
+response_summary responder::finish_compressed(compress_job& job, fs::chain&& body, fs::chain& out) {
+  job.response.body = http::body_kind::fixed;
+  job.response.content_length = body.size();
+  response_summary sum;
+  sum.status = job.response.status;
+  sum.keep_alive = job.response.keep_alive;
+  if (!append_head(job.response, out)) {
+    sum.keep_alive = false;
+    return sum;
+  }
+  if (!job.response.head_only) {
+    sum.body_bytes = body.size();
+    out.append(std::move(body));
+  }
+  return sum;
+}
+
+}  // namespace pagewire::sendfile_server

@@ -1,0 +1,107 @@
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <pagewire/apps/sendfile_server/server.h>
+#include <pagewire/fs/stats.h>
+
+namespace pagewire::sendfile_server {
+namespace {
+
+std::uint16_t bound_port(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return 0;
+  if (ss.ss_family == AF_INET6) return ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
+  return ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+}
+
+}  // namespace
+
+server::server(server_options options) : options_(std::move(options)) {
+  config_.options = &options_;
+  config_.net.header_timeout = options_.header_timeout;
+  config_.net.idle_timeout = options_.idle_timeout;
+  config_.net.send_timeout = options_.send_timeout;
+  config_.stats_json = [this](std::string& out) { render_stats(out); };
+}
+
+server::~server() {
+  stop();
+  std::string ignored;
+  wait(ignored);
+}
+
+bool server::start(std::string& error) {
+  if (const auto ec = config_.net.validate()) {
+    error = "net options: " + ec.message();
+    return false;
+  }
+  if (!options_.access_log.empty()) {
+    std::error_code ec;
+    log_ = access_log_writer::open(options_.access_log, options_.threads, ec);
+    if (!log_) {
+      error = "--access-log: cannot open '" + options_.access_log + "': " + ec.message();
+      return false;
+    }
+    config_.access_log = log_.get();
+  }
+  std::vector<int> fds;
+  std::uint16_t port = options_.port;
+  for (std::size_t i = 0; i < options_.threads; ++i) {
+    std::error_code ec;
+    const int fd = open_listen_socket(options_.host, port, ec);
+    if (fd < 0) {
+      for (int f : fds)
+        ::close(f);
+      error = "--listen: cannot listen on " + options_.host + ":" + std::to_string(port) + ": " +
+              ec.message();
+      return false;
+    }
+    if (i == 0) port = port_ = bound_port(fd);
+    fds.push_back(fd);
+  }
+  errors_.resize(options_.threads);
+  for (std::size_t i = 0; i < options_.threads; ++i)
+    workers_.push_back(std::make_unique<worker>(i, config_, fds[i]));
+  for (std::size_t i = 0; i < options_.threads; ++i)
+    threads_.emplace_back([this, i] { workers_[i]->run(errors_[i]); });
+  return true;
+}
+
+void server::stop() {
+  for (auto& w : workers_)
+    w->request_stop();
+}
+
+bool server::wait(std::string& error) {
+  for (auto& t : threads_)
+    if (t.joinable()) t.join();
+  threads_.clear();
+  if (log_) log_->stop();
+  for (const auto& ec : errors_) {
+    if (ec) {
+      error = "worker failed: " + ec.message();
+      return false;
+    }
+  }
+  return true;
+}
+
+void server::render_stats(std::string& out) const {
+  std::vector<const worker_counters*> counters;
+  bool fallback = false;
+  for (const auto& w : workers_) {
+    counters.push_back(&w->counters());
+    fallback = fallback || w->fallback_backend();
+  }
+  stats_context c;
+  c.workers = counters;
+  c.copied_bytes = fs::stats::copied_bytes();
+  c.fallback_backend = fallback;
+  c.threads = workers_.size();
+  c.tls = options_.tls();
+  render_stats_json(c, out);
+}
+
+}  // namespace pagewire::sendfile_server

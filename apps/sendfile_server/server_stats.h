@@ -1,0 +1,56 @@
+#pragma once
+
+/// Counters of the server, per worker thread, and the /-/stats JSON built from them.
+/// Each worker writes only its own `worker_counters` (relaxed, single-writer bumps);
+/// any thread may read them. The JSON sums every worker and adds the process-wide
+/// user-space copy count (fs::stats), the transmit paths in use and the runtime backend.
+
+#include <atomic>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace pagewire::sendfile_server {
+
+struct worker_counters {
+  std::atomic<std::uint64_t> requests{0};
+  std::atomic<std::uint64_t> bytes_sent{0};  // every byte written to sockets
+  std::atomic<std::uint64_t> body_bytes{0};  // body bytes of responses sent
+  std::atomic<std::uint64_t> accepted{0};
+  std::atomic<std::uint64_t> open_connections{0};
+  std::atomic<std::uint64_t> timeouts{0};           // connections closed by a timeout
+  std::atomic<std::uint64_t> send_errors{0};        // connections ended by a failed send
+  std::atomic<std::uint64_t> truncated{0};          // files that shrank while being served
+  std::atomic<std::uint64_t> page_cache_hits{0};    // responses whose body came from it
+  std::atomic<std::uint64_t> page_cache_misses{0};  // small bodies sent as file ranges
+  // Transmit paths (segments or operations sent by each path; mirrored from net).
+  std::atomic<std::uint64_t> path_splice{0};
+  std::atomic<std::uint64_t> path_sendfile{0};
+  std::atomic<std::uint64_t> path_send_zc{0};
+  std::atomic<std::uint64_t> path_gather{0};
+  std::atomic<std::uint64_t> path_tls{0};
+  std::atomic<std::uint64_t> path_fallback_copy{0};
+
+  static void bump(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) {
+    c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  static void drop(std::atomic<std::uint64_t>& c) {
+    c.store(c.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+  }
+};
+
+struct stats_context {
+  std::span<const worker_counters* const> workers;
+  std::uint64_t copied_bytes = 0;  // fs::stats::copied_bytes()
+  bool fallback_backend = false;   // a worker runs on the epoll fallback
+  std::size_t threads = 0;
+  bool tls = false;
+};
+
+/// Renders the JSON object served at /-/stats into `out` (replacing its contents).
+void render_stats_json(const stats_context& c, std::string& out);
+
+}  // namespace pagewire::sendfile_server

@@ -1,0 +1,246 @@
+#include <cerrno>
+#include <sys/socket.h>
+
+#include <pagewire/apps/http/http_date.h>
+#include <pagewire/apps/sendfile_server/session.h>
+#include <pagewire/apps/sendfile_server/worker.h>
+#include <pagewire/filters/codec.h>
+
+namespace pagewire::sendfile_server {
+namespace {
+
+http::parser_limits limits() {
+  return http::parser_limits{};  // 16 KiB head, 100 fields, 1 MiB discarded body
+}
+
+}  // namespace
+
+session::session(worker& w, int fd, std::string remote)
+    : w_(w),
+      conn_(w.ctx(), fd, w.net_options(), w.pipes(), w.recv_ring()),
+      parser_(limits()),
+      remote_(std::move(remote)) {}
+
+void session::start() {
+  conn_.set_phase(net::phase::idle);
+  receive();
+}
+
+void session::receive() {
+  if (receiving_ || closing_ || close_after_) return;
+  receiving_ = true;
+  conn_.set_phase(parser_.started() ? net::phase::header : net::phase::idle);
+  conn_.async_receive(
+      [this](std::error_code ec, net::received r) { on_receive(ec, std::move(r)); });
+}
+
+void session::on_receive(std::error_code ec, net::received r) {
+  receiving_ = false;
+  if (closing_) return;
+  if (ec || r.empty()) {
+    if (ec == std::errc::timed_out) worker_counters::bump(w_.counters().timeouts);
+    close_after_ = true;  // end of stream or error: send what is pending, then close
+    if (!sending_ && pending_.empty()) close();
+    return;
+  }
+  const auto bytes = r.bytes();
+  handle_block({reinterpret_cast<const char*>(bytes.data()), bytes.size()});
+  r.release();
+  if (compressing_) return;  // resume_after_compression() goes on
+  if (!pending_.empty()) {
+    flush();
+  } else if (close_after_) {
+    if (!sending_) close();
+  } else if (!sending_) {
+    receive();
+  }
+}
+
+void session::handle_block(std::span<const char> in) {
+  while (!in.empty() && !close_after_) {
+    if (!parser_.started()) head_started_ = std::chrono::steady_clock::now();
+    const http::parse_result res = parser_.feed(in);
+    if (res.state == http::parse_state::need_more) {
+      if (std::chrono::steady_clock::now() - head_started_ > w_.options().header_timeout) {
+        worker_counters::bump(w_.counters().timeouts);
+        close_after_ = true;  // a head trickled in for too long
+      }
+      return;
+    }
+    if (res.state == http::parse_state::error) {
+      const auto sum = w_.responses().respond_error(parser_.error_status(),
+                                                    http::http_version::http11, false, pending_);
+      log(nullptr, sum);
+      close_after_ = true;
+      return;
+    }
+    const bool done = handle_request(parser_.get());
+    in = in.subspan(res.consumed);
+    if (!done) {
+      leftover_.assign(in.data(), in.size());  // request bytes, not body bytes
+      return;                                  // parser_ is reset once the job is done
+    }
+    parser_.reset();
+  }
+}
+
+bool session::handle_request(const http::request& req) {
+  const response_summary sum = w_.responses().respond(req, pending_, &job_);
+  if (sum.needs_compression) {
+    start_compression();
+    return false;
+  }
+  log(&req, sum);
+  worker_counters::bump(w_.counters().requests);
+  worker_counters::bump(w_.counters().body_bytes, sum.body_bytes);
+  if (sum.from_page_cache) worker_counters::bump(w_.counters().page_cache_hits);
+  if (!sum.keep_alive || w_.stopping()) close_after_ = true;
+  return true;
+}
+
+void session::start_compression() {
+  compressing_ = true;
+  fs::page_cache* cache = w_.page_cache();
+  auto file = job_.file;
+  const std::uint64_t size = file->size();
+  cache->async_read(std::move(file), 0, size,
+                    [this](std::error_code ec, fs::chain c) { on_compressed(ec, std::move(c)); });
+}
+
+void session::on_compressed(std::error_code ec, fs::chain identity) {
+  fs::chain body;
+  if (!ec) {
+    filters::encoder_options eo;
+    eo.kind = job_.response.coding == http::content_coding::zstd ? filters::coding::zstd
+                                                                 : filters::coding::gzip;
+    ec = filters::compress(identity, eo, w_.page_pool(), body);
+  }
+  const http::request& req = parser_.get();
+  response_summary sum;
+  if (ec) {
+    sum = w_.responses().respond_error(http::status::internal_server_error, req.version, false,
+                                       pending_);
+    close_after_ = true;
+  } else {
+    sum = w_.responses().finish_compressed(job_, std::move(body), pending_);
+  }
+  log(&req, sum);
+  worker_counters::bump(w_.counters().requests);
+  worker_counters::bump(w_.counters().body_bytes, sum.body_bytes);
+  if (!sum.keep_alive || w_.stopping()) close_after_ = true;
+  job_ = compress_job{};
+  compressing_ = false;
+  if (closing_) {  // closed while compressing: nothing more to send
+    if (closed_) w_.on_session_closed(this);
+    return;
+  }
+  parser_.reset();
+  resume_after_compression();
+}
+
+void session::resume_after_compression() {
+  std::string rest;
+  rest.swap(leftover_);
+  if (!rest.empty() && !close_after_) handle_block({rest.data(), rest.size()});
+  if (compressing_) return;
+  if (!pending_.empty()) {
+    flush();
+  } else if (close_after_) {
+    if (!sending_) close();
+  } else if (!sending_) {
+    receive();
+  }
+}
+
+void session::log(const http::request* req, const response_summary& sum) {
+  auto* buf = w_.access_log();
+  if (!buf) return;
+  http::access_log_entry e;
+  e.remote_addr = remote_;
+  e.time = http::coarse_now_seconds();
+  e.status = http::code_of(sum.status);
+  e.bytes_sent = sum.body_bytes;
+  if (req) {
+    e.request_line = req->request_line;
+    e.referer = req->referer;
+    e.user_agent = req->user_agent;
+  }
+  buf->append(e);
+}
+
+void session::flush() {
+  if (sending_ || pending_.empty()) return;
+  sending_ = true;
+  conn_.set_phase(net::phase::body);
+  conn_.async_send(std::move(pending_),
+                   [this](std::error_code ec, std::uint64_t bytes) { on_sent(ec, bytes); });
+  pending_.clear();
+}
+
+void session::on_sent(std::error_code ec, std::uint64_t bytes) {
+  sending_ = false;
+  worker_counters::bump(w_.counters().bytes_sent, bytes);
+  count_paths();
+  if (closing_) return;
+  if (ec) {
+    if (ec.value() == ENODATA) {
+      w_.note_truncated();
+    } else if (ec == std::errc::timed_out) {
+      worker_counters::bump(w_.counters().timeouts);
+    } else if (ec.value() != ECANCELED) {
+      worker_counters::bump(w_.counters().send_errors);
+    }
+    close(true);
+    return;
+  }
+  if (!pending_.empty()) {
+    flush();
+  } else if (close_after_) {
+    close();
+  } else {
+    receive();
+  }
+}
+
+void session::count_paths() {
+  const net::transmit_stats& now = conn_.send_stats();
+  auto& c = w_.counters();
+  auto delta = [&](net::send_path p) {
+    const auto i = static_cast<std::size_t>(p);
+    const std::uint64_t d = now.submissions[i] - seen_.submissions[i];
+    return d;
+  };
+  worker_counters::bump(c.path_gather, delta(net::send_path::gather));
+  worker_counters::bump(c.path_send_zc, delta(net::send_path::send_zc));
+  worker_counters::bump(c.path_splice, delta(net::send_path::splice));
+  worker_counters::bump(c.path_sendfile, delta(net::send_path::sendfile));
+  worker_counters::bump(c.path_fallback_copy, delta(net::send_path::fallback));
+  seen_ = now;
+}
+
+void session::stop_gracefully() {
+  if (closing_) return;
+  close_after_ = true;
+  if (!sending_ && !compressing_ && pending_.empty()) close();  // idle or mid-head: nothing owed
+}
+
+void session::abort() {
+  close(true);
+}
+
+void session::close(bool reset) {
+  if (closing_) return;
+  closing_ = true;
+  if (reset) {
+    // The peer stopped reading (or we give up on it): drop what the socket still holds
+    // instead of trickling it out for minutes after the session is gone (RST on close).
+    const linger lg{1, 0};
+    ::setsockopt(conn_.fd(), SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+  }
+  conn_.async_close([this](std::error_code) {
+    closed_ = true;
+    if (!compressing_) w_.on_session_closed(this);  // else on_compressed() finishes it
+  });
+}
+
+}  // namespace pagewire::sendfile_server

@@ -1,0 +1,87 @@
+#pragma once
+
+/// One client connection's HTTP/1.1 loop: receive -> parse (pipelined requests taken
+/// in order from each received block) -> respond (head slice + file ranges appended to
+/// one chain) -> send the chain (net::connection / transmit) -> receive again, until
+/// the client closes, a response says "Connection: close", a timeout fires, or the
+/// worker stops.
+///
+/// Receives are paused while a send is in flight: pipelined requests that arrived with
+/// the same block are answered in the same send; later ones wait in the connection's
+/// queue (backpressure). Timeouts: net::connection enforces header (per receive), idle
+/// and send-progress timeouts; the session adds a whole-head deadline (a request head
+/// trickled byte by byte must still complete within header_timeout of its first byte,
+/// checked on each block, so at most 2x the timeout).
+///
+/// Ownership: the worker owns sessions (intrusive list); a session destroys itself
+/// through worker::on_session_closed once its connection closed. Threading: the
+/// worker's loop thread only. Errors: a failed send (or a file truncated while served)
+/// closes the connection; other connections are untouched.
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <system_error>
+
+#include <pagewire/apps/http/request_parser.h>
+#include <pagewire/apps/sendfile_server/responder.h>
+#include <pagewire/fs/chain.h>
+#include <pagewire/net/connection.h>
+
+namespace pagewire::sendfile_server {
+
+class worker;
+
+class session {
+ public:
+  session(worker& w, int fd, std::string remote);
+  session(const session&) = delete;
+  session& operator=(const session&) = delete;
+
+  void start();
+  /// Graceful stop: close now when idle between requests, else after the response in
+  /// flight (its bytes all go out).
+  void stop_gracefully();
+  /// Hard stop (the shutdown wait ran out): close now.
+  void abort();
+
+  // Intrusive list of the worker's sessions.
+  session* prev = nullptr;
+  session* next = nullptr;
+
+ private:
+  void receive();
+  void on_receive(std::error_code ec, net::received r);
+  void handle_block(std::span<const char> in);
+  /// False when the request went to on-the-fly compression (asynchronous): the caller
+  /// stops parsing and keeps the rest of the input in leftover_.
+  bool handle_request(const http::request& req);
+  void start_compression();
+  void on_compressed(std::error_code ec, fs::chain body);
+  void resume_after_compression();
+  void log(const http::request* req, const response_summary& sum);
+  void flush();
+  void on_sent(std::error_code ec, std::uint64_t bytes);
+  /// `reset`: abortive close (SO_LINGER 0) for timeouts, failed sends and hard stops.
+  void close(bool reset = false);
+  void count_paths();
+
+  worker& w_;
+  net::connection conn_;
+  http::request_parser parser_;
+  std::string remote_;
+  net::transmit_stats seen_;  // path counters already added to the worker's
+  fs::chain pending_;         // responses produced and not yet handed to a send
+  std::uint64_t pending_requests_ = 0;
+  std::chrono::steady_clock::time_point head_started_{};
+  bool receiving_ = false;
+  bool sending_ = false;
+  bool close_after_ = false;  // close once pending_ and the send in flight are out
+  bool closing_ = false;
+  bool closed_ = false;       // async_close completed
+  bool compressing_ = false;  // a compress_job is being read and encoded
+  compress_job job_;          // the response waiting for its compressed body
+  std::string leftover_;      // pipelined bytes received behind a compressed request
+};
+
+}  // namespace pagewire::sendfile_server

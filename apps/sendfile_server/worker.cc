@@ -1,0 +1,179 @@
+#include <arpa/inet.h>
+#include <cstdio>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <pagewire/apps/sendfile_server/session.h>
+#include <pagewire/apps/sendfile_server/worker.h>
+
+namespace pagewire::sendfile_server {
+namespace {
+
+std::string peer_address(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  char buf[INET6_ADDRSTRLEN] = "-";
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
+    if (ss.ss_family == AF_INET) {
+      ::inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&ss)->sin_addr, buf, sizeof buf);
+    } else if (ss.ss_family == AF_INET6) {
+      ::inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(&ss)->sin6_addr, buf, sizeof buf);
+    }
+  }
+  return buf;
+}
+
+}  // namespace
+
+worker::worker(std::size_t index, const shared_config& config, int listen_fd)
+    : index_(index), listen_fd_(listen_fd), config_(config) {}
+
+worker::~worker() {
+  if (listen_fd_ >= 0) ::close(listen_fd_);
+}
+
+void worker::build() {
+  const server_options& o = *config_.options;
+  ctx_ = std::make_unique<runtime::context>();
+  fallback_.store(!ctx_->uses_io_uring(), std::memory_order_relaxed);
+  const std::size_t cache_pages = o.cache_mb * (std::size_t{1} << 20) / fs::kPageSize / o.threads;
+  fs::page_pool_options po;
+  po.max_bytes = (cache_pages + 4096) * fs::kPageSize;  // the cache, plus heads in flight
+  pool_ = std::make_unique<fs::page_pool>(po);
+  if (cache_pages > 0) {
+    fs::page_cache_options co;
+    co.budget_pages = cache_pages;
+    cache_ = std::make_unique<fs::page_cache>(*ctx_, *pool_, co);
+  }
+  std::error_code ec;
+  files_ = fs::open_file_cache::create(o.root.c_str(), {}, ec);
+  heads_ = std::make_unique<head_arena>(*pool_);
+  responder_options ro;
+  ro.compress = o.compress;
+  ro.list_dirs = o.list_dirs;
+  ro.stats = o.stats;
+  if (!cache_) ro.page_cache_max_file = 0;
+  ro.compress_on_the_fly = cache_ != nullptr;  // files are read through the page cache
+  responder_ = std::make_unique<responder>(ro, *files_, *heads_, cache_.get(), config_.stats_json);
+  pipes_ = std::make_unique<net::pipe_pool>(config_.net);
+  if (ctx_->probe().buf_ring) {
+    recv_ring_ = net::recv_buffer_ring::create(*ctx_, config_.net, 0, ec);  // null: plain recv
+  }
+  stop_timer_ = std::make_unique<runtime::timer>(*ctx_);
+  if (config_.access_log) log_ = &config_.access_log->at(index_);
+}
+
+void worker::run(std::error_code& ec) {
+  build();
+  if (!files_) {
+    ec = std::make_error_code(std::errc::no_such_file_or_directory);
+    teardown();
+    return;
+  }
+  listener_ = std::make_unique<listener>(*ctx_, listen_fd_, [this](int s) { on_accept(s); });
+  listen_fd_ = -1;
+  listener_->start();
+  ctx_->work_started();  // keep running while idle; begin_stop() finishes the work
+  {
+    std::lock_guard lock(stop_mu_);
+    accepting_posts_ = true;
+    if (stop_requested_.load()) ctx_->post([this] { begin_stop(); });
+  }
+  ctx_->run();
+  teardown();
+}
+
+void worker::request_stop() {
+  std::lock_guard lock(stop_mu_);
+  if (stop_requested_.exchange(true)) return;
+  if (accepting_posts_) ctx_->post([this] { begin_stop(); });
+}
+
+void worker::on_accept(int fd) {
+  worker_counters::bump(counters_.accepted);
+  if (stopping_) {
+    ::close(fd);
+    return;
+  }
+  std::string remote = log_ ? peer_address(fd) : std::string("-");
+  auto* s = new session(*this, fd, std::move(remote));
+  s->next = sessions_;
+  if (sessions_) sessions_->prev = s;
+  sessions_ = s;
+  ++session_count_;
+  worker_counters::bump(counters_.open_connections);
+  if (session_count_ >= config_.options->max_connections) listener_->pause();
+  s->start();
+}
+
+void worker::on_session_closed(session* s) {
+  if (s->prev) {
+    s->prev->next = s->next;
+  } else {
+    sessions_ = s->next;
+  }
+  if (s->next) s->next->prev = s->prev;
+  delete s;
+  --session_count_;
+  worker_counters::drop(counters_.open_connections);
+  if (!stopping_ && session_count_ < config_.options->max_connections) listener_->resume();
+  maybe_finish();
+}
+
+void worker::begin_stop() {
+  if (stopping_) return;
+  stopping_ = true;
+  listener_->close();
+  for (session* s = sessions_; s;) {
+    session* next = s->next;  // stop_gracefully may not destroy synchronously, but be safe
+    s->stop_gracefully();
+    s = next;
+  }
+  stop_timer_->expires_after(config_.options->shutdown_timeout);
+  stop_timer_->async_wait([this](std::error_code ec) {
+    if (ec) return;  // cancelled: everything finished in time
+    for (session* s = sessions_; s;) {
+      session* next = s->next;
+      s->abort();
+      s = next;
+    }
+  });
+  maybe_finish();
+}
+
+void worker::maybe_finish() {
+  if (!stopping_ || session_count_ > 0) return;
+  stop_timer_->cancel();
+  ctx_->work_finished();
+  ctx_->stop();
+}
+
+void worker::note_truncated() {
+  worker_counters::bump(counters_.truncated);
+  if (truncation_logged_) return;
+  truncation_logged_ = true;
+  std::fprintf(stderr, "sendfile_server: a file shrank while being served; connection closed\n");
+}
+
+void worker::teardown() {
+  {
+    std::lock_guard lock(stop_mu_);
+    accepting_posts_ = false;
+  }
+  if (listener_) listener_->close();
+  ctx_->shutdown();  // reaps every operation still in flight (page cache reads, timers)
+  listener_.reset();
+  stop_timer_.reset();
+  ctx_->shutdown();
+  responder_.reset();
+  recv_ring_.reset();
+  pipes_.reset();
+  heads_.reset();
+  cache_.reset();
+  files_.reset();
+  ctx_.reset();
+  pool_.reset();
+}
+
+}  // namespace pagewire::sendfile_server

@@ -1,0 +1,118 @@
+#pragma once
+
+/// One server thread: its own context (ring), SO_REUSEPORT listener, page pool, page
+/// cache, open-file cache, head arena, pipes and receive buffers; nothing on the hot
+/// path is shared with other workers. run() builds everything on the calling thread,
+/// serves until request_stop() and a graceful drain, and tears down on that thread.
+///
+/// Stop: request_stop() (any thread) posts to the loop: the listener closes, idle
+/// connections close, busy ones close after their response; after shutdown_timeout
+/// the rest are aborted. run() returns when no connection is left.
+///
+/// Ownership: the server owns workers; a worker owns its sessions. Threading: run()
+/// on the worker's thread; request_stop() and counters() from any thread.
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <system_error>
+
+#include <pagewire/apps/sendfile_server/access_log_writer.h>
+#include <pagewire/apps/sendfile_server/head_arena.h>
+#include <pagewire/apps/sendfile_server/listener.h>
+#include <pagewire/apps/sendfile_server/options.h>
+#include <pagewire/apps/sendfile_server/responder.h>
+#include <pagewire/apps/sendfile_server/server_stats.h>
+#include <pagewire/fs/open_file_cache.h>
+#include <pagewire/fs/page_cache.h>
+#include <pagewire/fs/page_pool.h>
+#include <pagewire/net/connection.h>
+#include <pagewire/net/pipe_pool.h>
+#include <pagewire/net/policy.h>
+#include <pagewire/net/recv_buffer_ring.h>
+#include <pagewire/runtime/context.h>
+#include <pagewire/runtime/timer.h>
+
+namespace pagewire::sendfile_server {
+
+class session;
+
+/// What every worker reads and nothing writes after start-up.
+struct shared_config {
+  const server_options* options = nullptr;
+  net::options net;
+  access_log_writer* access_log = nullptr;  // null: no access log
+  /// Renders /-/stats (reads every worker's counters; thread-safe).
+  std::function<void(std::string&)> stats_json;
+};
+
+class worker {
+ public:
+  /// Takes ownership of `listen_fd` (open_listen_socket).
+  worker(std::size_t index, const shared_config& config, int listen_fd);
+  worker(const worker&) = delete;
+  worker& operator=(const worker&) = delete;
+  ~worker();
+
+  /// Builds the worker, starts accepting and serves until stopped; `ec` set when the
+  /// document root cannot be opened. Call once, on the worker's own thread.
+  void run(std::error_code& ec);
+  /// Begins the graceful stop; any thread, idempotent.
+  void request_stop();
+  const worker_counters& counters() const { return counters_; }
+  bool fallback_backend() const { return fallback_.load(std::memory_order_relaxed); }
+
+  // ---- for sessions (loop thread) ----------------------------------------------
+  runtime::context& ctx() { return *ctx_; }
+  const net::options& net_options() const { return config_.net; }
+  net::pipe_pool& pipes() { return *pipes_; }
+  net::recv_buffer_ring* recv_ring() { return recv_ring_.get(); }
+  responder& responses() { return *responder_; }
+  fs::page_cache* page_cache() { return cache_.get(); }
+  fs::page_pool& page_pool() { return *pool_; }
+  worker_counters& counters() { return counters_; }
+  access_log_writer::buffer* access_log() { return log_; }
+  const server_options& options() const { return *config_.options; }
+  bool stopping() const { return stopping_; }
+  void on_session_closed(session* s);
+  /// Logs "file truncated while served" once per worker.
+  void note_truncated();
+
+ private:
+  void build();
+  void on_accept(int fd);
+  void begin_stop();
+  void maybe_finish();
+  void teardown();
+
+  std::size_t index_;
+  int listen_fd_;
+  const shared_config& config_;
+  std::unique_ptr<runtime::context> ctx_;
+  std::unique_ptr<fs::page_pool> pool_;
+  std::unique_ptr<fs::page_cache> cache_;
+  std::unique_ptr<fs::open_file_cache> files_;
+  std::unique_ptr<head_arena> heads_;
+  std::unique_ptr<responder> responder_;
+  std::unique_ptr<net::pipe_pool> pipes_;
+  std::unique_ptr<net::recv_buffer_ring> recv_ring_;
+  std::unique_ptr<listener> listener_;
+  std::unique_ptr<runtime::timer> stop_timer_;
+  access_log_writer::buffer* log_ = nullptr;
+  worker_counters counters_;
+  session* sessions_ = nullptr;
+  std::size_t session_count_ = 0;
+  bool stopping_ = false;
+  bool truncation_logged_ = false;
+  std::atomic<bool> fallback_{false};
+  std::atomic<bool> stop_requested_{false};
+  std::mutex stop_mu_;  // guards posting to ctx_ from other threads
+  bool accepting_posts_ = false;
+};
+
+}  // namespace pagewire::sendfile_server

@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# Server comparison for `make bench` (issue 7 / issue 8): requests/s of
+# sendfile_server vs nginx (Debian's nginx-light: 1 worker, sendfile on, tcp_nopush on,
+# open_file_cache) vs apps/asio_file_server (the Asio baseline), all serving the demo
+# root, measured with wrk on loopback in one run. Each server is pinned to one core
+# (taskset), wrk to another. Access logs are off for every server.
+#
+# Usage: bench/server_compare.sh [OUT.md]
+# Env:   DURATION (seconds per cell, default 5), SERVER_CPU (0), LOAD_CPU (1),
+#        BAZEL (bazel), SKIP_BUILD=1 (reuse the release binaries).
+# Prints one Markdown table (and writes it to OUT.md, default
+# bench/results/server_compare.md).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BAZEL=${BAZEL:-bazel}
+DURATION=${DURATION:-5}
+SERVER_CPU=${SERVER_CPU:-0}
+LOAD_CPU=${LOAD_CPU:-1}
+OUT=${1:-bench/results/server_compare.md}
+PORT_PW=${PORT_PW:-18080}
+PORT_NGINX=${PORT_NGINX:-18081}
+PORT_ASIO=${PORT_ASIO:-18082}
+
+need() { command -v "$1" >/dev/null 2>&1 || PKGS="${PKGS:-} $2"; }
+need wrk wrk
+need nginx nginx-light
+if [[ -n "${PKGS:-}" ]]; then
+  echo "server_compare: installing${PKGS}" >&2
+  apt-get install -y -q $PKGS >/dev/null
+fi
+
+if [[ -z "${SKIP_BUILD:-}" ]]; then
+  "$BAZEL" build --config=release //apps/sendfile_server //apps/asio_file_server \
+    //apps/demo:demo_root >&2
+fi
+bin=$("$BAZEL" info --config=release bazel-bin 2>/dev/null)
+root=$bin/apps/demo/demo_root
+for f in 1k.bin 64k.bin 1m.bin 64m.bin; do
+  [[ -f "$root/$f" ]] || { echo "server_compare: missing $root/$f" >&2; exit 1; }
+done
+
+tmp=$(mktemp -d /tmp/pw_server_compare.XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+# nginx: its own config and prefix in the temp dir; never touches /etc/nginx's server.
+mkdir -p "$tmp/nginx"
+user_line=""
+[[ $(id -u) -eq 0 ]] && user_line="user root;"  # workers must read the bazel-bin root
+cat >"$tmp/nginx/nginx.conf" <<CONF
+$user_line
+worker_processes 1;
+daemon off;
+pid $tmp/nginx/nginx.pid;
+error_log $tmp/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  tcp_nodelay on;
+  keepalive_requests 1000000;
+  keepalive_timeout 65;
+  open_file_cache max=1000 inactive=60s;
+  open_file_cache_valid 60s;
+  default_type application/octet-stream;
+  client_body_temp_path $tmp/nginx/body;
+  proxy_temp_path $tmp/nginx/proxy;
+  fastcgi_temp_path $tmp/nginx/fastcgi;
+  uwsgi_temp_path $tmp/nginx/uwsgi;
+  scgi_temp_path $tmp/nginx/scgi;
+  server {
+    listen 127.0.0.1:$PORT_NGINX;
+    root $root;
+  }
+}
+CONF
+
+start() {  # start NAME CMD...: pinned to SERVER_CPU, waits for the port
+  local name=$1 port=$2
+  shift 2
+  taskset -c "$SERVER_CPU" "$@" >"$tmp/$name.out" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 100); do
+    curl -s -o /dev/null "http://127.0.0.1:$port/1k.bin" && return 0
+    sleep 0.1
+  done
+  echo "server_compare: $name did not come up:" >&2
+  cat "$tmp/$name.out" >&2
+  exit 1
+}
+
+start pagewire "$PORT_PW" "$bin/apps/sendfile_server/sendfile_server" --root "$root" \
+  --listen "127.0.0.1:$PORT_PW" --threads 1
+start nginx "$PORT_NGINX" nginx -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf"
+start asio "$PORT_ASIO" "$bin/apps/asio_file_server/asio_file_server" --root "$root" \
+  --listen "127.0.0.1:$PORT_ASIO" --threads 1
+
+# Connections per size: enough to keep one server core busy without drowning wrk.
+conns() {
+  case $1 in
+    1k.bin | 64k.bin) echo 64 ;;
+    1m.bin) echo 16 ;;
+    *) echo 4 ;;
+  esac
+}
+
+rps() {  # rps PORT FILE -> requests/s
+  local out
+  out=$(taskset -c "$LOAD_CPU" wrk -t1 -c"$(conns "$2")" -d"${DURATION}s" \
+    "http://127.0.0.1:$1/$2" 2>&1)
+  if grep -q "Non-2xx" <<<"$out"; then
+    echo "server_compare: non-2xx responses from port $1 for $2" >&2
+  fi
+  awk '/Requests\/sec/ {print $2}' <<<"$out"
+}
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "n/a" }'; }
+
+mkdir -p "$(dirname "$OUT")"
+{
+  echo "| file | pagewire req/s | nginx req/s | asio req/s | pagewire/nginx | pagewire/asio |"
+  echo "| --- | ---: | ---: | ---: | ---: | ---: |"
+  for f in 1k.bin 64k.bin 1m.bin 64m.bin; do
+    # Warm every server's caches, then measure in turn.
+    for p in "$PORT_PW" "$PORT_NGINX" "$PORT_ASIO"; do
+      curl -s -o /dev/null "http://127.0.0.1:$p/$f"
+    done
+    pw=$(rps "$PORT_PW" "$f")
+    ng=$(rps "$PORT_NGINX" "$f")
+    as=$(rps "$PORT_ASIO" "$f")
+    echo "| $f | $pw | $ng | $as | $(ratio "$pw" "$ng") | $(ratio "$pw" "$as") |"
+  done
+} | tee "$OUT"
+echo "server_compare: ${DURATION}s per cell, server on CPU $SERVER_CPU, wrk on CPU $LOAD_CPU," \
+  "$(nproc) CPUs, $(uname -r)" | tee -a "$OUT"

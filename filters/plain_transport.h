@@ -1,0 +1,49 @@
+#pragma once
+
+/// plain_transport: the bottom of a stack on a TCP socket, over net::connection. Writes go
+/// to net's transmit whole, file ranges and all (splice/sendfile, MSG_MORE on all but the
+/// last segment), so with no filter above a file body never enters user space. Writes queue
+/// in order (a layer's control records and the application's data share the socket); each
+/// completes its write_request with the bytes the socket accepted. Reads hand up what the
+/// connection received; the bytes leave the receive ring for pool pages so they can live
+/// in a chain (one copy, counted in fs::stats as copy_reason::other). shutdown() half-closes
+/// (SHUT_WR: the peer reads EOF); closing the connection stays its owner's business
+/// (net::connection::async_close). cancel() cancels every operation on the socket.
+///
+/// Ownership: the connection and pool outlive the transport. Threading: the connection's
+/// loop thread. Errors: system_category from net; end of stream is filters::errc::eof.
+
+#include <deque>
+#include <memory>
+#include <string>
+
+#include <pagewire/filters/stream.h>
+#include <pagewire/fs/page_pool.h>
+#include <pagewire/net/connection.h>
+
+namespace pagewire::filters {
+
+class plain_transport final : public stream {
+ public:
+  plain_transport(net::connection& conn, fs::page_pool& pool) noexcept;
+  ~plain_transport() override;
+
+  void start_write(write_request& r) override;
+  void start_read(read_waiter& w) override;
+  void start_shutdown(done_waiter& w) override;
+  void cancel() override;
+  std::string describe() const override { return "plain"; }
+
+  net::connection& connection() noexcept { return conn_; }
+
+ private:
+  void send_next();
+
+  net::connection& conn_;
+  fs::page_pool& pool_;
+  std::deque<write_request*> queue_;
+  bool sending_ = false;
+  std::shared_ptr<char> alive_ = std::make_shared<char>();
+};
+
+}  // namespace pagewire::filters

@@ -1,0 +1,221 @@
+#include <algorithm>
+#include <cstring>
+
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include <pagewire/filters/error.h>
+#include <pagewire/filters/tls_engine.h>
+#include <pagewire/fs/stats.h>
+
+namespace pagewire::filters {
+
+// The custom BIO: its data pointer is the engine.
+struct bio_glue {
+  static int write_ex(BIO* b, const char* data, size_t len, size_t* written) {
+    auto* e = static_cast<tls_engine*>(BIO_get_data(b));
+    BIO_clear_retry_flags(b);
+    size_t done = 0;
+    while (done < len) {
+      auto space = e->out_.reserve();
+      if (space.empty()) break;
+      const size_t n = std::min(space.size(), len - done);
+      std::memcpy(space.data(), data + done, n);
+      e->out_.commit(n);
+      done += n;
+    }
+    if (done) fs::stats::record_copy(done, fs::copy_reason::tls);
+    if (done == 0 && len) {
+      BIO_set_retry_write(b);
+      return 0;
+    }
+    *written = done;
+    return 1;
+  }
+
+  static int read_ex(BIO* b, char* data, size_t len, size_t* readbytes) {
+    auto* e = static_cast<tls_engine*>(BIO_get_data(b));
+    BIO_clear_retry_flags(b);
+    size_t done = 0;
+    while (done < len && !e->in_.empty()) {
+      const fs::slice& s = std::get<fs::slice>(e->in_.front());
+      const size_t n = std::min<size_t>(s.size(), len - done);
+      std::memcpy(data + done, s.data(), n);
+      e->in_.consume(n);
+      done += n;
+    }
+    if (done == 0) {
+      if (!e->eof_) BIO_set_retry_read(b);
+      *readbytes = 0;
+      return 0;
+    }
+    fs::stats::record_copy(done, fs::copy_reason::tls);
+    *readbytes = done;
+    return 1;
+  }
+
+  static long ctrl(BIO* b, int cmd, long, void*) {
+    auto* e = static_cast<tls_engine*>(BIO_get_data(b));
+    switch (cmd) {
+      case BIO_CTRL_FLUSH:
+        return 1;
+      case BIO_CTRL_PENDING:
+        return static_cast<long>(e->in_.size());
+      case BIO_CTRL_EOF:
+        return e->eof_ && e->in_.empty();
+      default:
+        return 0;
+    }
+  }
+
+  static int create(BIO* b) {
+    BIO_set_init(b, 1);
+    return 1;
+  }
+
+  static BIO_METHOD* method() {
+    static BIO_METHOD* m = [] {
+      BIO_METHOD* bm = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "pagewire");
+      BIO_meth_set_write_ex(bm, &bio_glue::write_ex);
+      BIO_meth_set_read_ex(bm, &bio_glue::read_ex);
+      BIO_meth_set_ctrl(bm, &bio_glue::ctrl);
+      BIO_meth_set_create(bm, &bio_glue::create);
+      return bm;
+    }();
+    return m;
+  }
+};
+
+tls_engine::tls_engine(std::shared_ptr<tls_context> ctx, fs::page_pool& pool, std::error_code& ec)
+    : ctx_(std::move(ctx)), out_(pool) {
+  ec.clear();
+  ssl_ = SSL_new(ctx_->native());
+  BIO* bio = ssl_ ? BIO_new(bio_glue::method()) : nullptr;
+  if (!bio) {
+    ec = std::make_error_code(std::errc::not_enough_memory);
+    return;
+  }
+  BIO_set_data(bio, this);
+  SSL_set_bio(ssl_, bio, bio);  // one BIO both ways; SSL owns it
+  const tls_options& o = ctx_->options();
+  if (o.role == tls_role::server) {
+    SSL_set_accept_state(ssl_);
+  } else {
+    SSL_set_connect_state(ssl_);
+    if (!o.server_name.empty()) {
+      SSL_set_tlsext_host_name(ssl_, o.server_name.c_str());
+      if (!o.ca_file.empty()) SSL_set1_host(ssl_, o.server_name.c_str());
+    }
+  }
+}
+
+tls_engine::~tls_engine() {
+  SSL_free(ssl_);
+}
+
+tls_engine::status tls_engine::map_error(int rc, std::error_code& ec) {
+  const int err = SSL_get_error(ssl_, rc);
+  switch (err) {
+    case SSL_ERROR_WANT_READ:
+      ERR_clear_error();
+      return status::want_read;
+    case SSL_ERROR_WANT_WRITE:
+      ERR_clear_error();
+      return status::want_write;
+    case SSL_ERROR_ZERO_RETURN:
+      return status::closed;
+    default:
+      break;
+  }
+  const unsigned long e = ERR_peek_error();
+  if (ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING ||
+      (err == SSL_ERROR_SYSCALL && eof_)) {
+    ec = errc::truncated;
+  } else {
+    ec = established_ ? errc::tls_protocol : errc::tls_handshake;
+  }
+  ERR_clear_error();
+  return status::error;
+}
+
+tls_engine::status tls_engine::handshake(std::error_code& ec) {
+  if (established_) return status::ok;
+  const int rc = SSL_do_handshake(ssl_);
+  if (rc == 1) {
+    established_ = true;
+    return status::ok;
+  }
+  return map_error(rc, ec);
+}
+
+tls_engine::status tls_engine::encrypt(std::span<const std::byte> plain, std::size_t& accepted,
+                                       std::error_code& ec) {
+  accepted = 0;
+  if (plain.empty()) return status::ok;
+  const int rc = SSL_write_ex(ssl_, plain.data(), plain.size(), &accepted);
+  if (rc == 1) return status::ok;
+  return map_error(rc, ec);
+}
+
+tls_engine::status tls_engine::decrypt(page_writer& out, std::size_t limit, std::error_code& ec) {
+  std::size_t produced = 0;
+  while (produced < limit) {
+    auto space = out.reserve();
+    if (space.empty()) return status::want_write;
+    std::size_t n = 0;
+    const std::size_t ask = std::min(space.size(), limit - produced);
+    const int rc = SSL_read_ex(ssl_, space.data(), ask, &n);
+    if (rc != 1) return map_error(rc, ec);
+    out.commit(n);
+    fs::stats::record_copy(n, fs::copy_reason::tls);  // SSL_read copies the record out
+    produced += n;
+  }
+  return status::ok;
+}
+
+tls_engine::status tls_engine::close(std::error_code& ec) {
+  const int rc = SSL_shutdown(ssl_);
+  if (rc >= 0) return status::ok;  // 0: sent, the peer's not yet seen; 1: both done
+  return map_error(rc, ec);
+}
+
+std::size_t tls_engine::record_overhead() const noexcept {
+  // Header 5 + AEAD tag 16; TLS 1.3 adds the inner content type, TLS 1.2 GCM an 8-byte
+  // explicit nonce (ChaCha20-Poly1305 in 1.2 has none).
+  if (SSL_version(ssl_) == TLS1_3_VERSION) return 5 + 16 + 1;
+  const SSL_CIPHER* c = SSL_get_current_cipher(ssl_);
+  const bool chacha = c && std::strstr(SSL_CIPHER_get_name(c), "CHACHA20") != nullptr;
+  return chacha ? 5 + 16 : 5 + 8 + 16;
+}
+
+std::size_t tls_engine::record_plaintext(std::size_t mss) const noexcept {
+  constexpr std::size_t kMax = 16384;
+  if (mss == 0) return kMax;
+  const std::size_t overhead = record_overhead();
+  const std::size_t packets = (kMax + overhead) / mss;
+  if (packets == 0) return kMax;
+  return std::max<std::size_t>(512, packets * mss - overhead);
+}
+
+void tls_engine::set_record_plaintext(std::size_t bytes) noexcept {
+  SSL_set_max_send_fragment(ssl_, static_cast<long>(bytes));
+}
+
+std::string_view tls_engine::alpn() const noexcept {
+  const unsigned char* p = nullptr;
+  unsigned int n = 0;
+  SSL_get0_alpn_selected(ssl_, &p, &n);
+  return p ? std::string_view(reinterpret_cast<const char*>(p), n) : std::string_view();
+}
+
+std::string_view tls_engine::version() const noexcept {
+  return SSL_get_version(ssl_);
+}
+
+std::string_view tls_engine::cipher() const noexcept {
+  const SSL_CIPHER* c = SSL_get_current_cipher(ssl_);
+  return c ? SSL_CIPHER_get_name(c) : "";
+}
+
+}  // namespace pagewire::filters

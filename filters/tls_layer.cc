@@ -1,0 +1,378 @@
+#include <algorithm>
+#include <cstring>
+
+#include <pagewire/filters/error.h>
+#include <pagewire/filters/ktls.h>
+#include <pagewire/filters/tls_layer.h>
+#include <pagewire/fs/stats.h>
+
+namespace pagewire::filters {
+
+tls_layer::tls_layer(std::unique_ptr<stream> lower, std::shared_ptr<tls_context> ctx,
+                     const tls_layer_options& options, fs::page_pool& pool, fs::page_cache* cache,
+                     std::error_code& ec)
+    : layer(std::move(lower)),
+      options_(options),
+      cache_(cache),
+      engine_(std::move(ctx), pool, ec),
+      timer_(context()),
+      ctl_(&tls_layer::on_control_sent, this),
+      rout_(pool) {
+  if (!ec && (options_.piece_bytes == 0 || options_.read_output_limit == 0)) {
+    ec = std::make_error_code(std::errc::invalid_argument);
+  }
+  // Memory BIOs keep OpenSSL from offloading records, so this layer is always userspace;
+  // the reason says whether the kernel could have done it.
+  stats_.path = tls_path::userspace;
+  stats_.ktls_reason = probe_ktls().reason();
+  action_.self = this;
+  hs_reader_.self = this;
+  hs_reader_.fn = &tls_layer::on_hs_read;
+  reader_.self = this;
+  reader_.fn = &tls_layer::on_lower_read;
+  file_reader_.self = this;
+  file_reader_.fn = &tls_layer::on_file_pages;
+}
+
+tls_layer::~tls_layer() = default;
+
+std::string tls_layer::describe() const {
+  return std::string(stats_.path == tls_path::ktls ? "tls(ktls)>" : "tls(userspace)>") +
+         lower_->describe();
+}
+
+// ---- handshake -------------------------------------------------------------------------
+
+void tls_layer::start_handshake(done_waiter& w) {
+  if (state_ == state::established) return w.fn(&w, {});
+  if (state_ == state::failed) return w.fn(&w, hs_error_);
+  if (hw_) return w.fn(&w, errc::busy);
+  hw_ = &w;
+  begin_handshake();
+}
+
+void tls_layer::begin_handshake() {
+  if (state_ != state::idle) return;
+  state_ = state::handshaking;
+  if (options_.handshake_timeout.count() > 0) {
+    timer_.expires_after(options_.handshake_timeout);
+    timer_.async_wait([this, alive = std::weak_ptr<char>(alive_)](std::error_code ec) {
+      if (ec || alive.expired() || state_ != state::handshaking) return;
+      timed_out_ = true;
+      lower_->cancel();  // the read (or write) in flight completes with ECANCELED
+    });
+  }
+  hs_step();
+}
+
+void tls_layer::hs_step() {
+  hs_error_.clear();
+  hs_status_ = engine_.handshake(hs_error_);
+  if (engine_.output().pending() > 0) return send_control(after_control::handshake);
+  hs_continue();
+}
+
+void tls_layer::hs_continue() {
+  switch (hs_status_) {
+    case tls_engine::status::ok:
+      return hs_done({});
+    case tls_engine::status::want_read:
+      if (lower_eof_) return hs_done(errc::tls_handshake);
+      return lower_->start_read(hs_reader_);
+    case tls_engine::status::closed:
+      return hs_done(errc::tls_handshake);
+    default:
+      return hs_done(hs_error_ ? hs_error_ : make_error_code(errc::tls_handshake));
+  }
+}
+
+void tls_layer::on_hs_read(read_waiter* w, std::error_code ec, fs::chain data) {
+  tls_layer* self = static_cast<reader*>(w)->self;
+  if (self->timed_out_) return self->hs_done(errc::handshake_timeout);
+  if (ec == errc::eof) {
+    self->lower_eof_ = true;
+    self->engine_.feed_eof();
+  } else if (ec) {
+    return self->hs_done(ec);
+  } else {
+    self->engine_.feed(std::move(data));
+  }
+  self->hs_step();
+}
+
+void tls_layer::hs_done(std::error_code ec) {
+  if (timed_out_ && ec) ec = errc::handshake_timeout;
+  timer_.cancel();
+  if (ec) {
+    state_ = state::failed;
+    hs_error_ = ec;
+  } else {
+    state_ = state::established;
+    record_ = engine_.record_plaintext(options_.mss);
+    engine_.set_record_plaintext(record_);
+    stats_.record_plaintext = record_;
+    staging_.resize(record_);
+  }
+  if (done_waiter* w = hw_) {
+    hw_ = nullptr;
+    w->fn(w, ec);
+  }
+  if (write_parked_) {
+    write_parked_ = false;
+    if (ec) {
+      abort_write(ec);
+    } else {
+      pump();
+    }
+  }
+  if (read_parked_) {
+    read_parked_ = false;
+    if (ec) {
+      deliver_read(ec, {});
+    } else {
+      read_step();
+    }
+  }
+}
+
+// ---- control records -------------------------------------------------------------------
+
+void tls_layer::send_control(after_control then) {
+  if (ctl_busy_) return;  // what is pending goes with the next control or data trip
+  ctl_busy_ = true;
+  ctl_then_ = then;
+  ctl_.data = engine_.output().take();
+  ctl_.more = false;
+  ctl_.ec.clear();
+  ctl_.bytes = 0;
+  lower_->start_write(ctl_);
+}
+
+void tls_layer::on_control_sent(void* arg, std::error_code ec, std::uint64_t bytes) {
+  auto* self = static_cast<tls_layer*>(arg);
+  self->ctl_busy_ = false;
+  self->stats_.ciphertext_out += bytes;
+  const after_control then = self->ctl_then_;
+  self->ctl_then_ = after_control::nothing;
+  switch (then) {
+    case after_control::handshake:
+      if (ec)
+        return self->hs_done(self->timed_out_ ? make_error_code(errc::handshake_timeout) : ec);
+      return self->hs_continue();
+    case after_control::shutdown: {
+      done_waiter* w = self->sw_;
+      self->sw_ = nullptr;
+      if (ec) return w->fn(w, ec);
+      return self->lower_->start_shutdown(*w);
+    }
+    case after_control::nothing:
+      if (!ec && self->engine_.output().pending() > 0 && !self->wreq_) {
+        self->send_control(after_control::nothing);
+      }
+      return;
+  }
+}
+
+// ---- write side ------------------------------------------------------------------------
+
+void tls_layer::start_write(write_request& r) {
+  if (wreq_) return r.finish(context(), errc::busy, 0);
+  wreq_ = &r;
+  in_ = std::move(r.data);
+  r.data.clear();
+  in_total_ = in_.size();
+  in_done_ = 0;
+  trip_in_ = 0;
+  more_ = r.more;
+  aborting_ = false;
+  r.push_action(action_);
+  if (state_ == state::failed) return abort_write(hs_error_);
+  if (state_ != state::established) {
+    write_parked_ = true;
+    return begin_handshake();
+  }
+  pump();
+}
+
+// The next plaintext to offer SSL_write: what a failed/partial SSL_write left in staging
+// first (the same bytes again), a whole record's worth of a large slice in place, or
+// small slices gathered into staging so that records stay full.
+bool tls_layer::next_plaintext(std::span<const std::byte>& span, bool& staged) {
+  staged = true;
+  if (staged_off_ < staged_) {
+    span = std::span<const std::byte>(staging_).subspan(staged_off_, staged_ - staged_off_);
+    return true;
+  }
+  const fs::slice& s = std::get<fs::slice>(in_.front());
+  const bool alone = in_.segment_count() == 1 || !fs::is_memory(in_.segments()[1]);
+  if (s.size() >= record_ || alone) {
+    staged = false;
+    span = s.bytes().first(std::min(s.size(), record_));
+    return true;
+  }
+  std::size_t n = 0;
+  while (n < record_ && !in_.empty() && fs::is_memory(in_.front())) {
+    const fs::slice& f = std::get<fs::slice>(in_.front());
+    const std::size_t take = std::min(f.size(), record_ - n);
+    fs::stats::copy(staging_.data() + n, f.data(), take, fs::copy_reason::gather);
+    in_.consume(take);
+    n += take;
+  }
+  stats_.gathered += n;
+  staged_ = n;
+  staged_off_ = 0;
+  span = std::span<const std::byte>(staging_).first(n);
+  return true;
+}
+
+void tls_layer::pump() {
+  page_writer& out = engine_.output();
+  for (;;) {
+    if (out.pending() >= options_.piece_bytes + options_.piece_bytes / 8 ||
+        trip_in_ >= options_.piece_bytes) {
+      return send_trip(false);
+    }
+    if (in_.empty() && staged_off_ == staged_) return send_trip(true);
+    if (staged_off_ == staged_ && !fs::is_memory(in_.front())) {
+      const fs::file_range& fr = std::get<fs::file_range>(in_.front());
+      if (!cache_) return abort_write(errc::no_page_cache);
+      file_want_ = std::min<std::uint64_t>(fr.size(), options_.piece_bytes);
+      cache_->read_range(fr.handle(), fr.offset(), file_want_, file_reader_);
+      return;
+    }
+    std::span<const std::byte> span;
+    bool staged = false;
+    next_plaintext(span, staged);
+    std::size_t accepted = 0;
+    std::error_code ec;
+    const auto st = engine_.encrypt(span, accepted, ec);
+    if (staged) {
+      staged_off_ += accepted;
+      if (staged_off_ == staged_) staged_ = staged_off_ = 0;
+    } else {
+      in_.consume(accepted);
+    }
+    trip_in_ += accepted;
+    if (st == tls_engine::status::want_write) {
+      if (out.pending() > 0) return send_trip(false);  // retry the same bytes after
+      return abort_write(errc::pool_exhausted);
+    }
+    if (st != tls_engine::status::ok)
+      return abort_write(ec ? ec : make_error_code(errc::tls_protocol));
+  }
+}
+
+void tls_layer::on_file_pages(fs::detail::range_waiter* w, std::error_code ec, fs::chain pages) {
+  tls_layer* self = static_cast<file_reader*>(w)->self;
+  if (ec) return self->abort_write(ec);
+  if (pages.size() != self->file_want_) return self->abort_write(errc::truncated);
+  self->in_.consume(self->file_want_);
+  pages.append(std::move(self->in_));
+  self->in_ = std::move(pages);
+  self->pump();
+}
+
+void tls_layer::send_trip(bool last) {
+  last_trip_ = last;
+  wreq_->data = engine_.output().take();
+  wreq_->more = last ? more_ : true;
+  lower_->start_write(*wreq_);
+}
+
+void tls_layer::abort_write(std::error_code ec) {
+  aborting_ = true;
+  wreq_->finish(context(), ec, 0);
+}
+
+runtime::action_result tls_layer::write_action::on_complete(runtime::operation&, int& result,
+                                                            bool) {
+  return self->on_trip_done(result);
+}
+
+// Ciphertext bytes below -> plaintext bytes of this write.
+runtime::action_result tls_layer::on_trip_done(int result) {
+  write_request& r = *wreq_;
+  if (result < 0 && !r.ec) r.ec = std::error_code(-result, std::system_category());
+  if (!aborting_) stats_.ciphertext_out += r.bytes;
+  if (aborting_ || r.ec || last_trip_) {
+    if (!r.ec) in_done_ += trip_in_;
+    stats_.plaintext_out += in_done_;
+    r.bytes = in_done_;
+    in_.clear();
+    staged_ = staged_off_ = 0;
+    wreq_ = nullptr;
+    if (!r.ec && engine_.output().pending() > 0) send_control(after_control::nothing);
+    return runtime::action_result::done;
+  }
+  in_done_ += trip_in_;
+  trip_in_ = 0;
+  pump();
+  return runtime::action_result::keep;
+}
+
+// ---- read side -------------------------------------------------------------------------
+
+void tls_layer::start_read(read_waiter& w) {
+  if (rw_) return w.fn(&w, errc::busy, {});
+  rw_ = &w;
+  if (state_ == state::failed) return deliver_read(hs_error_, {});
+  if (state_ != state::established) {
+    read_parked_ = true;
+    return begin_handshake();
+  }
+  read_step();
+}
+
+void tls_layer::read_step() {
+  if (peer_closed_) return deliver_read(errc::eof, {});
+  if (read_error_) return deliver_read(read_error_, {});
+  std::error_code ec;
+  const auto st = engine_.decrypt(rout_, options_.read_output_limit, ec);
+  // Post-handshake messages (e.g. a KeyUpdate answer) go out now unless a write will carry them.
+  if (engine_.output().pending() > 0 && !wreq_) send_control(after_control::nothing);
+  if (st == tls_engine::status::closed) peer_closed_ = true;
+  if (st == tls_engine::status::error) read_error_ = ec;
+  if (st == tls_engine::status::want_write && rout_.pending() == 0) {
+    read_error_ = errc::pool_exhausted;
+  }
+  if (rout_.pending() > 0) {
+    stats_.plaintext_in += rout_.pending();
+    return deliver_read({}, rout_.take());
+  }
+  if (peer_closed_) return deliver_read(errc::eof, {});
+  if (read_error_) return deliver_read(read_error_, {});
+  if (lower_eof_) return deliver_read(errc::truncated, {});
+  lower_->start_read(reader_);
+}
+
+void tls_layer::on_lower_read(read_waiter* w, std::error_code ec, fs::chain data) {
+  tls_layer* self = static_cast<reader*>(w)->self;
+  if (ec == errc::eof) {
+    self->lower_eof_ = true;
+    self->engine_.feed_eof();
+  } else if (ec) {
+    self->read_error_ = ec;
+  } else {
+    self->engine_.feed(std::move(data));
+  }
+  self->read_step();
+}
+
+void tls_layer::deliver_read(std::error_code ec, fs::chain data) {
+  read_waiter* w = rw_;
+  rw_ = nullptr;
+  w->fn(w, ec, std::move(data));
+}
+
+// ---- shutdown --------------------------------------------------------------------------
+
+void tls_layer::start_shutdown(done_waiter& w) {
+  if (state_ != state::established) return lower_->start_shutdown(w);
+  std::error_code ec;
+  if (engine_.close(ec) == tls_engine::status::error) return w.fn(&w, ec);
+  if (engine_.output().pending() == 0 || ctl_busy_) return lower_->start_shutdown(w);
+  sw_ = &w;
+  send_control(after_control::shutdown);
+}
+
+}  // namespace pagewire::filters

@@ -1,0 +1,179 @@
+#pragma once
+
+/// tls_layer: TLS as a stream layer (server or client side). Plaintext written above leaves
+/// as records through the layer below; records read below come up as plaintext.
+///
+/// Handshake: async_handshake(token) runs it explicitly (void(std::error_code)); a read or
+/// write before that starts it implicitly and waits for it. The whole handshake must finish
+/// within options.handshake_timeout (errc::handshake_timeout), and every failure is a
+/// filters::errc: tls_handshake (a plain-HTTP client on the TLS port, no shared cipher),
+/// truncated (the peer vanished mid-record), ...
+///
+/// Writes: plaintext is encrypted in trips of at most `piece_bytes` (the layer's action
+/// returns keep between trips), records of record_plaintext(mss) bytes so each fills whole
+/// packets; small slices are gathered into one record (a counted copy, reason gather). File
+/// ranges are read through fs::page_cache. SSL_write partial writes and WANT_WRITE (pool
+/// exhausted) send what exists and retry with the same bytes. The application's completion
+/// reports plaintext bytes: this layer's action maps the ciphertext sent below to the
+/// plaintext it carried.
+///
+/// kTLS: ktls.h probes the kernel; with memory BIOs OpenSSL cannot offload, so this layer
+/// reports path "userspace" and why (stats().ktls_reason). On this project's kernels the
+/// tls ULP is absent and the userspace path is what runs and is tested.
+///
+/// Shutdown sends close_notify, then shuts the layer below. A read after the peer's
+/// close_notify is errc::eof; a FIN without close_notify is errc::truncated.
+/// Threading, lifetime: stream.h. The tls_context, pool and cache outlive the layer.
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <pagewire/filters/stream.h>
+#include <pagewire/filters/tls_context.h>
+#include <pagewire/filters/tls_engine.h>
+#include <pagewire/fs/page_cache.h>
+#include <pagewire/runtime/completion_stack.h>
+#include <pagewire/runtime/timer.h>
+
+namespace pagewire::filters {
+
+struct tls_layer_options {
+  std::chrono::milliseconds handshake_timeout{10'000};
+  /// Packet size records are fitted to (TCP MSS); 0: 16 KiB records.
+  std::size_t mss = 0;
+  /// Plaintext bytes per trip below (bounds ciphertext memory per write).
+  std::size_t piece_bytes = 512 * 1024;
+  /// Plaintext bytes per read at most.
+  std::size_t read_output_limit = 256 * 1024;
+};
+
+enum class tls_path : std::uint8_t { userspace, ktls };
+
+struct tls_stats {
+  tls_path path = tls_path::userspace;
+  std::string ktls_reason;  ///< why that path (ktls.h)
+  std::uint64_t plaintext_out = 0;
+  std::uint64_t ciphertext_out = 0;
+  std::uint64_t plaintext_in = 0;
+  std::uint64_t gathered = 0;  ///< plaintext bytes copied to build full records
+  std::size_t record_plaintext = 0;
+};
+
+class tls_layer final : public layer {
+ public:
+  tls_layer(std::unique_ptr<stream> lower, std::shared_ptr<tls_context> ctx,
+            const tls_layer_options& options, fs::page_pool& pool, fs::page_cache* cache,
+            std::error_code& ec);
+  ~tls_layer() override;
+
+  template <class Token>
+  auto async_handshake(Token&& token) {
+    return asio::async_initiate<Token, void(std::error_code)>(
+        [this](auto handler) {
+          using Op =
+              detail::waiter_op<std::decay_t<decltype(handler)>, done_waiter, std::error_code>;
+          detail::initiation_guard g;
+          start_handshake(*new Op(std::move(handler), context(), g));
+          Op::release_guard(g);
+        },
+        token);
+  }
+  void start_handshake(done_waiter& w);
+
+  void start_write(write_request& r) override;
+  void start_read(read_waiter& w) override;
+  void start_shutdown(done_waiter& w) override;
+  std::string describe() const override;
+
+  bool established() const noexcept { return state_ == state::established; }
+  const tls_engine& engine() const noexcept { return engine_; }
+  const tls_stats& stats() const noexcept { return stats_; }
+
+ private:
+  enum class state : std::uint8_t { idle, handshaking, established, failed };
+  enum class after_control : std::uint8_t { nothing, handshake, shutdown };
+
+  struct write_action final : runtime::completion_action {
+    tls_layer* self = nullptr;
+    runtime::action_result on_complete(runtime::operation& op, int& result, bool) override;
+  };
+  struct reader final : read_waiter {
+    tls_layer* self = nullptr;
+  };
+  struct file_reader final : fs::detail::range_waiter {
+    tls_layer* self = nullptr;
+  };
+
+  void begin_handshake();
+  void hs_step();
+  void hs_continue();
+  void hs_done(std::error_code ec);
+  static void on_hs_read(read_waiter* w, std::error_code ec, fs::chain data);
+  void send_control(after_control then);
+  static void on_control_sent(void* arg, std::error_code ec, std::uint64_t bytes);
+
+  void pump();
+  bool next_plaintext(std::span<const std::byte>& span, bool& staged);
+  void send_trip(bool last);
+  void abort_write(std::error_code ec);
+  runtime::action_result on_trip_done(int result);
+  static void on_file_pages(fs::detail::range_waiter* w, std::error_code ec, fs::chain pages);
+
+  void read_step();
+  static void on_lower_read(read_waiter* w, std::error_code ec, fs::chain data);
+  void deliver_read(std::error_code ec, fs::chain data);
+
+  tls_layer_options options_;
+  fs::page_cache* cache_;
+  tls_engine engine_;
+  tls_stats stats_;
+  state state_ = state::idle;
+  std::error_code hs_error_;
+  tls_engine::status hs_status_ = tls_engine::status::ok;
+  std::shared_ptr<char> alive_ = std::make_shared<char>();
+  runtime::timer timer_;
+  bool timed_out_ = false;
+  done_waiter* hw_ = nullptr;
+  reader hs_reader_;
+  std::size_t record_ = 16384;
+
+  // control records (handshake flights, post-handshake messages, close_notify)
+  callback_write_request ctl_;
+  bool ctl_busy_ = false;
+  after_control ctl_then_ = after_control::nothing;
+
+  // write side
+  write_request* wreq_ = nullptr;
+  bool write_parked_ = false;
+  write_action action_;
+  fs::chain in_;
+  std::uint64_t in_total_ = 0;
+  std::uint64_t in_done_ = 0;
+  std::uint64_t trip_in_ = 0;
+  bool more_ = false;
+  bool aborting_ = false;
+  bool last_trip_ = false;
+  std::vector<std::byte> staging_;  // gathered plaintext for one record
+  std::size_t staged_ = 0;          // bytes in staging_
+  std::size_t staged_off_ = 0;      // bytes of staging_ accepted by SSL_write
+  file_reader file_reader_;
+  std::uint64_t file_want_ = 0;
+
+  // read side
+  read_waiter* rw_ = nullptr;
+  bool read_parked_ = false;
+  reader reader_;
+  page_writer rout_;
+  bool lower_eof_ = false;
+  bool peer_closed_ = false;
+  std::error_code read_error_;
+
+  // shutdown
+  done_waiter* sw_ = nullptr;
+};
+
+}  // namespace pagewire::filters

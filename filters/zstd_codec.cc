@@ -1,0 +1,135 @@
+#include <zstd.h>
+#include <zstd_errors.h>
+
+#include <pagewire/filters/error.h>
+#include <pagewire/filters/zstd_codec.h>
+
+namespace pagewire::filters {
+namespace {
+
+class zstd_encoder final : public encoder {
+ public:
+  ~zstd_encoder() override { ZSTD_freeCCtx(c_); }
+  std::error_code init(const encoder_options& o) {
+    c_ = ZSTD_createCCtx();
+    if (!c_) return std::make_error_code(std::errc::not_enough_memory);
+    const int level = o.level < 0 ? 3 : o.level;
+    if (level > ZSTD_maxCLevel()) return std::make_error_code(std::errc::invalid_argument);
+    if (ZSTD_isError(ZSTD_CCtx_setParameter(c_, ZSTD_c_compressionLevel, level)) ||
+        ZSTD_isError(ZSTD_CCtx_setParameter(c_, ZSTD_c_checksumFlag, 1)) ||
+        (o.window_bits != 0 &&
+         ZSTD_isError(ZSTD_CCtx_setParameter(c_, ZSTD_c_windowLog, o.window_bits)))) {
+      return std::make_error_code(std::errc::invalid_argument);
+    }
+    return {};
+  }
+
+  std::error_code encode(std::span<const std::byte> in, flush f, page_writer& out,
+                         std::size_t out_limit, std::size_t& consumed, bool& finished) override {
+    ZSTD_inBuffer zin{in.data(), in.size(), 0};
+    finished = false;
+    const std::size_t start = out.pending();
+    const ZSTD_EndDirective mode = f == flush::end ? ZSTD_e_end : ZSTD_e_continue;
+    std::error_code ec;
+    while (out.pending() - start < out_limit) {
+      auto space = out.reserve();
+      if (space.empty()) {
+        ec = errc::pool_exhausted;
+        break;
+      }
+      ZSTD_outBuffer zout{space.data(), space.size(), 0};
+      const std::size_t left = ZSTD_compressStream2(c_, &zout, &zin, mode);
+      out.commit(zout.pos);
+      if (ZSTD_isError(left)) {
+        ec = errc::corrupt_data;
+        break;
+      }
+      if (mode == ZSTD_e_end && left == 0) {
+        finished = true;
+        break;
+      }
+      if (mode == ZSTD_e_continue && zin.pos == zin.size && zout.pos < zout.size) break;
+    }
+    consumed = zin.pos;
+    return ec;
+  }
+  coding kind() const noexcept override { return coding::zstd; }
+
+ private:
+  ZSTD_CCtx* c_ = nullptr;
+};
+
+class zstd_decoder final : public decoder {
+ public:
+  explicit zstd_decoder(const decoder_options& o) : max_output_(o.max_output) {}
+  ~zstd_decoder() override { ZSTD_freeDCtx(d_); }
+  std::error_code init(const decoder_options& o) {
+    d_ = ZSTD_createDCtx();
+    if (!d_) return std::make_error_code(std::errc::not_enough_memory);
+    if (ZSTD_isError(ZSTD_DCtx_setParameter(d_, ZSTD_d_windowLogMax, o.zstd_window_log_max))) {
+      return std::make_error_code(std::errc::invalid_argument);
+    }
+    return {};
+  }
+
+  std::error_code decode(std::span<const std::byte> in, page_writer& out, std::size_t out_limit,
+                         std::size_t& consumed) override {
+    ZSTD_inBuffer zin{in.data(), in.size(), 0};
+    const std::size_t start = out.pending();
+    std::error_code ec;
+    while (out.pending() - start < out_limit) {
+      auto space = out.reserve();
+      if (space.empty()) {
+        ec = errc::pool_exhausted;
+        break;
+      }
+      ZSTD_outBuffer zout{space.data(), space.size(), 0};
+      const std::size_t in_before = zin.pos;
+      const std::size_t r = ZSTD_decompressStream(d_, &zout, &zin);
+      out.commit(zout.pos);
+      produced_ += zout.pos;
+      if (ZSTD_isError(r)) {
+        ec = ZSTD_getErrorCode(r) == ZSTD_error_frameParameter_windowTooLarge
+                 ? errc::window_too_large
+                 : errc::corrupt_data;
+        break;
+      }
+      if (produced_ > max_output_) {
+        ec = errc::output_limit;
+        break;
+      }
+      if (r == 0) {
+        boundary_ = true;
+      } else if (zin.pos != in_before || zout.pos != 0) {
+        boundary_ = false;
+      }
+      if (zin.pos == zin.size && zout.pos < zout.size) break;
+    }
+    consumed = zin.pos;
+    return ec;
+  }
+  bool at_boundary() const noexcept override { return boundary_; }
+  std::uint64_t produced() const noexcept override { return produced_; }
+
+ private:
+  std::uint64_t max_output_;
+  std::uint64_t produced_ = 0;
+  ZSTD_DCtx* d_ = nullptr;
+  bool boundary_ = true;
+};
+
+}  // namespace
+
+std::unique_ptr<encoder> make_zstd_encoder(const encoder_options& o, std::error_code& ec) {
+  auto e = std::make_unique<zstd_encoder>();
+  if ((ec = e->init(o))) return nullptr;
+  return e;
+}
+
+std::unique_ptr<decoder> make_zstd_decoder(const decoder_options& o, std::error_code& ec) {
+  auto d = std::make_unique<zstd_decoder>(o);
+  if ((ec = d->init(o))) return nullptr;
+  return d;
+}
+
+}  // namespace pagewire::filters

@@ -1,0 +1,63 @@
+"""The access log: one combined-format line per response (nginx/Apache "combined"),
+written by the log writer off the hot path, complete after a graceful stop; quotes
+and control bytes in client-supplied fields are escaped so no line can be forged;
+"-" writes to stdout.
+
+Usage: access_log_test.py SENDFILE_SERVER_BINARY"""
+
+import os
+import re
+import tempfile
+import unittest
+
+import server_testlib as lib
+
+COMBINED = re.compile(
+    r'^(\S+) - (\S+) \[(\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d \+0000)\] "([^"\\]*(?:\\.[^"\\]*)*)" '
+    r'(\d{3}) (\d+) "([^"\\]*(?:\\.[^"\\]*)*)" "([^"\\]*(?:\\.[^"\\]*)*)"$')
+
+
+class AccessLog(unittest.TestCase):
+    def test_combined_lines_for_every_response(self):
+        root, _ = lib.make_root({"1k.bin": 1024})
+        log = os.path.join(tempfile.mkdtemp(dir=os.environ.get("TEST_TMPDIR")), "access.log")
+        with lib.Server(root, "--access-log", log, threads=2) as srv:
+            lib.get(srv.port, "/1k.bin", ["User-Agent: tester/1.0", "Referer: http://r/"])
+            lib.get(srv.port, "/missing")
+            lib.get(srv.port, "/1k.bin", ['User-Agent: evil" 200 0 "x\x80'], method="HEAD")
+            lib.raw_exchange(srv.port, b"BROKEN\r\n\r\n")
+            self.assertEqual(srv.stop(), 0)
+        with open(log) as f:
+            lines = f.read().splitlines()
+        self.assertEqual(len(lines), 4, lines)
+        parsed = [COMBINED.match(line) for line in lines]
+        for line, m in zip(lines, parsed):
+            self.assertIsNotNone(m, line)
+        by_status = sorted((m.group(5), m.group(4), m.group(6), m.group(7), m.group(8))
+                           for m in parsed)
+        self.assertIn(("200", "GET /1k.bin HTTP/1.1", "1024", "http://r/", "tester/1.0"),
+                      by_status)
+        self.assertIn(("404", "GET /missing HTTP/1.1", "14", "-", "-"), by_status)
+        head = [b for b in by_status if b[1].startswith("HEAD")][0]
+        self.assertEqual(head[0], "200")
+        self.assertEqual(head[2], "0")
+        self.assertIn("\\x22", head[4])  # the quote is escaped, not a field end
+        self.assertIn("\\x80", head[4])
+        self.assertIn("400", [b[0] for b in by_status])
+        for m in parsed:
+            self.assertEqual(m.group(1), "127.0.0.1")
+
+    def test_dash_logs_to_stdout(self):
+        root, _ = lib.make_root({"1k.bin": 1024})
+        srv = lib.Server(root, "--access-log", "-")
+        try:
+            lib.get(srv.port, "/1k.bin")
+            self.assertEqual(srv.stop(), 0)
+            out = srv.proc.stdout.read().decode()
+            self.assertRegex(out, r'"GET /1k.bin HTTP/1.1" 200 1024 ')
+        finally:
+            srv.kill()
+
+
+if __name__ == "__main__":
+    lib.main("access_log_test")

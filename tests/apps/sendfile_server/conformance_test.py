@@ -1,0 +1,387 @@
+"""HTTP/1.1 conformance of sendfile_server, one test per header rule of issue 7
+(RFC 9110 / RFC 9112): methods, HEAD, validators, conditional requests, ranges,
+multipart/byteranges, If-Range, directories, keep-alive, HTTP/1.0, pipelining,
+parser limits, precompressed siblings. Raw sockets, curl and http.client.
+
+Usage: conformance_test.py SENDFILE_SERVER_BINARY"""
+
+import email.utils
+import gzip
+import http.client
+import os
+import re
+import time
+import unittest
+
+import server_testlib as lib
+
+
+def setUpModule():
+    global ROOT, SRV, DATA
+    ROOT, _ = lib.make_root({"64k.bin": 64 << 10})
+    DATA = {}
+    for name, content in {"page.html": b"<p>hi</p>\n" * 50, "style.css": b"body{}\n" * 300,
+                          "data.json": b'{"a": 1}\n', "notes.txt": b"plain text\n" * 200}.items():
+        with open(os.path.join(ROOT, name), "wb") as f:
+            f.write(content)
+        DATA[name] = content
+    with open(os.path.join(ROOT, "64k.bin"), "rb") as f:
+        DATA["64k.bin"] = f.read()
+    os.mkdir(os.path.join(ROOT, "docs"))
+    with open(os.path.join(ROOT, "docs", "index.html"), "wb") as f:
+        f.write(b"<p>docs</p>\n")
+    os.mkdir(os.path.join(ROOT, "empty"))
+    # Precompressed siblings: fresh for notes.txt, stale (older) for style.css.
+    DATA["notes.txt.gz"] = gzip.compress(DATA["notes.txt"])
+    with open(os.path.join(ROOT, "notes.txt.gz"), "wb") as f:
+        f.write(DATA["notes.txt.gz"])
+    with open(os.path.join(ROOT, "style.css.gz"), "wb") as f:
+        f.write(gzip.compress(b"STALE"))
+    old = time.time() - 3600
+    os.utime(os.path.join(ROOT, "style.css.gz"), (old, old))
+    SRV = lib.Server(ROOT, "--compress", "gzip", "--stats")
+
+
+def tearDownModule():
+    rc = SRV.stop()
+    if rc != 0:  # sanitizer reports, crashes at exit
+        raise AssertionError(f"server exited with {rc}: {SRV.stderr()}")
+
+
+def get(path, *headers, method="GET", version="HTTP/1.1"):
+    return lib.get(SRV.port, path, headers, method=method, version=version)
+
+
+class Basics(unittest.TestCase):
+    def test_get_sends_length_date_server_validators_type(self):
+        r = get("/64k.bin")
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.version, "HTTP/1.1")
+        self.assertEqual(r.body, DATA["64k.bin"])
+        self.assertEqual(r.header("Content-Length"), str(64 << 10))
+        self.assertIsNotNone(email.utils.parsedate_to_datetime(r.header("Date")))
+        self.assertRegex(r.header("Date"), r"^\w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT$")
+        self.assertIsNotNone(r.header("Server"))
+        self.assertIsNotNone(email.utils.parsedate_to_datetime(r.header("Last-Modified")))
+        self.assertRegex(r.header("ETag"), r'^"[^"]+"$')  # strong
+        self.assertEqual(r.header("Content-Type"), "application/octet-stream")
+        self.assertEqual(r.header("Accept-Ranges"), "bytes")
+
+    def test_content_type_from_extension(self):
+        self.assertTrue(get("/page.html").header("Content-Type").startswith("text/html"))
+        self.assertTrue(get("/style.css").header("Content-Type").startswith("text/css"))
+        self.assertTrue(get("/data.json").header("Content-Type").startswith("application/json"))
+        self.assertTrue(get("/notes.txt").header("Content-Type").startswith("text/plain"))
+
+    def test_etag_changes_with_the_file(self):
+        path = os.path.join(ROOT, "changing.txt")
+        with open(path, "wb") as f:
+            f.write(b"one")
+        first = get("/changing.txt").header("ETag")
+        with open(path, "wb") as f:
+            f.write(b"two, longer")
+        deadline = time.monotonic() + 5  # the open-file cache revalidates within a second
+        while time.monotonic() < deadline:
+            r = get("/changing.txt")
+            if r.body == b"two, longer":
+                break
+            time.sleep(0.2)
+        self.assertEqual(r.body, b"two, longer")
+        self.assertNotEqual(r.header("ETag"), first)
+
+    def test_head_has_gets_fields_and_no_body(self):
+        g = get("/page.html")
+        h = get("/page.html", method="HEAD")
+        self.assertEqual(h.status, 200)
+        for name in ("Content-Length", "Content-Type", "ETag", "Last-Modified", "Accept-Ranges"):
+            self.assertEqual(h.header(name), g.header(name), name)
+        # A HEAD then a GET on one connection: the GET's status line follows the HEAD's
+        # head directly, so the HEAD carried no body.
+        with lib.connect(SRV.port) as s:
+            s.sendall(b"HEAD /page.html HTTP/1.1\r\nHost: x\r\n\r\n"
+                      b"GET /data.json HTTP/1.1\r\nHost: x\r\n\r\n")
+            rd = lib.Reader(s)
+            rd.read_response(head_request=True)
+            r2 = rd.read_response()
+            self.assertEqual(r2.body, DATA["data.json"])
+
+    def test_other_methods_get_405_with_allow(self):
+        for m in ("POST", "PUT", "DELETE", "OPTIONS", "PATCH"):
+            r = lib.request(SRV.port, f"{m} /page.html HTTP/1.1\r\nHost: x\r\nContent-Length: 0"
+                                      f"\r\n\r\n".encode())
+            self.assertEqual(r.status, 405, m)
+            self.assertEqual(r.header("Allow"), "GET, HEAD")
+
+    def test_missing_file_is_404(self):
+        self.assertEqual(get("/nope.html").status, 404)
+
+    def test_directory_serves_index_html(self):
+        r = get("/docs/")
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.body, b"<p>docs</p>\n")
+        self.assertTrue(r.header("Content-Type").startswith("text/html"))
+        self.assertEqual(get("/").status, 200)
+
+    def test_directory_without_index_is_404_without_list_dirs(self):
+        self.assertEqual(get("/empty/").status, 404)
+
+    def test_list_dirs_lists_entries(self):
+        with lib.Server(ROOT, "--list-dirs") as srv:
+            r = lib.get(srv.port, "/empty/")
+            self.assertEqual(r.status, 200)
+            os.makedirs(os.path.join(ROOT, "listed"), exist_ok=True)
+            with open(os.path.join(ROOT, "listed", "a<b>.txt"), "w") as f:
+                f.write("x")
+            r = lib.get(srv.port, "/listed/")
+            self.assertEqual(r.status, 200)
+            self.assertIn(b"a&lt;b&gt;.txt", r.body)
+            self.assertIn(b'href="a%3Cb%3E.txt"', r.body)
+
+
+class Conditionals(unittest.TestCase):
+    def test_if_none_match_gives_304_with_etag(self):
+        tag = get("/page.html").header("ETag")
+        r = get("/page.html", f"If-None-Match: {tag}")
+        self.assertEqual(r.status, 304)
+        self.assertEqual(r.header("ETag"), tag)
+        self.assertEqual(r.body, b"")
+
+    def test_if_none_match_uses_weak_comparison(self):
+        tag = get("/page.html").header("ETag")
+        self.assertEqual(get("/page.html", f'If-None-Match: "x", W/{tag}').status, 304)
+        self.assertEqual(get("/page.html", "If-None-Match: *").status, 304)
+
+    def test_if_none_match_wins_over_if_modified_since(self):
+        future = email.utils.formatdate(time.time() + 86400, usegmt=True)
+        r = get("/page.html", 'If-None-Match: "other"', f"If-Modified-Since: {future}")
+        self.assertEqual(r.status, 200)
+
+    def test_if_modified_since(self):
+        lm = get("/page.html").header("Last-Modified")
+        self.assertEqual(get("/page.html", f"If-Modified-Since: {lm}").status, 304)
+        past = email.utils.formatdate(time.time() - 10 * 86400, usegmt=True)
+        self.assertEqual(get("/page.html", f"If-Modified-Since: {past}").status, 200)
+        self.assertEqual(get("/page.html", "If-Modified-Since: yesterday").status, 200)
+
+    def test_if_match_failure_is_412(self):
+        self.assertEqual(get("/page.html", 'If-Match: "nope"').status, 412)
+
+
+class Ranges(unittest.TestCase):
+    def test_single_range_is_206_with_content_range(self):
+        r = get("/64k.bin", "Range: bytes=100-1099")
+        self.assertEqual(r.status, 206)
+        self.assertEqual(r.header("Content-Range"), f"bytes 100-1099/{64 << 10}")
+        self.assertEqual(r.body, DATA["64k.bin"][100:1100])
+
+    def test_suffix_and_open_ranges(self):
+        r = get("/64k.bin", "Range: bytes=-100")
+        self.assertEqual(r.body, DATA["64k.bin"][-100:])
+        r = get("/64k.bin", "Range: bytes=65000-")
+        self.assertEqual(r.body, DATA["64k.bin"][65000:])
+        r = get("/64k.bin", "Range: bytes=65000-999999")  # clipped
+        self.assertEqual(r.header("Content-Range"), f"bytes 65000-65535/{64 << 10}")
+
+    def test_multiple_ranges_are_multipart_byteranges(self):
+        r = get("/64k.bin", "Range: bytes=0-9,1000-1009,-5")
+        self.assertEqual(r.status, 206)
+        m = re.match(r"multipart/byteranges; boundary=(\S+)", r.header("Content-Type"))
+        self.assertIsNotNone(m)
+        self.assertEqual(int(r.header("Content-Length")), len(r.body))
+        boundary = m.group(1).encode()
+        parts = r.body.split(b"--" + boundary)
+        self.assertEqual(parts[-1].strip(b"\r\n"), b"--")
+        bodies = []
+        for p in parts[1:-1]:
+            head, _, body = p.partition(b"\r\n\r\n")
+            self.assertIn(b"Content-Range: bytes ", head)
+            bodies.append(body[:-2] if body.endswith(b"\r\n") else body)
+        d = DATA["64k.bin"]
+        self.assertEqual(bodies, [d[0:10], d[1000:1010], d[-5:]])
+
+    def test_unsatisfiable_is_416_with_star_range(self):
+        r = get("/64k.bin", "Range: bytes=70000-80000")
+        self.assertEqual(r.status, 416)
+        self.assertEqual(r.header("Content-Range"), f"bytes */{64 << 10}")
+
+    def test_malformed_range_is_ignored(self):
+        for bad in ("bytes=abc", "bytes=5-2", "pages=1-2", "bytes 0-1"):
+            r = get("/64k.bin", f"Range: {bad}")
+            self.assertEqual(r.status, 200, bad)
+            self.assertEqual(len(r.body), 64 << 10)
+
+    def test_too_many_or_overlapping_ranges_give_the_whole(self):
+        many = ",".join(f"{i * 10}-{i * 10 + 1}" for i in range(17))
+        self.assertEqual(get("/64k.bin", f"Range: bytes={many}").status, 200)
+        self.assertEqual(get("/64k.bin", "Range: bytes=0-100,50-150").status, 200)
+
+    def test_if_range(self):
+        tag = get("/64k.bin").header("ETag")
+        self.assertEqual(get("/64k.bin", "Range: bytes=0-1", f"If-Range: {tag}").status, 206)
+        r = get("/64k.bin", "Range: bytes=0-1", 'If-Range: "stale"')
+        self.assertEqual(r.status, 200)
+        self.assertEqual(len(r.body), 64 << 10)
+
+    def test_curl_range(self):
+        p = lib.run(["curl", "-s", "--http1.1", "--range", "10-19", SRV.url("/64k.bin")])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.stdout, DATA["64k.bin"][10:20])
+
+
+class Connections(unittest.TestCase):
+    def test_keep_alive_serves_many_requests_on_one_connection(self):
+        conn = http.client.HTTPConnection("127.0.0.1", SRV.port, timeout=10)
+        for name in ("page.html", "data.json", "64k.bin", "page.html"):
+            conn.request("GET", "/" + name)
+            resp = conn.getresponse()
+            self.assertEqual(resp.read(), DATA[name])
+            self.assertFalse(resp.will_close)
+        conn.close()
+
+    def test_pipelined_responses_come_in_order(self):
+        names = ["data.json", "page.html", "nope", "notes.txt", "data.json"]
+        raw = b"".join(f"GET /{n} HTTP/1.1\r\nHost: x\r\n\r\n".encode() for n in names)
+        with lib.connect(SRV.port) as s:
+            s.sendall(raw)
+            rd = lib.Reader(s)
+            for n in names:
+                r = rd.read_response()
+                if n == "nope":
+                    self.assertEqual(r.status, 404)
+                else:
+                    self.assertEqual(r.body, DATA[n], n)
+
+    def test_pipelined_one_byte_at_a_time(self):
+        raw = b"GET /data.json HTTP/1.1\r\nHost: x\r\n\r\n" * 2
+        with lib.connect(SRV.port) as s:
+            for i in range(len(raw)):
+                s.send(raw[i:i + 1])
+            rd = lib.Reader(s)
+            self.assertEqual(rd.read_response().body, DATA["data.json"])
+            self.assertEqual(rd.read_response().body, DATA["data.json"])
+
+    def test_connection_close_is_honoured(self):
+        with lib.connect(SRV.port) as s:
+            s.sendall(b"GET /data.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            rd = lib.Reader(s)
+            r = rd.read_response()
+            self.assertEqual(r.header("Connection"), "close")
+            self.assertTrue(rd.at_eof())
+
+    def test_http10_closes_unless_keep_alive(self):
+        with lib.connect(SRV.port) as s:
+            s.sendall(b"GET /data.json HTTP/1.0\r\n\r\n")
+            rd = lib.Reader(s)
+            r = rd.read_response()
+            self.assertEqual(r.body, DATA["data.json"])
+            self.assertTrue(rd.at_eof())
+        with lib.connect(SRV.port) as s:
+            s.sendall(b"GET /data.json HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+            rd = lib.Reader(s)
+            self.assertEqual(rd.read_response().header("Connection"), "keep-alive")
+            s.sendall(b"GET /data.json HTTP/1.0\r\n\r\n")
+            self.assertEqual(rd.read_response().body, DATA["data.json"])
+
+    def test_curl_head_and_http11(self):
+        p = lib.run(["curl", "-s", "-I", "--http1.1", SRV.url("/page.html")])
+        self.assertEqual(p.returncode, 0)
+        self.assertIn(b"HTTP/1.1 200 OK", p.stdout)
+        self.assertIn(f"Content-Length: {len(DATA['page.html'])}".encode(), p.stdout)
+
+
+class Limits(unittest.TestCase):
+    def test_too_large_header_block_is_431(self):
+        big = "X-Big: " + "a" * 17000
+        out = lib.raw_exchange(SRV.port, f"GET / HTTP/1.1\r\nHost: x\r\n{big}\r\n\r\n".encode())
+        self.assertTrue(out.startswith(b"HTTP/1.1 431 "), out[:60])
+
+    def test_too_many_fields_is_431(self):
+        fields = "".join(f"X-{i}: v\r\n" for i in range(101))
+        out = lib.raw_exchange(SRV.port, f"GET / HTTP/1.1\r\nHost: x\r\n{fields}\r\n".encode())
+        self.assertTrue(out.startswith(b"HTTP/1.1 431 "), out[:60])
+
+    def test_too_long_target_is_414(self):
+        out = lib.raw_exchange(SRV.port, f"GET /{'a' * 17000} HTTP/1.1\r\n\r\n".encode())
+        self.assertTrue(out.startswith(b"HTTP/1.1 414 "), out[:60])
+
+    def test_garbage_request_line_is_400_and_closes(self):
+        out = lib.raw_exchange(SRV.port, b"HELLO\r\n\r\n")
+        self.assertTrue(out.startswith(b"HTTP/1.1 400 "), out[:60])
+        self.assertIn(b"Connection: close", out)
+
+
+class Encodings(unittest.TestCase):
+    def test_fresh_precompressed_sibling_is_sent_with_vary_and_own_etag(self):
+        plain = get("/notes.txt")
+        r = get("/notes.txt", "Accept-Encoding: gzip")
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.header("Content-Encoding"), "gzip")
+        self.assertEqual(r.header("Vary"), "Accept-Encoding")
+        self.assertEqual(r.body, DATA["notes.txt.gz"])
+        self.assertNotEqual(r.header("ETag"), plain.header("ETag"))
+        self.assertEqual(plain.header("Vary"), "Accept-Encoding")
+
+    def test_q_values_and_case(self):
+        self.assertEqual(get("/notes.txt", "Accept-Encoding: GZIP;q=0.5").header(
+            "Content-Encoding"), "gzip")
+        self.assertIsNone(get("/notes.txt", "Accept-Encoding: gzip;q=0").header(
+            "Content-Encoding"))
+        self.assertEqual(get("/notes.txt", "Accept-Encoding: *").header("Content-Encoding"),
+                         "gzip")
+
+    def test_nothing_acceptable_is_406(self):
+        r = get("/64k.bin", "Accept-Encoding: identity;q=0")
+        self.assertEqual(r.status, 406)
+
+    def test_stale_sibling_is_not_used(self):
+        r = get("/style.css", "Accept-Encoding: gzip")  # compressed on the fly instead
+        self.assertEqual(r.header("Content-Encoding"), "gzip")
+        self.assertEqual(gzip.decompress(r.body), DATA["style.css"])
+
+    def test_range_applies_to_identity_only(self):
+        r = get("/notes.txt", "Accept-Encoding: gzip", "Range: bytes=0-4")
+        self.assertEqual(r.status, 206)
+        self.assertIsNone(r.header("Content-Encoding"))
+        self.assertEqual(r.body, DATA["notes.txt"][:5])
+
+    def test_on_the_fly_gzip_and_zstd_for_compressible_types(self):
+        page = os.path.join(ROOT, "big.html")
+        content = b"<p>compress me, compress me</p>\n" * 400
+        with open(page, "wb") as f:
+            f.write(content)
+        with lib.Server(ROOT, "--compress", "zstd,gzip") as srv:
+            r = lib.get(srv.port, "/big.html", ["Accept-Encoding: gzip"])
+            self.assertEqual(r.header("Content-Encoding"), "gzip")
+            self.assertEqual(int(r.header("Content-Length")), len(r.body))
+            self.assertLess(len(r.body), len(content))
+            self.assertEqual(gzip.decompress(r.body), content)
+            self.assertTrue(r.header("ETag").endswith('-gz"'))
+            z = lib.get(srv.port, "/big.html", ["Accept-Encoding: gzip, zstd"])
+            self.assertEqual(z.header("Content-Encoding"), "zstd")  # the server's preference
+            p = lib.run(["zstd", "-d", "-c"], input=z.body)
+            self.assertEqual(p.stdout, content)
+            h = lib.get(srv.port, "/big.html", ["Accept-Encoding: gzip"], method="HEAD")
+            self.assertEqual(h.header("Content-Length"), r.header("Content-Length"))
+            # Pipelined behind a compressed response, in order.
+            with lib.connect(srv.port) as s:
+                s.sendall(b"GET /big.html HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\n"
+                          b"GET /data.json HTTP/1.1\r\nHost: x\r\n\r\n")
+                rd = lib.Reader(s)
+                self.assertEqual(gzip.decompress(rd.read_response().body), content)
+                self.assertEqual(rd.read_response().body, DATA["data.json"])
+            # Small and incompressible files stay identity.
+            self.assertIsNone(lib.get(srv.port, "/data.json", ["Accept-Encoding: gzip"]).header(
+                "Content-Encoding"))
+            self.assertIsNone(lib.get(srv.port, "/64k.bin", ["Accept-Encoding: gzip"]).header(
+                "Content-Encoding"))
+            p = lib.run(["curl", "-s", "--compressed", "--http1.1", srv.url("/big.html")])
+            self.assertEqual(p.stdout, content)
+
+    def test_curl_compressed_decodes_the_sibling(self):
+        p = lib.run(["curl", "-s", "--compressed", "--http1.1", SRV.url("/notes.txt")])
+        self.assertEqual(p.returncode, 0)
+        self.assertEqual(p.stdout, DATA["notes.txt"])
+
+
+if __name__ == "__main__":
+    lib.main("conformance_test")

@@ -1,0 +1,185 @@
+"""Timeouts, slow and idle clients, and the graceful stop: a slow reader still gets
+every byte; a head that never completes is cut at the header timeout; an idle
+keep-alive connection is closed at the idle timeout; 1,000 idle connections do not
+stop a normal client from being served; SIGTERM with a 64 MiB response in flight lets
+the client finish it whole, then the server exits 0. Timeouts are set by flags so
+every wait here is seconds, each bounded.
+
+Usage: limits_test.py SENDFILE_SERVER_BINARY"""
+
+import resource
+import signal
+import socket
+import threading
+import time
+import unittest
+
+import server_testlib as lib
+
+
+def setUpModule():
+    global ROOT, DIGESTS
+    ROOT, DIGESTS = lib.make_root({"1k.bin": 1 << 10, "1m.bin": 1 << 20, "64m.bin": 64 << 20})
+
+
+def read_exactly_slowly(sock, n, chunk, pause):
+    data = bytearray()
+    while len(data) < n:
+        part = sock.recv(min(chunk, n - len(data)))
+        if not part:
+            break
+        data += part
+        time.sleep(pause)
+    return bytes(data)
+
+
+class Timeouts(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = lib.Server(ROOT, "--header-timeout-ms", "500", "--idle-timeout-ms", "800",
+                             "--send-timeout-ms", "3000")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.stop()
+
+    def test_incomplete_head_is_closed_at_the_header_timeout(self):
+        with lib.connect(self.srv.port, timeout=10) as s:
+            s.sendall(b"GET /1k.bin HTTP/1.1\r\nHost: x\r\n")  # no blank line, ever
+            start = time.monotonic()
+            rest = s.recv(100)  # the server closes (EOF) without a response
+            self.assertEqual(rest, b"")
+            self.assertLess(time.monotonic() - start, 9)
+
+    def test_trickled_head_is_cut_too(self):
+        with lib.connect(self.srv.port, timeout=10) as s:
+            closed = False
+            for i in range(40):  # one byte every 100 ms: each gap is under the timeout
+                try:
+                    s.send(b"X-Slow: y\r\n"[i % 11:i % 11 + 1] if i else b"G")
+                except (BrokenPipeError, ConnectionResetError):
+                    closed = True
+                    break
+                time.sleep(0.1)
+            if not closed:
+                s.settimeout(5)
+                try:
+                    closed = s.recv(100) == b""
+                except ConnectionResetError:
+                    closed = True
+            self.assertTrue(closed)
+
+    def test_idle_keep_alive_connection_is_closed(self):
+        with lib.connect(self.srv.port, timeout=10) as s:
+            s.sendall(b"GET /1k.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+            rd = lib.Reader(s)
+            self.assertEqual(lib.sha256(rd.read_response().body), DIGESTS["1k.bin"])
+            self.assertTrue(rd.at_eof(timeout=8))
+
+    def test_slow_reader_gets_every_byte(self):
+        with lib.connect(self.srv.port, timeout=10) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+            s.sendall(b"GET /1m.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+            rd = lib.Reader(s)
+            _, status, _, headers = rd.read_head()
+            self.assertEqual(status, 200)
+            body = rd.buf + read_exactly_slowly(s, (1 << 20) - len(rd.buf), 64 << 10, 0.05)
+            self.assertEqual(lib.sha256(body), DIGESTS["1m.bin"])
+
+    def test_stalled_reader_is_dropped_at_the_send_timeout(self):
+        with lib.connect(self.srv.port, timeout=15) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.sendall(b"GET /64m.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+            time.sleep(5)  # read nothing for longer than --send-timeout-ms
+            got = 0
+            try:
+                while got < (64 << 20) + 1024:
+                    part = s.recv(1 << 20)
+                    if not part:
+                        break
+                    got += len(part)
+            except ConnectionResetError:
+                pass
+            self.assertLess(got, 64 << 20)
+        self.assertEqual(lib.get(self.srv.port, "/1k.bin").status, 200)
+
+
+class ManyIdle(unittest.TestCase):
+    def test_thousand_idle_connections_while_a_client_is_served(self):
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        want = min(hard, 4096)
+        if soft < want:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+        if want < 1200:
+            self.skipTest(f"RLIMIT_NOFILE hard limit {hard} is below 1200")
+        with lib.Server(ROOT, "--idle-timeout-ms", "60000", threads=2) as srv:
+            idle = []
+            try:
+                for _ in range(1000):
+                    idle.append(socket.create_connection(("127.0.0.1", srv.port), timeout=10))
+                conn_count_ok = True
+                for _ in range(20):
+                    r = lib.get(srv.port, "/1m.bin")
+                    self.assertEqual(lib.sha256(r.body), DIGESTS["1m.bin"])
+                # The idle ones are still open: each can be served too.
+                for s in idle[::100]:
+                    s.sendall(b"GET /1k.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+                    self.assertEqual(lib.Reader(s).read_response().status, 200)
+                self.assertTrue(conn_count_ok)
+            finally:
+                for s in idle:
+                    s.close()
+
+
+class GracefulStop(unittest.TestCase):
+    def test_sigterm_finishes_the_64mib_response_in_flight(self):
+        srv = lib.Server(ROOT, "--shutdown-timeout-ms", "20000")
+        try:
+            with lib.connect(srv.port, timeout=20) as s:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+                s.sendall(b"GET /64m.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+                rd = lib.Reader(s)
+                _, status, _, _ = rd.read_head()
+                self.assertEqual(status, 200)
+                body = bytearray(rd.buf)
+                rd.buf = b""
+                while len(body) < (4 << 20):  # the response is well under way
+                    body += s.recv(1 << 16)
+                srv.proc.send_signal(signal.SIGTERM)
+                time.sleep(0.3)
+                # New connections are refused or closed unanswered while it drains.
+                try:
+                    with socket.create_connection(("127.0.0.1", srv.port), timeout=2) as late:
+                        late.sendall(b"GET /1k.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+                        late.settimeout(5)
+                        self.assertEqual(late.recv(100), b"")
+                except (ConnectionRefusedError, ConnectionResetError):
+                    pass
+                while len(body) < (64 << 20):
+                    part = s.recv(1 << 20)
+                    if not part:
+                        break
+                    body += part
+                self.assertEqual(lib.sha256(bytes(body)), DIGESTS["64m.bin"])
+                self.assertTrue(rd.at_eof(timeout=10))  # closed after the response
+            self.assertEqual(srv.proc.wait(timeout=20), 0, srv.stderr())
+        finally:
+            srv.kill()
+
+    def test_stop_is_bounded_when_a_client_never_reads(self):
+        srv = lib.Server(ROOT, "--shutdown-timeout-ms", "1000", "--send-timeout-ms", "60000")
+        try:
+            with lib.connect(srv.port, timeout=20) as s:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                s.sendall(b"GET /64m.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+                time.sleep(0.3)
+                srv.proc.send_signal(signal.SIGTERM)
+                self.assertEqual(srv.proc.wait(timeout=15), 0, srv.stderr())
+        finally:
+            srv.kill()
+
+
+
+
+if __name__ == "__main__":
+    lib.main("limits_test")

@@ -1,0 +1,105 @@
+"""sendfile_server's command line: a bad flag, a missing root or an unreadable
+certificate gives one line on stderr and a non-zero exit before anything is served;
+--help prints the usage and exits 0; SIGINT and SIGTERM stop it with status 0.
+
+Usage: options_test.py SENDFILE_SERVER_BINARY"""
+
+import os
+import signal
+import tempfile
+import unittest
+
+import server_testlib as lib
+
+
+class BadOptions(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.root = tempfile.mkdtemp(dir=os.environ.get("TEST_TMPDIR"))
+
+    def check_rejected(self, args, mentions):
+        proc = lib.run([lib.BINARY, *args], timeout=10)
+        self.assertNotEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual(proc.stdout, b"")
+        lines = proc.stderr.decode().splitlines()
+        self.assertEqual(len(lines), 1, proc.stderr)
+        self.assertTrue(lines[0].startswith("sendfile_server: "), lines[0])
+        self.assertIn(mentions, lines[0])
+
+    def test_unknown_flag(self):
+        self.check_rejected(["--root", self.root, "--frobnicate"], "--frobnicate")
+
+    def test_stray_argument(self):
+        self.check_rejected(["--root", self.root, "extra"], "extra")
+
+    def test_flag_missing_its_value(self):
+        self.check_rejected(["--root"], "--root")
+
+    def test_threads_not_a_positive_number(self):
+        self.check_rejected(["--root", self.root, "--threads", "abc"], "--threads")
+        self.check_rejected(["--root", self.root, "--threads=0"], "--threads")
+
+    def test_listen_malformed(self):
+        self.check_rejected(["--root", self.root, "--listen", "localhost"], "--listen")
+        self.check_rejected(["--root", self.root, "--listen", "127.0.0.1:99999"], "--listen")
+
+    def test_listen_unbindable_address(self):
+        self.check_rejected(["--root", self.root, "--listen", "192.0.2.1:8080"], "--listen")
+
+    def test_missing_root(self):
+        self.check_rejected(["--root", os.path.join(self.root, "nope")], "--root")
+
+    def test_root_is_a_file(self):
+        path = os.path.join(self.root, "plain")
+        with open(path, "w") as f:
+            f.write("x")
+        self.check_rejected(["--root", path], "--root")
+
+    def test_unreadable_certificate(self):
+        self.check_rejected(["--root", self.root, "--tls-cert", "/nonexistent/cert.pem",
+                             "--tls-key", "/nonexistent/key.pem"], "--tls-cert")
+
+    def test_tls_is_refused_until_wired(self):
+        cert = os.path.join(self.root, "c.pem")
+        key = os.path.join(self.root, "k.pem")
+        for p in (cert, key):
+            with open(p, "w") as f:
+                f.write("x")
+        self.check_rejected(["--root", self.root, "--tls-cert", cert, "--tls-key", key],
+                            "--tls-cert")
+
+    def test_certificate_without_key(self):
+        cert = os.path.join(self.root, "cert.pem")
+        with open(cert, "w") as f:
+            f.write("not a certificate")
+        self.check_rejected(["--root", self.root, "--tls-cert", cert], "--tls-key")
+
+    def test_unknown_coding(self):
+        self.check_rejected(["--root", self.root, "--compress", "gzip,brotli"], "--compress")
+
+    def test_timeout_out_of_range(self):
+        self.check_rejected(["--root", self.root, "--header-timeout-ms", "0"],
+                            "--header-timeout-ms")
+
+    def test_access_log_unwritable(self):
+        self.check_rejected(["--root", self.root, "--listen", "127.0.0.1:0",
+                             "--access-log", "/nonexistent/dir/log"], "--access-log")
+
+
+class GoodOptions(unittest.TestCase):
+    def test_help_prints_usage_and_exits_zero(self):
+        proc = lib.run([lib.BINARY, "--help"], timeout=10)
+        self.assertEqual(proc.returncode, 0)
+        self.assertIn(b"usage: sendfile_server", proc.stdout)
+        self.assertIn(b"--root", proc.stdout)
+
+    def test_sigint_and_sigterm_exit_zero(self):
+        root, _ = lib.make_root({"a.txt": 10})
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with lib.Server(root, threads=2) as srv:
+                self.assertEqual(lib.get(srv.port, "/a.txt").status, 200)
+                self.assertEqual(srv.stop(sig), 0, srv.stderr())
+
+
+if __name__ == "__main__":
+    lib.main("options_test")

@@ -1,0 +1,253 @@
+"""Shared pieces of sendfile_server's end-to-end tests: start the real binary on
+loopback (an ephemeral port read from its start-up line), build document roots, talk
+raw HTTP over sockets, and a unittest runner that writes the JUnit XML Bazel asks for
+(XML_OUTPUT_FILE), so `make test` counts each case. Standard library only.
+Every wait here is bounded by a timeout."""
+
+import hashlib
+import os
+import re
+import select
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+import xml.etree.ElementTree as ET
+
+BINARY = None  # set by main() from argv[1]
+
+SIZES = {"1k.bin": 1 << 10, "64k.bin": 64 << 10, "1m.bin": 1 << 20, "64m.bin": 64 << 20}
+
+
+def sha256(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def make_root(sizes=SIZES):
+    """A temporary document root with random files of the demo sizes and an index.html.
+    Returns (path, {name: sha256})."""
+    root = tempfile.mkdtemp(prefix="pw_root_", dir=os.environ.get("TEST_TMPDIR"))
+    digests = {}
+    for name, size in sizes.items():
+        data = os.urandom(size)
+        with open(os.path.join(root, name), "wb") as f:
+            f.write(data)
+        digests[name] = sha256(data)
+    with open(os.path.join(root, "index.html"), "w") as f:
+        f.write("<!doctype html><title>pagewire test root</title>\n")
+    return root, digests
+
+
+class Server:
+    """The sendfile_server binary on 127.0.0.1 with an ephemeral port."""
+
+    def __init__(self, root, *extra, threads=1, start_timeout=20):
+        args = [BINARY, "--root", root, "--listen", "127.0.0.1:0", "--threads", str(threads),
+                *extra]
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.stderr_lines = []
+        self.port = None
+        deadline = time.monotonic() + start_timeout
+        buf = b""
+        while self.port is None:
+            left = deadline - time.monotonic()
+            if left <= 0 or self.proc.poll() is not None:
+                rest = self.proc.stderr.read() if self.proc.poll() is not None else b""
+                self.kill()
+                raise RuntimeError(f"server did not start: {(buf + rest).decode(errors='replace')}")
+            ready, _, _ = select.select([self.proc.stderr], [], [], left)
+            if not ready:
+                continue
+            chunk = os.read(self.proc.stderr.fileno(), 4096)
+            buf += chunk
+            m = re.search(rb"on ([0-9.]+):(\d+) with", buf)
+            if m:
+                self.port = int(m.group(2))
+        self.stderr_lines.append(buf.decode(errors="replace"))
+        self._drain = threading.Thread(target=self._drain_stderr, daemon=True)
+        self._drain.start()
+
+    def _drain_stderr(self):
+        for line in self.proc.stderr:
+            self.stderr_lines.append(line.decode(errors="replace"))
+
+    def url(self, path):
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def stop(self, sig=signal.SIGTERM, timeout=30):
+        """Sends `sig` and waits; returns the exit status."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+    def stderr(self):
+        return "".join(self.stderr_lines)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, *exc):
+        try:
+            rc = self.stop() if self.proc.poll() is None else self.proc.returncode
+            if rc != 0 and exc_type is None:  # sanitizer reports, crashes at exit
+                raise AssertionError(f"server exited with {rc}: {self.stderr()}")
+        finally:
+            self.kill()
+
+
+def connect(port, timeout=10):
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return s
+
+
+class Response:
+    def __init__(self, status, reason, headers, body, version):
+        self.status, self.reason, self.headers, self.body, self.version = (
+            status, reason, headers, body, version)
+
+    def header(self, name):
+        """The value of `name` (case-insensitive), or None; several -> joined with ', '."""
+        values = [v for k, v in self.headers if k.lower() == name.lower()]
+        return ", ".join(values) if values else None
+
+    def count(self, name):
+        return sum(1 for k, _ in self.headers if k.lower() == name.lower())
+
+
+class Reader:
+    """Reads HTTP/1.1 responses off a socket (Content-Length framing only, which is all
+    this server sends)."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.buf = b""
+
+    def _fill(self):
+        chunk = self.sock.recv(1 << 20)
+        if not chunk:
+            raise EOFError("connection closed")
+        self.buf += chunk
+
+    def read_head(self):
+        while b"\r\n\r\n" not in self.buf:
+            self._fill()
+        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
+        lines = head.decode("latin-1").split("\r\n")
+        version, status, reason = (lines[0].split(" ", 2) + [""])[:3]
+        headers = []
+        for line in lines[1:]:
+            k, _, v = line.partition(":")
+            headers.append((k, v.strip()))
+        return version, int(status), reason, headers
+
+    def read_response(self, head_request=False):
+        version, status, reason, headers = self.read_head()
+        r = Response(status, reason, headers, b"", version)
+        length = r.header("Content-Length")
+        if head_request or status == 304 or length is None:
+            return r
+        n = int(length)
+        while len(self.buf) < n:
+            self._fill()
+        r.body, self.buf = self.buf[:n], self.buf[n:]
+        return r
+
+    def at_eof(self, timeout=5):
+        """True when the peer closes (after any buffered bytes) within `timeout`."""
+        if self.buf:
+            return False
+        self.sock.settimeout(timeout)
+        try:
+            return self.sock.recv(1) == b""
+        except (ConnectionResetError, socket.timeout):
+            return False
+
+
+def request(port, raw, head_request=False, timeout=10):
+    """One request on a fresh connection; returns the Response."""
+    with connect(port, timeout) as s:
+        s.sendall(raw)
+        return Reader(s).read_response(head_request)
+
+
+def get(port, path, headers=(), method="GET", version="HTTP/1.1"):
+    lines = [f"{method} {path} {version}", "Host: localhost", *headers, "", ""]
+    return request(port, "\r\n".join(lines).encode("latin-1"), head_request=method == "HEAD")
+
+
+def raw_exchange(port, data, timeout=5):
+    """Sends `data`, returns every byte until the server closes (or `timeout` idles)."""
+    with connect(port, timeout) as s:
+        s.sendall(data)
+        out = b""
+        try:
+            while True:
+                chunk = s.recv(1 << 16)
+                if not chunk:
+                    break
+                out += chunk
+        except (socket.timeout, ConnectionResetError):
+            pass
+        return out
+
+
+def run(args, timeout=60, **kw):
+    return subprocess.run(args, capture_output=True, timeout=timeout, check=False, **kw)
+
+
+class _XmlResult(unittest.TextTestResult):
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.cases = []
+
+    def _record(self, test, kind, detail=""):
+        self.cases.append((test.id().split(".")[-1], type(test).__name__, kind, detail))
+
+    def addSuccess(self, test):
+        super().addSuccess(test)
+        self._record(test, "pass")
+
+    def addFailure(self, test, err):
+        super().addFailure(test, err)
+        self._record(test, "failure", self._exc_info_to_string(err, test))
+
+    def addError(self, test, err):
+        super().addError(test, err)
+        self._record(test, "error", self._exc_info_to_string(err, test))
+
+    def addSkip(self, test, reason):
+        super().addSkip(test, reason)
+        self._record(test, "skipped", reason)
+
+
+def main(suite_name):
+    """Takes the binary from argv[1]; unittest plus JUnit XML in $XML_OUTPUT_FILE."""
+    global BINARY
+    BINARY = os.path.abspath(sys.argv[1])
+    suite = unittest.defaultTestLoader.loadTestsFromModule(sys.modules["__main__"])
+    runner = unittest.TextTestRunner(resultclass=_XmlResult, verbosity=2)
+    result = runner.run(suite)
+    xml_path = os.environ.get("XML_OUTPUT_FILE")
+    if xml_path:
+        suites = ET.Element("testsuites")
+        node = ET.SubElement(suites, "testsuite", name=suite_name, tests=str(len(result.cases)))
+        for name, classname, kind, detail in result.cases:
+            case = ET.SubElement(node, "testcase", name=name, classname=classname)
+            if kind != "pass":
+                ET.SubElement(case, kind, message=detail.splitlines()[-1] if detail else "").text = detail
+        ET.ElementTree(suites).write(xml_path, encoding="utf-8", xml_declaration=True)
+    sys.exit(0 if result.wasSuccessful() else 1)

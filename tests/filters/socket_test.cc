@@ -1,0 +1,222 @@
+// Stacks on real loopback sockets (plain_transport over net::connection): the same echo
+// over plain/tls/gzip+plain/gzip+tls, and a pagewire TLS file endpoint that
+// `openssl s_client` and `curl --insecure` fetch from, byte-exact.
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <thread>
+
+#include <pagewire/filters/plain_transport.h>
+#include <pagewire/fs/file.h>
+#include <pagewire/fs/page_cache.h>
+#include <pagewire/net/connection.h>
+#include <pagewire/net/pipe_pool.h>
+#include <pagewire/net/policy.h>
+
+#include "tests/filters/stack.h"
+
+namespace pwtest {
+namespace {
+
+namespace net = pagewire::net;
+
+struct world {
+  runtime::context ctx;
+  fs::page_pool pool{fs::page_pool_options{.max_bytes = std::size_t{1} << 30}};
+  fs::page_cache cache{ctx, pool};
+  net::options opts = [] {
+    net::options o;
+    o.header_timeout = std::chrono::milliseconds(0);
+    o.idle_timeout = std::chrono::milliseconds(0);
+    return o;
+  }();
+  net::pipe_pool pipes{opts};
+  stack_env env() { return {&pool, &cache, 0}; }
+};
+
+int listen_loopback(int& port) {
+  int l = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(::bind(l, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  EXPECT_EQ(::listen(l, 8), 0);
+  socklen_t len = sizeof a;
+  ::getsockname(l, reinterpret_cast<sockaddr*>(&a), &len);
+  port = ntohs(a.sin_port);
+  return l;
+}
+
+std::pair<int, int> tcp_pair() {
+  int port = 0;
+  const int l = listen_loopback(port);
+  int c = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(static_cast<std::uint16_t>(port));
+  EXPECT_EQ(::connect(c, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  const int s = ::accept4(l, nullptr, nullptr, SOCK_CLOEXEC);
+  ::close(l);
+  return {c, s};
+}
+
+class SocketTransparency : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(SocketTransparency, EchoOverLoopbackIsByteExact) {
+  world w;
+  auto [cfd, sfd] = tcp_pair();
+  net::connection cconn(w.ctx, cfd, w.opts, w.pipes, nullptr);
+  net::connection sconn(w.ctx, sfd, w.opts, w.pipes, nullptr);
+  auto client = build_stack(GetParam(), std::make_unique<filters::plain_transport>(cconn, w.pool),
+                            false, w.env());
+  auto server = build_stack(GetParam(), std::make_unique<filters::plain_transport>(sconn, w.pool),
+                            true, w.env());
+  const auto data = text_bytes((2u << 20) + 5);
+  std::vector<std::byte> at_server, at_client;
+  int done = 0;
+  asio::co_spawn(
+      w.ctx.get_executor(),
+      [&]() -> asio::awaitable<void> {
+        EXPECT_FALSE(co_await send_all(*client, to_chain(w.pool, data), 3));
+        EXPECT_FALSE(co_await recv_all(*client, at_client));
+        co_await cconn.async_close(asio::use_awaitable);
+        ++done;
+      },
+      asio::detached);
+  asio::co_spawn(
+      w.ctx.get_executor(),
+      [&]() -> asio::awaitable<void> {
+        EXPECT_FALSE(co_await recv_all(*server, at_server));
+        EXPECT_FALSE(co_await send_all(*server, to_chain(w.pool, at_server), 2));
+        co_await sconn.async_close(asio::use_awaitable);
+        ++done;
+      },
+      asio::detached);
+  w.ctx.run();
+  EXPECT_EQ(done, 2);
+  EXPECT_TRUE(at_server == data) << at_server.size();
+  EXPECT_TRUE(at_client == data) << at_client.size();
+}
+
+INSTANTIATE_TEST_SUITE_P(Stacks, SocketTransparency,
+                         ::testing::Values("plain", "tls", "gzip+plain", "gzip+tls"),
+                         [](const auto& info) {
+                           std::string s = info.param;
+                           for (char& c : s)
+                             if (c == '+') c = '_';
+                           return s;
+                         });
+
+// Serves one request on `port`: reads up to the blank line, answers with a header and the
+// file `body` (a file range: TLS reads it through the page cache), then closes.
+void serve_file_once(world& w, int listener, const std::string& body, const std::string& spec,
+                     std::error_code& result) {
+  asio::co_spawn(
+      w.ctx.get_executor(),
+      [&w, &result, listener, body, spec]() -> asio::awaitable<void> {
+        const int fd = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);  // the client is up
+        net::connection conn(w.ctx, fd, w.opts, w.pipes, nullptr);
+        auto s = build_stack(spec, std::make_unique<filters::plain_transport>(conn, w.pool), true,
+                             w.env());
+        std::string head;
+        for (int i = 0; i < 1000 && head.find("\r\n\r\n") == std::string::npos; ++i) {
+          auto [ec, c] = co_await s->read(asio::use_awaitable);
+          if (ec) {
+            result = ec;
+            break;
+          }
+          for (auto b : to_bytes(c))
+            head.push_back(static_cast<char>(b));
+        }
+        if (!result) {
+          std::error_code ec;
+          auto f = fs::file::open(body.c_str(), ec);
+          static std::string hdr;
+          hdr = "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(f->size()) +
+                "\r\nConnection: close\r\n\r\n";
+          fs::chain msg;
+          msg.append(fs::slice::from_static(hdr.data(), hdr.size()));
+          msg.append(fs::file_range(f, 0, f->size()));
+          auto [wec, n] = co_await s->write(std::move(msg), asio::use_awaitable);
+          result = wec;
+          EXPECT_EQ(n, hdr.size() + f->size()) << wec.message() << " " << s->describe();
+          result = co_await s->shutdown(asio::use_awaitable);
+        }
+        // Let the client read to the end before the socket goes.
+        for (int i = 0; i < 100; ++i) {
+          auto [ec, c] = co_await s->read(asio::use_awaitable);
+          if (ec) break;
+        }
+        co_await conn.async_close(asio::use_awaitable);
+      },
+      asio::detached);
+}
+
+void fetch_with(const std::string& tool_cmd, const std::string& out_path) {
+  world w;
+  int port = 0;
+  const int l = listen_loopback(port);
+  const auto body = text_bytes((1u << 20) + 333);
+  const std::string body_path = tmpdir() + "/served.bin";
+  write_file(body_path, body);
+  std::error_code result;
+  int rc = -1;
+  std::string cmd = tool_cmd;
+  cmd.replace(cmd.find("PORT"), 4, std::to_string(port));
+  std::thread tool([&] { rc = std::system(cmd.c_str()); });
+  serve_file_once(w, l, body_path, "tls", result);
+  w.ctx.run();
+  tool.join();
+  ::close(l);
+  EXPECT_FALSE(result) << result.message();
+  EXPECT_EQ(rc, 0) << cmd;
+  auto got = read_file(out_path);
+  // s_client prints the whole response; curl writes only the body.
+  const std::string text(reinterpret_cast<const char*>(got.data()), got.size());
+  const auto pos = text.find("\r\n\r\n");
+  if (text.rfind("HTTP/1.1 200", 0) == 0 && pos != std::string::npos) {
+    got.erase(got.begin(), got.begin() + static_cast<long>(pos + 4));
+  }
+  EXPECT_TRUE(got == body) << "got " << got.size() << " bytes";
+}
+
+TEST(ExternalClients, CurlInsecureFetchesAFileOverPagewireTls) {
+  const std::string out = tmpdir() + "/curl.out";
+  fetch_with(
+      "curl -sS --insecure --http1.1 --max-time 60 -o " + out + " https://127.0.0.1:PORT/file",
+      out);
+}
+
+TEST(ExternalClients, OpensslSClientCompletesHandshakeAndTransfer) {
+  const std::string out = tmpdir() + "/sclient.out";
+  fetch_with(
+      "printf 'GET /file HTTP/1.1\\r\\nHost: localhost\\r\\n\\r\\n' | "
+      "timeout 60 openssl s_client -connect 127.0.0.1:PORT -alpn http/1.1 -quiet "
+      "-ign_eof > " +
+          out + " 2>/dev/null",
+      out);
+}
+
+TEST(ExternalClients, PlainHttpClientOnTheTlsPortGetsAClearError) {
+  world w;
+  int port = 0;
+  const int l = listen_loopback(port);
+  std::error_code result;
+  int rc = -1;
+  std::thread tool([&] {
+    rc = std::system(("curl -sS --max-time 30 -o /dev/null http://127.0.0.1:" +
+                      std::to_string(port) + "/ 2>/dev/null")
+                         .c_str());
+  });
+  serve_file_once(w, l, "/nonexistent", "tls", result);
+  w.ctx.run();
+  tool.join();
+  ::close(l);
+  EXPECT_EQ(result, filters::errc::tls_handshake) << result.message();
+  EXPECT_NE(rc, 0);
+}
+
+}  // namespace
+}  // namespace pwtest

@@ -1,0 +1,413 @@
+// Layer stacks over the in-memory transport pair: one application body over plain, tls,
+// gzip+plain and gzip+tls unchanged; completion stacking (each write reports the
+// application's bytes); TLS and gzip through the random 1..4096-byte send shim; the
+// inactive filter leaves file ranges alone; every failure ends in a clear error.
+
+#include "tests/filters/stack.h"
+
+#include <fcntl.h>
+
+#include <pagewire/filters/codec.h>
+#include <pagewire/filters/ktls.h>
+#include <pagewire/fs/file.h>
+#include <pagewire/fs/page_cache.h>
+#include <pagewire/fs/stats.h>
+
+namespace pwtest {
+namespace {
+
+struct world {
+  runtime::context ctx;
+  fs::page_pool pool{fs::page_pool_options{.max_bytes = std::size_t{1} << 30}};
+  fs::page_cache cache{ctx, pool};
+  stack_env env() { return {&pool, &cache, 0}; }
+};
+
+// The application: the client sends `data` in a few writes and shuts down; the server
+// reads to the end, answers with what it got (an echo) and shuts down; the client reads
+// the echo to the end. Runs unchanged over any stack.
+void echo_body(world& w, filters::stream& client, filters::stream& server,
+               const std::vector<std::byte>& data) {
+  std::vector<std::byte> at_server, at_client;
+  bool client_done = false, server_done = false;
+  asio::co_spawn(
+      w.ctx.get_executor(),
+      [&]() -> asio::awaitable<void> {
+        EXPECT_FALSE(co_await send_all(client, to_chain(w.pool, data), 3));
+        EXPECT_FALSE(co_await recv_all(client, at_client));
+        client_done = true;
+      },
+      asio::detached);
+  asio::co_spawn(
+      w.ctx.get_executor(),
+      [&]() -> asio::awaitable<void> {
+        EXPECT_FALSE(co_await recv_all(server, at_server));
+        EXPECT_FALSE(co_await send_all(server, to_chain(w.pool, at_server), 2));
+        server_done = true;
+      },
+      asio::detached);
+  w.ctx.run();
+  EXPECT_TRUE(client_done && server_done);
+  EXPECT_TRUE(at_server == data) << "server got " << at_server.size() << " of " << data.size();
+  EXPECT_TRUE(at_client == data) << "client got " << at_client.size() << " of " << data.size();
+}
+
+class Transparency : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(Transparency, SameApplicationPassesOverEveryStack) {
+  for (std::size_t n : {std::size_t{0}, std::size_t{1}, std::size_t{4097}, std::size_t{300000},
+                        std::size_t{(1u << 20) + 3}}) {
+    world w;
+    auto [a, b] = filters::memory_transport::make_pair(w.ctx, w.pool);
+    auto client = build_stack(GetParam(), std::move(a), false, w.env());
+    auto server = build_stack(GetParam(), std::move(b), true, w.env());
+    echo_body(w, *client, *server, text_bytes(n, n));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Stacks, Transparency,
+                         ::testing::Values("plain", "tls", "gzip+plain", "gzip+tls"),
+                         [](const auto& info) {
+                           std::string s = info.param;
+                           for (char& c : s)
+                             if (c == '+') c = '_';
+                           return s;
+                         });
+
+TEST(StackLarge, SixtyFourMiBThroughGzipOverTlsOnce) {
+  world w;
+  auto [a, b] = filters::memory_transport::make_pair(w.ctx, w.pool);
+  auto client = build_stack("gzip+tls", std::move(a), false, w.env());
+  auto server = build_stack("gzip+tls", std::move(b), true, w.env());
+  echo_body(w, *client, *server, random_bytes(64u << 20));
+}
+
+TEST(StackLarge, SixteenMiBThroughZstd) {
+  world w;
+  auto [a, b] = filters::memory_transport::make_pair(w.ctx, w.pool);
+  auto client = build_stack("zstd+plain", std::move(a), false, w.env());
+  auto server = build_stack("zstd+plain", std::move(b), true, w.env());
+  echo_body(w, *client, *server, text_bytes(16u << 20));
+}
+
+class ShortSends : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ShortSends, RandomSendsOfOneTo4096BytesStayByteExact) {
+  for (std::uint64_t seed : {1u, 2u, 3u}) {
+    world w;
+    auto [a, b] = filters::memory_transport::make_pair(w.ctx, w.pool, {4096, seed});
+    filters::memory_transport* raw = a.get();
+    auto client = build_stack(GetParam(), std::move(a), false, w.env());
+    auto server = build_stack(GetParam(), std::move(b), true, w.env());
+    echo_body(w, *client, *server, random_bytes(1u << 20, seed));
+    EXPECT_GT(raw->sends(), 256u);  // the shim really cut the records
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Stacks, ShortSends, ::testing::Values("tls", "gzip+tls", "zstd+plain"),
+                         [](const auto& info) {
+                           std::string s = info.param;
+                           for (char& c : s)
+                             if (c == '+') c = '_';
+                           return s;
+                         });
+
+// A transport that records what reached it and completes at once.
+class recording_transport final : public filters::stream {
+ public:
+  explicit recording_transport(runtime::context& ctx) : stream(ctx) {}
+  void start_write(filters::write_request& r) override {
+    got.append(std::move(r.data));
+    r.finish(context(), {}, got.size());
+  }
+  void start_read(filters::read_waiter& w) override { w.fn(&w, filters::errc::eof, {}); }
+  void start_shutdown(filters::done_waiter& w) override { w.fn(&w, {}); }
+  void cancel() override {}
+  std::string describe() const override { return "recording"; }
+  fs::chain got;
+};
+
+TEST(ContentFilter, InactiveFilterPassesFileRangesUntouched) {
+  world w;
+  const auto path = tmpdir() + "/body.bin";
+  write_file(path, text_bytes(100000));
+  std::error_code ec;
+  auto f = fs::file::open(path.c_str(), ec);
+  ASSERT_FALSE(ec);
+  auto bottom = std::make_unique<recording_transport>(w.ctx);
+  recording_transport* rec = bottom.get();
+  filters::content_filter_options o;  // no coding: inactive
+  filters::content_filter layer(std::move(bottom), o, w.pool, &w.cache, ec);
+  ASSERT_FALSE(ec);
+  fs::chain c;
+  c.append(fs::slice::from_static("HTTP/1.1 200 OK\r\n\r\n", 19));
+  c.append(fs::file_range(f, 10, 90000));
+  const auto copied = fs::stats::copied_bytes();
+  std::uint64_t reported = 0;
+  layer.write(std::move(c), [&](std::error_code e, std::uint64_t n) {
+    EXPECT_FALSE(e);
+    reported = n;
+  });
+  w.ctx.run();
+  EXPECT_EQ(reported, 90019u);
+  ASSERT_EQ(rec->got.segment_count(), 2u);
+  const auto& r = std::get<fs::file_range>(rec->got.segments()[1]);
+  EXPECT_EQ(r.handle(), f);
+  EXPECT_EQ(r.offset(), 10u);
+  EXPECT_EQ(r.size(), 90000u);
+  EXPECT_EQ(fs::stats::copied_bytes(), copied);
+}
+
+TEST(ContentFilter, GzipReadsFileRangesThroughThePageCacheAndReportsInputBytes) {
+  world w;
+  const auto data = text_bytes(3u << 20);
+  const auto path = tmpdir() + "/text.bin";
+  write_file(path, data);
+  std::error_code ec;
+  auto f = fs::file::open(path.c_str(), ec);
+  ASSERT_FALSE(ec);
+  auto bottom = std::make_unique<recording_transport>(w.ctx);
+  recording_transport* rec = bottom.get();
+  filters::content_filter_options o;
+  o.encode = filters::encoder_options{filters::coding::gzip, 6};
+  o.output_limit = 64 * 1024;  // many trips below for one write
+  filters::content_filter layer(std::move(bottom), o, w.pool, &w.cache, ec);
+  ASSERT_FALSE(ec);
+  fs::chain c;
+  c.append(fs::file_range(f, 0, data.size()));
+  std::uint64_t reported = 0;
+  layer.write(std::move(c), [&](std::error_code e, std::uint64_t n) {
+    EXPECT_FALSE(e) << e.message();
+    reported = n;
+  });
+  w.ctx.run();
+  EXPECT_EQ(reported, data.size());         // input consumed, not compressed bytes
+  EXPECT_LT(rec->got.size(), data.size());  // what went below is smaller
+  EXPECT_GT(w.cache.stats().bytes_read, 0u);
+  fs::chain out;
+  ASSERT_FALSE(filters::decompress(rec->got, {filters::coding::gzip}, w.pool, out));
+  EXPECT_EQ(to_bytes(out), data);
+}
+
+TEST(ContentFilter, OpenMessageIsClosedByShutdown) {
+  world w;
+  std::error_code ec;
+  auto bottom = std::make_unique<recording_transport>(w.ctx);
+  recording_transport* rec = bottom.get();
+  filters::content_filter_options o;
+  o.encode = filters::encoder_options{filters::coding::zstd, 3};
+  filters::content_filter layer(std::move(bottom), o, w.pool, &w.cache, ec);
+  const auto data = text_bytes(50000);
+  layer.write(to_chain(w.pool, data), filters::write_flags::more,
+              [&](std::error_code e, std::uint64_t n) {
+                EXPECT_FALSE(e);
+                EXPECT_EQ(n, data.size());
+                layer.shutdown([](std::error_code e2) { EXPECT_FALSE(e2); });
+              });
+  w.ctx.run();
+  fs::chain out;
+  ASSERT_FALSE(filters::decompress(rec->got, {filters::coding::zstd}, w.pool, out));
+  EXPECT_EQ(to_bytes(out), data);
+}
+
+TEST(ContentFilter, DecodingBombEndsWithOutputLimit) {
+  world w;
+  auto [a, b] = filters::memory_transport::make_pair(w.ctx, w.pool);
+  fs::chain bomb;
+  ASSERT_FALSE(filters::compress(to_chain(w.pool, std::vector<std::byte>(32u << 20)),
+                                 {filters::coding::gzip, 9}, w.pool, bomb));
+  filters::content_filter_options o;
+  o.decode = filters::decoder_options{filters::coding::gzip};
+  o.decode->max_output = 4u << 20;
+  std::error_code ec;
+  filters::content_filter reader(std::move(b), o, w.pool, nullptr, ec);
+  std::error_code last;
+  std::uint64_t got = 0;
+  std::size_t peak_pages = 0;
+  asio::co_spawn(
+      w.ctx.get_executor(),
+      [&]() -> asio::awaitable<void> {
+        co_await send_all(*a, std::move(bomb));
+        for (int i = 0; i < 10000; ++i) {
+          auto [e, c] = co_await reader.read(asio::use_awaitable);
+          peak_pages = std::max(peak_pages, w.pool.stats().pages_in_use);
+          got += c.size();
+          if (e) {
+            last = e;
+            break;
+          }
+        }
+      },
+      asio::detached);
+  w.ctx.run();
+  EXPECT_EQ(last, filters::errc::output_limit) << last.message();
+  EXPECT_LE(got, 4u << 20);
+  EXPECT_LT(peak_pages * fs::kPageSize, 8u << 20);  // each read is bounded, not the bomb
+}
+
+TEST(ContentFilter, TruncatedGzipStreamEndsWithTruncated) {
+  world w;
+  auto [a, b] = filters::memory_transport::make_pair(w.ctx, w.pool);
+  fs::chain packed;
+  ASSERT_FALSE(filters::compress(to_chain(w.pool, text_bytes(200000)), {filters::coding::gzip},
+                                 w.pool, packed));
+  packed = packed.split(packed.size() / 2);
+  filters::content_filter_options o;
+  o.decode = filters::decoder_options{filters::coding::gzip};
+  std::error_code ec;
+  filters::content_filter reader(std::move(b), o, w.pool, nullptr, ec);
+  std::vector<std::byte> got;
+  std::error_code last;
+  asio::co_spawn(
+      w.ctx.get_executor(),
+      [&]() -> asio::awaitable<void> {
+        co_await send_all(*a, std::move(packed));
+        last = co_await recv_all(reader, got);
+      },
+      asio::detached);
+  w.ctx.run();
+  EXPECT_EQ(last, filters::errc::truncated) << last.message();
+}
+
+// ---- TLS failures --------------------------------------------------------------------
+
+TEST(Tls, BadCertificatePathIsAClearError) {
+  filters::tls_options o;
+  o.cert_file = tmpdir() + "/no-such-cert.pem";
+  o.key_file = tmpdir() + "/no-such-key.pem";
+  std::error_code ec;
+  std::string detail;
+  EXPECT_FALSE(filters::tls_context::create(o, ec, &detail));
+  EXPECT_EQ(ec, filters::errc::tls_certificate);
+  EXPECT_FALSE(detail.empty());
+  o.cert_file = self_signed().cert;
+  o.key_file = self_signed().cert;  // a certificate is not a key
+  EXPECT_FALSE(filters::tls_context::create(o, ec, &detail));
+  EXPECT_EQ(ec, filters::errc::tls_certificate);
+}
+
+std::error_code server_handshake_against(world& w, std::vector<std::byte> peer_bytes,
+                                         bool close_after, std::chrono::milliseconds timeout) {
+  auto [a, b] = filters::memory_transport::make_pair(w.ctx, w.pool);
+  std::error_code ec;
+  filters::tls_layer_options o;
+  o.handshake_timeout = timeout;
+  filters::tls_layer server(std::move(b), server_tls(), o, w.pool, nullptr, ec);
+  std::error_code result = filters::errc::busy;
+  server.async_handshake([&](std::error_code e) {
+    result = e;
+    a.reset();
+  });
+  if (!peer_bytes.empty()) {
+    a->write(to_chain(w.pool, peer_bytes), [](std::error_code, std::uint64_t) {});
+  }
+  if (close_after) a->shutdown([](std::error_code) {});
+  w.ctx.run();
+  return result;
+}
+
+TEST(Tls, PlainHttpClientOnTheTlsPortFailsTheHandshake) {
+  world w;
+  const std::string req = "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
+  std::vector<std::byte> bytes(reinterpret_cast<const std::byte*>(req.data()),
+                               reinterpret_cast<const std::byte*>(req.data() + req.size()));
+  EXPECT_EQ(server_handshake_against(w, bytes, false, std::chrono::seconds(30)),
+            filters::errc::tls_handshake);
+}
+
+TEST(Tls, SilentPeerTimesOutTheHandshake) {
+  world w;
+  EXPECT_EQ(server_handshake_against(w, {}, false, std::chrono::milliseconds(50)),
+            filters::errc::handshake_timeout);
+}
+
+TEST(Tls, PeerVanishingMidHandshakeIsAnError) {
+  world w;
+  // The first 40 bytes of a ClientHello-looking record, then FIN.
+  std::vector<std::byte> partial = {std::byte{0x16}, std::byte{0x03}, std::byte{0x01},
+                                    std::byte{0x02}, std::byte{0x00}};
+  partial.resize(40, std::byte{0x01});
+  const auto ec = server_handshake_against(w, partial, true, std::chrono::seconds(30));
+  EXPECT_TRUE(ec == filters::errc::tls_handshake || ec == filters::errc::truncated) << ec.message();
+}
+
+// Forwards writes until `limit` bytes went below, then cuts the stream (FIN mid-record).
+class cutter final : public filters::layer {
+ public:
+  cutter(std::unique_ptr<filters::stream> lower, std::uint64_t limit)
+      : layer(std::move(lower)), left_(limit) {}
+  void start_write(filters::write_request& r) override {
+    if (r.data.size() > left_) {
+      r.data = r.data.split(left_);
+      cut_ = true;
+    }
+    left_ -= r.data.size();
+    lower_->start_write(r);
+    if (cut_) lower_->shutdown([](std::error_code) {});
+  }
+  void start_read(filters::read_waiter& w) override { lower_->start_read(w); }
+  void start_shutdown(filters::done_waiter& w) override { lower_->start_shutdown(w); }
+  std::string describe() const override { return "cutter>" + lower_->describe(); }
+
+ private:
+  std::uint64_t left_;
+  bool cut_ = false;
+};
+
+TEST(Tls, TruncatedRecordIsAnErrorNotAHang) {
+  world w;
+  auto [a, b] = filters::memory_transport::make_pair(w.ctx, w.pool);
+  std::error_code ec;
+  filters::tls_layer server(std::move(b), server_tls(), {}, w.pool, nullptr, ec);
+  filters::tls_layer client(std::make_unique<cutter>(std::move(a), 20000), client_tls(), {}, w.pool,
+                            nullptr, ec);
+  std::vector<std::byte> got;
+  std::error_code last;
+  asio::co_spawn(
+      w.ctx.get_executor(),
+      [&]() -> asio::awaitable<void> {
+        co_await client.write(to_chain(w.pool, random_bytes(100000)), asio::use_awaitable);
+      },
+      asio::detached);
+  asio::co_spawn(
+      w.ctx.get_executor(),
+      [&]() -> asio::awaitable<void> { last = co_await recv_all(server, got); }, asio::detached);
+  w.ctx.run();
+  EXPECT_EQ(last, filters::errc::truncated) << last.message();
+  EXPECT_LT(got.size(), 20000u);
+}
+
+TEST(Tls, NegotiatesAlpnAndReportsTheUserspacePath) {
+  world w;
+  auto [a, b] = filters::memory_transport::make_pair(w.ctx, w.pool);
+  std::error_code ec;
+  filters::tls_layer server(std::move(b), server_tls(), {}, w.pool, nullptr, ec);
+  filters::tls_layer client(std::move(a), client_tls(12), {}, w.pool, nullptr, ec);
+  int done = 0;
+  auto count = [&](std::error_code e) {
+    EXPECT_FALSE(e) << e.message();
+    ++done;
+  };
+  server.async_handshake(count);
+  client.async_handshake(count);
+  w.ctx.run();
+  EXPECT_EQ(done, 2);
+  EXPECT_EQ(server.engine().alpn(), "http/1.1");
+  EXPECT_EQ(client.engine().version(), "TLSv1.2");
+  EXPECT_EQ(server.stats().path, filters::tls_path::userspace);
+  EXPECT_EQ(server.stats().ktls_reason, filters::probe_ktls().reason());
+  EXPECT_EQ(server.describe(), "tls(userspace)>memory");
+}
+
+TEST(Ktls, UlpListParsingAndProbeAgree) {
+  EXPECT_TRUE(filters::ulp_list_has_tls("mptcp tls"));
+  EXPECT_TRUE(filters::ulp_list_has_tls("tls\n"));
+  EXPECT_FALSE(filters::ulp_list_has_tls("mptcp"));
+  EXPECT_FALSE(filters::ulp_list_has_tls("tlsx"));
+  const auto& p = filters::probe_ktls();
+  EXPECT_EQ(p.kernel_ulp, filters::ulp_list_has_tls(p.available_ulps));
+  EXPECT_FALSE(p.reason().empty());
+}
+
+}  // namespace
+}  // namespace pwtest
