@@ -59,7 +59,11 @@ void plain_transport::start_read(read_waiter& w) {
 
 void plain_transport::start_shutdown(done_waiter& w) {
   std::error_code ec;
-  if (::shutdown(conn_.fd(), SHUT_WR) != 0) ec = std::error_code(errno, std::system_category());
+  // ENOTCONN: the peer already reset the connection (e.g. a client that closed as soon as
+  // it had Content-Length bytes); there is no sending side left to end, so not an error.
+  if (::shutdown(conn_.fd(), SHUT_WR) != 0 && errno != ENOTCONN) {
+    ec = std::error_code(errno, std::system_category());
+  }
   context().post([&w, ec] { w.fn(&w, ec); });
 }
 
