@@ -15,8 +15,10 @@ results=bench/results
 mkdir -p "$results"
 rm -f "$results"/*.json "$results"/*.svg "$results"/*.txt "$results"/*.md
 
-targets=$("$BAZEL" query --noshow_progress 'kind("cc_binary", //tests/bench/...)' 2>/dev/null)
-"$BAZEL" build --config=release $targets //apps/zcbench //apps/sendfile_server \
+# Google Benchmark binaries; filters_bench has its own harness (step 2b).
+targets=$("$BAZEL" query --noshow_progress \
+  'kind("cc_binary", //tests/bench/...) except //tests/bench:filters_bench' 2>/dev/null)
+"$BAZEL" build --config=release $targets //tests/bench:filters_bench //apps/zcbench //apps/sendfile_server \
   //apps/asio_file_server //apps/demo:demo_root
 bin=$("$BAZEL" info --config=release bazel-bin 2>/dev/null)
 
@@ -46,6 +48,13 @@ if [ -n "$filter_paths" ]; then
     --json "$results/zcbench_filters.json" --svg "$results/zcbench_filters.svg" |
     tee "$results/zcbench_filters.txt"
 fi
+
+echo "== filters_bench: TLS ciphers, gzip and zstd levels over loopback"
+"$bin/tests/bench/filters_bench" --bytes "${ZCBENCH_FILTER_BYTES:-256M}" \
+  --repeat "${ZCBENCH_REPEAT:-3}" | tee "$results/filters_bench.txt"
+echo "== openssl speed (the cipher's limit, for the TLS rows)"
+openssl speed -evp aes-128-gcm -bytes 16384 -seconds 2 2>/dev/null | tail -1 |
+  tee "$results/openssl_speed.txt"
 
 echo "== server comparison"
 SKIP_BUILD=1 bash bench/server_compare.sh "$results/server_compare.md"

@@ -83,6 +83,33 @@ def server_section(path):
         return [title, "", f.read().strip(), ""]
 
 
+def filters_section(results):
+    title = "## Filter stacks: TLS, gzip, zstd (filters_bench, loopback)"
+    path = os.path.join(results, "filters_bench.txt")
+    if not os.path.exists(path):
+        return [title, "", "filters_bench did not run.", ""]
+    with open(path, encoding="utf-8") as f:
+        rows = [line.split() for line in f if line.strip()]
+    out = [title, "", "GB is 10^9 application bytes; wire/app is bytes on the wire per "
+           "application byte; copied/byte counts user-space copies on both ends.", ""]
+    header = ["path", "GB/s", "sender CPU s/GB", "receiver CPU s/GB", "wire/app", "copied/byte"]
+    out += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(r) + " |" for r in rows[1:]]
+    speed = os.path.join(results, "openssl_speed.txt")
+    if os.path.exists(speed):
+        with open(speed, encoding="utf-8") as f:
+            fields = f.read().split()
+        if fields:
+            limit = float(fields[-1].rstrip("k")) * 1000 / 1e9
+            out += ["", f"- `openssl speed -evp aes-128-gcm -bytes 16384`: {limit:.2f} GB/s "
+                    "on one core (the cipher's limit)."]
+            for r in rows[1:]:
+                if r[0] == "pw_tls_aes128gcm":
+                    out.append(f"- pw_tls_aes128gcm / openssl speed = {float(r[1]) / limit:.2f}x "
+                               "(target 0.7x).")
+    return out + [""]
+
+
 def gbench_section(paths):
     out = ["## Microbenchmarks (Google Benchmark, release build)", ""]
     if not paths:
@@ -120,6 +147,7 @@ def main(results):
     lines = ["# pagewire benchmark summary", "",
              "Produced by `make bench` (bench/run.sh) in one run on this machine.", ""]
     lines += zcbench_section(sorted(glob.glob(os.path.join(results, "zcbench*.json"))))
+    lines += filters_section(results)
     lines += server_section(os.path.join(results, "server_compare.md"))
     lines += gbench_section(glob.glob(os.path.join(results, "*_bench.json")))
     print("\n".join(lines))
