@@ -95,6 +95,15 @@ class CopyReceiverRun(unittest.TestCase):
                 self.assertGreaterEqual(t["syscalls"], calls_per_message * messages, r["path"])
                 self.assertGreater(t["receiver_syscalls"], 0)
 
+    def test_sender_cpu_counts_at_least_the_sending_thread(self):
+        # sender_cpu_s = process CPU minus the receiver and main threads, over send():
+        # the sending thread plus its helpers (io-wq), so never below the thread alone.
+        for r in self.doc["records"]:
+            self.assertGreaterEqual(r["sender_cpu_s_per_gb"], r["sender_thread_cpu_s_per_gb"])
+            for t in r["trials"]:
+                self.assertGreaterEqual(t["sender_cpu_s"], t["sender_thread_cpu_s"], r["path"])
+                self.assertGreater(t["sender_thread_cpu_s"], 0, r["path"])
+
     def test_ratios_name_the_baseline_and_raw_loop(self):
         for r in self.doc["records"]:
             self.assertEqual(r["raw"], r["path"])  # all three are raw loops
