@@ -167,7 +167,7 @@ const path pw_sendfile_path{
 
 const path pw_send_zc_path{
     .name = "pw_send_zc",
-    .raw = "copy",
+    .raw = "send_zc",
     .summary = "pagewire transmit: registered pages -> SEND_ZC (gather once the kernel copies)",
     .reads = source_kind::memory,
     .make = make<mode::send_zc>,
@@ -175,7 +175,7 @@ const path pw_send_zc_path{
 
 const path pw_gather_path{
     .name = "pw_gather",
-    .raw = "copy",
+    .raw = "sendmsg",
     .summary = "pagewire transmit: unregistered pages -> gathered sendmsg (64 iovecs)",
     .reads = source_kind::memory,
     .make = make<mode::gather>,
