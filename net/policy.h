@@ -30,6 +30,13 @@ struct options {
   std::size_t pipe_size = std::size_t{1} << 20;
   /// Bytes per pull_fd/commit_write pair (<= pipe_size; <= kMaxIoChunk).
   std::size_t splice_chunk = std::size_t{1} << 20;
+  /// Let splice_pipe run a pull (file -> pipe) and its commit (pipe -> socket) as splice(2) on
+  /// the loop thread when they cannot sleep: the file's pages for the range are all in the page
+  /// cache (cachestat(2)) and the socket is O_NONBLOCK. io_uring always punts IORING_OP_SPLICE
+  /// to an io-wq worker, which costs two wake-ups per pair (splice_pipe.h). false: always
+  /// linked SQEs (tests that inject faults into SPLICE SQEs; servers that would rather never
+  /// risk a page evicted between the check and the pull).
+  bool splice_inline = true;
   /// Idle pipes a pipe_pool keeps; more are closed when returned.
   std::size_t pipe_pool_max = 64;
 

@@ -78,6 +78,7 @@ class pw_sender final : public sender {
 
   std::error_code send(send_counts& counts) override {
     const auto enters = ctx_.stats().snapshot().enters;
+    const auto direct = op_.stats().syscalls;
     const auto copied = pw::fs::stats::copied_bytes();
     std::uint64_t offset = 0;
     std::error_code ec;
@@ -91,8 +92,9 @@ class pw_sender final : public sender {
       counts.bytes += op_.sent();
       offset += n;
     }
-    counts.syscalls = ctx_.stats().snapshot().enters - enters +
-                      op_.stats().submissions_of(pw::net::send_path::sendfile);
+    // Every system call: io_uring_enter, plus the direct ones (inline splice, sendfile,
+    // fstat, cachestat...).
+    counts.syscalls = ctx_.stats().snapshot().enters - enters + op_.stats().syscalls - direct;
     counts.bytes_copied = pw::fs::stats::copied_bytes() - copied;
     return ec;
   }
