@@ -178,7 +178,8 @@ const path pw_send_zc_path{
 const path pw_gather_path{
     .name = "pw_gather",
     .raw = "sendmsg",
-    .summary = "pagewire transmit: unregistered pages -> gathered sendmsg (64 iovecs)",
+    .summary =
+        "pagewire transmit: unregistered pages -> gathered sendmsg (options::max_iovecs per call)",
     .reads = source_kind::memory,
     .make = make<mode::gather>,
 };
