@@ -3,8 +3,8 @@
 /// net::options: every threshold and timeout of the net layer in one struct, validated once
 /// (validate()) by whoever builds connections, transmits and pipe pools. A value type; read-only
 /// after validation, so one instance may be shared by every connection of a thread (or of all
-/// threads). net/README.md says which defaults were measured (pipe and chunk sizes, zcbench on
-/// loopback) and which are not yet (SEND_ZC threshold, iovec count, timeouts).
+/// threads). net/README.md says how the defaults were measured (zcbench on loopback) and which
+/// are conventions (timeouts).
 
 #include <chrono>
 #include <cstddef>
@@ -20,16 +20,26 @@ inline constexpr std::size_t kMaxIoChunk = 0x7ffff000;
 struct options {
   // ---- transmit ---------------------------------------------------------------------------
   /// A run of registered memory slices goes by SEND_ZC only when it holds at least this many
-  /// bytes; smaller runs (and unregistered memory) are gathered into one sendmsg. Not measured
-  /// (loopback always copies); see net/README.md.
-  std::size_t send_zc_min_bytes = 64 * 1024;
-  /// At most this many iovecs per gather sendmsg (<= IOV_MAX = 1024).
-  std::size_t max_iovecs = 64;
+  /// bytes; smaller runs (and unregistered memory) are gathered into one sendmsg. 16 KiB: on
+  /// loopback a raw SEND_ZC loop lost 3x to sendmsg at 4 KiB, broke even at 16 KiB and won
+  /// from 64 KiB (zcbench send_zc vs sendmsg; net/README.md). A NIC gains more than loopback.
+  std::size_t send_zc_min_bytes = 16 * 1024;
+  /// At most this many iovecs per gather sendmsg (<= IOV_MAX = 1024). 256: one call carries a
+  /// 1 MiB run of 4 KiB pages; 64 needed 4x the calls at 1 MiB, 16 lost 24% at 16 MiB; 1024
+  /// showed no gain over 256 within the noise and costs 16 KiB of iovecs per transmit_op.
+  std::size_t max_iovecs = 256;
   /// Pipe capacity requested with F_SETPIPE_SZ (rounded up to pages by the kernel; capped by
   /// /proc/sys/fs/pipe-max-size for unprivileged users, then the kernel default stays).
   std::size_t pipe_size = std::size_t{1} << 20;
   /// Bytes per pull_fd/commit_write pair (<= pipe_size; <= kMaxIoChunk).
   std::size_t splice_chunk = std::size_t{1} << 20;
+  /// Let splice_pipe run a pull (file -> pipe) and its commit (pipe -> socket) as splice(2) on
+  /// the loop thread when they cannot sleep: the file's pages for the range are all in the page
+  /// cache (cachestat(2)) and the socket is O_NONBLOCK. io_uring always punts IORING_OP_SPLICE
+  /// to an io-wq worker, which costs two wake-ups per pair (splice_pipe.h). false: always
+  /// linked SQEs (tests that inject faults into SPLICE SQEs; servers that would rather never
+  /// risk a page evicted between the check and the pull).
+  bool splice_inline = true;
   /// Idle pipes a pipe_pool keeps; more are closed when returned.
   std::size_t pipe_pool_max = 64;
 

@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <atomic>
 #include <cassert>
 #include <cerrno>
 #include <fcntl.h>
@@ -6,6 +7,7 @@
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <pagewire/fs/stats.h>
@@ -16,6 +18,32 @@ namespace {
 
 std::error_code sys_error(int err) {
   return {err, std::system_category()};
+}
+
+// cachestat(2) (Linux 6.5; the same number on every architecture). The system headers here
+// predate it.
+#ifndef __NR_cachestat
+#define __NR_cachestat 451
+#endif
+struct cachestat_range_abi {
+  std::uint64_t off, len;
+};
+struct cachestat_abi {
+  std::uint64_t nr_cache, nr_dirty, nr_writeback, nr_evicted, nr_recently_evicted;
+};
+std::atomic<bool> g_no_cachestat{false};  // ENOSYS once: never ask again
+
+// Pages of [off, off + len) all in the page cache (false when cachestat cannot say).
+bool range_cached(int fd, std::uint64_t off, std::uint64_t len) {
+  if (g_no_cachestat.load(std::memory_order_relaxed)) return false;
+  cachestat_range_abi range{off, len};
+  cachestat_abi cs{};
+  if (::syscall(__NR_cachestat, fd, &range, &cs, 0) != 0) {
+    if (errno == ENOSYS) g_no_cachestat.store(true, std::memory_order_relaxed);
+    return false;
+  }
+  const std::uint64_t pages = (off + len + 4095) / 4096 - off / 4096;
+  return cs.nr_cache >= pages;
 }
 
 }  // namespace
@@ -86,24 +114,47 @@ void splice_pipe::start(endpoint src, endpoint dst, std::uint64_t length, bool m
   left_ = length;
   moved_ = 0;
   held_ = 0;
-  known_size_ = 0;
+  if (src.fd != size_fd_) {
+    size_fd_ = src.fd;
+    known_size_ = 0;
+  }
+  if (src.fd != resident_fd_) resident_fd_ = -1;
   buffer_fill_ = buffer_sent_ = 0;
   more_after_ = more_after;
   kind_known_ = false;
   path_ = transfer_path::splice;
   if (pool_.has_fallbacks()) {
-    kind_ = file_kind::of(src.fd, dst.fd);
-    kind_known_ = true;
+    classify(src.fd, dst.fd);
     path_ = pool_.path_for(kind_);
   }
   if (path_ == transfer_path::sendfile && !src.is_file()) path_ = transfer_path::read_send;
-  if (length == 0) {  // complete on the loop, never inside start()
-    kick_.self = this;
-    kick_.fn = &splice_pipe::run_kick;
-    ctx_.defer(kick_);
-    return;
+  inline_ok_ = false;
+  if (opts_.splice_inline && src.is_file() && !dst.is_file() && path_ == transfer_path::splice) {
+    if (dst.fd != checked_dst_fd_) {
+      const int fl = ::fcntl(dst.fd, F_GETFL);
+      ++counters_.syscalls;
+      checked_dst_fd_ = dst.fd;
+      dst_nonblocking_ = fl >= 0 && (fl & O_NONBLOCK) != 0;
+    }
+    inline_ok_ = dst_nonblocking_;
   }
-  next();
+  // The first step runs from the loop's task queue (no system call), so that a transfer that
+  // completes inline still completes on the loop, never inside start().
+  kick_.self = this;
+  kick_.fn = &splice_pipe::run_kick;
+  ctx_.defer(kick_);
+}
+
+void splice_pipe::classify(int src_fd, int dst_fd) {
+  // Kept per (src, dst) descriptor pair: a reused descriptor number that now names another
+  // kind at worst takes a path that still works (sendfile, read+send) or is refused once more.
+  if (kind_src_fd_ != src_fd || kind_dst_fd_ != dst_fd) {
+    kind_ = file_kind::of(src_fd, dst_fd);
+    counters_.syscalls += 4;  // fstat + fstatfs of both ends
+    kind_src_fd_ = src_fd;
+    kind_dst_fd_ = dst_fd;
+  }
+  kind_known_ = true;
 }
 
 void splice_pipe::run_kick(runtime::task_node* t, bool invoke) {
@@ -126,6 +177,7 @@ std::uint64_t splice_pipe::prepare_read(std::uint64_t want, std::error_code& ec)
   const auto off = static_cast<std::uint64_t>(src_.offset);
   if (off + want > known_size_ || src_eof_) {
     struct stat st {};
+    ++counters_.syscalls;
     if (::fstat(src_.fd, &st) != 0) {
       ec = sys_error(errno);
       return 0;
@@ -178,6 +230,7 @@ void splice_pipe::next() {
   if (buffer_fill_ > buffer_sent_) return write_step();
   if (held_ > 0) {
     if (path_ != transfer_path::splice) return drain_pipe();
+    if (inline_ok_) return commit_inline();
     // Bytes a short pull left in the pipe go out alone.
     const bool more = (src_.is_file() && left_ > 0) || more_after_;
     commit_write(static_cast<std::size_t>(held_), SPLICE_F_MOVE | (more ? SPLICE_F_MORE : 0u));
@@ -203,7 +256,86 @@ void splice_pipe::next() {
     path_ = transfer_path::read_send;
     return read_step();
   }
+  if (inline_ok_ && resident(n)) return pull_inline(n, flags);
   submit_pair(n, flags);
+}
+
+bool splice_pipe::resident(std::uint64_t n) {
+  const auto off = static_cast<std::uint64_t>(src_.offset);
+  if (resident_fd_ == src_.fd && off >= resident_from_ && off + n <= resident_until_) return true;
+  resident_fd_ = -1;
+  // Look ahead a window (clipped at the known size) so small pulls share one call.
+  std::uint64_t len = std::max<std::uint64_t>(n, kResidencyWindow);
+  if (known_size_ > off) len = std::min(len, known_size_ - off);
+  len = std::max(len, n);
+  ++counters_.syscalls;
+  bool cached = range_cached(src_.fd, off, len);
+  if (!cached && len > n) {  // the window is not all there; maybe this pull is
+    ++counters_.syscalls;
+    len = n;
+    cached = range_cached(src_.fd, off, len);
+  }
+  if (!cached) return false;
+  resident_fd_ = src_.fd;
+  resident_from_ = off;
+  resident_until_ = off + len;
+  return true;
+}
+
+void splice_pipe::pull_inline(std::size_t n, unsigned flags) {
+  loff_t off = src_.offset;
+  const ssize_t r =
+      ::splice(src_.fd, &off, pipe_.write_fd, nullptr, n, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+  ++counters_.syscalls;
+  if (r < 0) {
+    const int err = errno;
+    if (err == EAGAIN || err == EINTR) return submit_pair(n, flags);  // let a worker wait
+    if (err == EINVAL) {
+      fall_back(transfer_path::sendfile);
+      return next();
+    }
+    return finish(sys_error(err));
+  }
+  ++counters_.inline_pulls;
+  if (r == 0) {  // the file ended before the range: prepare_read measures it again
+    src_eof_ = true;
+    resident_fd_ = -1;
+    return next();
+  }
+  held_ += static_cast<std::uint64_t>(r);
+  left_ -= std::min<std::uint64_t>(left_, static_cast<std::uint64_t>(r));
+  src_.offset += r;
+  commit_inline();
+}
+
+void splice_pipe::commit_inline() {
+  const bool more = (src_.is_file() && left_ > 0) || more_after_;
+  const unsigned flags = SPLICE_F_MOVE | SPLICE_F_NONBLOCK | (more ? SPLICE_F_MORE : 0u);
+  const ssize_t w =
+      ::splice(pipe_.read_fd, nullptr, dst_.fd, nullptr, static_cast<std::size_t>(held_), flags);
+  ++counters_.syscalls;
+  if (w < 0) {
+    const int err = errno;
+    if (err == EAGAIN || err == EINTR) return wait_ready(dst_.fd, true);
+    if (err == EINVAL) {
+      fall_back(transfer_path::read_send);
+      return next();
+    }
+    return finish(sys_error(err));
+  }
+  committed(static_cast<std::uint64_t>(w));
+  // Socket full (short commit), or more chunks to go: continue after a POLLOUT, which a
+  // writable socket answers at once, so one large range cannot starve the loop's other work.
+  if (held_ > 0 || left_ > 0) return wait_ready(dst_.fd, true);
+  next();
+}
+
+void splice_pipe::committed(std::uint64_t n) {
+  held_ -= n;
+  moved_ += n;
+  counters_.splice_bytes += n;
+  if (dst_.is_file()) dst_.offset += static_cast<std::int64_t>(n);
+  on_progress(n);
 }
 
 void splice_pipe::submit_pair(std::size_t n, unsigned flags) {
@@ -211,6 +343,7 @@ void splice_pipe::submit_pair(std::size_t n, unsigned flags) {
   commit_write(n, flags);
   const runtime::linked_op ops[2] = {{pull_.get(), {}}, {commit_.get(), {}}};
   pull_issued_ = true;
+  ++counters_.linked_pairs;
   pending_ = 2;
   pull_result_ = commit_result_ = 0;
   if (auto ec = ctx_.start_linked(ops)) {
@@ -233,14 +366,7 @@ void splice_pipe::step_done(step s, int result) {
       break;
     case step::commit:
       commit_result_ = result;
-      if (result > 0) {
-        const auto r = static_cast<std::uint64_t>(result);
-        held_ -= r;
-        moved_ += r;
-        counters_.splice_bytes += r;
-        if (dst_.is_file()) dst_.offset += result;
-        on_progress(r);
-      }
+      if (result > 0) committed(static_cast<std::uint64_t>(result));
       break;
     case step::poll:
       if (result < 0 && result != -ECANCELED) return finish(sys_error(-result));
@@ -292,10 +418,7 @@ void splice_pipe::wait_ready(int fd, bool write) {
 
 void splice_pipe::fall_back(transfer_path to) {
   if (to == transfer_path::sendfile && !src_.is_file()) to = transfer_path::read_send;
-  if (!kind_known_) {
-    kind_ = file_kind::of(src_.fd, dst_.fd);
-    kind_known_ = true;
-  }
+  if (!kind_known_) classify(src_.fd, dst_.fd);
   pool_.record_fallback(kind_, to);
   path_ = std::max(path_, to);
 }
@@ -309,6 +432,7 @@ void splice_pipe::sendfile_step() {
   if (n == 0) return finish(sys_error(ENODATA));
   off_t off = src_.offset;
   const ssize_t r = ::sendfile(dst_.fd, src_.fd, &off, static_cast<std::size_t>(n));
+  ++counters_.syscalls;
   if (r < 0) {
     if (errno == EAGAIN || errno == EINTR) return wait_ready(dst_.fd, true);
     if (errno == EINVAL || errno == ENOSYS) {
@@ -390,6 +514,7 @@ void splice_pipe::drain_pipe() {
   const std::size_t want = static_cast<std::size_t>(
       std::min<std::uint64_t>(held_, static_cast<std::uint64_t>(opts_.splice_chunk)));
   const ssize_t r = ::read(pipe_.read_fd, buffer_.get(), want);
+  ++counters_.syscalls;
   if (r <= 0) return finish(sys_error(r < 0 ? errno : EIO));
   fs::stats::record_copy(static_cast<std::size_t>(r), fs::copy_reason::fallback);
   held_ -= static_cast<std::uint64_t>(r);

@@ -11,8 +11,26 @@
 ///
 /// pull_fd and commit_write go to the kernel as two linked SQEs (IOSQE_IO_LINK) in one enter.
 /// A short pull breaks the link (the kernel cancels the commit); the bytes the pipe then holds
-/// are committed alone. Directions: file -> socket (a response body), socket -> socket (a
-/// proxy), socket -> file (an upload); any pair splice(2) accepts.
+/// are committed alone.
+///
+/// Inline first, where that cannot block the loop. Kernel fact: io_uring never runs
+/// IORING_OP_SPLICE inline; it always hands it to an io-wq worker (5.7+: io_splice() returns
+/// -EAGAIN under IO_URING_F_NONBLOCK; newer kernels set REQ_F_FORCE_ASYNC in splice prep),
+/// because splice(2) has no non-blocking mode for the file side: SPLICE_F_NONBLOCK only covers
+/// the pipe, and a page-cache miss in filemap_splice_read() sleeps on the disk. So each linked
+/// pair costs a worker wake-up plus a wake-up of the loop (about 10 us; more than moving 4 KiB).
+/// A pull therefore runs as a plain splice(2) on the loop thread when it cannot sleep: the
+/// source is a regular file whose pages for the range are all in the page cache (cachestat(2),
+/// 6.5+, over a window of kResidencyWindow bytes, remembered while the source fd stays the
+/// same), the pipe has room (it is empty), and SPLICE_F_NONBLOCK; its commit runs inline too
+/// when the destination is a stream (socket or pipe) opened O_NONBLOCK (checked with F_GETFL
+/// once per destination fd), so a full socket answers EAGAIN (then POLL_ADD) instead of
+/// sleeping. Everything else (a file not cached, no cachestat, a socket source, a file
+/// destination whose writes may throttle) goes by the linked SQEs. A page evicted between the
+/// cachestat and the pull makes that one pull wait for the disk on the loop; a page still being
+/// read in is counted cached and may be waited for too (both rare: a page just found cached).
+/// Directions: file -> socket (a response body), socket -> socket (a proxy), socket -> file (an
+/// upload); any pair splice(2) accepts.
 ///
 /// EAGAIN on either end (non-blocking sockets, the pool's non-blocking pipes) waits for
 /// readiness with IORING_OP_POLL_ADD and reissues. EINVAL (a descriptor splice refuses) falls
@@ -57,8 +75,16 @@ struct splice_counters {
   std::uint64_t splice_bytes = 0;
   std::uint64_t sendfile_bytes = 0;
   std::uint64_t read_send_bytes = 0;
-  std::uint64_t polls = 0;  ///< EAGAIN waits (POLL_ADD)
+  std::uint64_t polls = 0;         ///< EAGAIN waits (POLL_ADD)
+  std::uint64_t inline_pulls = 0;  ///< pull_fd steps run as splice(2) on the loop thread
+  std::uint64_t linked_pairs = 0;  ///< pull_fd + commit_write pairs submitted as linked SQEs
+  /// System calls made outside the ring (inline splice, sendfile, fstat, fstatfs, fcntl,
+  /// cachestat, pipe reads); io_uring_enter calls are the context's (context_stats::enters).
+  std::uint64_t syscalls = 0;
 };
+
+/// Bytes ahead of a pull that one cachestat(2) call checks for residency.
+inline constexpr std::size_t kResidencyWindow = 256 * 1024;
 
 class splice_pipe {
  public:
@@ -84,7 +110,10 @@ class splice_pipe {
 
   // ---- the seeds' four steps (public for tests and for callers that drive them) ------------
   /// Bytes the source can give now, at most `want`; for a file, capped at its current size
-  /// minus the offset (0 when the file ended). Sets `ec` when fstat fails.
+  /// minus the offset (0 when the file ended). Sets `ec` when fstat fails. The size is fstat'ed
+  /// only when the range reaches past the size last seen for this fd (kept across transfers)
+  /// or after the source ended early: a file that shrank shows up as a short or empty pull,
+  /// which measures it again.
   std::uint64_t prepare_read(std::uint64_t want, std::error_code& ec);
   /// Reserves a pipe for `n` bytes (n <= its capacity after the call) and returns the splice
   /// flags for the commit (SPLICE_F_MORE when more follows). Sets `ec` when no pipe is had.
@@ -108,6 +137,11 @@ class splice_pipe {
 
   void next();
   void submit_pair(std::size_t n, unsigned flags);
+  bool resident(std::uint64_t n);
+  void pull_inline(std::size_t n, unsigned flags);
+  void commit_inline();
+  void committed(std::uint64_t n);
+  void classify(int src_fd, int dst_fd);
   void step_done(step s, int result);
   void evaluate();
   void wait_ready(int fd, bool write);
@@ -137,7 +171,18 @@ class splice_pipe {
   std::uint64_t left_ = 0;  // bytes still to move out of the source
   std::uint64_t moved_ = 0;
   std::uint64_t held_ = 0;        // bytes in the pipe
-  std::uint64_t known_size_ = 0;  // file source size at the last fstat
+  std::uint64_t known_size_ = 0;  // file source size at the last fstat (of size_fd_)
+  int size_fd_ = -1;  // kept across transfers: a stale size is corrected by the short pull
+  // Residency: bytes [resident_from_, resident_until_) of resident_fd_ were all in the page
+  // cache at the last cachestat.
+  int resident_fd_ = -1;
+  std::uint64_t resident_from_ = 0, resident_until_ = 0;
+  // Destination check (F_GETFL) cached per fd: a stream opened O_NONBLOCK commits inline.
+  int checked_dst_fd_ = -1;
+  bool dst_nonblocking_ = false;
+  bool inline_ok_ = false;  // this transfer may try steps inline
+  // file_kind of the last classified (src, dst) pair (only needed once a fallback exists).
+  int kind_src_fd_ = -1, kind_dst_fd_ = -1;
   int pull_result_ = 0, commit_result_ = 0;
   unsigned pending_ = 0;  // SQEs of the current round not yet completed
   bool pull_issued_ = false;

@@ -18,6 +18,7 @@ transmit_stats& transmit_stats::operator+=(const transmit_stats& o) noexcept {
   zc_disabled += o.zc_disabled;
   more_flagged += o.more_flagged;
   short_sends += o.short_sends;
+  syscalls += o.syscalls;
   return *this;
 }
 
@@ -223,6 +224,7 @@ void transmit_op::child_done(send_path path, int result, unsigned flags) {
 void transmit_op::file_done(std::error_code ec, std::uint64_t moved) {
   const splice_counters& now = file_->counters();
   const splice_counters& was = file_->before;
+  stats_.syscalls += now.syscalls - was.syscalls;
   const std::uint64_t by_path[3] = {now.splice_bytes - was.splice_bytes,
                                     now.sendfile_bytes - was.sendfile_bytes,
                                     now.read_send_bytes - was.read_send_bytes};

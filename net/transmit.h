@@ -82,6 +82,9 @@ struct transmit_stats {
   std::uint64_t zc_disabled = 0;   ///< 1 once this op switched SEND_ZC off
   std::uint64_t more_flagged = 0;  ///< submissions sent with MSG_MORE / SPLICE_F_MORE
   std::uint64_t short_sends = 0;   ///< results below what was asked, continued
+  /// System calls made outside the ring for file ranges (inline splice, sendfile, fstat...);
+  /// io_uring_enter calls are the context's (runtime::context_stats::enters).
+  std::uint64_t syscalls = 0;
 
   std::uint64_t submissions_of(send_path p) const noexcept {
     return submissions[static_cast<std::size_t>(p)];

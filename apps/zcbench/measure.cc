@@ -22,6 +22,7 @@ trial_figures figures_of(const trial_result& r) {
   f.seconds = r.seconds;
   f.gb_per_s = r.seconds > 0 ? static_cast<double>(r.received.bytes) / kGB / r.seconds : 0;
   f.sender_cpu_s = r.sender_cpu_s;
+  f.sender_thread_cpu_s = r.sender_thread_cpu_s;
   f.receiver_cpu_s = r.receiver_cpu_s;
   f.syscalls = r.sent.syscalls;
   f.receiver_syscalls = r.received.syscalls;
@@ -55,6 +56,8 @@ record reduce(const path& p, const options& o, transport via, std::size_t size,
   r.seconds = median_of(trials, [](auto& t) { return t.seconds; });
   r.gb_per_s = median_of(trials, [](auto& t) { return t.gb_per_s; });
   r.sender_cpu_s_per_gb = median_of(trials, [&](auto& t) { return t.sender_cpu_s / gb; });
+  r.sender_thread_cpu_s_per_gb =
+      median_of(trials, [&](auto& t) { return t.sender_thread_cpu_s / gb; });
   r.receiver_cpu_s_per_gb = median_of(trials, [&](auto& t) { return t.receiver_cpu_s / gb; });
   r.syscalls_per_gb = median_of(trials, [&](auto& t) { return t.syscalls / gb; });
   r.receiver_syscalls_per_gb = median_of(trials, [&](auto& t) { return t.receiver_syscalls / gb; });

@@ -18,7 +18,8 @@ namespace zcbench {
 struct trial_figures {
   double seconds = 0;
   double gb_per_s = 0;
-  double sender_cpu_s = 0;
+  double sender_cpu_s = 0;         ///< sending thread + threads working for it (io-wq)
+  double sender_thread_cpu_s = 0;  ///< the sending thread alone
   double receiver_cpu_s = 0;
   std::uint64_t syscalls = 0;  ///< sender's, as the path counted them
   std::uint64_t receiver_syscalls = 0;
@@ -40,6 +41,7 @@ struct record {
   double seconds = 0;
   double gb_per_s = 0;
   double sender_cpu_s_per_gb = 0;
+  double sender_thread_cpu_s_per_gb = 0;
   double receiver_cpu_s_per_gb = 0;
   double syscalls_per_gb = 0;
   double receiver_syscalls_per_gb = 0;

@@ -78,6 +78,7 @@ class pw_sender final : public sender {
 
   std::error_code send(send_counts& counts) override {
     const auto enters = ctx_.stats().snapshot().enters;
+    const auto direct = op_.stats().syscalls;
     const auto copied = pw::fs::stats::copied_bytes();
     std::uint64_t offset = 0;
     std::error_code ec;
@@ -91,8 +92,9 @@ class pw_sender final : public sender {
       counts.bytes += op_.sent();
       offset += n;
     }
-    counts.syscalls = ctx_.stats().snapshot().enters - enters +
-                      op_.stats().submissions_of(pw::net::send_path::sendfile);
+    // Every system call: io_uring_enter, plus the direct ones (inline splice, sendfile,
+    // fstat, cachestat...).
+    counts.syscalls = ctx_.stats().snapshot().enters - enters + op_.stats().syscalls - direct;
     counts.bytes_copied = pw::fs::stats::copied_bytes() - copied;
     return ec;
   }
@@ -167,7 +169,7 @@ const path pw_sendfile_path{
 
 const path pw_send_zc_path{
     .name = "pw_send_zc",
-    .raw = "copy",
+    .raw = "send_zc",
     .summary = "pagewire transmit: registered pages -> SEND_ZC (gather once the kernel copies)",
     .reads = source_kind::memory,
     .make = make<mode::send_zc>,
@@ -175,8 +177,9 @@ const path pw_send_zc_path{
 
 const path pw_gather_path{
     .name = "pw_gather",
-    .raw = "copy",
-    .summary = "pagewire transmit: unregistered pages -> gathered sendmsg (64 iovecs)",
+    .raw = "sendmsg",
+    .summary =
+        "pagewire transmit: unregistered pages -> gathered sendmsg (options::max_iovecs per call)",
     .reads = source_kind::memory,
     .make = make<mode::gather>,
 };

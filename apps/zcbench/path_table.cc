@@ -4,7 +4,9 @@
 
 #include "apps/zcbench/path_copy.h"
 #include "apps/zcbench/path_pagewire.h"
+#include "apps/zcbench/path_send_zc.h"
 #include "apps/zcbench/path_sendfile.h"
+#include "apps/zcbench/path_sendmsg.h"
 #include "apps/zcbench/path_splice.h"
 
 namespace zcbench {
@@ -16,6 +18,8 @@ const auto kPaths = std::to_array<const path*>({
     &copy_path,
     &sendfile_path,
     &splice_path,
+    &send_zc_path,
+    &sendmsg_path,
     &pw_splice_pipe_path,
     &pw_sendfile_path,
     &pw_send_zc_path,

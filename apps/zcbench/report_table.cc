@@ -78,8 +78,9 @@ std::string format_table(const run_report& report, const options& o, const host_
            ": " + e.message + "\n";
   }
   out +=
-      "GB = 10^9 bytes; CPU = user+system of the sending / receiving thread; copied/B = "
-      "user-space bytes copied per byte sent.\n";
+      "GB = 10^9 bytes; snd CPU = user+system of the sending thread and the threads working "
+      "for it (io-wq); rcv CPU = the receiving thread's; copied/B = user-space bytes copied per "
+      "byte sent.\n";
   return out;
 }
 

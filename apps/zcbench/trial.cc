@@ -1,10 +1,12 @@
 #include "apps/zcbench/trial.h"
 
+#include <algorithm>
 #include <arpa/inet.h>
 #include <chrono>
+#include <ctime>
 #include <future>
 #include <netinet/in.h>
-#include <sys/resource.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <thread>
 #include <unistd.h>
@@ -17,14 +19,40 @@ using clock = std::chrono::steady_clock;
 // A stuck peer ends the trial with EAGAIN instead of hanging the run.
 constexpr timeval kIoTimeout{30, 0};
 
-double thread_cpu_seconds() {
-  rusage u{};
-  ::getrusage(RUSAGE_THREAD, &u);
-  const auto secs = [](const timeval& t) {
-    return static_cast<double>(t.tv_sec) + t.tv_usec / 1e6;
-  };
-  return secs(u.ru_utime) + secs(u.ru_stime);
+// CPU seconds (user + system) on `clock`: CLOCK_THREAD_CPUTIME_ID, CLOCK_PROCESS_CPUTIME_ID
+// (every thread of the process, exited ones included) or another thread's
+// pthread_getcpuclockid clock. Nanosecond resolution (the scheduler's runtime), unlike
+// getrusage's tick-sampled split. Negative when the clock cannot be read (a thread gone).
+double cpu_seconds(clockid_t clock) {
+  timespec ts{};
+  if (::clock_gettime(clock, &ts) != 0) return -1;
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
 }
+
+clockid_t this_thread_clock() {
+  clockid_t c = CLOCK_THREAD_CPUTIME_ID;
+  if (::pthread_getcpuclockid(::pthread_self(), &c) != 0) c = CLOCK_THREAD_CPUTIME_ID;
+  return c;
+}
+
+// CPU of the process and of the threads that do not work for the sender (the receiver and
+// the harness's main thread), read at one instant on the sender thread.
+struct cpu_sample {
+  double process = 0;
+  double sender_thread = 0;
+  double receiver = 0;
+  double main = 0;
+  bool others_ok = true;
+  static cpu_sample take(clockid_t receiver, clockid_t main) {
+    cpu_sample s;
+    s.sender_thread = cpu_seconds(CLOCK_THREAD_CPUTIME_ID);
+    s.process = cpu_seconds(CLOCK_PROCESS_CPUTIME_ID);
+    s.receiver = cpu_seconds(receiver);
+    s.main = cpu_seconds(main);
+    s.others_ok = s.process >= 0 && s.receiver >= 0 && s.main >= 0;
+    return s;
+  }
+};
 
 std::string describe(const char* side, const char* what, std::error_code ec) {
   return std::string(side) + ": " + what + ": " + ec.message();
@@ -36,6 +64,7 @@ std::error_code last_error() {
 
 struct listener_info {
   int fd = -1;
+  clockid_t receiver_clock = CLOCK_THREAD_CPUTIME_ID;  // the receiving thread's CPU clock
   sockaddr_in address{};
   std::string error;  // non-empty: the receiver could not listen
 };
@@ -50,6 +79,7 @@ class trial_run {
   trial_run(const trial_setup& setup, trial_result& result) : setup_(setup), result_(result) {}
 
   trial_outcome run() {
+    main_clock_ = this_thread_clock();
     std::thread receiver([this] { receiver_side_ = receive(); });
     std::thread sender([this] { sender_side_ = send(); });
     auto done = receiver_done_.get_future();
@@ -73,6 +103,7 @@ class trial_run {
       ~signal_done() { p.set_value(); }
     } done{receiver_done_};
     listener_info info;
+    info.receiver_clock = this_thread_clock();
     if (setup_.veth != nullptr) {
       if (auto ec = join_netns(setup_.veth->receiver_ns())) {
         info.error = describe("receiver", "setns", ec);
@@ -92,10 +123,10 @@ class trial_run {
       return {trial_status::failed, describe("receiver", "accept", accept_ec)};
     }
     ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &kIoTimeout, sizeof kIoTimeout);
-    const double cpu0 = thread_cpu_seconds();
+    const double cpu0 = cpu_seconds(CLOCK_THREAD_CPUTIME_ID);
     const auto ec = receive_all(fd, setup_.recv, result_.received, &received_);
     end_ = clock::now();
-    result_.receiver_cpu_s = thread_cpu_seconds() - cpu0;
+    result_.receiver_cpu_s = cpu_seconds(CLOCK_THREAD_CPUTIME_ID) - cpu0;
     ::close(fd);
     if (ec) return {trial_status::failed, describe("receiver", "receive", ec)};
     return {};
@@ -145,14 +176,29 @@ class trial_run {
       ::close(fd);
       return {trial_status::unavailable, describe("sender", "setup", ec)};
     }
-    const double cpu0 = thread_cpu_seconds();
+    const cpu_sample cpu0 = cpu_sample::take(info.receiver_clock, main_clock_);
     start_ = clock::now();
     ec = s->send(result_.sent);
-    result_.sender_cpu_s = thread_cpu_seconds() - cpu0;
+    const cpu_sample cpu1 = cpu_sample::take(info.receiver_clock, main_clock_);
+    account_sender_cpu(cpu0, cpu1);
     s.reset();
     ::close(fd);
     if (ec) return {trial_status::failed, describe("sender", "send", ec)};
     return {};
+  }
+
+  // Sender CPU = the process's CPU during send() minus what the receiver and main threads
+  // used meanwhile: the sending thread plus every thread working for it (io_uring's io-wq
+  // workers iou-wrk-*, an SQPOLL thread), which RUSAGE_THREAD of the sender alone misses.
+  // Workers that exit during the window still count (their time stays in the process's).
+  void account_sender_cpu(const cpu_sample& a, const cpu_sample& b) {
+    const double thread = b.sender_thread - a.sender_thread;
+    result_.sender_thread_cpu_s = thread;
+    double total = thread;
+    if (a.others_ok && b.others_ok) {
+      total = (b.process - a.process) - (b.receiver - a.receiver) - (b.main - a.main);
+    }
+    result_.sender_cpu_s = std::max(total, thread);
   }
 
   static int connect_to(const listener_info& info, std::string& failure) {
@@ -177,6 +223,7 @@ class trial_run {
   std::atomic<std::uint64_t> received_{0};
   std::atomic<bool> sender_gave_up_{false};
   side_result sender_side_, receiver_side_;
+  clockid_t main_clock_ = CLOCK_THREAD_CPUTIME_ID;
   clock::time_point start_{}, end_{};
 };
 

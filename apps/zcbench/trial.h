@@ -2,9 +2,9 @@
 
 /// One trial: a receiver thread and a sender thread, a fresh TCP connection
 /// between them, one path sending the source once. Measures wall time (first
-/// byte offered to EOF seen), each thread's CPU time (getrusage RUSAGE_THREAD)
-/// and collects the counts the path and the receiver report. Blocking; call
-/// from one thread (it starts and joins its own two).
+/// byte offered to EOF seen), CPU time (the sender's includes the threads that
+/// work for it, see trial_result) and collects the counts the path and the receiver report.
+/// Blocking; call from one thread (it starts and joins its own two).
 
 #include <atomic>
 #include <cstdint>
@@ -31,9 +31,14 @@ struct trial_setup {
 };
 
 struct trial_result {
-  double seconds = 0;         ///< sender's start of send() to receiver's EOF
-  double sender_cpu_s = 0;    ///< user + system CPU of the sending thread during send()
-  double receiver_cpu_s = 0;  ///< user + system CPU of the receiving thread while receiving
+  double seconds = 0;  ///< sender's start of send() to receiver's EOF
+  /// User + system CPU spent for the sender during send(): the process's CPU clock
+  /// (CLOCK_PROCESS_CPUTIME_ID, every thread, exited ones included) minus the receiving and
+  /// main threads' clocks over the same window; so io_uring's io-wq workers (iou-wrk-*) and
+  /// any SQPOLL thread count. Never below sender_thread_cpu_s.
+  double sender_cpu_s = 0;
+  double sender_thread_cpu_s = 0;  ///< the sending thread alone (CLOCK_THREAD_CPUTIME_ID)
+  double receiver_cpu_s = 0;       ///< user + system CPU of the receiving thread while receiving
   send_counts sent;
   recv_counts received;
 };

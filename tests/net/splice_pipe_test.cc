@@ -1,4 +1,6 @@
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 
@@ -110,6 +112,80 @@ TEST(splice_pipe, prepare_read_never_reaches_past_the_current_file_size) {
   EXPECT_EQ(p.bytes, 1000u);
   ::shutdown(out.a, SHUT_WR);
   EXPECT_EQ(s.bytes(), 1000u);
+  ::close(fd);
+}
+
+// ---- inline steps: only where they cannot sleep --------------------------------------------
+
+struct inline_case {
+  bool splice_inline;    // options::splice_inline
+  bool nonblocking_dst;  // the socket has O_NONBLOCK
+  bool expect_inline;    // pulls ran as splice(2) on the loop
+};
+
+class inline_steps : public ::testing::TestWithParam<inline_case> {};
+
+TEST_P(inline_steps, cached_file_goes_inline_only_to_a_nonblocking_socket_and_stays_exact) {
+  const inline_case c = GetParam();
+  runtime::context ctx(backend(false));
+  options opts;
+  opts.splice_inline = c.splice_inline;
+  pipe_pool pool(opts);
+  const auto data = random_bytes(3 * (1 << 20) + 11, 34);
+  const int fd = make_file(data);  // just written: every page is in the page cache
+  tcp_pair out = make_pair();
+  if (!c.nonblocking_dst) ::fcntl(out.a, F_SETFL, ::fcntl(out.a, F_GETFL) & ~O_NONBLOCK);
+  sink s(out.b);
+  recording_pipe p(ctx, pool, opts);
+  p.start(endpoint{fd, 0}, endpoint{out.a, -1}, data.size(), false);
+  EXPECT_FALSE(p.done);  // never completes inside start(), inline or not
+  EXPECT_TRUE(run_until(ctx, [&] { return p.done; }));
+  ::shutdown(out.a, SHUT_WR);
+  EXPECT_FALSE(p.ec) << p.ec.message();
+  EXPECT_EQ(p.bytes, data.size());
+  EXPECT_EQ(s.hash(), hash_of(data.data(), data.size()));
+  EXPECT_EQ(p.counters().splice_bytes, data.size());
+  if (c.expect_inline) {
+    EXPECT_GT(p.counters().inline_pulls, 0u);
+    EXPECT_EQ(p.counters().linked_pairs, 0u);
+  } else {
+    EXPECT_EQ(p.counters().inline_pulls, 0u);
+    EXPECT_GT(p.counters().linked_pairs, 0u);
+  }
+  ::close(fd);
+}
+
+INSTANTIATE_TEST_SUITE_P(paths, inline_steps,
+                         ::testing::Values(inline_case{true, true, true},
+                                           inline_case{true, false, false},
+                                           inline_case{false, true, false}),
+                         [](const auto& info) {
+                           const inline_case& c = info.param;
+                           if (!c.splice_inline) return std::string("inline_off");
+                           return std::string(c.nonblocking_dst ? "nonblocking_socket"
+                                                                : "blocking_socket");
+                         });
+
+TEST(splice_pipe, a_file_that_shrank_since_the_last_transfer_ends_with_enodata_not_a_hang) {
+  runtime::context ctx(backend(false));
+  options opts;
+  pipe_pool pool(opts);
+  const auto data = random_bytes(64 * 1024, 35);
+  const int fd = make_file(data);
+  tcp_pair out = make_pair();
+  sink s(out.b);
+  recording_pipe p(ctx, pool, opts);
+  p.start(endpoint{fd, 0}, endpoint{out.a, -1}, 4096, true);  // remembers the size
+  EXPECT_TRUE(run_until(ctx, [&] { return p.done; }));
+  EXPECT_FALSE(p.ec);
+  ASSERT_EQ(::ftruncate(fd, 8192), 0);
+  p.done = false;
+  p.start(endpoint{fd, 4096}, endpoint{out.a, -1}, 16384, false);  // past the new end
+  EXPECT_TRUE(run_until(ctx, [&] { return p.done; }));
+  EXPECT_EQ(p.ec, std::error_code(ENODATA, std::system_category()));
+  EXPECT_EQ(p.bytes, 4096u);
+  ::shutdown(out.a, SHUT_WR);
+  EXPECT_EQ(s.bytes(), 8192u);
   ::close(fd);
 }
 

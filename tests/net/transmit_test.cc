@@ -426,6 +426,7 @@ TEST(transmit, file_truncated_mid_transmit_ends_with_an_error_after_the_bytes_th
 TEST(transmit, splice_einval_falls_back_to_sendfile_and_stays_byte_exact) {
   if (!runtime::faults_enabled()) GTEST_SKIP() << "fault injection compiled out";
   fixture f;
+  f.opts.splice_inline = false;  // faults are injected into SPLICE SQEs
   const auto data = random_bytes(3 * kMiB + 5, 12);
   auto file = adopt(make_file(data));
   f.ctx.faults().add(runtime::fault_rule::fail_nth(IORING_OP_SPLICE, 1, EINVAL));
@@ -450,6 +451,7 @@ TEST(transmit, splice_einval_falls_back_to_sendfile_and_stays_byte_exact) {
 TEST(transmit, splice_einval_on_the_commit_drains_the_pipe_through_user_memory) {
   if (!runtime::faults_enabled()) GTEST_SKIP() << "fault injection compiled out";
   fixture f;
+  f.opts.splice_inline = false;  // faults are injected into SPLICE SQEs
   const auto data = random_bytes(2 * kMiB + 77, 13);
   auto file = adopt(make_file(data));
   f.ctx.faults().add(runtime::fault_rule::fail_nth(IORING_OP_SPLICE, 2, EINVAL));
@@ -468,6 +470,7 @@ TEST(transmit, splice_eagain_waits_and_reissues_byte_exact) {
   if (!runtime::faults_enabled()) GTEST_SKIP() << "fault injection compiled out";
   for (std::uint64_t nth : {1, 2, 3}) {
     fixture f;
+    f.opts.splice_inline = false;  // faults are injected into SPLICE SQEs
     const auto data = random_bytes(3 * kMiB + 1, 14);
     auto file = adopt(make_file(data));
     f.ctx.faults().add(runtime::fault_rule::fail_nth(IORING_OP_SPLICE, nth, EAGAIN));
