@@ -31,7 +31,10 @@ struct worker_counters {
   std::atomic<std::uint64_t> path_sendfile{0};
   std::atomic<std::uint64_t> path_send_zc{0};
   std::atomic<std::uint64_t> path_gather{0};
-  std::atomic<std::uint64_t> path_tls{0};
+  std::atomic<std::uint64_t> path_tls{0};  // responses written through tls_layer
+  std::atomic<std::uint64_t> tls_handshakes_userspace{0};
+  std::atomic<std::uint64_t> tls_handshakes_ktls{0};
+  std::atomic<std::uint64_t> tls_handshake_failures{0};  // not TLS, timed out, refused
   std::atomic<std::uint64_t> path_fallback_copy{0};
 
   static void bump(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) {
@@ -48,6 +51,7 @@ struct stats_context {
   bool fallback_backend = false;   // a worker runs on the epoll fallback
   std::size_t threads = 0;
   bool tls = false;
+  std::string ktls_reason;  // filters::probe_ktls().reason() when tls
 };
 
 /// Renders the JSON object served at /-/stats into `out` (replacing its contents).

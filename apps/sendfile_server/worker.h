@@ -28,6 +28,7 @@
 #include <pagewire/apps/sendfile_server/options.h>
 #include <pagewire/apps/sendfile_server/responder.h>
 #include <pagewire/apps/sendfile_server/server_stats.h>
+#include <pagewire/filters/tls_context.h>
 #include <pagewire/fs/open_file_cache.h>
 #include <pagewire/fs/page_cache.h>
 #include <pagewire/fs/page_pool.h>
@@ -47,6 +48,9 @@ struct shared_config {
   const server_options* options = nullptr;
   net::options net;
   access_log_writer* access_log = nullptr;  // null: no access log
+  /// HTTPS: the server's TLS configuration, built once (SSL_CTX is thread-safe once
+  /// built; every worker's sessions share it read-only). Null: plain HTTP.
+  std::shared_ptr<filters::tls_context> tls;
   /// Renders /-/stats (reads every worker's counters; thread-safe).
   std::function<void(std::string&)> stats_json;
 };
@@ -78,6 +82,7 @@ class worker {
   worker_counters& counters() { return counters_; }
   access_log_writer::buffer* access_log() { return log_; }
   const server_options& options() const { return *config_.options; }
+  const std::shared_ptr<filters::tls_context>& tls() const { return config_.tls; }
   bool stopping() const { return stopping_; }
   void on_session_closed(session* s);
   /// Logs "file truncated while served" once per worker.
