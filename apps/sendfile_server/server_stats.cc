@@ -49,6 +49,9 @@ void render_stats_json(const stats_context& c, std::string& out) {
   put(out, "\"page_cache\":{");
   field(out, "hits", sum(ws, &worker_counters::page_cache_hits));
   field(out, "misses", sum(ws, &worker_counters::page_cache_misses), true);
+  put(out, "},\"compressed_cache\":{");
+  field(out, "hits", sum(ws, &worker_counters::compressed_cache_hits));
+  field(out, "misses", sum(ws, &worker_counters::compressed_cache_misses), true);
   put(out, "},\"paths\":{");
   field(out, "splice", sum(ws, &worker_counters::path_splice));
   field(out, "sendfile", sum(ws, &worker_counters::path_sendfile));

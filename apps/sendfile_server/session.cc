@@ -146,8 +146,22 @@ void session::handle_block(std::span<const char> in) {
 bool session::handle_request(const http::request& req) {
   const response_summary sum = w_.responses().respond(req, pending_, &job_);
   if (sum.needs_compression) {
-    start_compression();
-    return false;
+    fs::chain cached;
+    const auto key = compressed_cache::key_of(*job_.file, job_.response.coding);
+    if (!w_.compressed().find(key, cached)) {
+      worker_counters::bump(w_.counters().compressed_cache_misses);
+      start_compression();
+      return false;
+    }
+    worker_counters::bump(w_.counters().compressed_cache_hits);
+    const response_summary done =
+        w_.responses().finish_compressed(job_, std::move(cached), pending_);
+    job_ = compress_job{};
+    log(&req, done);
+    worker_counters::bump(w_.counters().requests);
+    worker_counters::bump(w_.counters().body_bytes, done.body_bytes);
+    if (!done.keep_alive || w_.stopping()) close_after_ = true;
+    return true;
   }
   log(&req, sum);
   worker_counters::bump(w_.counters().requests);
@@ -173,6 +187,9 @@ void session::on_compressed(std::error_code ec, fs::chain identity) {
     eo.kind = job_.response.coding == http::content_coding::zstd ? filters::coding::zstd
                                                                  : filters::coding::gzip;
     ec = filters::compress(identity, eo, w_.page_pool(), body);
+    if (!ec) {
+      w_.compressed().insert(compressed_cache::key_of(*job_.file, job_.response.coding), body);
+    }
   }
   const http::request& req = parser_.get();
   response_summary sum;

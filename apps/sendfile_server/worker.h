@@ -23,6 +23,7 @@
 #include <system_error>
 
 #include <pagewire/apps/sendfile_server/access_log_writer.h>
+#include <pagewire/apps/sendfile_server/compressed_cache.h>
 #include <pagewire/apps/sendfile_server/head_arena.h>
 #include <pagewire/apps/sendfile_server/listener.h>
 #include <pagewire/apps/sendfile_server/options.h>
@@ -79,6 +80,7 @@ class worker {
   responder& responses() { return *responder_; }
   fs::page_cache* page_cache() { return cache_.get(); }
   fs::page_pool& page_pool() { return *pool_; }
+  compressed_cache& compressed() { return compressed_; }
   worker_counters& counters() { return counters_; }
   access_log_writer::buffer* access_log() { return log_; }
   const server_options& options() const { return *config_.options; }
@@ -110,6 +112,9 @@ class worker {
   std::unique_ptr<runtime::timer> stop_timer_;
   access_log_writer::buffer* log_ = nullptr;
   worker_counters counters_;
+  /// On-the-fly compressed bodies (their pages come from pool_, sized for them).
+  static constexpr std::size_t kCompressedCacheBytes = std::size_t{4} << 20;
+  compressed_cache compressed_{kCompressedCacheBytes};
   session* sessions_ = nullptr;
   std::size_t session_count_ = 0;
   bool stopping_ = false;
