@@ -21,6 +21,8 @@ OUT=${1:-bench/results/server_compare.md}
 PORT_PW=${PORT_PW:-18080}
 PORT_NGINX=${PORT_NGINX:-18081}
 PORT_ASIO=${PORT_ASIO:-18082}
+PORT_PW_TLS=${PORT_PW_TLS:-18443}
+PORT_NGINX_TLS=${PORT_NGINX_TLS:-18444}
 
 need() { command -v "$1" >/dev/null 2>&1 || PKGS="${PKGS:-} $2"; }
 need wrk wrk
@@ -48,6 +50,12 @@ cleanup() {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
+
+# HTTPS rows: one self-signed ECDSA P-256 certificate for both servers; TLS 1.3 only on
+# nginx (pagewire's default range is 1.2-1.3 and wrk's OpenSSL picks 1.3), both with
+# OpenSSL's default TLS 1.3 suite preference, session tickets off.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+  -subj /CN=localhost -keyout "$tmp/key.pem" -out "$tmp/cert.pem" 2>/dev/null
 
 # nginx: its own config and prefix in the temp dir; never touches /etc/nginx's server.
 mkdir -p "$tmp/nginx"
@@ -79,16 +87,25 @@ http {
     listen 127.0.0.1:$PORT_NGINX;
     root $root;
   }
+  server {
+    listen 127.0.0.1:$PORT_NGINX_TLS ssl;
+    root $root;
+    ssl_certificate $tmp/cert.pem;
+    ssl_certificate_key $tmp/key.pem;
+    ssl_protocols TLSv1.3;
+    ssl_session_tickets off;
+  }
 }
 CONF
 
-start() {  # start NAME CMD...: pinned to SERVER_CPU, waits for the port
-  local name=$1 port=$2
+start() {  # start NAME PORT CMD...: pinned to SERVER_CPU, waits for the port
+  local name=$1 port=$2 scheme=http
   shift 2
+  [[ $name == *-tls ]] && scheme=https
   taskset -c "$SERVER_CPU" "$@" >"$tmp/$name.out" 2>&1 &
   pids+=($!)
   for _ in $(seq 100); do
-    curl -s -o /dev/null "http://127.0.0.1:$port/1k.bin" && return 0
+    curl -sk -o /dev/null "$scheme://127.0.0.1:$port/1k.bin" && return 0
     sleep 0.1
   done
   echo "server_compare: $name did not come up:" >&2
@@ -99,6 +116,8 @@ start() {  # start NAME CMD...: pinned to SERVER_CPU, waits for the port
 start pagewire "$PORT_PW" "$bin/apps/sendfile_server/sendfile_server" --root "$root" \
   --listen "127.0.0.1:$PORT_PW" --threads 1
 start nginx "$PORT_NGINX" nginx -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf"
+start pagewire-tls "$PORT_PW_TLS" "$bin/apps/sendfile_server/sendfile_server" --root "$root" \
+  --listen "127.0.0.1:$PORT_PW_TLS" --threads 1 --tls-cert "$tmp/cert.pem" --tls-key "$tmp/key.pem"
 start asio "$PORT_ASIO" "$bin/apps/asio_file_server/asio_file_server" --root "$root" \
   --listen "127.0.0.1:$PORT_ASIO" --threads 1
 
@@ -111,10 +130,10 @@ conns() {
   esac
 }
 
-rps() {  # rps PORT FILE -> requests/s
+rps() {  # rps PORT FILE [SCHEME] -> requests/s
   local out
   out=$(taskset -c "$LOAD_CPU" wrk -t1 -c"$(conns "$2")" -d"${DURATION}s" \
-    "http://127.0.0.1:$1/$2" 2>&1)
+    "${3:-http}://127.0.0.1:$1/$2" 2>&1)
   if grep -q "Non-2xx" <<<"$out"; then
     echo "server_compare: non-2xx responses from port $1 for $2" >&2
   fi
@@ -136,6 +155,13 @@ mkdir -p "$(dirname "$OUT")"
     ng=$(rps "$PORT_NGINX" "$f")
     as=$(rps "$PORT_ASIO" "$f")
     echo "| $f | $pw | $ng | $as | $(ratio "$pw" "$ng") | $(ratio "$pw" "$as") |"
+  done
+  for f in 1k.bin 1m.bin; do  # HTTPS (TLS 1.3, userspace records on both sides)
+    curl -sk -o /dev/null "https://127.0.0.1:$PORT_PW_TLS/$f"
+    curl -sk -o /dev/null "https://127.0.0.1:$PORT_NGINX_TLS/$f"
+    pw=$(rps "$PORT_PW_TLS" "$f" https)
+    ng=$(rps "$PORT_NGINX_TLS" "$f" https)
+    echo "| $f (https) | $pw | $ng | n/a | $(ratio "$pw" "$ng") | n/a |"
   done
 } | tee "$OUT"
 echo "server_compare: ${DURATION}s per cell, server on CPU $SERVER_CPU, wrk on CPU $LOAD_CPU," \

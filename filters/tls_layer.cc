@@ -8,6 +8,20 @@
 
 namespace pagewire::filters {
 
+/// The control record's request. It outlives the layer when the layer is destroyed while
+/// the record is still below (ctl_busy_): the transport completes it later (cancelled by
+/// the connection's close, or sent), and it then deletes itself.
+struct tls_layer::control_request final : write_request {
+  tls_layer* self = nullptr;
+  void complete(int result, unsigned) override {
+    if (!self) {
+      delete this;
+      return;
+    }
+    tls_layer::on_control_sent(self, final_error(result), bytes);
+  }
+};
+
 tls_layer::tls_layer(std::unique_ptr<stream> lower, std::shared_ptr<tls_context> ctx,
                      const tls_layer_options& options, fs::page_pool& pool, fs::page_cache* cache,
                      std::error_code& ec)
@@ -16,7 +30,7 @@ tls_layer::tls_layer(std::unique_ptr<stream> lower, std::shared_ptr<tls_context>
       cache_(cache),
       engine_(std::move(ctx), pool, ec),
       timer_(context()),
-      ctl_(&tls_layer::on_control_sent, this),
+      ctl_(new control_request),
       rout_(pool) {
   if (!ec && (options_.piece_bytes == 0 || options_.read_output_limit == 0)) {
     ec = std::make_error_code(std::errc::invalid_argument);
@@ -25,6 +39,7 @@ tls_layer::tls_layer(std::unique_ptr<stream> lower, std::shared_ptr<tls_context>
   // the reason says whether the kernel could have done it.
   stats_.path = tls_path::userspace;
   stats_.ktls_reason = probe_ktls().reason();
+  ctl_->self = this;
   action_.self = this;
   hs_reader_.self = this;
   hs_reader_.fn = &tls_layer::on_hs_read;
@@ -34,7 +49,13 @@ tls_layer::tls_layer(std::unique_ptr<stream> lower, std::shared_ptr<tls_context>
   file_reader_.fn = &tls_layer::on_file_pages;
 }
 
-tls_layer::~tls_layer() = default;
+tls_layer::~tls_layer() {
+  if (ctl_busy_) {
+    ctl_->self = nullptr;  // orphaned: deletes itself on completion
+  } else {
+    delete ctl_;
+  }
+}
 
 std::string tls_layer::describe() const {
   return std::string(stats_.path == tls_path::ktls ? "tls(ktls)>" : "tls(userspace)>") +
@@ -141,11 +162,11 @@ void tls_layer::send_control(after_control then) {
   if (ctl_busy_) return;  // what is pending goes with the next control or data trip
   ctl_busy_ = true;
   ctl_then_ = then;
-  ctl_.data = engine_.output().take();
-  ctl_.more = false;
-  ctl_.ec.clear();
-  ctl_.bytes = 0;
-  lower_->start_write(ctl_);
+  ctl_->data = engine_.output().take();
+  ctl_->more = false;
+  ctl_->ec.clear();
+  ctl_->bytes = 0;
+  lower_->start_write(*ctl_);
 }
 
 void tls_layer::on_control_sent(void* arg, std::error_code ec, std::uint64_t bytes) {
@@ -166,6 +187,14 @@ void tls_layer::on_control_sent(void* arg, std::error_code ec, std::uint64_t byt
       return self->lower_->start_shutdown(*w);
     }
     case after_control::nothing:
+      if (done_waiter* w = self->sw_) {  // a shutdown waited for this record
+        if (ec || self->engine_.output().pending() == 0) {
+          self->sw_ = nullptr;
+          if (ec) return w->fn(w, ec);
+          return self->lower_->start_shutdown(*w);
+        }
+        return self->send_control(after_control::shutdown);  // close_notify goes now
+      }
       if (!ec && self->engine_.output().pending() > 0 && !self->wreq_) {
         self->send_control(after_control::nothing);
       }
@@ -370,9 +399,11 @@ void tls_layer::start_shutdown(done_waiter& w) {
   if (state_ != state::established) return lower_->start_shutdown(w);
   std::error_code ec;
   if (engine_.close(ec) == tls_engine::status::error) return w.fn(&w, ec);
-  if (engine_.output().pending() == 0 || ctl_busy_) return lower_->start_shutdown(w);
+  if (engine_.output().pending() == 0) return lower_->start_shutdown(w);
   sw_ = &w;
-  send_control(after_control::shutdown);
+  // A control record below: close_notify follows it (on_control_sent), so the shutdown's
+  // completion also means no record of ours is still in flight.
+  if (!ctl_busy_) send_control(after_control::shutdown);
 }
 
 }  // namespace pagewire::filters

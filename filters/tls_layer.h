@@ -141,8 +141,11 @@ class tls_layer final : public layer {
   reader hs_reader_;
   std::size_t record_ = 16384;
 
-  // control records (handshake flights, post-handshake messages, close_notify)
-  callback_write_request ctl_;
+  // control records (handshake flights, post-handshake messages, close_notify). On the
+  // heap: a control record can still be in flight below when the layer is destroyed (the
+  // application only waits for its own operations), so it deletes itself then.
+  struct control_request;
+  control_request* ctl_;
   bool ctl_busy_ = false;
   after_control ctl_then_ = after_control::nothing;
 

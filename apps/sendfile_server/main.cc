@@ -41,9 +41,6 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (!validate_options(*opts, kDefaultRoot, error)) return fail(error);
-  // filters/tls_layer exists; the session does not run over a filter stack yet. Refuse
-  // rather than serve plain HTTP where HTTPS was asked for.
-  if (opts->tls()) return fail("--tls-cert: TLS serving is not wired into this build yet");
 
   // Signals go to a sigwait() in this thread only; workers never see them. Sends use
   // MSG_NOSIGNAL, but splice/sendfile to a reset socket may still raise SIGPIPE.

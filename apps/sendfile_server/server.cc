@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <pagewire/apps/sendfile_server/server.h>
+#include <pagewire/filters/ktls.h>
+#include <pagewire/filters/tls_context.h>
 #include <pagewire/fs/stats.h>
 
 namespace pagewire::sendfile_server {
@@ -36,6 +38,19 @@ bool server::start(std::string& error) {
   if (const auto ec = config_.net.validate()) {
     error = "net options: " + ec.message();
     return false;
+  }
+  if (options_.tls()) {
+    filters::tls_options to;
+    to.role = filters::tls_role::server;
+    to.cert_file = options_.tls_cert;
+    to.key_file = options_.tls_key;
+    std::error_code ec;
+    std::string detail;
+    config_.tls = filters::tls_context::create(to, ec, &detail);
+    if (!config_.tls) {
+      error = "--tls-cert/--tls-key: " + ec.message() + (detail.empty() ? "" : ": " + detail);
+      return false;
+    }
   }
   if (!options_.access_log.empty()) {
     std::error_code ec;
@@ -101,6 +116,7 @@ void server::render_stats(std::string& out) const {
   c.fallback_backend = fallback;
   c.threads = workers_.size();
   c.tls = options_.tls();
+  if (c.tls) c.ktls_reason = filters::probe_ktls().reason();
   render_stats_json(c, out);
 }
 

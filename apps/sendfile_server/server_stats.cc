@@ -49,6 +49,9 @@ void render_stats_json(const stats_context& c, std::string& out) {
   put(out, "\"page_cache\":{");
   field(out, "hits", sum(ws, &worker_counters::page_cache_hits));
   field(out, "misses", sum(ws, &worker_counters::page_cache_misses), true);
+  put(out, "},\"compressed_cache\":{");
+  field(out, "hits", sum(ws, &worker_counters::compressed_cache_hits));
+  field(out, "misses", sum(ws, &worker_counters::compressed_cache_misses), true);
   put(out, "},\"paths\":{");
   field(out, "splice", sum(ws, &worker_counters::path_splice));
   field(out, "sendfile", sum(ws, &worker_counters::path_sendfile));
@@ -60,7 +63,20 @@ void render_stats_json(const stats_context& c, std::string& out) {
   put(out, c.fallback_backend ? "fallback" : "io_uring");
   put(out, "\",\"tls\":");
   put(out, c.tls ? "true" : "false");
-  out.push_back(',');
+  // The TLS record path in use (tls_layer stats): kTLS once any handshake got it.
+  const std::uint64_t ktls = sum(ws, &worker_counters::tls_handshakes_ktls);
+  put(out, ",\"tls_path\":\"");
+  put(out, !c.tls ? "none" : ktls > 0 ? "ktls" : "userspace");
+  put(out, "\",\"ktls_reason\":\"");
+  for (char ch : c.ktls_reason) {
+    if (ch == '"' || ch == '\\') out.push_back('\\');
+    if (static_cast<unsigned char>(ch) >= 0x20) out.push_back(ch);
+  }
+  put(out, "\",\"tls_handshakes\":{");
+  field(out, "userspace", sum(ws, &worker_counters::tls_handshakes_userspace));
+  field(out, "ktls", ktls);
+  field(out, "failed", sum(ws, &worker_counters::tls_handshake_failures), true);
+  put(out, "},");
   field(out, "threads", c.threads, true);
   put(out, "}\n");
 }

@@ -21,17 +21,22 @@ struct worker_counters {
   std::atomic<std::uint64_t> body_bytes{0};  // body bytes of responses sent
   std::atomic<std::uint64_t> accepted{0};
   std::atomic<std::uint64_t> open_connections{0};
-  std::atomic<std::uint64_t> timeouts{0};           // connections closed by a timeout
-  std::atomic<std::uint64_t> send_errors{0};        // connections ended by a failed send
-  std::atomic<std::uint64_t> truncated{0};          // files that shrank while being served
-  std::atomic<std::uint64_t> page_cache_hits{0};    // responses whose body came from it
-  std::atomic<std::uint64_t> page_cache_misses{0};  // small bodies sent as file ranges
+  std::atomic<std::uint64_t> timeouts{0};                 // connections closed by a timeout
+  std::atomic<std::uint64_t> send_errors{0};              // connections ended by a failed send
+  std::atomic<std::uint64_t> truncated{0};                // files that shrank while being served
+  std::atomic<std::uint64_t> page_cache_hits{0};          // responses whose body came from it
+  std::atomic<std::uint64_t> page_cache_misses{0};        // small bodies sent as file ranges
+  std::atomic<std::uint64_t> compressed_cache_hits{0};    // on-the-fly bodies reused
+  std::atomic<std::uint64_t> compressed_cache_misses{0};  // on-the-fly bodies encoded
   // Transmit paths (segments or operations sent by each path; mirrored from net).
   std::atomic<std::uint64_t> path_splice{0};
   std::atomic<std::uint64_t> path_sendfile{0};
   std::atomic<std::uint64_t> path_send_zc{0};
   std::atomic<std::uint64_t> path_gather{0};
-  std::atomic<std::uint64_t> path_tls{0};
+  std::atomic<std::uint64_t> path_tls{0};  // responses written through tls_layer
+  std::atomic<std::uint64_t> tls_handshakes_userspace{0};
+  std::atomic<std::uint64_t> tls_handshakes_ktls{0};
+  std::atomic<std::uint64_t> tls_handshake_failures{0};  // not TLS, timed out, refused
   std::atomic<std::uint64_t> path_fallback_copy{0};
 
   static void bump(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) {
@@ -48,6 +53,7 @@ struct stats_context {
   bool fallback_backend = false;   // a worker runs on the epoll fallback
   std::size_t threads = 0;
   bool tls = false;
+  std::string ktls_reason;  // filters::probe_ktls().reason() when tls
 };
 
 /// Renders the JSON object served at /-/stats into `out` (replacing its contents).

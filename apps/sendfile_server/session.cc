@@ -5,6 +5,8 @@
 #include <pagewire/apps/sendfile_server/session.h>
 #include <pagewire/apps/sendfile_server/worker.h>
 #include <pagewire/filters/codec.h>
+#include <pagewire/filters/error.h>
+#include <pagewire/filters/plain_transport.h>
 
 namespace pagewire::sendfile_server {
 namespace {
@@ -19,9 +21,25 @@ session::session(worker& w, int fd, std::string remote)
     : w_(w),
       conn_(w.ctx(), fd, w.net_options(), w.pipes(), w.recv_ring()),
       parser_(limits()),
-      remote_(std::move(remote)) {}
+      remote_(std::move(remote)) {
+  if (const auto& ctx = w.tls()) {
+    filters::tls_layer_options o;
+    o.handshake_timeout =
+        std::chrono::duration_cast<std::chrono::milliseconds>(w.options().header_timeout);
+    std::error_code ec;
+    tls_ = std::make_unique<filters::tls_layer>(
+        std::make_unique<filters::plain_transport>(conn_, w.page_pool()), ctx, o, w.page_pool(),
+        w.page_cache(), ec);
+    if (ec) tls_.reset();  // start() resets the connection
+  }
+}
 
 void session::start() {
+  if (w_.tls() && !tls_) {
+    worker_counters::bump(w_.counters().tls_handshake_failures);
+    close(true);
+    return;
+  }
   conn_.set_phase(net::phase::idle);
   receive();
 }
@@ -30,13 +48,17 @@ void session::receive() {
   if (receiving_ || closing_ || close_after_) return;
   receiving_ = true;
   conn_.set_phase(parser_.started() ? net::phase::header : net::phase::idle);
+  if (tls_) {
+    tls_->read([this](std::error_code ec, fs::chain c) { on_tls_receive(ec, std::move(c)); });
+    return;
+  }
   conn_.async_receive(
       [this](std::error_code ec, net::received r) { on_receive(ec, std::move(r)); });
 }
 
 void session::on_receive(std::error_code ec, net::received r) {
   receiving_ = false;
-  if (closing_) return;
+  if (closing_) return maybe_finish();
   if (ec || r.empty()) {
     if (ec == std::errc::timed_out) worker_counters::bump(w_.counters().timeouts);
     close_after_ = true;  // end of stream or error: send what is pending, then close
@@ -46,6 +68,43 @@ void session::on_receive(std::error_code ec, net::received r) {
   const auto bytes = r.bytes();
   handle_block({reinterpret_cast<const char*>(bytes.data()), bytes.size()});
   r.release();
+  after_input();
+}
+
+void session::on_tls_receive(std::error_code ec, fs::chain plaintext) {
+  receiving_ = false;
+  if (closing_) return maybe_finish();
+  if (!tls_counted_ && (ec || tls_->established())) {
+    tls_counted_ = true;
+    auto& c = w_.counters();
+    if (!tls_->established()) {
+      worker_counters::bump(c.tls_handshake_failures);
+    } else if (tls_->stats().path == filters::tls_path::ktls) {
+      worker_counters::bump(c.tls_handshakes_ktls);
+    } else {
+      worker_counters::bump(c.tls_handshakes_userspace);
+    }
+  }
+  if (ec) {
+    if (!tls_->established()) return close(true);  // not TLS (plain HTTP), or too slow
+    if (ec == std::errc::timed_out) worker_counters::bump(w_.counters().timeouts);
+    close_after_ = true;  // end of stream or error: send what is pending, then close
+    if (!sending_ && pending_.empty()) close();
+    return;
+  }
+  for (const fs::segment& seg : plaintext.segments()) {
+    const auto bytes = std::get<fs::slice>(seg).bytes();  // a read yields memory only
+    const std::span<const char> in{reinterpret_cast<const char*>(bytes.data()), bytes.size()};
+    if (compressing_) {
+      leftover_.append(in.data(), in.size());  // behind the request being compressed
+    } else {
+      handle_block(in);
+    }
+  }
+  after_input();
+}
+
+void session::after_input() {
   if (compressing_) return;  // resume_after_compression() goes on
   if (!pending_.empty()) {
     flush();
@@ -87,8 +146,22 @@ void session::handle_block(std::span<const char> in) {
 bool session::handle_request(const http::request& req) {
   const response_summary sum = w_.responses().respond(req, pending_, &job_);
   if (sum.needs_compression) {
-    start_compression();
-    return false;
+    fs::chain cached;
+    const auto key = compressed_cache::key_of(*job_.file, job_.response.coding);
+    if (!w_.compressed().find(key, cached)) {
+      worker_counters::bump(w_.counters().compressed_cache_misses);
+      start_compression();
+      return false;
+    }
+    worker_counters::bump(w_.counters().compressed_cache_hits);
+    const response_summary done =
+        w_.responses().finish_compressed(job_, std::move(cached), pending_);
+    job_ = compress_job{};
+    log(&req, done);
+    worker_counters::bump(w_.counters().requests);
+    worker_counters::bump(w_.counters().body_bytes, done.body_bytes);
+    if (!done.keep_alive || w_.stopping()) close_after_ = true;
+    return true;
   }
   log(&req, sum);
   worker_counters::bump(w_.counters().requests);
@@ -114,6 +187,9 @@ void session::on_compressed(std::error_code ec, fs::chain identity) {
     eo.kind = job_.response.coding == http::content_coding::zstd ? filters::coding::zstd
                                                                  : filters::coding::gzip;
     ec = filters::compress(identity, eo, w_.page_pool(), body);
+    if (!ec) {
+      w_.compressed().insert(compressed_cache::key_of(*job_.file, job_.response.coding), body);
+    }
   }
   const http::request& req = parser_.get();
   response_summary sum;
@@ -130,10 +206,7 @@ void session::on_compressed(std::error_code ec, fs::chain identity) {
   if (!sum.keep_alive || w_.stopping()) close_after_ = true;
   job_ = compress_job{};
   compressing_ = false;
-  if (closing_) {  // closed while compressing: nothing more to send
-    if (closed_) w_.on_session_closed(this);
-    return;
-  }
+  if (closing_) return maybe_finish();  // closed while compressing: nothing more to send
   parser_.reset();
   resume_after_compression();
 }
@@ -142,14 +215,7 @@ void session::resume_after_compression() {
   std::string rest;
   rest.swap(leftover_);
   if (!rest.empty() && !close_after_) handle_block({rest.data(), rest.size()});
-  if (compressing_) return;
-  if (!pending_.empty()) {
-    flush();
-  } else if (close_after_) {
-    if (!sending_) close();
-  } else if (!sending_) {
-    receive();
-  }
+  after_input();
 }
 
 void session::log(const http::request* req, const response_summary& sum) {
@@ -172,8 +238,14 @@ void session::flush() {
   if (sending_ || pending_.empty()) return;
   sending_ = true;
   conn_.set_phase(net::phase::body);
-  conn_.async_send(std::move(pending_),
-                   [this](std::error_code ec, std::uint64_t bytes) { on_sent(ec, bytes); });
+  if (tls_) {
+    worker_counters::bump(w_.counters().path_tls);
+    tls_->write(std::move(pending_),
+                [this](std::error_code ec, std::uint64_t bytes) { on_sent(ec, bytes); });
+  } else {
+    conn_.async_send(std::move(pending_),
+                     [this](std::error_code ec, std::uint64_t bytes) { on_sent(ec, bytes); });
+  }
   pending_.clear();
 }
 
@@ -181,7 +253,7 @@ void session::on_sent(std::error_code ec, std::uint64_t bytes) {
   sending_ = false;
   worker_counters::bump(w_.counters().bytes_sent, bytes);
   count_paths();
-  if (closing_) return;
+  if (closing_) return maybe_finish();
   if (ec) {
     if (ec.value() == ENODATA) {
       w_.note_truncated();
@@ -225,6 +297,7 @@ void session::stop_gracefully() {
 }
 
 void session::abort() {
+  if (shutting_down_) tls_->cancel();  // a close_notify the peer does not take
   close(true);
 }
 
@@ -236,11 +309,27 @@ void session::close(bool reset) {
     // instead of trickling it out for minutes after the session is gone (RST on close).
     const linger lg{1, 0};
     ::setsockopt(conn_.fd(), SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+  } else if (tls_ && tls_->established()) {
+    shutting_down_ = true;  // close_notify, then FIN; bounded by the send timeout
+    tls_->shutdown([this](std::error_code) {
+      shutting_down_ = false;
+      close_connection();
+    });
+    return;
   }
+  close_connection();
+}
+
+void session::close_connection() {
   conn_.async_close([this](std::error_code) {
     closed_ = true;
-    if (!compressing_) w_.on_session_closed(this);  // else on_compressed() finishes it
+    maybe_finish();
   });
+}
+
+void session::maybe_finish() {
+  if (!closed_ || compressing_ || receiving_ || sending_ || shutting_down_) return;
+  w_.on_session_closed(this);  // destroys this
 }
 
 }  // namespace pagewire::sendfile_server

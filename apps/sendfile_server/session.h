@@ -13,6 +13,12 @@
 /// trickled byte by byte must still complete within header_timeout of its first byte,
 /// checked on each block, so at most 2x the timeout).
 ///
+/// HTTPS (the worker has a tls_context): the session talks through a filters::tls_layer
+/// over a filters::plain_transport over conn_; the handshake runs implicitly on the
+/// first read and must finish within header_timeout; a failed handshake (a plain-HTTP
+/// client on the TLS port) resets that one connection. Plain HTTP has no filter layer at
+/// all: one `if (tls_)` per receive and send, and file ranges go straight to net.
+///
 /// Ownership: the worker owns sessions (intrusive list); a session destroys itself
 /// through worker::on_session_closed once its connection closed. Threading: the
 /// worker's loop thread only. Errors: a failed send (or a file truncated while served)
@@ -20,11 +26,13 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <system_error>
 
 #include <pagewire/apps/http/request_parser.h>
 #include <pagewire/apps/sendfile_server/responder.h>
+#include <pagewire/filters/tls_layer.h>
 #include <pagewire/fs/chain.h>
 #include <pagewire/net/connection.h>
 
@@ -52,6 +60,10 @@ class session {
  private:
   void receive();
   void on_receive(std::error_code ec, net::received r);
+  void on_tls_receive(std::error_code ec, fs::chain plaintext);
+  /// Parses a received block and answers (or goes on receiving / closing).
+  void process_input(std::span<const char> in);
+  void after_input();
   void handle_block(std::span<const char> in);
   /// False when the request went to on-the-fly compression (asynchronous): the caller
   /// stops parsing and keeps the rest of the input in leftover_.
@@ -64,7 +76,11 @@ class session {
   void on_sent(std::error_code ec, std::uint64_t bytes);
   /// `reset`: abortive close (SO_LINGER 0) for timeouts, failed sends and hard stops.
   void close(bool reset = false);
+  void close_connection();
   void count_paths();
+  /// Hands the session back to the worker once the connection closed and nothing of
+  /// ours (receive, send, compression) is still in flight.
+  void maybe_finish();
 
   worker& w_;
   net::connection conn_;
@@ -82,6 +98,10 @@ class session {
   bool compressing_ = false;  // a compress_job is being read and encoded
   compress_job job_;          // the response waiting for its compressed body
   std::string leftover_;      // pipelined bytes received behind a compressed request
+  /// HTTPS only (null for plain HTTP). Declared after conn_: destroyed before it.
+  std::unique_ptr<filters::tls_layer> tls_;
+  bool tls_counted_ = false;    // handshake outcome added to the worker's counters
+  bool shutting_down_ = false;  // TLS close_notify in flight
 };
 
 }  // namespace pagewire::sendfile_server

@@ -39,7 +39,8 @@ void worker::build() {
   fallback_.store(!ctx_->uses_io_uring(), std::memory_order_relaxed);
   const std::size_t cache_pages = o.cache_mb * (std::size_t{1} << 20) / fs::kPageSize / o.threads;
   fs::page_pool_options po;
-  po.max_bytes = (cache_pages + 4096) * fs::kPageSize;  // the cache, plus heads in flight
+  // The cache, plus heads in flight, plus the compressed-body LRU.
+  po.max_bytes = (cache_pages + 4096) * fs::kPageSize + kCompressedCacheBytes;
   pool_ = std::make_unique<fs::page_pool>(po);
   if (cache_pages > 0) {
     fs::page_cache_options co;
@@ -166,6 +167,7 @@ void worker::teardown() {
   listener_.reset();
   stop_timer_.reset();
   ctx_->shutdown();
+  compressed_.clear();  // its pages go back before the pool does
   responder_.reset();
   recv_ring_.reset();
   pipes_.reset();

@@ -23,11 +23,13 @@
 #include <system_error>
 
 #include <pagewire/apps/sendfile_server/access_log_writer.h>
+#include <pagewire/apps/sendfile_server/compressed_cache.h>
 #include <pagewire/apps/sendfile_server/head_arena.h>
 #include <pagewire/apps/sendfile_server/listener.h>
 #include <pagewire/apps/sendfile_server/options.h>
 #include <pagewire/apps/sendfile_server/responder.h>
 #include <pagewire/apps/sendfile_server/server_stats.h>
+#include <pagewire/filters/tls_context.h>
 #include <pagewire/fs/open_file_cache.h>
 #include <pagewire/fs/page_cache.h>
 #include <pagewire/fs/page_pool.h>
@@ -47,6 +49,9 @@ struct shared_config {
   const server_options* options = nullptr;
   net::options net;
   access_log_writer* access_log = nullptr;  // null: no access log
+  /// HTTPS: the server's TLS configuration, built once (SSL_CTX is thread-safe once
+  /// built; every worker's sessions share it read-only). Null: plain HTTP.
+  std::shared_ptr<filters::tls_context> tls;
   /// Renders /-/stats (reads every worker's counters; thread-safe).
   std::function<void(std::string&)> stats_json;
 };
@@ -75,9 +80,11 @@ class worker {
   responder& responses() { return *responder_; }
   fs::page_cache* page_cache() { return cache_.get(); }
   fs::page_pool& page_pool() { return *pool_; }
+  compressed_cache& compressed() { return compressed_; }
   worker_counters& counters() { return counters_; }
   access_log_writer::buffer* access_log() { return log_; }
   const server_options& options() const { return *config_.options; }
+  const std::shared_ptr<filters::tls_context>& tls() const { return config_.tls; }
   bool stopping() const { return stopping_; }
   void on_session_closed(session* s);
   /// Logs "file truncated while served" once per worker.
@@ -105,6 +112,9 @@ class worker {
   std::unique_ptr<runtime::timer> stop_timer_;
   access_log_writer::buffer* log_ = nullptr;
   worker_counters counters_;
+  /// On-the-fly compressed bodies (their pages come from pool_, sized for them).
+  static constexpr std::size_t kCompressedCacheBytes = std::size_t{4} << 20;
+  compressed_cache compressed_{kCompressedCacheBytes};
   session* sessions_ = nullptr;
   std::size_t session_count_ = 0;
   bool stopping_ = false;

@@ -6,6 +6,7 @@ parser limits, precompressed siblings. Raw sockets, curl and http.client.
 Usage: conformance_test.py SENDFILE_SERVER_BINARY"""
 
 import email.utils
+import json
 import gzip
 import http.client
 import os
@@ -376,6 +377,40 @@ class Encodings(unittest.TestCase):
                 "Content-Encoding"))
             p = lib.run(["curl", "-s", "--compressed", "--http1.1", srv.url("/big.html")])
             self.assertEqual(p.stdout, content)
+
+    def test_repeated_on_the_fly_requests_reuse_the_compressed_body_until_the_file_changes(self):
+        page = os.path.join(ROOT, "cached.html")
+        content = b"<p>cache me</p>\n" * 500
+        with open(page, "wb") as f:
+            f.write(content)
+        with lib.Server(ROOT, "--compress", "gzip", "--stats") as srv:
+            first = lib.get(srv.port, "/cached.html", ["Accept-Encoding: gzip"])
+            second = lib.get(srv.port, "/cached.html", ["Accept-Encoding: gzip"])
+            self.assertEqual(gzip.decompress(second.body), content)
+            self.assertEqual(second.body, first.body)
+            self.assertEqual(second.header("Content-Length"), first.header("Content-Length"))
+            stats = json.loads(lib.get(srv.port, "/-/stats").body)
+            self.assertEqual(stats["compressed_cache"], {"hits": 1, "misses": 1})
+            changed = b"<p>changed</p>\n" * 700  # new size and mtime: a new version
+            with open(page, "wb") as f:
+                f.write(changed)
+            os.utime(page, ns=(time.time_ns() + 5 * 10**9, time.time_ns() + 5 * 10**9))
+            time.sleep(1.2)  # past open_file_cache's 1 s revalidation: the new version is seen
+            third = lib.get(srv.port, "/cached.html", ["Accept-Encoding: gzip"])
+            self.assertEqual(gzip.decompress(third.body), changed)
+            stats = json.loads(lib.get(srv.port, "/-/stats").body)
+            self.assertEqual(stats["compressed_cache"]["misses"], 2)
+
+    def test_compressible_file_over_the_on_the_fly_limit_is_served_identity(self):
+        page = os.path.join(ROOT, "huge.html")
+        content = b"<p>too big to compress in memory</p>\n" * ((9 << 20) // 37)
+        with open(page, "wb") as f:
+            f.write(content)
+        with lib.Server(ROOT, "--compress", "gzip") as srv:
+            r = lib.get(srv.port, "/huge.html", ["Accept-Encoding: gzip"])
+            self.assertIsNone(r.header("Content-Encoding"))
+            self.assertEqual(int(r.header("Content-Length")), len(content))
+            self.assertEqual(r.body, content)
 
     def test_curl_compressed_decodes_the_sibling(self):
         p = lib.run(["curl", "-s", "--compressed", "--http1.1", SRV.url("/notes.txt")])

@@ -59,7 +59,7 @@ class BadOptions(unittest.TestCase):
         self.check_rejected(["--root", self.root, "--tls-cert", "/nonexistent/cert.pem",
                              "--tls-key", "/nonexistent/key.pem"], "--tls-cert")
 
-    def test_tls_is_refused_until_wired(self):
+    def test_certificate_and_key_that_are_not_pem(self):
         cert = os.path.join(self.root, "c.pem")
         key = os.path.join(self.root, "k.pem")
         for p in (cert, key):

@@ -1,0 +1,176 @@
+"""HTTPS (--tls-cert/--tls-key): the session through filters/tls_layer. A self-signed
+certificate made with the openssl CLI in TEST_TMPDIR; curl -k, openssl s_client and
+Python's ssl module as clients. Byte-exact bodies for every demo size, HEAD, Range,
+304, a plain-HTTP client on the TLS port (closed, while a TLS client keeps being
+served), the handshake timeout and /-/stats."""
+
+import json
+import os
+import socket
+import ssl
+import subprocess
+import tempfile
+import time
+import unittest
+
+import server_testlib as lib
+
+ROOT = DIGESTS = CERT = KEY = None
+
+
+def setUpModule():
+    global ROOT, DIGESTS, CERT, KEY
+    ROOT, DIGESTS = lib.make_root()
+    d = tempfile.mkdtemp(prefix="pw_tls_", dir=os.environ.get("TEST_TMPDIR"))
+    CERT, KEY = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
+    r = lib.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", KEY,
+                 "-out", CERT, "-days", "2", "-subj", "/CN=localhost"])
+    assert r.returncode == 0, r.stderr
+
+
+def client_context():
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+class TlsSocket:
+    """One TLS connection with the lib.Reader interface over it."""
+
+    def __init__(self, port, timeout=20):
+        raw = lib.connect(port, timeout)
+        self.sock = client_context().wrap_socket(raw, server_hostname="localhost")
+        self.reader = lib.Reader(self.sock)
+
+    def request(self, path, headers=(), method="GET"):
+        lines = [f"{method} {path} HTTP/1.1", "Host: localhost", *headers, "", ""]
+        self.sock.sendall("\r\n".join(lines).encode("latin-1"))
+        return self.reader.read_response(head_request=method == "HEAD")
+
+    def close(self):
+        self.sock.close()
+
+
+class HttpsServing(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = lib.Server(ROOT, "--tls-cert", CERT, "--tls-key", KEY, "--stats",
+                             "--header-timeout-ms", "1500")
+
+    @classmethod
+    def tearDownClass(cls):
+        rc = cls.srv.stop()
+        assert rc == 0, cls.srv.stderr()
+
+    def https(self, path):
+        return f"https://127.0.0.1:{self.srv.port}{path}"
+
+    def test_curl_insecure_gets_every_demo_size_byte_exact(self):
+        out = os.path.join(os.environ.get("TEST_TMPDIR", "/tmp"), "tls_body")
+        for name, digest in DIGESTS.items():
+            r = lib.run(["curl", "-sS", "-k", "--http1.1", "--max-time", "60", "-o", out,
+                         self.https("/" + name)])
+            self.assertEqual(r.returncode, 0, r.stderr)
+            with open(out, "rb") as f:
+                self.assertEqual(lib.sha256(f.read()), digest, name)
+
+    def test_openssl_s_client_request_gets_the_file(self):
+        req = b"GET /64k.bin HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        r = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{self.srv.port}",
+                            "-alpn", "http/1.1", "-quiet", "-ign_eof"], input=req,
+                           capture_output=True, timeout=60, check=False)
+        head, _, body = r.stdout.partition(b"\r\n\r\n")
+        self.assertTrue(head.startswith(b"HTTP/1.1 200"), r.stdout[:200])
+        self.assertEqual(lib.sha256(body), DIGESTS["64k.bin"])
+
+    def test_keep_alive_pipelined_requests_over_one_tls_connection(self):
+        c = TlsSocket(self.srv.port)
+        try:
+            raw = b"".join(f"GET /{n} HTTP/1.1\r\nHost: x\r\n\r\n".encode() for n in
+                           ("1k.bin", "64k.bin", "1k.bin"))
+            c.sock.sendall(raw)
+            for name in ("1k.bin", "64k.bin", "1k.bin"):
+                r = c.reader.read_response()
+                self.assertEqual(r.status, 200)
+                self.assertEqual(lib.sha256(r.body), DIGESTS[name])
+        finally:
+            c.close()
+
+    def test_head_range_and_304_over_tls(self):
+        c = TlsSocket(self.srv.port)
+        try:
+            full = c.request("/1m.bin")
+            head = c.request("/1m.bin", method="HEAD")
+            self.assertEqual(head.status, 200)
+            self.assertEqual(head.header("Content-Length"), str(1 << 20))
+            self.assertEqual(head.header("ETag"), full.header("ETag"))
+            part = c.request("/1m.bin", ["Range: bytes=1000-1999"])
+            self.assertEqual(part.status, 206)
+            self.assertEqual(part.header("Content-Range"), f"bytes 1000-1999/{1 << 20}")
+            self.assertEqual(part.body, full.body[1000:2000])
+            nm = c.request("/1m.bin", [f"If-None-Match: {full.header('ETag')}"])
+            self.assertEqual(nm.status, 304)
+            self.assertEqual(nm.body, b"")
+            again = c.request("/1k.bin")  # the connection is still good after a 304
+            self.assertEqual(lib.sha256(again.body), DIGESTS["1k.bin"])
+        finally:
+            c.close()
+
+    def test_plain_http_on_tls_port_is_closed_while_tls_client_is_served(self):
+        good = TlsSocket(self.srv.port)
+        try:
+            self.assertEqual(good.request("/1k.bin").status, 200)
+            with lib.connect(self.srv.port, timeout=10) as plain:
+                plain.sendall(b"GET /1k.bin HTTP/1.1\r\nHost: localhost\r\n\r\n")
+                got = b""
+                for _ in range(100):  # bounded: the server closes (alert or reset)
+                    try:
+                        chunk = plain.recv(4096)
+                    except ConnectionResetError:
+                        break
+                    if not chunk:
+                        break
+                    got += chunk
+                self.assertNotIn(b"HTTP/1.1 200", got)
+            r = good.request("/64k.bin")  # the TLS connection opened before still works
+            self.assertEqual(lib.sha256(r.body), DIGESTS["64k.bin"])
+        finally:
+            good.close()
+
+    def test_silent_client_is_closed_at_the_handshake_timeout(self):
+        with lib.connect(self.srv.port, timeout=15) as s:
+            start = time.monotonic()
+            try:
+                closed = s.recv(1) == b""
+            except ConnectionResetError:
+                closed = True
+            self.assertTrue(closed)
+            self.assertLess(time.monotonic() - start, 14)  # header timeout 1.5 s, not 15 s
+
+    def test_stats_report_the_tls_path(self):
+        c = TlsSocket(self.srv.port)
+        try:
+            self.assertEqual(c.request("/1k.bin").status, 200)
+            stats = json.loads(c.request("/-/stats").body)
+        finally:
+            c.close()
+        self.assertTrue(stats["tls"])
+        self.assertIn(stats["tls_path"], ("userspace", "ktls"))
+        self.assertTrue(stats["ktls_reason"])
+        hs = stats["tls_handshakes"]
+        self.assertGreaterEqual(hs["userspace"] + hs["ktls"], 1)
+        self.assertGreaterEqual(stats["paths"]["tls"], 1)
+
+
+class PlainServerStats(unittest.TestCase):
+    def test_plain_server_reports_no_tls_path(self):
+        with lib.Server(ROOT, "--stats") as srv:
+            stats = json.loads(lib.get(srv.port, "/-/stats").body)
+        self.assertFalse(stats["tls"])
+        self.assertEqual(stats["tls_path"], "none")
+        self.assertEqual(stats["paths"]["tls"], 0)
+
+
+if __name__ == "__main__":
+    lib.main("tls_test")
