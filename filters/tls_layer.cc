@@ -203,11 +203,22 @@ bool tls_layer::next_plaintext(std::span<const std::byte>& span, bool& staged) {
     span = std::span<const std::byte>(staging_).subspan(staged_off_, staged_ - staged_off_);
     return true;
   }
-  const fs::slice& s = std::get<fs::slice>(in_.front());
-  const bool alone = in_.segment_count() == 1 || !fs::is_memory(in_.segments()[1]);
-  if (s.size() >= record_ || alone) {
+  // Neighbouring slices that sit back to back in memory (pool pages allocated in sequence,
+  // page-cache pages read in one go) form one span without a copy.
+  const auto& segs = in_.segments();
+  const fs::slice& s = std::get<fs::slice>(segs[0]);
+  std::size_t run = s.size(), i = 1;
+  while (run < record_ && i < segs.size() && fs::is_memory(segs[i])) {
+    const fs::slice& next = std::get<fs::slice>(segs[i]);
+    if (next.data() != s.data() + run) break;
+    run += next.size();
+    ++i;
+  }
+  const bool alone = i == segs.size() || !fs::is_memory(segs[i]);
+  if (run >= record_ || alone) {
     staged = false;
-    span = s.bytes().first(std::min(s.size(), record_));
+    span = std::span<const std::byte>(s.data(), std::min(run, record_));
+    if (i > 1) stats_.coalesced += span.size();
     return true;
   }
   std::size_t n = 0;

@@ -59,7 +59,8 @@ struct tls_stats {
   std::uint64_t plaintext_out = 0;
   std::uint64_t ciphertext_out = 0;
   std::uint64_t plaintext_in = 0;
-  std::uint64_t gathered = 0;  ///< plaintext bytes copied to build full records
+  std::uint64_t gathered = 0;   ///< plaintext bytes copied to build full records
+  std::uint64_t coalesced = 0;  ///< record bytes spanning adjacent slices in place (no copy)
   std::size_t record_plaintext = 0;
 };
 
