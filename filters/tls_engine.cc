@@ -45,6 +45,18 @@ struct bio_glue {
       e->in_.consume(n);
       done += n;
     }
+    while (done < len && !e->raw_.empty()) {
+      const net::received& r = e->raw_.front();
+      const size_t n = std::min<size_t>(r.size() - e->raw_off_, len - done);
+      std::memcpy(data + done, r.data() + e->raw_off_, n);
+      e->raw_off_ += n;
+      e->raw_bytes_ -= n;
+      done += n;
+      if (e->raw_off_ == r.size()) {
+        e->raw_.pop_front();  // gives the buffer back to net
+        e->raw_off_ = 0;
+      }
+    }
     if (done == 0) {
       if (!e->eof_) BIO_set_retry_read(b);
       *readbytes = 0;
@@ -61,9 +73,9 @@ struct bio_glue {
       case BIO_CTRL_FLUSH:
         return 1;
       case BIO_CTRL_PENDING:
-        return static_cast<long>(e->in_.size());
+        return static_cast<long>(e->buffered_input());
       case BIO_CTRL_EOF:
-        return e->eof_ && e->in_.empty();
+        return e->eof_ && e->buffered_input() == 0;
       default:
         return 0;
     }
@@ -108,6 +120,12 @@ tls_engine::tls_engine(std::shared_ptr<tls_context> ctx, fs::page_pool& pool, st
       if (!o.ca_file.empty()) SSL_set1_host(ssl_, o.server_name.c_str());
     }
   }
+}
+
+void tls_engine::feed(net::received ciphertext) {
+  if (ciphertext.empty()) return;
+  raw_bytes_ += ciphertext.size();
+  raw_.push_back(std::move(ciphertext));
 }
 
 tls_engine::~tls_engine() {

@@ -9,7 +9,8 @@
 /// record buffer, and the BIO copies each record once into pool pages (write side); the
 /// BIO copies received ciphertext once into OpenSSL's read buffer, and SSL_read copies
 /// the decrypted record once into the caller's pages (read side). Encryption itself is
-/// produced output, not a copy.
+/// produced output, not a copy. (OpenSSL 3.0 also copies each record's plaintext into its
+/// write buffer and encrypts it there; no public API avoids that, and it is not counted.)
 ///
 /// Status codes follow OpenSSL's: want_read (feed more ciphertext), want_write (the pool
 /// refused a page: send output, then call again with the same bytes), closed (the peer's
@@ -19,6 +20,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <span>
 #include <string>
@@ -28,6 +30,7 @@
 #include <pagewire/filters/page_writer.h>
 #include <pagewire/filters/tls_context.h>
 #include <pagewire/fs/chain.h>
+#include <pagewire/net/recv_buffer_ring.h>
 
 typedef struct ssl_st SSL;
 
@@ -44,9 +47,12 @@ class tls_engine {
 
   /// Ciphertext received from the peer (memory slices).
   void feed(fs::chain ciphertext) { in_.append(std::move(ciphertext)); }
+  /// Ciphertext as the socket layer received it (no copy into pages first): the BIO reads
+  /// it in place after any fed chain, and the view is released once consumed.
+  void feed(net::received ciphertext);
   /// The peer's byte stream ended (FIN).
   void feed_eof() noexcept { eof_ = true; }
-  std::uint64_t buffered_input() const noexcept { return in_.size(); }
+  std::uint64_t buffered_input() const noexcept { return in_.size() + raw_bytes_; }
 
   /// Advances the handshake. ok once established.
   status handshake(std::error_code& ec);
@@ -83,6 +89,9 @@ class tls_engine {
   SSL* ssl_ = nullptr;
   page_writer out_;
   fs::chain in_;
+  std::deque<net::received> raw_;  // read after in_; the front's first raw_off_ bytes are consumed
+  std::size_t raw_off_ = 0;
+  std::size_t raw_bytes_ = 0;  // unconsumed bytes in raw_
   bool eof_ = false;
   bool established_ = false;
 };

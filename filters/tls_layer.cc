@@ -31,6 +31,9 @@ tls_layer::tls_layer(std::unique_ptr<stream> lower, std::shared_ptr<tls_context>
   reader_.self = this;
   reader_.fn = &tls_layer::on_lower_read;
   file_reader_.self = this;
+  raw_lower_ = dynamic_cast<plain_transport*>(lower_.get());
+  raw_reader_.self = this;
+  raw_reader_.fn = &tls_layer::on_raw_read;
   file_reader_.fn = &tls_layer::on_file_pages;
 }
 
@@ -78,7 +81,7 @@ void tls_layer::hs_continue() {
       return hs_done({});
     case tls_engine::status::want_read:
       if (lower_eof_) return hs_done(errc::tls_handshake);
-      return lower_->start_read(hs_reader_);
+      return read_below(true);
     case tls_engine::status::closed:
       return hs_done(errc::tls_handshake);
     default:
@@ -86,18 +89,37 @@ void tls_layer::hs_continue() {
   }
 }
 
+void tls_layer::read_below(bool handshake) {
+  if (raw_lower_) {
+    raw_reader_.handshake = handshake;
+    return raw_lower_->start_read_raw(raw_reader_);
+  }
+  lower_->start_read(handshake ? hs_reader_ : reader_);
+}
+
+void tls_layer::on_raw_read(raw_read_waiter* w, std::error_code ec, net::received data) {
+  auto* r = static_cast<raw_reader*>(w);
+  if (!ec) r->self->engine_.feed(std::move(data));
+  if (r->handshake) return r->self->hs_input(ec);
+  r->self->data_input(ec);
+}
+
 void tls_layer::on_hs_read(read_waiter* w, std::error_code ec, fs::chain data) {
   tls_layer* self = static_cast<reader*>(w)->self;
-  if (self->timed_out_) return self->hs_done(errc::handshake_timeout);
+  if (!ec) self->engine_.feed(std::move(data));
+  self->hs_input(ec);
+}
+
+// The bytes (already fed) or the error of a read below during the handshake.
+void tls_layer::hs_input(std::error_code ec) {
+  if (timed_out_) return hs_done(errc::handshake_timeout);
   if (ec == errc::eof) {
-    self->lower_eof_ = true;
-    self->engine_.feed_eof();
+    lower_eof_ = true;
+    engine_.feed_eof();
   } else if (ec) {
-    return self->hs_done(ec);
-  } else {
-    self->engine_.feed(std::move(data));
+    return hs_done(ec);
   }
-  self->hs_step();
+  hs_step();
 }
 
 void tls_layer::hs_done(std::error_code ec) {
@@ -353,20 +375,24 @@ void tls_layer::read_step() {
   if (peer_closed_) return deliver_read(errc::eof, {});
   if (read_error_) return deliver_read(read_error_, {});
   if (lower_eof_) return deliver_read(errc::truncated, {});
-  lower_->start_read(reader_);
+  read_below(false);
 }
 
 void tls_layer::on_lower_read(read_waiter* w, std::error_code ec, fs::chain data) {
   tls_layer* self = static_cast<reader*>(w)->self;
+  if (!ec) self->engine_.feed(std::move(data));
+  self->data_input(ec);
+}
+
+// The bytes (already fed) or the error of a read below after the handshake.
+void tls_layer::data_input(std::error_code ec) {
   if (ec == errc::eof) {
-    self->lower_eof_ = true;
-    self->engine_.feed_eof();
+    lower_eof_ = true;
+    engine_.feed_eof();
   } else if (ec) {
-    self->read_error_ = ec;
-  } else {
-    self->engine_.feed(std::move(data));
+    read_error_ = ec;
   }
-  self->read_step();
+  read_step();
 }
 
 void tls_layer::deliver_read(std::error_code ec, fs::chain data) {

@@ -21,6 +21,9 @@
 /// reports path "userspace" and why (stats().ktls_reason). On this project's kernels the
 /// tls ULP is absent and the userspace path is what runs and is tested.
 ///
+/// Reads: over a plain_transport, ciphertext is read raw (net's receive buffer, no copy into
+/// pool pages) and OpenSSL's BIO copies it straight into its record buffer.
+///
 /// Shutdown sends close_notify, then shuts the layer below. A read after the peer's
 /// close_notify is errc::eof; a FIN without close_notify is errc::truncated.
 /// Threading, lifetime: stream.h. The tls_context, pool and cache outlive the layer.
@@ -32,6 +35,7 @@
 #include <string>
 #include <vector>
 
+#include <pagewire/filters/plain_transport.h>
 #include <pagewire/filters/stream.h>
 #include <pagewire/filters/tls_context.h>
 #include <pagewire/filters/tls_engine.h>
@@ -105,6 +109,10 @@ class tls_layer final : public layer {
   struct reader final : read_waiter {
     tls_layer* self = nullptr;
   };
+  struct raw_reader final : raw_read_waiter {
+    tls_layer* self = nullptr;
+    bool handshake = false;
+  };
   struct file_reader final : fs::detail::range_waiter {
     tls_layer* self = nullptr;
   };
@@ -114,6 +122,9 @@ class tls_layer final : public layer {
   void hs_continue();
   void hs_done(std::error_code ec);
   static void on_hs_read(read_waiter* w, std::error_code ec, fs::chain data);
+  void hs_input(std::error_code ec);
+  void read_below(bool handshake);
+  static void on_raw_read(raw_read_waiter* w, std::error_code ec, net::received data);
   void send_control(after_control then);
   static void on_control_sent(void* arg, std::error_code ec, std::uint64_t bytes);
 
@@ -126,6 +137,7 @@ class tls_layer final : public layer {
 
   void read_step();
   static void on_lower_read(read_waiter* w, std::error_code ec, fs::chain data);
+  void data_input(std::error_code ec);
   void deliver_read(std::error_code ec, fs::chain data);
 
   tls_layer_options options_;
@@ -140,6 +152,8 @@ class tls_layer final : public layer {
   bool timed_out_ = false;
   done_waiter* hw_ = nullptr;
   reader hs_reader_;
+  plain_transport* raw_lower_ = nullptr;  // the lower stream when it can hand up raw receives
+  raw_reader raw_reader_;
   std::size_t record_ = 16384;
 
   // control records (handshake flights, post-handshake messages, close_notify)
