@@ -99,16 +99,18 @@ struct bio_glue {
   }
 };
 
-tls_engine::tls_engine(std::shared_ptr<tls_context> ctx, fs::page_pool& pool, std::error_code& ec)
-    : ctx_(std::move(ctx)), out_(pool) {
+tls_engine::tls_engine(std::shared_ptr<tls_context> ctx, fs::page_pool& pool, std::error_code& ec,
+                       int socket_fd)
+    : ctx_(std::move(ctx)), out_(pool), on_socket_(socket_fd >= 0) {
   ec.clear();
   ssl_ = SSL_new(ctx_->native());
-  BIO* bio = ssl_ ? BIO_new(bio_glue::method()) : nullptr;
+  BIO* bio = nullptr;
+  if (ssl_) bio = on_socket_ ? BIO_new_socket(socket_fd, BIO_NOCLOSE) : BIO_new(bio_glue::method());
   if (!bio) {
     ec = std::make_error_code(std::errc::not_enough_memory);
     return;
   }
-  BIO_set_data(bio, this);
+  if (!on_socket_) BIO_set_data(bio, this);
   SSL_set_bio(ssl_, bio, bio);  // one BIO both ways; SSL owns it
   const tls_options& o = ctx_->options();
   if (o.role == tls_role::server) {
@@ -126,6 +128,16 @@ void tls_engine::feed(net::received ciphertext) {
   if (ciphertext.empty()) return;
   raw_bytes_ += ciphertext.size();
   raw_.push_back(std::move(ciphertext));
+}
+
+bool tls_engine::use_memory_bio() noexcept {
+  if (!on_socket_) return true;
+  BIO* bio = BIO_new(bio_glue::method());
+  if (!bio) return false;
+  BIO_set_data(bio, this);
+  SSL_set_bio(ssl_, bio, bio);  // frees the socket BIO (BIO_NOCLOSE: the fd stays open)
+  on_socket_ = false;
+  return true;
 }
 
 tls_engine::~tls_engine() {

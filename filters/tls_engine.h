@@ -40,7 +40,11 @@ class tls_engine {
  public:
   enum class status : std::uint8_t { ok, want_read, want_write, closed, error };
 
-  tls_engine(std::shared_ptr<tls_context> ctx, fs::page_pool& pool, std::error_code& ec);
+  /// socket_fd < 0: the pagewire memory BIO (above). socket_fd >= 0: a socket BIO on that
+  /// (non-blocking, not owned) socket, so that OpenSSL can offload records to kernel TLS
+  /// (SSL_OP_ENABLE_KTLS, ktls.h); want_read/want_write then mean "wait for the socket".
+  tls_engine(std::shared_ptr<tls_context> ctx, fs::page_pool& pool, std::error_code& ec,
+             int socket_fd = -1);
   ~tls_engine();
   tls_engine(const tls_engine&) = delete;
   tls_engine& operator=(const tls_engine&) = delete;
@@ -76,6 +80,12 @@ class tls_engine {
   void set_record_plaintext(std::size_t bytes) noexcept;
   std::size_t record_overhead() const noexcept;
 
+  /// Whether the SSL talks to a socket BIO (kTLS candidate) rather than the memory BIO.
+  bool on_socket() const noexcept { return on_socket_; }
+  /// Moves an established connection from the socket BIO to the memory BIO (OpenSSL kept
+  /// records in user space, so pagewire's pages and transport carry them from now on).
+  bool use_memory_bio() noexcept;
+
   std::string_view alpn() const noexcept;
   std::string_view version() const noexcept;
   std::string_view cipher() const noexcept;
@@ -94,6 +104,7 @@ class tls_engine {
   std::size_t raw_bytes_ = 0;  // unconsumed bytes in raw_
   bool eof_ = false;
   bool established_ = false;
+  bool on_socket_ = false;
 };
 
 }  // namespace pagewire::filters
