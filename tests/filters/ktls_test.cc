@@ -213,6 +213,43 @@ TEST(KtlsEngine, SendfileRefusedByOpensslEndsTheWriteWithAnError) {
   EXPECT_EQ(o.server_write, filters::errc::tls_protocol) << o.server_write.message();
 }
 
+// The socket-BIO handshake waits with POLL_ADD: a silent peer ends in handshake_timeout
+// (the timer cancels the wait), a peer that leaves ends in a handshake error, not a hang.
+TEST(KtlsEngine, SocketHandshakeTimesOutOnASilentPeerAndFailsOnAVanishedOne) {
+  const auto probe_yes = probe(true, true);
+  for (const bool vanish : {false, true}) {
+    world w;
+    auto [cfd, sfd] = tcp_pair();
+    if (vanish) ::close(cfd);
+    net::connection sconn(w.ctx, sfd, w.opts, w.pipes, nullptr);
+    filters::tls_layer_options o;
+    o.ktls = {&probe_yes, &says_yes};
+    o.handshake_timeout = std::chrono::milliseconds(vanish ? 10'000 : 50);
+    std::error_code ec, result;
+    filters::tls_layer server(std::make_unique<filters::plain_transport>(sconn, w.pool),
+                              server_tls(), o, w.pool, nullptr, ec);
+    EXPECT_TRUE(server.stats().ktls_attempted);
+    int done = 0;
+    asio::co_spawn(
+        w.ctx.get_executor(),
+        [&]() -> asio::awaitable<void> {
+          result = co_await server.async_handshake(asio::use_awaitable);
+          co_await sconn.async_close(asio::use_awaitable);
+          ++done;
+        },
+        asio::detached);
+    w.ctx.run();
+    EXPECT_EQ(done, 1);
+    if (vanish) {
+      EXPECT_TRUE(result == filters::errc::tls_handshake || result == filters::errc::truncated)
+          << result.message();
+    } else {
+      EXPECT_EQ(result, filters::errc::handshake_timeout) << result.message();
+      ::close(cfd);
+    }
+  }
+}
+
 TEST(KtlsEngine, NoSocketBelowOrNoUlpKeepsTheUserspaceEngineFromTheStart) {
   runtime::context ctx;
   fs::page_pool pool;
