@@ -11,7 +11,8 @@
 ///
 /// Writes: plaintext is encrypted in trips of at most `piece_bytes` (the layer's action
 /// returns keep between trips), records of record_plaintext(mss) bytes so each fills whole
-/// packets; small slices are gathered into one record (a counted copy, reason gather). File
+/// packets; slices back to back in memory make one record in place, other small slices are
+/// gathered into one record (a counted copy, reason gather). File
 /// ranges are read through fs::page_cache. SSL_write partial writes and WANT_WRITE (pool
 /// exhausted) send what exists and retry with the same bytes. The application's completion
 /// reports plaintext bytes: this layer's action maps the ciphertext sent below to the
