@@ -135,13 +135,13 @@ void tls_layer::hs_input(std::error_code ec) {
 
 void tls_layer::hs_done(std::error_code ec) {
   if (timed_out_ && ec) ec = errc::handshake_timeout;
+  if (!ec && engine_.on_socket()) ec = settle_path();
   timer_.cancel();
   if (ec) {
     state_ = state::failed;
     hs_error_ = ec;
   } else {
     state_ = state::established;
-    if (engine_.on_socket()) settle_path();
     record_ = engine_.record_plaintext(options_.mss);
     engine_.set_record_plaintext(record_);
     stats_.record_plaintext = record_;
@@ -261,7 +261,7 @@ void tls_layer::on_socket_ready(wait_for then, int result) {
 }
 
 // After a socket-BIO handshake: kTLS if OpenSSL confirms it, else back to the memory BIO.
-void tls_layer::settle_path() {
+std::error_code tls_layer::settle_path() {
   SSL* ssl = engine_.native();
   const bool send =
       options_.ktls.send_active ? options_.ktls.send_active(ssl) : ktls_send_active(ssl);
@@ -270,12 +270,10 @@ void tls_layer::settle_path() {
   if (send) {
     ktls_ = true;
     stats_.path = tls_path::ktls;
-    return;
+    return {};
   }
-  if (!engine_.use_memory_bio()) {
-    state_ = state::failed;
-    hs_error_ = std::make_error_code(std::errc::not_enough_memory);
-  }
+  if (!engine_.use_memory_bio()) return std::make_error_code(std::errc::not_enough_memory);
+  return {};
 }
 
 // kTLS writes: memory by SSL_write (the kernel encrypts), file ranges by SSL_sendfile; a full

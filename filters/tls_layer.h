@@ -142,7 +142,7 @@ class tls_layer final : public layer {
   void begin_handshake();
   void wait_socket(socket_wait& w, unsigned events, wait_for then);
   void on_socket_ready(wait_for then, int result);
-  void settle_path();
+  std::error_code settle_path();
   void ktls_pump();
   void ktls_close();
   void hs_step();
