@@ -6,6 +6,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include <pagewire/filters/error.h>
 #include <pagewire/filters/ktls.h>
 
 namespace pagewire::filters {
@@ -32,6 +33,33 @@ std::string ktls_probe::reason() const {
   }
   if (!openssl_ktls) s += kernel_ulp ? "OpenSSL built without KTLS" : "; OpenSSL without KTLS";
   return s;
+}
+
+ktls_decision decide_ktls(const ktls_probe& p, bool enabled_in_context, bool socket_below) {
+  ktls_decision d;
+  if (!p.usable()) {
+    d.reason = p.reason();
+  } else if (!enabled_in_context) {
+    d.reason = "userspace TLS: kTLS available but tls_options.enable_ktls is off";
+  } else if (!socket_below) {
+    d.reason = "userspace TLS: kTLS available but no socket directly below (needs plain_transport)";
+  } else {
+    d.try_ktls = true;
+    d.reason = "kTLS candidate: handshake over a socket BIO with SSL_OP_ENABLE_KTLS";
+  }
+  return d;
+}
+
+std::string ktls_confirm_reason(bool send_active, bool recv_active, std::string_view version,
+                                std::string_view cipher) {
+  const std::string what = std::string(version) + " " + std::string(cipher);
+  if (send_active) {
+    return std::string("kTLS: OpenSSL moved sending into the kernel for ") + what +
+           (recv_active ? " (receive too)" : " (receive stays in OpenSSL)") +
+           "; file ranges go by SSL_sendfile";
+  }
+  return "userspace TLS: tls ULP present but OpenSSL did not enable kTLS send for " + what +
+         " (BIO_get_ktls_send = 0)";
 }
 
 const ktls_probe& probe_ktls() {
@@ -76,11 +104,20 @@ bool ktls_recv_active(SSL* ssl) noexcept {
 
 std::size_t ktls_send_file(SSL* ssl, int fd, off_t offset, std::size_t len, std::error_code& ec) {
   ec.clear();
+  ERR_clear_error();
   const ossl_ssize_t n = SSL_sendfile(ssl, fd, offset, len, 0);
   if (n >= 0) return static_cast<std::size_t>(n);
-  const int e = errno;
+  // OpenSSL 3.0: EAGAIN/EINTR/EBUSY set the BIO's retry flag; another errno is raised as
+  // ERR_LIB_SYS; no kTLS send on the BIO is SSL_R_UNINITIALIZED.
+  const unsigned long e = ERR_peek_error();
+  if (BIO* b = SSL_get_wbio(ssl); b && BIO_should_retry(b)) {
+    ec = std::make_error_code(std::errc::resource_unavailable_try_again);
+  } else if (e && ERR_GET_LIB(e) == ERR_LIB_SYS) {
+    ec = std::error_code(ERR_GET_REASON(e), std::system_category());
+  } else {
+    ec = errc::tls_protocol;
+  }
   ERR_clear_error();
-  ec = std::error_code(e ? e : EIO, std::system_category());
   return 0;
 }
 

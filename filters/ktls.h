@@ -33,6 +33,25 @@ struct ktls_probe {
 
 /// Reads the ULP list (once per process) and OpenSSL's build.
 const ktls_probe& probe_ktls();
+
+/// Before the handshake: whether a connection tries kTLS (a handshake over a socket BIO
+/// with SSL_OP_ENABLE_KTLS) and why (or why not). It needs the probe's kernel ULP and
+/// OpenSSL build, the context's enable_ktls, and a socket directly below (plain_transport).
+struct ktls_decision {
+  bool try_ktls = false;
+  std::string reason;
+};
+ktls_decision decide_ktls(const ktls_probe& p, bool enabled_in_context, bool socket_below);
+/// After that handshake: the reason line for OpenSSL's answer (BIO_get_ktls_send).
+std::string ktls_confirm_reason(bool send_active, bool recv_active, std::string_view version,
+                                std::string_view cipher);
+
+/// Injection points for tests (tls_layer_options::ktls): a probe instead of probe_ktls(),
+/// and OpenSSL's post-handshake answer instead of ktls_send_active().
+struct ktls_hooks {
+  const ktls_probe* probe = nullptr;
+  bool (*send_active)(SSL* ssl) = nullptr;
+};
 /// Parses the ULP list format (space-separated names); for tests.
 bool ulp_list_has_tls(std::string_view list) noexcept;
 

@@ -57,6 +57,17 @@ void plain_transport::start_read(read_waiter& w) {
       });
 }
 
+void plain_transport::start_read_raw(raw_read_waiter& w) {
+  conn_.async_receive(
+      [this, &w, alive = std::weak_ptr<char>(alive_)](std::error_code ec, net::received got) {
+        if (ec) return w.fn(&w, ec, {});
+        if (got.empty()) return w.fn(&w, errc::eof, {});
+        if (alive.expired())
+          return w.fn(&w, std::make_error_code(std::errc::operation_canceled), {});
+        w.fn(&w, {}, std::move(got));
+      });
+}
+
 void plain_transport::start_shutdown(done_waiter& w) {
   std::error_code ec;
   // ENOTCONN: the peer already reset the connection (e.g. a client that closed as soon as

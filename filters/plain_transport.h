@@ -20,8 +20,16 @@
 #include <pagewire/filters/stream.h>
 #include <pagewire/fs/page_pool.h>
 #include <pagewire/net/connection.h>
+#include <pagewire/net/recv_buffer_ring.h>
 
 namespace pagewire::filters {
+
+/// Receives one raw receive (see plain_transport::start_read_raw): the bytes as net handed
+/// them up (a ring buffer or heap block view, not copied), errc::eof at the end. `fn` runs
+/// once, on the loop thread.
+struct raw_read_waiter {
+  void (*fn)(raw_read_waiter* self, std::error_code ec, net::received data) = nullptr;
+};
 
 class plain_transport final : public stream {
  public:
@@ -35,6 +43,11 @@ class plain_transport final : public stream {
   std::string describe() const override { return "plain"; }
 
   net::connection& connection() noexcept { return conn_; }
+
+  /// A read without the copy into pool pages, for a layer that consumes bytes at once and
+  /// can hold a net::received meanwhile (tls_layer feeds it to OpenSSL's BIO). Same rules as
+  /// start_read; the waiter releases the view (returning the ring buffer) when done.
+  void start_read_raw(raw_read_waiter& w);
 
  private:
   void send_next();

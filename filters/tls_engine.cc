@@ -45,6 +45,18 @@ struct bio_glue {
       e->in_.consume(n);
       done += n;
     }
+    while (done < len && !e->raw_.empty()) {
+      const net::received& r = e->raw_.front();
+      const size_t n = std::min<size_t>(r.size() - e->raw_off_, len - done);
+      std::memcpy(data + done, r.data() + e->raw_off_, n);
+      e->raw_off_ += n;
+      e->raw_bytes_ -= n;
+      done += n;
+      if (e->raw_off_ == r.size()) {
+        e->raw_.pop_front();  // gives the buffer back to net
+        e->raw_off_ = 0;
+      }
+    }
     if (done == 0) {
       if (!e->eof_) BIO_set_retry_read(b);
       *readbytes = 0;
@@ -61,9 +73,9 @@ struct bio_glue {
       case BIO_CTRL_FLUSH:
         return 1;
       case BIO_CTRL_PENDING:
-        return static_cast<long>(e->in_.size());
+        return static_cast<long>(e->buffered_input());
       case BIO_CTRL_EOF:
-        return e->eof_ && e->in_.empty();
+        return e->eof_ && e->buffered_input() == 0;
       default:
         return 0;
     }
@@ -87,16 +99,18 @@ struct bio_glue {
   }
 };
 
-tls_engine::tls_engine(std::shared_ptr<tls_context> ctx, fs::page_pool& pool, std::error_code& ec)
-    : ctx_(std::move(ctx)), out_(pool) {
+tls_engine::tls_engine(std::shared_ptr<tls_context> ctx, fs::page_pool& pool, std::error_code& ec,
+                       int socket_fd)
+    : ctx_(std::move(ctx)), out_(pool), on_socket_(socket_fd >= 0) {
   ec.clear();
   ssl_ = SSL_new(ctx_->native());
-  BIO* bio = ssl_ ? BIO_new(bio_glue::method()) : nullptr;
+  BIO* bio = nullptr;
+  if (ssl_) bio = on_socket_ ? BIO_new_socket(socket_fd, BIO_NOCLOSE) : BIO_new(bio_glue::method());
   if (!bio) {
     ec = std::make_error_code(std::errc::not_enough_memory);
     return;
   }
-  BIO_set_data(bio, this);
+  if (!on_socket_) BIO_set_data(bio, this);
   SSL_set_bio(ssl_, bio, bio);  // one BIO both ways; SSL owns it
   const tls_options& o = ctx_->options();
   if (o.role == tls_role::server) {
@@ -108,6 +122,22 @@ tls_engine::tls_engine(std::shared_ptr<tls_context> ctx, fs::page_pool& pool, st
       if (!o.ca_file.empty()) SSL_set1_host(ssl_, o.server_name.c_str());
     }
   }
+}
+
+void tls_engine::feed(net::received ciphertext) {
+  if (ciphertext.empty()) return;
+  raw_bytes_ += ciphertext.size();
+  raw_.push_back(std::move(ciphertext));
+}
+
+bool tls_engine::use_memory_bio() noexcept {
+  if (!on_socket_) return true;
+  BIO* bio = BIO_new(bio_glue::method());
+  if (!bio) return false;
+  BIO_set_data(bio, this);
+  SSL_set_bio(ssl_, bio, bio);  // frees the socket BIO (BIO_NOCLOSE: the fd stays open)
+  on_socket_ = false;
+  return true;
 }
 
 tls_engine::~tls_engine() {

@@ -9,7 +9,8 @@
 /// record buffer, and the BIO copies each record once into pool pages (write side); the
 /// BIO copies received ciphertext once into OpenSSL's read buffer, and SSL_read copies
 /// the decrypted record once into the caller's pages (read side). Encryption itself is
-/// produced output, not a copy.
+/// produced output, not a copy. (OpenSSL 3.0 also copies each record's plaintext into its
+/// write buffer and encrypts it there; no public API avoids that, and it is not counted.)
 ///
 /// Status codes follow OpenSSL's: want_read (feed more ciphertext), want_write (the pool
 /// refused a page: send output, then call again with the same bytes), closed (the peer's
@@ -19,6 +20,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <span>
 #include <string>
@@ -28,6 +30,7 @@
 #include <pagewire/filters/page_writer.h>
 #include <pagewire/filters/tls_context.h>
 #include <pagewire/fs/chain.h>
+#include <pagewire/net/recv_buffer_ring.h>
 
 typedef struct ssl_st SSL;
 
@@ -37,16 +40,23 @@ class tls_engine {
  public:
   enum class status : std::uint8_t { ok, want_read, want_write, closed, error };
 
-  tls_engine(std::shared_ptr<tls_context> ctx, fs::page_pool& pool, std::error_code& ec);
+  /// socket_fd < 0: the pagewire memory BIO (above). socket_fd >= 0: a socket BIO on that
+  /// (non-blocking, not owned) socket, so that OpenSSL can offload records to kernel TLS
+  /// (SSL_OP_ENABLE_KTLS, ktls.h); want_read/want_write then mean "wait for the socket".
+  tls_engine(std::shared_ptr<tls_context> ctx, fs::page_pool& pool, std::error_code& ec,
+             int socket_fd = -1);
   ~tls_engine();
   tls_engine(const tls_engine&) = delete;
   tls_engine& operator=(const tls_engine&) = delete;
 
   /// Ciphertext received from the peer (memory slices).
   void feed(fs::chain ciphertext) { in_.append(std::move(ciphertext)); }
+  /// Ciphertext as the socket layer received it (no copy into pages first): the BIO reads
+  /// it in place after any fed chain, and the view is released once consumed.
+  void feed(net::received ciphertext);
   /// The peer's byte stream ended (FIN).
   void feed_eof() noexcept { eof_ = true; }
-  std::uint64_t buffered_input() const noexcept { return in_.size(); }
+  std::uint64_t buffered_input() const noexcept { return in_.size() + raw_bytes_; }
 
   /// Advances the handshake. ok once established.
   status handshake(std::error_code& ec);
@@ -70,6 +80,12 @@ class tls_engine {
   void set_record_plaintext(std::size_t bytes) noexcept;
   std::size_t record_overhead() const noexcept;
 
+  /// Whether the SSL talks to a socket BIO (kTLS candidate) rather than the memory BIO.
+  bool on_socket() const noexcept { return on_socket_; }
+  /// Moves an established connection from the socket BIO to the memory BIO (OpenSSL kept
+  /// records in user space, so pagewire's pages and transport carry them from now on).
+  bool use_memory_bio() noexcept;
+
   std::string_view alpn() const noexcept;
   std::string_view version() const noexcept;
   std::string_view cipher() const noexcept;
@@ -83,8 +99,12 @@ class tls_engine {
   SSL* ssl_ = nullptr;
   page_writer out_;
   fs::chain in_;
+  std::deque<net::received> raw_;  // read after in_; the front's first raw_off_ bytes are consumed
+  std::size_t raw_off_ = 0;
+  std::size_t raw_bytes_ = 0;  // unconsumed bytes in raw_
   bool eof_ = false;
   bool established_ = false;
+  bool on_socket_ = false;
 };
 
 }  // namespace pagewire::filters

@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <cstring>
+#include <poll.h>
 
 #include <pagewire/filters/error.h>
 #include <pagewire/filters/ktls.h>
@@ -28,24 +29,33 @@ tls_layer::tls_layer(std::unique_ptr<stream> lower, std::shared_ptr<tls_context>
     : layer(std::move(lower)),
       options_(options),
       cache_(cache),
-      engine_(std::move(ctx), pool, ec),
+      raw_lower_(dynamic_cast<plain_transport*>(lower_.get())),
+      decision_(decide_ktls(options.ktls.probe ? *options.ktls.probe : probe_ktls(),
+                            ctx && ctx->options().enable_ktls, raw_lower_ != nullptr)),
+      engine_(std::move(ctx), pool, ec, decision_.try_ktls ? raw_lower_->connection().fd() : -1),
       timer_(context()),
       ctl_(new control_request),
       rout_(pool) {
   if (!ec && (options_.piece_bytes == 0 || options_.read_output_limit == 0)) {
     ec = std::make_error_code(std::errc::invalid_argument);
   }
-  // Memory BIOs keep OpenSSL from offloading records, so this layer is always userspace;
-  // the reason says whether the kernel could have done it.
+  // Userspace until OpenSSL confirms kTLS after a socket-BIO handshake (settle_path).
   stats_.path = tls_path::userspace;
-  stats_.ktls_reason = probe_ktls().reason();
+  stats_.ktls_reason = decision_.reason;
   ctl_->self = this;
+  stats_.ktls_attempted = engine_.on_socket();
+  for (socket_wait* w : {&rwait_, &wwait_}) {
+    w->self = this;
+    w->fd = raw_lower_ ? raw_lower_->connection().fd() : -1;
+  }
   action_.self = this;
   hs_reader_.self = this;
   hs_reader_.fn = &tls_layer::on_hs_read;
   reader_.self = this;
   reader_.fn = &tls_layer::on_lower_read;
   file_reader_.self = this;
+  raw_reader_.self = this;
+  raw_reader_.fn = &tls_layer::on_raw_read;
   file_reader_.fn = &tls_layer::on_file_pages;
 }
 
@@ -98,8 +108,12 @@ void tls_layer::hs_continue() {
     case tls_engine::status::ok:
       return hs_done({});
     case tls_engine::status::want_read:
+      if (engine_.on_socket()) return wait_socket(rwait_, POLLIN, wait_for::handshake);
       if (lower_eof_) return hs_done(errc::tls_handshake);
-      return lower_->start_read(hs_reader_);
+      return read_below(true);
+    case tls_engine::status::want_write:
+      if (engine_.on_socket()) return wait_socket(rwait_, POLLOUT, wait_for::handshake);
+      return hs_done(hs_error_ ? hs_error_ : make_error_code(errc::tls_handshake));
     case tls_engine::status::closed:
       return hs_done(errc::tls_handshake);
     default:
@@ -107,22 +121,42 @@ void tls_layer::hs_continue() {
   }
 }
 
+void tls_layer::read_below(bool handshake) {
+  if (raw_lower_) {
+    raw_reader_.handshake = handshake;
+    return raw_lower_->start_read_raw(raw_reader_);
+  }
+  lower_->start_read(handshake ? hs_reader_ : reader_);
+}
+
+void tls_layer::on_raw_read(raw_read_waiter* w, std::error_code ec, net::received data) {
+  auto* r = static_cast<raw_reader*>(w);
+  if (!ec) r->self->engine_.feed(std::move(data));
+  if (r->handshake) return r->self->hs_input(ec);
+  r->self->data_input(ec);
+}
+
 void tls_layer::on_hs_read(read_waiter* w, std::error_code ec, fs::chain data) {
   tls_layer* self = static_cast<reader*>(w)->self;
-  if (self->timed_out_) return self->hs_done(errc::handshake_timeout);
+  if (!ec) self->engine_.feed(std::move(data));
+  self->hs_input(ec);
+}
+
+// The bytes (already fed) or the error of a read below during the handshake.
+void tls_layer::hs_input(std::error_code ec) {
+  if (timed_out_) return hs_done(errc::handshake_timeout);
   if (ec == errc::eof) {
-    self->lower_eof_ = true;
-    self->engine_.feed_eof();
+    lower_eof_ = true;
+    engine_.feed_eof();
   } else if (ec) {
-    return self->hs_done(ec);
-  } else {
-    self->engine_.feed(std::move(data));
+    return hs_done(ec);
   }
-  self->hs_step();
+  hs_step();
 }
 
 void tls_layer::hs_done(std::error_code ec) {
   if (timed_out_ && ec) ec = errc::handshake_timeout;
+  if (!ec && engine_.on_socket()) ec = settle_path();
   timer_.cancel();
   if (ec) {
     state_ = state::failed;
@@ -223,6 +257,94 @@ void tls_layer::start_write(write_request& r) {
   pump();
 }
 
+// ---- the socket-BIO engine (kTLS) ------------------------------------------------------
+
+void tls_layer::wait_socket(socket_wait& w, unsigned events, wait_for then) {
+  w.events = events;
+  w.then = then;
+  context().start(w);
+}
+
+void tls_layer::on_socket_ready(wait_for then, int result) {
+  const std::error_code ec =
+      result < 0 ? std::error_code(-result, std::system_category()) : std::error_code();
+  switch (then) {
+    case wait_for::handshake:
+      if (timed_out_) return hs_done(errc::handshake_timeout);
+      if (ec) return hs_done(ec);
+      return hs_step();
+    case wait_for::read:
+      if (ec) read_error_ = ec;
+      return read_step();
+    case wait_for::write:
+      if (ec) return wreq_->finish(context(), ec, in_done_);
+      return ktls_pump();
+    case wait_for::shutdown:
+      if (ec) {
+        done_waiter* w = sw_;
+        sw_ = nullptr;
+        return w->fn(w, ec);
+      }
+      return ktls_close();
+  }
+}
+
+// After a socket-BIO handshake: kTLS if OpenSSL confirms it, else back to the memory BIO.
+std::error_code tls_layer::settle_path() {
+  SSL* ssl = engine_.native();
+  const bool send =
+      options_.ktls.send_active ? options_.ktls.send_active(ssl) : ktls_send_active(ssl);
+  stats_.ktls_reason =
+      ktls_confirm_reason(send, ktls_recv_active(ssl), engine_.version(), engine_.cipher());
+  if (send) {
+    ktls_ = true;
+    stats_.path = tls_path::ktls;
+    return {};
+  }
+  if (!engine_.use_memory_bio()) return std::make_error_code(std::errc::not_enough_memory);
+  return {};
+}
+
+// kTLS writes: memory by SSL_write (the kernel encrypts), file ranges by SSL_sendfile; a full
+// socket waits for POLLOUT and retries with the same bytes. The request completes once,
+// with the plaintext bytes accepted.
+void tls_layer::ktls_pump() {
+  while (!in_.empty()) {
+    std::error_code ec;
+    std::size_t n = 0;
+    bool blocked = false;
+    if (fs::is_memory(in_.front())) {
+      const auto bytes = std::get<fs::slice>(in_.front()).bytes();
+      const auto st = engine_.encrypt(bytes, n, ec);
+      blocked = st == tls_engine::status::want_write || st == tls_engine::status::want_read;
+      if (!blocked && st != tls_engine::status::ok && !ec) ec = errc::tls_protocol;
+    } else {
+      const fs::file_range& fr = std::get<fs::file_range>(in_.front());
+      n = ktls_send_file(engine_.native(), fr.fd(), static_cast<off_t>(fr.offset()),
+                         static_cast<std::size_t>(fr.size()), ec);
+      blocked = ec == std::errc::resource_unavailable_try_again;
+      if (blocked) ec.clear();
+    }
+    in_.consume(n);
+    in_done_ += n;
+    if (ec && !blocked) return wreq_->finish(context(), ec, in_done_);
+    if (blocked) return wait_socket(wwait_, POLLOUT, wait_for::write);
+  }
+  wreq_->finish(context(), {}, in_done_);
+}
+
+void tls_layer::ktls_close() {
+  std::error_code ec;
+  const auto st = engine_.close(ec);
+  if (st == tls_engine::status::want_write || st == tls_engine::status::want_read) {
+    return wait_socket(wwait_, POLLOUT, wait_for::shutdown);
+  }
+  done_waiter* w = sw_;
+  sw_ = nullptr;
+  if (st == tls_engine::status::error) return w->fn(w, ec);
+  lower_->start_shutdown(*w);
+}
+
 // The next plaintext to offer SSL_write: what a failed/partial SSL_write left in staging
 // first (the same bytes again), a whole record's worth of a large slice in place, or
 // small slices gathered into staging so that records stay full.
@@ -232,11 +354,22 @@ bool tls_layer::next_plaintext(std::span<const std::byte>& span, bool& staged) {
     span = std::span<const std::byte>(staging_).subspan(staged_off_, staged_ - staged_off_);
     return true;
   }
-  const fs::slice& s = std::get<fs::slice>(in_.front());
-  const bool alone = in_.segment_count() == 1 || !fs::is_memory(in_.segments()[1]);
-  if (s.size() >= record_ || alone) {
+  // Neighbouring slices that sit back to back in memory (pool pages allocated in sequence,
+  // page-cache pages read in one go) form one span without a copy.
+  const auto& segs = in_.segments();
+  const fs::slice& s = std::get<fs::slice>(segs[0]);
+  std::size_t run = s.size(), i = 1;
+  while (run < record_ && i < segs.size() && fs::is_memory(segs[i])) {
+    const fs::slice& next = std::get<fs::slice>(segs[i]);
+    if (next.data() != s.data() + run) break;
+    run += next.size();
+    ++i;
+  }
+  const bool alone = i == segs.size() || !fs::is_memory(segs[i]);
+  if (run >= record_ || alone) {
     staged = false;
-    span = s.bytes().first(std::min(s.size(), record_));
+    span = std::span<const std::byte>(s.data(), std::min(run, record_));
+    if (i > 1) stats_.coalesced += span.size();
     return true;
   }
   std::size_t n = 0;
@@ -255,6 +388,7 @@ bool tls_layer::next_plaintext(std::span<const std::byte>& span, bool& staged) {
 }
 
 void tls_layer::pump() {
+  if (ktls_) return ktls_pump();
   page_writer& out = engine_.output();
   for (;;) {
     if (out.pending() >= options_.piece_bytes + options_.piece_bytes / 8 ||
@@ -322,6 +456,12 @@ runtime::action_result tls_layer::write_action::on_complete(runtime::operation&,
 runtime::action_result tls_layer::on_trip_done(int result) {
   write_request& r = *wreq_;
   if (result < 0 && !r.ec) r.ec = std::error_code(-result, std::system_category());
+  if (ktls_) {  // one completion, r.bytes already the plaintext accepted
+    stats_.plaintext_out += r.bytes;
+    in_.clear();
+    wreq_ = nullptr;
+    return runtime::action_result::done;
+  }
   if (!aborting_) stats_.ciphertext_out += r.bytes;
   if (aborting_ || r.ec || last_trip_) {
     if (!r.ec) in_done_ += trip_in_;
@@ -370,21 +510,26 @@ void tls_layer::read_step() {
   }
   if (peer_closed_) return deliver_read(errc::eof, {});
   if (read_error_) return deliver_read(read_error_, {});
+  if (ktls_) return wait_socket(rwait_, POLLIN, wait_for::read);
   if (lower_eof_) return deliver_read(errc::truncated, {});
-  lower_->start_read(reader_);
+  read_below(false);
 }
 
 void tls_layer::on_lower_read(read_waiter* w, std::error_code ec, fs::chain data) {
   tls_layer* self = static_cast<reader*>(w)->self;
+  if (!ec) self->engine_.feed(std::move(data));
+  self->data_input(ec);
+}
+
+// The bytes (already fed) or the error of a read below after the handshake.
+void tls_layer::data_input(std::error_code ec) {
   if (ec == errc::eof) {
-    self->lower_eof_ = true;
-    self->engine_.feed_eof();
+    lower_eof_ = true;
+    engine_.feed_eof();
   } else if (ec) {
-    self->read_error_ = ec;
-  } else {
-    self->engine_.feed(std::move(data));
+    read_error_ = ec;
   }
-  self->read_step();
+  read_step();
 }
 
 void tls_layer::deliver_read(std::error_code ec, fs::chain data) {
@@ -397,6 +542,10 @@ void tls_layer::deliver_read(std::error_code ec, fs::chain data) {
 
 void tls_layer::start_shutdown(done_waiter& w) {
   if (state_ != state::established) return lower_->start_shutdown(w);
+  if (ktls_) {
+    sw_ = &w;
+    return ktls_close();
+  }
   std::error_code ec;
   if (engine_.close(ec) == tls_engine::status::error) return w.fn(&w, ec);
   if (engine_.output().pending() == 0) return lower_->start_shutdown(w);

@@ -11,15 +11,26 @@
 ///
 /// Writes: plaintext is encrypted in trips of at most `piece_bytes` (the layer's action
 /// returns keep between trips), records of record_plaintext(mss) bytes so each fills whole
-/// packets; small slices are gathered into one record (a counted copy, reason gather). File
+/// packets; slices back to back in memory make one record in place, other small slices are
+/// gathered into one record (a counted copy, reason gather). File
 /// ranges are read through fs::page_cache. SSL_write partial writes and WANT_WRITE (pool
 /// exhausted) send what exists and retry with the same bytes. The application's completion
 /// reports plaintext bytes: this layer's action maps the ciphertext sent below to the
 /// plaintext it carried.
 ///
-/// kTLS: ktls.h probes the kernel; with memory BIOs OpenSSL cannot offload, so this layer
-/// reports path "userspace" and why (stats().ktls_reason). On this project's kernels the
-/// tls ULP is absent and the userspace path is what runs and is tested.
+/// kTLS (ktls.h): when the probe finds the kernel's tls ULP and an OpenSSL built with KTLS,
+/// the context allows it and the layer below is a plain_transport, the handshake runs over a
+/// socket BIO on that socket with SSL_OP_ENABLE_KTLS. Afterwards, if OpenSSL confirms
+/// (BIO_get_ktls_send), the path is "ktls": memory goes by SSL_write and file ranges by
+/// SSL_sendfile (the body never enters user space), waiting for the socket with POLL_ADD
+/// operations; reads are SSL_read on the socket. If OpenSSL refuses (cipher, kernel), the
+/// connection moves to the memory BIO and continues as userspace TLS. Otherwise the
+/// userspace path runs from the start. stats() says which path and why. The kTLS path is
+/// untested on a real kTLS kernel (none available); tests inject the probe and OpenSSL's
+/// answer (tls_layer_options::ktls).
+///
+/// Reads: over a plain_transport, ciphertext is read raw (net's receive buffer, no copy into
+/// pool pages) and OpenSSL's BIO copies it straight into its record buffer.
 ///
 /// Shutdown sends close_notify, then shuts the layer below. A read after the peer's
 /// close_notify is errc::eof; a FIN without close_notify is errc::truncated.
@@ -32,6 +43,8 @@
 #include <string>
 #include <vector>
 
+#include <pagewire/filters/ktls.h>
+#include <pagewire/filters/plain_transport.h>
 #include <pagewire/filters/stream.h>
 #include <pagewire/filters/tls_context.h>
 #include <pagewire/filters/tls_engine.h>
@@ -49,17 +62,21 @@ struct tls_layer_options {
   std::size_t piece_bytes = 512 * 1024;
   /// Plaintext bytes per read at most.
   std::size_t read_output_limit = 256 * 1024;
+  /// For tests: the kTLS probe and OpenSSL's confirmation (ktls.h); null = the real ones.
+  ktls_hooks ktls;
 };
 
 enum class tls_path : std::uint8_t { userspace, ktls };
 
 struct tls_stats {
   tls_path path = tls_path::userspace;
-  std::string ktls_reason;  ///< why that path (ktls.h)
+  std::string ktls_reason;      ///< why that path (ktls.h)
+  bool ktls_attempted = false;  ///< the handshake ran over a socket BIO with kTLS enabled
   std::uint64_t plaintext_out = 0;
   std::uint64_t ciphertext_out = 0;
   std::uint64_t plaintext_in = 0;
-  std::uint64_t gathered = 0;  ///< plaintext bytes copied to build full records
+  std::uint64_t gathered = 0;   ///< plaintext bytes copied to build full records
+  std::uint64_t coalesced = 0;  ///< record bytes spanning adjacent slices in place (no copy)
   std::size_t record_plaintext = 0;
 };
 
@@ -104,15 +121,37 @@ class tls_layer final : public layer {
   struct reader final : read_waiter {
     tls_layer* self = nullptr;
   };
+  struct raw_reader final : raw_read_waiter {
+    tls_layer* self = nullptr;
+    bool handshake = false;
+  };
   struct file_reader final : fs::detail::range_waiter {
     tls_layer* self = nullptr;
   };
+  /// Waits for the socket (socket-BIO engine): a POLL_ADD whose completion resumes `then`.
+  enum class wait_for : std::uint8_t { handshake, read, write, shutdown };
+  struct socket_wait final : runtime::operation {
+    tls_layer* self = nullptr;
+    int fd = -1;
+    unsigned events = 0;
+    wait_for then = wait_for::read;
+    void prepare(io_uring_sqe* sqe) override { io_uring_prep_poll_add(sqe, fd, events); }
+    void complete(int result, unsigned) override { self->on_socket_ready(then, result); }
+  };
 
   void begin_handshake();
+  void wait_socket(socket_wait& w, unsigned events, wait_for then);
+  void on_socket_ready(wait_for then, int result);
+  std::error_code settle_path();
+  void ktls_pump();
+  void ktls_close();
   void hs_step();
   void hs_continue();
   void hs_done(std::error_code ec);
   static void on_hs_read(read_waiter* w, std::error_code ec, fs::chain data);
+  void hs_input(std::error_code ec);
+  void read_below(bool handshake);
+  static void on_raw_read(raw_read_waiter* w, std::error_code ec, net::received data);
   void send_control(after_control then);
   static void on_control_sent(void* arg, std::error_code ec, std::uint64_t bytes);
 
@@ -125,11 +164,15 @@ class tls_layer final : public layer {
 
   void read_step();
   static void on_lower_read(read_waiter* w, std::error_code ec, fs::chain data);
+  void data_input(std::error_code ec);
   void deliver_read(std::error_code ec, fs::chain data);
 
   tls_layer_options options_;
   fs::page_cache* cache_;
+  plain_transport* raw_lower_ = nullptr;  // the lower stream when it is a socket transport
+  ktls_decision decision_;
   tls_engine engine_;
+  bool ktls_ = false;  // path ktls: SSL_write / SSL_sendfile on the socket
   tls_stats stats_;
   state state_ = state::idle;
   std::error_code hs_error_;
@@ -139,6 +182,9 @@ class tls_layer final : public layer {
   bool timed_out_ = false;
   done_waiter* hw_ = nullptr;
   reader hs_reader_;
+  raw_reader raw_reader_;
+  socket_wait rwait_;  // handshake and reads (socket-BIO engine)
+  socket_wait wwait_;  // writes and close_notify
   std::size_t record_ = 16384;
 
   // control records (handshake flights, post-handshake messages, close_notify). On the

@@ -28,7 +28,9 @@ struct connection::recv_op final : runtime::operation {
       sqe->flags |= IOSQE_BUFFER_SELECT;
       sqe->buf_group = conn.ring_->group();
     } else {
-      if (!block) block = std::make_unique<std::byte[]>(conn.opts_.recv_buffer_size);
+      // for_overwrite: the kernel fills it; zeroing 64 KiB per receive cost ~20% of a TLS
+      // receiver's instructions (callgrind, filters_bench).
+      if (!block) block = std::make_unique_for_overwrite<std::byte[]>(conn.opts_.recv_buffer_size);
       io_uring_prep_recv(sqe, conn.fd_, block.get(), conn.opts_.recv_buffer_size, 0);
     }
   }

@@ -1,12 +1,13 @@
 // filters_bench: sends --bytes over loopback TCP through each filter stack in one run and
-// prints GB/s, sender CPU s/GB, receiver CPU s/GB and user-space bytes copied per byte.
+// prints GB/s, sender CPU s/GB (user+sys, and user alone: the part comparable to
+// `openssl speed`), receiver CPU s/GB and user-space bytes copied per byte.
 // The sender runs a pagewire context with the stack over plain_transport; the receiver is
 // a plain recv() loop that counts wire bytes to EOF (no decoding: it measures the sender).
 // Input: a 64 MiB window of text-like bytes (compressible, like HTML/JSON) repeated; TLS
 // paths get the same bytes. GB = 1e9 bytes of application (plaintext) data.
 //
 //   bazel build --config=release //tests/bench:filters_bench
-//   bazel-bin/tests/bench/filters_bench --bytes 1G --repeat 3
+//   bazel-bin/tests/bench/filters_bench --bytes 1G --repeat 3 [--paths pw_plain,pw_tls_aes128gcm]
 //
 // Why not zcbench paths: zcbench's harness requires exactly --bytes on the socket (its
 // receiver counts wire bytes), which TLS records and compressed output cannot satisfy.
@@ -45,10 +46,11 @@ namespace fs = pagewire::fs;
 namespace net = pagewire::net;
 namespace runtime = pagewire::runtime;
 
-double thread_cpu() {
+double thread_cpu(bool user_only = false) {
   rusage u{};
   getrusage(RUSAGE_THREAD, &u);
-  return u.ru_utime.tv_sec + u.ru_stime.tv_sec + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+  const double user = u.ru_utime.tv_sec + u.ru_utime.tv_usec / 1e6;
+  return user_only ? user : user + u.ru_stime.tv_sec + u.ru_stime.tv_usec / 1e6;
 }
 
 struct bench_path {
@@ -84,7 +86,7 @@ std::vector<std::byte> text_window(std::size_t n) {
 }
 
 struct result {
-  double seconds = 0, send_cpu = 0, recv_cpu = 0;
+  double seconds = 0, send_cpu = 0, send_user = 0, recv_cpu = 0;
   std::uint64_t wire = 0, copied = 0;
   bool ok = false;
 };
@@ -177,6 +179,7 @@ result run_one(const bench_path& p, std::uint64_t total, const std::vector<std::
   bool done = false;
   const auto t0 = std::chrono::steady_clock::now();
   const double s0 = thread_cpu();
+  const double u0 = thread_cpu(true);
   const auto copies0 = fs::stats::copied_bytes();
   asio::co_spawn(
       ctx.get_executor(),
@@ -208,6 +211,7 @@ result run_one(const bench_path& p, std::uint64_t total, const std::vector<std::
       asio::detached);
   ctx.run();
   r.send_cpu = thread_cpu() - s0;
+  r.send_user = thread_cpu(true) - u0;
   r.copied = fs::stats::copied_bytes() - copies0;
   receiver.join();
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -223,6 +227,7 @@ int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   std::uint64_t total = std::uint64_t{1} << 30;
   int repeat = 3;
+  std::string only;  // --paths a,b: run only these (default: all)
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i], v = argv[i + 1];
     if (k == "--bytes") {
@@ -231,6 +236,8 @@ int main(int argc, char** argv) {
       if (v.back() == 'M') total *= 1000000ull;
     } else if (k == "--repeat") {
       repeat = std::atoi(v.c_str());
+    } else if (k == "--paths") {
+      only = "," + v + ",";
     }
   }
   const std::string dir = std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp";
@@ -241,18 +248,19 @@ int main(int argc, char** argv) {
       key + " -out " + cert + " 2>/dev/null";
   if (std::system(cmd.c_str()) != 0) return 1;
   const auto window = text_window(std::size_t{64} << 20);
-  std::printf("%-18s %8s %10s %10s %10s %12s\n", "path", "GB/s", "send s/GB", "recv s/GB",
-              "wire/app", "copied/byte");
+  std::printf("%-18s %8s %10s %10s %10s %10s %12s\n", "path", "GB/s", "send s/GB", "send usr",
+              "recv s/GB", "wire/app", "copied/byte");
   for (const bench_path& p : kPaths) {
+    if (!only.empty() && only.find("," + std::string(p.name) + ",") == std::string::npos) continue;
     std::vector<result> rs;
     for (int i = 0; i < repeat; ++i)
       rs.push_back(run_one(p, total, window, cert, key));
     std::sort(rs.begin(), rs.end(), [](auto& a, auto& b) { return a.seconds < b.seconds; });
     const result& m = rs[rs.size() / 2];
     const double gb = total / 1e9;
-    std::printf("%-18s %8.3f %10.3f %10.3f %10.4f %12.3f%s\n", p.name, gb / m.seconds,
-                m.send_cpu / gb, m.recv_cpu / gb, double(m.wire) / total, double(m.copied) / total,
-                m.ok ? "" : "  (FAILED)");
+    std::printf("%-18s %8.3f %10.3f %10.3f %10.3f %10.4f %12.3f%s\n", p.name, gb / m.seconds,
+                m.send_cpu / gb, m.send_user / gb, m.recv_cpu / gb, double(m.wire) / total,
+                double(m.copied) / total, m.ok ? "" : "  (FAILED)");
   }
   std::remove(cert.c_str());
   std::remove(key.c_str());

@@ -395,7 +395,10 @@ TEST(Tls, NegotiatesAlpnAndReportsTheUserspacePath) {
   EXPECT_EQ(server.engine().alpn(), "http/1.1");
   EXPECT_EQ(client.engine().version(), "TLSv1.2");
   EXPECT_EQ(server.stats().path, filters::tls_path::userspace);
-  EXPECT_EQ(server.stats().ktls_reason, filters::probe_ktls().reason());
+  // No socket below a memory transport: the decision says so, or names what is missing.
+  EXPECT_EQ(server.stats().ktls_reason,
+            filters::decide_ktls(filters::probe_ktls(), true, false).reason);
+  EXPECT_FALSE(server.stats().ktls_attempted);
   EXPECT_EQ(server.describe(), "tls(userspace)>memory");
 }
 
@@ -407,6 +410,64 @@ TEST(Ktls, UlpListParsingAndProbeAgree) {
   const auto& p = filters::probe_ktls();
   EXPECT_EQ(p.kernel_ulp, filters::ulp_list_has_tls(p.available_ulps));
   EXPECT_FALSE(p.reason().empty());
+}
+
+}  // namespace
+}  // namespace pwtest
+
+namespace pwtest {
+namespace {
+
+// Pool pages handed out in address order sit back to back: TLS makes full records of them
+// in place (no gather copy). Pages with holes between them are gathered (a counted copy).
+TEST(TlsCopies, PagesBackToBackMakeRecordsInPlaceScatteredOnesAreGathered) {
+  world w;
+  const auto data = text_bytes(256 * 1024, 9);
+  fs::chain contiguous = to_chain(w.pool, data);  // a fresh pool: pages in address order
+  fs::chain scattered;
+  std::vector<fs::page_ref> holes;
+  for (std::size_t off = 0; off < data.size(); off += fs::kPageSize) {
+    fs::page_ref p = w.pool.allocate();
+    holes.push_back(w.pool.allocate());
+    std::memcpy(p.data(), data.data() + off, fs::kPageSize);
+    scattered.append(fs::slice(p, 0, fs::kPageSize));
+  }
+  auto [a, b] = filters::memory_transport::make_pair(w.ctx, w.pool);
+  std::error_code ec;
+  filters::tls_layer server(std::move(b), server_tls(), {}, w.pool, nullptr, ec);
+  filters::tls_layer client(std::move(a), client_tls(), {}, w.pool, nullptr, ec);
+  std::uint64_t gathered_first = 1, coalesced_first = 0;
+  std::vector<std::byte> got;
+  int done = 0;
+  asio::co_spawn(
+      w.ctx.get_executor(),
+      [&]() -> asio::awaitable<void> {
+        auto [e1, n1] = co_await client.write(std::move(contiguous), asio::use_awaitable);
+        EXPECT_FALSE(e1) << e1.message();
+        gathered_first = client.stats().gathered;
+        coalesced_first = client.stats().coalesced;
+        auto [e2, n2] = co_await client.write(std::move(scattered), asio::use_awaitable);
+        EXPECT_FALSE(e2) << e2.message();
+        EXPECT_EQ(n1 + n2, 2 * data.size());
+        EXPECT_FALSE(co_await client.shutdown(asio::use_awaitable));
+        ++done;
+      },
+      asio::detached);
+  asio::co_spawn(
+      w.ctx.get_executor(),
+      [&]() -> asio::awaitable<void> {
+        EXPECT_FALSE(co_await recv_all(server, got));
+        ++done;
+      },
+      asio::detached);
+  w.ctx.run();
+  EXPECT_EQ(done, 2);
+  auto twice = data;
+  twice.insert(twice.end(), data.begin(), data.end());
+  EXPECT_TRUE(got == twice) << got.size();
+  EXPECT_EQ(gathered_first, 0u);
+  EXPECT_EQ(coalesced_first, data.size());
+  EXPECT_EQ(client.stats().gathered, data.size());
 }
 
 }  // namespace
