@@ -16,6 +16,8 @@ BAZEL=${BAZEL:-bazel}
 results=bench/results
 mkdir -p "$results"
 rm -f "$results"/*.json "$results"/*.svg "$results"/*.txt "$results"/*.md
+# Other work on the machine skews every figure: keep the load average at start and end.
+echo "start $(cut -d' ' -f1-3 /proc/loadavg)" >"$results/loadavg.txt"
 
 # Google Benchmark binaries. filters_bench (its own harness) is not run: zcbench's filter
 # paths measure the same stacks, decoded at the receiver, next to their raw loops.
@@ -64,5 +66,6 @@ done | tee "$results/openssl_speed.txt"
 echo "== server comparison"
 SKIP_BUILD=1 bash bench/server_compare.sh "$results/server_compare.md"
 
+echo "end $(cut -d' ' -f1-3 /proc/loadavg)" >>"$results/loadavg.txt"
 python3 bench/summarize.py "$results" >"$results/summary.md"
 echo "bench: results in $results/ (summary: $results/summary.md)"

@@ -162,15 +162,21 @@ def filters_section(results):
     out = [title, "", "GB/s of application bytes over loopback, decoded by an OpenSSL client in "
            "the receiving thread; openssl speed is one core encrypting 16 KiB blocks with "
            "nothing else to do (`openssl speed -evp CIPHER -bytes 16384`).", "",
-           "| path | size | GB/s | openssl speed GB/s | x openssl speed | wire/B |",
-           "|---|---|---|---|---|---|"]
+           "Loopback puts both ends on the same 2 cores (the receiver decrypts too), so the "
+           "GB/s column cannot reach one core's cipher speed; `GB per sender CPU-s` "
+           "(1 / sender CPU s/GB) is what the sending side would do with a core to itself.", "",
+           "| path | size | GB/s | x openssl speed | GB per sender CPU-s | x openssl speed "
+           "(sender CPU) | openssl speed GB/s | wire/B |",
+           "|---|---|---|---|---|---|---|---|"]
     for r in load(path)["records"]:
         suffix = r["path"].rsplit("_", 1)[-1]
         if "tls" not in r["path"] or TLS_CIPHER.get(suffix) not in speeds:
             continue
         limit = speeds[TLS_CIPHER[suffix]]
+        per_cpu = 1 / r["sender_cpu_s_per_gb"] if r["sender_cpu_s_per_gb"] > 0 else None
         out.append(f"| {r['path']} | {size_label(r['message_size'])} | {fmt(r['gb_per_s'])} | "
-                   f"{fmt(limit)} | {fmt(r['gb_per_s'] / limit)}x | "
+                   f"{fmt(r['gb_per_s'] / limit)}x | {fmt(per_cpu)} | "
+                   f"{ratio(per_cpu / limit if per_cpu else None)} | {fmt(limit)} | "
                    f"{fmt(wire_per_byte(r), 4)} |")
     return out + [""]
 
@@ -211,6 +217,14 @@ def gbench_section(paths):
 def main(results):
     lines = ["# pagewire benchmark summary", "",
              "Produced by `make bench` (bench/run.sh) in one run on this machine.", ""]
+    loadavg = os.path.join(results, "loadavg.txt")
+    if os.path.exists(loadavg):
+        with open(loadavg, encoding="utf-8") as f:
+            lines += ["Load average (1, 5, 15 min) at " +
+                      "; ".join(line.strip() for line in f if line.strip()) +
+                      ": other work on the machine shares its cores and skews every figure.", ""]
+    else:
+        lines += ["Load average: not recorded for this run.", ""]
     zc = sorted(glob.glob(os.path.join(results, "zcbench*.json")))
     lines += headline_section([load(p) for p in zc])
     lines += zcbench_section(zc)
