@@ -2,7 +2,9 @@
 """Writes bench/results/summary.md from one `make bench` run's outputs.
 
 Usage: summarize.py RESULTS_DIR
-Reads RESULTS_DIR/zcbench*.json (zcbench --json), RESULTS_DIR/server_compare.md
+Reads RESULTS_DIR/zcbench*.json (zcbench --json: transmit paths, and the paths that
+transform the stream: TLS, gzip, zstd), RESULTS_DIR/openssl_speed.txt ('CIPHER NNNk'
+lines), RESULTS_DIR/server_compare.md
 (bench/server_compare.sh) and RESULTS_DIR/*_bench.json (Google Benchmark), whichever
 exist, and prints the Markdown summary to stdout. A section whose input is missing says
 so instead of leaving an empty table.
@@ -27,30 +29,79 @@ def size_label(n):
     return str(n)
 
 
+def ratio(x):
+    return "n/a" if x is None else f"{x:.2f}x"
+
+
+def wire_per_byte(r):
+    return r.get("bytes_wire", r["bytes"]) / r["bytes"] if r["bytes"] else None
+
+
+def load(path):
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def headline_section(docs):
+    """The acceptance figures in one place: copies, and every pagewire path vs its raw loop."""
+    out = ["## Headline: copies and pagewire vs its raw loops", ""]
+    records = [r for doc in docs for r in doc["records"]]
+    if not records:
+        return out + ["zcbench did not run.", ""]
+    copies = [("copy", "copy baseline"), ("pw_splice_pipe", "pagewire splice_pipe")]
+    out += ["| path | copied/B (min) | copied/B (max) | records |", "|---|---|---|---|"]
+    for name, label in copies:
+        vals = [r["copied_per_byte"] for r in records if r["path"] == name]
+        out.append(f"| {label} | {fmt(min(vals)) if vals else 'n/a'} | "
+                   f"{fmt(max(vals)) if vals else 'n/a'} | {len(vals)} |")
+    out += ["", f"Every pagewire path against its raw loop (GB/s ratio, target >= {RATIO_TARGET}x), "
+            "per transport and message size:", ""]
+    groups = {}
+    for r in records:
+        if r["path"].startswith("pw_") and r["raw"] != r["path"]:
+            groups.setdefault((r["path"], r["raw"]), []).append(r)
+    out += ["| pagewire path | raw loop | cells | min x raw | median x raw | max x raw | "
+            "cells below target |", "|---|---|---|---|---|---|---|"]
+    for (path, raw), rs in groups.items():
+        ratios = sorted(r["ratio_to_raw"] for r in rs if r["ratio_to_raw"] is not None)
+        below = [f"{r['transport']} {size_label(r['message_size'])}" for r in rs
+                 if r["ratio_to_raw"] is not None and r["ratio_to_raw"] < RATIO_TARGET]
+        if ratios:
+            mid = len(ratios) // 2
+            med = ratios[mid] if len(ratios) % 2 else (ratios[mid - 1] + ratios[mid]) / 2
+            out.append(f"| {path} | {raw} | {len(ratios)} | {fmt(ratios[0])}x | {fmt(med)}x | "
+                       f"{fmt(ratios[-1])}x | {', '.join(below) or 'none'} |")
+        else:
+            out.append(f"| {path} | {raw} | 0 | n/a | n/a | n/a | raw loop did not run |")
+    return out + [""]
+
+
 def zcbench_section(paths):
     out = []
     if not paths:
         return ["## Zero-copy transmit paths (zcbench)", "", "zcbench did not run.", ""]
     for path in paths:
-        with open(path, encoding="utf-8") as f:
-            doc = json.load(f)
+        doc = load(path)
         s, h = doc["settings"], doc["host"]
-        out += [f"## Zero-copy transmit paths (zcbench, `{os.path.basename(path)}`)", "",
-                f"{s['bytes']} bytes per trial, median of {s['repeat']}, recv={s['recv']}; "
+        out += [f"## zcbench, `{os.path.basename(path)}`", "",
+                f"{s['bytes']} bytes per trial, median of {s['repeat']}, recv={s['recv']}, "
+                f"source={s.get('source', 'random')} (auto: text-like bytes for the compressing "
+                "paths, pseudo-random for the rest; decoding receivers recv into a buffer); "
                 f"kernel {h['kernel']}, {h['cores']} cores, {h['date']}. "
                 "CPU is seconds per GB (10^9 bytes); copied/B is user-space bytes copied per "
                 "byte sent.", ""]
-        header = ("| transport | size | path | GB/s | sender CPU s/GB | receiver CPU s/GB | "
-                  "syscalls/GB | copied/B | x copy | x raw (raw loop) |")
-        out += [header, "|" + "---|" * 10]
+        header = ("| transport | size | path | source | GB/s | sender CPU s/GB | "
+                  "receiver CPU s/GB | syscalls/GB | copied/B | wire/B | x copy | x raw (raw loop) |")
+        out += [header, "|" + "---|" * 12]
         misses = []
         for r in doc["records"]:
             raw_note = "" if r["raw"] == r["path"] else f" ({r['raw']})"
             out.append(f"| {r['transport']} | {size_label(r['message_size'])} | {r['path']} | "
+                       f"{r.get('source', 'random')} | "
                        f"{fmt(r['gb_per_s'])} | {fmt(r['sender_cpu_s_per_gb'], 3)} | "
                        f"{fmt(r['receiver_cpu_s_per_gb'], 3)} | {r['syscalls_per_gb']:.0f} | "
-                       f"{fmt(r['copied_per_byte'])} | {fmt(r['ratio_to_copy'])}x | "
-                       f"{fmt(r['ratio_to_raw'])}x{raw_note} |")
+                       f"{fmt(r['copied_per_byte'])} | {fmt(wire_per_byte(r), 3)} | "
+                       f"{ratio(r['ratio_to_copy'])} | {ratio(r['ratio_to_raw'])}{raw_note} |")
             if (r["path"].startswith("pw_") and r["raw"] != r["path"]
                     and r["ratio_to_raw"] is not None and r["ratio_to_raw"] < RATIO_TARGET):
                 misses.append(f"{r['path']} at {size_label(r['message_size'])} over "
@@ -83,30 +134,50 @@ def server_section(path):
         return [title, "", f.read().strip(), ""]
 
 
+TLS_CIPHER = {"aes128gcm": "aes-128-gcm", "aes256gcm": "aes-256-gcm",
+              "chacha20": "chacha20-poly1305"}
+
+
+def openssl_speeds(results):
+    """{cipher: GB/s} from openssl_speed.txt lines 'CIPHER 1234.56k' (k = 1000 bytes/s)."""
+    speeds = {}
+    path = os.path.join(results, "openssl_speed.txt")
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                fields = line.split()
+                if len(fields) == 2 and fields[1].endswith("k"):
+                    speeds[fields[0]] = float(fields[1][:-1]) * 1000 / 1e9
+    return speeds
+
+
 def filters_section(results):
-    title = "## Filter stacks: TLS, gzip, zstd (filters_bench, loopback)"
-    path = os.path.join(results, "filters_bench.txt")
+    title = "## TLS against the cipher's limit (zcbench filter paths vs openssl speed)"
+    path = os.path.join(results, "zcbench_filters.json")
+    speeds = openssl_speeds(results)
     if not os.path.exists(path):
-        return [title, "", "filters_bench did not run.", ""]
-    with open(path, encoding="utf-8") as f:
-        rows = [line.split() for line in f if line.strip()]
-    out = [title, "", "GB is 10^9 application bytes; wire/app is bytes on the wire per "
-           "application byte; copied/byte counts user-space copies on both ends.", ""]
-    header = ["path", "GB/s", "sender CPU s/GB", "receiver CPU s/GB", "wire/app", "copied/byte"]
-    out += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    out += ["| " + " | ".join(r) + " |" for r in rows[1:]]
-    speed = os.path.join(results, "openssl_speed.txt")
-    if os.path.exists(speed):
-        with open(speed, encoding="utf-8") as f:
-            fields = f.read().split()
-        if fields:
-            limit = float(fields[-1].rstrip("k")) * 1000 / 1e9
-            out += ["", f"- `openssl speed -evp aes-128-gcm -bytes 16384`: {limit:.2f} GB/s "
-                    "on one core (the cipher's limit)."]
-            for r in rows[1:]:
-                if r[0] == "pw_tls_aes128gcm":
-                    out.append(f"- pw_tls_aes128gcm / openssl speed = {float(r[1]) / limit:.2f}x "
-                               "(target 0.7x).")
+        return [title, "", "zcbench's filter paths did not run.", ""]
+    if not speeds:
+        return [title, "", "openssl speed did not run.", ""]
+    out = [title, "", "GB/s of application bytes over loopback, decoded by an OpenSSL client in "
+           "the receiving thread; openssl speed is one core encrypting 16 KiB blocks with "
+           "nothing else to do (`openssl speed -evp CIPHER -bytes 16384`).", "",
+           "Loopback puts both ends on the same 2 cores (the receiver decrypts too), so the "
+           "GB/s column cannot reach one core's cipher speed; `GB per sender CPU-s` "
+           "(1 / sender CPU s/GB) is what the sending side would do with a core to itself.", "",
+           "| path | size | GB/s | x openssl speed | GB per sender CPU-s | x openssl speed "
+           "(sender CPU) | openssl speed GB/s | wire/B |",
+           "|---|---|---|---|---|---|---|---|"]
+    for r in load(path)["records"]:
+        suffix = r["path"].rsplit("_", 1)[-1]
+        if "tls" not in r["path"] or TLS_CIPHER.get(suffix) not in speeds:
+            continue
+        limit = speeds[TLS_CIPHER[suffix]]
+        per_cpu = 1 / r["sender_cpu_s_per_gb"] if r["sender_cpu_s_per_gb"] > 0 else None
+        out.append(f"| {r['path']} | {size_label(r['message_size'])} | {fmt(r['gb_per_s'])} | "
+                   f"{fmt(r['gb_per_s'] / limit)}x | {fmt(per_cpu)} | "
+                   f"{ratio(per_cpu / limit if per_cpu else None)} | {fmt(limit)} | "
+                   f"{fmt(wire_per_byte(r), 4)} |")
     return out + [""]
 
 
@@ -146,7 +217,17 @@ def gbench_section(paths):
 def main(results):
     lines = ["# pagewire benchmark summary", "",
              "Produced by `make bench` (bench/run.sh) in one run on this machine.", ""]
-    lines += zcbench_section(sorted(glob.glob(os.path.join(results, "zcbench*.json"))))
+    loadavg = os.path.join(results, "loadavg.txt")
+    if os.path.exists(loadavg):
+        with open(loadavg, encoding="utf-8") as f:
+            lines += ["Load average (1, 5, 15 min) at " +
+                      "; ".join(line.strip() for line in f if line.strip()) +
+                      ": other work on the machine shares its cores and skews every figure.", ""]
+    else:
+        lines += ["Load average: not recorded for this run.", ""]
+    zc = sorted(glob.glob(os.path.join(results, "zcbench*.json")))
+    lines += headline_section([load(p) for p in zc])
+    lines += zcbench_section(zc)
     lines += filters_section(results)
     lines += server_section(os.path.join(results, "server_compare.md"))
     lines += gbench_section(glob.glob(os.path.join(results, "*_bench.json")))

@@ -9,7 +9,7 @@
 namespace zcbench {
 namespace {
 
-constexpr int kSlots = 8;
+constexpr int kSlots = 16;
 constexpr std::size_t kPathMax = 256;
 
 struct slot {

@@ -6,7 +6,7 @@
 /// when their destructor has removed it; the normal path never needs this.
 /// The handler uses only async-signal-safe calls (umount2, unlink, rmdir), then
 /// re-raises the signal with its default action. Registration is not thread-safe:
-/// call from the main thread only. At most 8 entries, 255 bytes each.
+/// call from the main thread only. At most 16 entries, 255 bytes each.
 
 namespace zcbench {
 

@@ -10,6 +10,7 @@
 #include "apps/zcbench/path_table.h"
 #include "apps/zcbench/progress.h"
 #include "apps/zcbench/source_store.h"
+#include "apps/zcbench/tls_credentials.h"
 #include "apps/zcbench/trial.h"
 
 namespace zcbench {
@@ -28,6 +29,7 @@ trial_figures figures_of(const trial_result& r) {
   f.receiver_syscalls = r.received.syscalls;
   f.bytes_sent = r.sent.bytes;
   f.bytes_received = r.received.bytes;
+  f.bytes_wire = r.received.wire_bytes;
   f.bytes_copied = r.sent.bytes_copied;
   return f;
 }
@@ -40,17 +42,24 @@ double median_of(const std::vector<trial_figures>& trials, F figure) {
   return median(std::move(values));
 }
 
+content content_of(const path& p, const options& o) {
+  if (o.source == source_choice::automatic) return p.compresses ? content::text : content::random;
+  return o.source == source_choice::text ? content::text : content::random;
+}
+
 record reduce(const path& p, const options& o, transport via, std::size_t size,
               std::vector<trial_figures> trials) {
   record r;
   r.path = p.name;
   r.raw = p.raw;
   r.via = via;
-  r.recv = o.recv;
+  r.recv = p.decode == stream_coding::none ? o.recv : recv_mode::copy;
+  r.source = content_of(p, o) == content::text ? "text" : "random";
   r.message_size = size;
   r.bytes = o.bytes;
   r.bytes_sent = trials.front().bytes_sent;
   r.bytes_received = trials.front().bytes_received;
+  r.bytes_wire = trials.front().bytes_wire;
   const double gb = static_cast<double>(o.bytes) / kGB;
   const double bytes = static_cast<double>(o.bytes);
   r.seconds = median_of(trials, [](auto& t) { return t.seconds; });
@@ -85,8 +94,8 @@ void add_ratios(std::vector<record>& records, std::size_t first) {
 
 class runner {
  public:
-  runner(const options& o, const source& src, run_report& report)
-      : o_(o), src_(src), report_(report) {}
+  runner(const options& o, std::map<content, source> sources, run_report& report)
+      : o_(o), sources_(std::move(sources)), report_(report) {}
 
   void run_transport(transport via, const veth_pair* veth) {
     for (std::size_t size : o_.sizes)
@@ -124,13 +133,14 @@ class runner {
     const std::string where = std::string(to_string(via));
     progress_.start(where + " " + std::string(p.name) + " " + format_byte_count(size) + " trial " +
                     std::to_string(rep) + "/" + std::to_string(o_.repeat));
+    const source& src = sources_.at(content_of(p, o_));
     trial_setup setup;
     setup.p = &p;
-    setup.src = src_;
+    setup.src = src;
     setup.message_size = size;
     setup.recv = o_.recv;
     setup.veth = veth;
-    setup.on_progress = [&](std::uint64_t received) { progress_.update(received, src_.total); };
+    setup.on_progress = [&](std::uint64_t received) { progress_.update(received, src.total); };
     trial_result result;
     const trial_outcome outcome = run_trial(setup, result);
     progress_.clear();
@@ -143,9 +153,9 @@ class runner {
     }
     std::string failure = outcome.message;
     if (outcome.status == trial_status::ok &&
-        (result.sent.bytes != src_.total || result.received.bytes != src_.total)) {
+        (result.sent.bytes != src.total || result.received.bytes != src.total)) {
       failure = "byte counts differ: sent " + std::to_string(result.sent.bytes) + ", received " +
-                std::to_string(result.received.bytes) + ", expected " + std::to_string(src_.total);
+                std::to_string(result.received.bytes) + ", expected " + std::to_string(src.total);
     }
     if (!failure.empty()) {
       report_.errors.push_back({std::string(p.name), where, size, failure});
@@ -158,15 +168,26 @@ class runner {
   }
 
   const options& o_;
-  source src_;
+  std::map<content, source> sources_;
   run_report& report_;
   progress_line progress_;
   std::set<std::pair<std::string, transport>> unavailable_;
 };
 
-bool any_reads_memory(const options& o) {
+// The sources the selected paths need, each with a memory window when one of its paths
+// reads memory.
+std::map<content, bool> sources_needed(const options& o) {
+  std::map<content, bool> need;
+  for (const std::string& name : o.paths) {
+    const path& p = *find_path(name);
+    need[content_of(p, o)] |= p.reads == source_kind::memory;
+  }
+  return need;
+}
+
+bool any_tls(const options& o) {
   return std::any_of(o.paths.begin(), o.paths.end(), [](const std::string& name) {
-    return find_path(name)->reads == source_kind::memory;
+    return find_path(name)->decode == stream_coding::tls;
   });
 }
 
@@ -182,13 +203,22 @@ double median(std::vector<double> values) {
 run_report measure_all(const options& o) {
   run_report report;
   std::string why;
-  const auto store = source_store::create(o.tmpdir, o.bytes, any_reads_memory(o), why);
-  if (!store) {
-    report.errors.push_back({"*", "*", 0, why});
-    std::fprintf(stderr, "zcbench: %s\n", why.c_str());
-    return report;
+  std::vector<std::unique_ptr<source_store>> stores;
+  std::map<content, source> sources;
+  for (const auto& [kind, with_memory] : sources_needed(o)) {
+    stores.push_back(source_store::create(o.tmpdir, o.bytes, with_memory, kind, why));
+    if (!stores.back()) {
+      report.errors.push_back({"*", "*", 0, why});
+      std::fprintf(stderr, "zcbench: %s\n", why.c_str());
+      return report;
+    }
+    sources[kind] = stores.back()->view();
   }
-  runner run(o, store->view(), report);
+  // TLS paths find no credentials when this fails and are reported as skipped.
+  if (any_tls(o) && !prepare_tls_credentials(o.tmpdir, why)) {
+    std::fprintf(stderr, "zcbench: %s\n", why.c_str());
+  }
+  runner run(o, std::move(sources), report);
   for (transport via : o.transports) {
     std::unique_ptr<veth_pair> veth;
     if (via == transport::veth) {

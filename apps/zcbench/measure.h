@@ -24,7 +24,8 @@ struct trial_figures {
   std::uint64_t syscalls = 0;  ///< sender's, as the path counted them
   std::uint64_t receiver_syscalls = 0;
   std::uint64_t bytes_sent = 0;      ///< as the path counted them
-  std::uint64_t bytes_received = 0;  ///< as the receiver counted them
+  std::uint64_t bytes_received = 0;  ///< application bytes, as the receiver counted them
+  std::uint64_t bytes_wire = 0;      ///< bytes the receiver read off the socket
   std::uint64_t bytes_copied = 0;    ///< user-space copies, as the path counted them
 };
 
@@ -37,6 +38,8 @@ struct record {
   std::uint64_t bytes = 0;           ///< requested per trial (--bytes)
   std::uint64_t bytes_sent = 0;      ///< equal in every trial, == bytes
   std::uint64_t bytes_received = 0;  ///< equal in every trial, == bytes
+  std::uint64_t bytes_wire = 0;      ///< the first trial's wire bytes (== bytes unless transformed)
+  std::string source;                ///< "random" or "text": what the stream held
   // Medians over the trials, figure by figure.
   double seconds = 0;
   double gb_per_s = 0;

@@ -89,6 +89,19 @@ bool apply(std::string_view name, std::string_view value, options& o, std::strin
     if (mode) o.recv = *mode;
     return mode.has_value();
   }
+  if (name == "--source") {
+    if (value == "auto") {
+      o.source = source_choice::automatic;
+    } else if (value == "random") {
+      o.source = source_choice::random;
+    } else if (value == "text") {
+      o.source = source_choice::text;
+    } else {
+      error = "--source: '" + std::string(value) + "' is not auto, random or text";
+      return false;
+    }
+    return true;
+  }
   if (name == "--repeat") {
     int n = 0;
     const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
@@ -112,14 +125,18 @@ bool apply(std::string_view name, std::string_view value, options& o, std::strin
 }
 
 bool takes_value(std::string_view name) {
-  for (std::string_view v : {"--bytes", "--sizes", "--paths", "--transport", "--recv", "--repeat",
-                             "--json", "--svg", "--tmpdir"}) {
+  for (std::string_view v : {"--bytes", "--sizes", "--paths", "--transport", "--recv", "--source",
+                             "--repeat", "--json", "--svg", "--tmpdir"}) {
     if (name == v) return true;
   }
   return false;
 }
 
 }  // namespace
+
+std::string_view to_string(source_choice s) {
+  return s == source_choice::automatic ? "auto" : s == source_choice::random ? "random" : "text";
+}
 
 std::string_view to_string(transport t) {
   return t == transport::loopback ? "loopback" : "veth";
@@ -198,7 +215,11 @@ throughput, CPU per GB, syscalls per GB and user-space bytes copied per byte.
   --paths LIST         paths to run (default: all; see --list-paths)
   --transport LIST     loopback,veth (default both; veth needs root and `ip`,
                        skipped with a note otherwise)
-  --recv MODE          copy (recv into a buffer, default) or splice (to /dev/null)
+  --recv MODE          copy (recv into a buffer, default) or splice (to /dev/null);
+                       paths that transform the stream (TLS, gzip, zstd) always recv
+                       into a buffer and decode, counting application and wire bytes
+  --source KIND        auto (default: text-like bytes for the compressing paths,
+                       pseudo-random for the rest), random or text (every path)
   --repeat N           trials per path and size; the median is reported (default 3)
   --json FILE          write every record as JSON (schema: zcbench_schema.json)
   --svg FILE           write a bar chart (GB/s and CPU s/GB per path and size)

@@ -16,6 +16,12 @@ namespace zcbench {
 
 enum class transport { loopback, veth };
 
+/// --source: what the stream holds. `automatic`: text for paths that compress
+/// (path::compresses), random bytes for the rest.
+enum class source_choice { automatic, random, text };
+
+std::string_view to_string(source_choice s);
+
 std::string_view to_string(transport t);
 
 struct options {
@@ -24,6 +30,7 @@ struct options {
   std::vector<std::string> paths;  ///< names from the path table, table order; default all
   std::vector<transport> transports = {transport::loopback, transport::veth};
   recv_mode recv = recv_mode::copy;
+  source_choice source = source_choice::automatic;  ///< --source auto|random|text
   int repeat = 3;           ///< trials per path, size and transport; the median is reported
   std::string json_file;    ///< --json FILE, empty: none
   std::string svg_file;     ///< --svg FILE, empty: none

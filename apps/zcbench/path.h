@@ -25,7 +25,8 @@
 namespace zcbench {
 
 /// The bytes to send. Owned by the harness and valid for the whole trial; a path
-/// only reads from it. The stream is the same whichever member a path uses:
+/// only reads from it. Pseudo-random bytes, or text-like ones for compressing paths
+/// (--source). The stream is the same whichever member a path uses:
 /// byte i of the file == memory[i % memory.size()].
 struct source {
   /// O_RDONLY descriptor of a file of at least `total` bytes, page cache warm.
@@ -41,7 +42,7 @@ struct source {
 
 /// What a path says about the bytes it moved; filled by `sender::send`.
 struct send_counts {
-  std::uint64_t bytes = 0;         ///< bytes the socket accepted
+  std::uint64_t bytes = 0;         ///< application bytes sent (== wire bytes unless transformed)
   std::uint64_t syscalls = 0;      ///< system calls made (io_uring_enter calls for ring paths)
   std::uint64_t bytes_copied = 0;  ///< bytes copied through user-space buffers
 };
@@ -67,12 +68,23 @@ class sender {
 
 enum class source_kind { file, memory };
 
+/// How a path transforms the stream on the wire, which is also the decoder the
+/// receiver runs: `none` (wire bytes == application bytes), `tls` (TLS 1.3 records; the
+/// receiver is an OpenSSL client), `gzip` (gzip members), `zstd` (zstd frames). For a
+/// transformed path `send_counts::bytes` counts application bytes the path accepted, and
+/// the receiver counts the application bytes it decoded plus the wire bytes it read.
+enum class stream_coding { none, tls, gzip, zstd };
+
 /// A row of the path table. Constant data; lives for the program.
 struct path {
   std::string_view name;     ///< --paths name and table row
   std::string_view raw;      ///< raw syscall loop it is compared with; == name for a raw loop
   std::string_view summary;  ///< one line for --list-paths
   source_kind reads = source_kind::file;
+  /// What the receiver must decode (stream_coding::none: it counts wire bytes).
+  stream_coding decode = stream_coding::none;
+  /// Compresses its input: fed text-like bytes unless --source says otherwise.
+  bool compresses = false;
   /// Builds the sender for one trial (pipes, rings, registered buffers): not timed.
   /// Returns null and sets `ec` when the path cannot run here (e.g. ENOSYS, EPERM);
   /// the harness reports it as skipped, not failed.

@@ -83,8 +83,10 @@ std::optional<recv_mode> parse_recv_mode(std::string_view text) {
 
 std::error_code receive_all(int socket, recv_mode mode, recv_counts& counts,
                             std::atomic<std::uint64_t>* progress) {
-  return mode == recv_mode::copy ? receive_copy(socket, counts, progress)
-                                 : receive_splice(socket, counts, progress);
+  const auto ec = mode == recv_mode::copy ? receive_copy(socket, counts, progress)
+                                          : receive_splice(socket, counts, progress);
+  counts.wire_bytes = counts.bytes;
+  return ec;
 }
 
 }  // namespace zcbench

@@ -18,8 +18,9 @@ std::string_view to_string(recv_mode mode);
 std::optional<recv_mode> parse_recv_mode(std::string_view text);
 
 struct recv_counts {
-  std::uint64_t bytes = 0;     ///< bytes read from the socket before EOF
-  std::uint64_t syscalls = 0;  ///< system calls made
+  std::uint64_t bytes = 0;       ///< application bytes: read before EOF, or decoded
+  std::uint64_t wire_bytes = 0;  ///< bytes read from the socket (== bytes when not decoding)
+  std::uint64_t syscalls = 0;    ///< system calls made
 };
 
 /// Reads `socket` until EOF. `progress`, when not null, is set to the bytes

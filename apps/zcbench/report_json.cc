@@ -87,6 +87,7 @@ std::string trial_json(const trial_figures& t, const std::string& indent) {
       .field("receiver_syscalls", t.receiver_syscalls)
       .field("bytes_sent", t.bytes_sent)
       .field("bytes_received", t.bytes_received)
+      .field("bytes_wire", t.bytes_wire)
       .field("bytes_copied", t.bytes_copied)
       .str();
 }
@@ -102,6 +103,8 @@ std::string record_json(const record& r, const std::string& indent) {
       .field("bytes", r.bytes)
       .field("bytes_sent", r.bytes_sent)
       .field("bytes_received", r.bytes_received)
+      .field("bytes_wire", r.bytes_wire)
+      .field("source", quote(r.source))
       .field("repeat", r.trials.size())
       .field("seconds", number(r.seconds))
       .field("gb_per_s", number(r.gb_per_s))
@@ -137,6 +140,7 @@ std::string settings_json(const options& o) {
       .field("bytes", o.bytes)
       .field("repeat", static_cast<std::uint64_t>(o.repeat))
       .field("recv", quote(to_string(o.recv)))
+      .field("source", quote(to_string(o.source)))
       .field("sizes", sizes + "]")
       .field("paths", strings(o.paths))
       .field("transports", strings(transports))

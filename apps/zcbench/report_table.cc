@@ -25,20 +25,23 @@ std::string count(double v) {
   return fixed(v, 0);
 }
 
-constexpr std::array kHeader = {"transport",    "path",        "size",     "GB/s",   "snd CPU s/GB",
-                                "rcv CPU s/GB", "syscalls/GB", "copied/B", "x copy", "x raw"};
+constexpr std::array kHeader = {"transport",    "path",         "size",        "GB/s",
+                                "snd CPU s/GB", "rcv CPU s/GB", "syscalls/GB", "copied/B",
+                                "wire/B",       "x copy",       "x raw"};
 
 std::vector<std::string> row_of(const record& r) {
-  return {std::string(to_string(r.via)),
-          r.path,
-          format_byte_count(r.message_size),
-          fixed(r.gb_per_s, 2),
-          fixed(r.sender_cpu_s_per_gb, 3),
-          fixed(r.receiver_cpu_s_per_gb, 3),
-          count(r.syscalls_per_gb),
-          fixed(r.copied_per_byte, 2),
-          ratio(r.ratio_to_copy),
-          ratio(r.ratio_to_raw)};
+  return {
+      std::string(to_string(r.via)),
+      r.path,
+      format_byte_count(r.message_size),
+      fixed(r.gb_per_s, 2),
+      fixed(r.sender_cpu_s_per_gb, 3),
+      fixed(r.receiver_cpu_s_per_gb, 3),
+      count(r.syscalls_per_gb),
+      fixed(r.copied_per_byte, 2),
+      fixed(r.bytes > 0 ? static_cast<double>(r.bytes_wire) / static_cast<double>(r.bytes) : 0, 3),
+      ratio(r.ratio_to_copy),
+      ratio(r.ratio_to_raw)};
 }
 
 }  // namespace
@@ -80,7 +83,8 @@ std::string format_table(const run_report& report, const options& o, const host_
   out +=
       "GB = 10^9 bytes; snd CPU = user+system of the sending thread and the threads working "
       "for it (io-wq); rcv CPU = the receiving thread's; copied/B = user-space bytes copied per "
-      "byte sent.\n";
+      "byte sent; wire/B = bytes on the wire per application byte (TLS > 1, gzip/zstd < 1 on "
+      "text). Compressing paths send text-like bytes unless --source says otherwise.\n";
   return out;
 }
 

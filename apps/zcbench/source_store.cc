@@ -4,6 +4,8 @@
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
+#include <iterator>
+#include <random>
 #include <unistd.h>
 
 #include "apps/zcbench/cleanup.h"
@@ -22,6 +24,20 @@ void fill_pseudo_random(std::vector<std::byte>& out) {
     state ^= state >> 27;
     const std::uint64_t word = state * 0x2545f4914f6cdd1dull;
     std::memcpy(out.data() + i, &word, std::min<std::size_t>(8, out.size() - i));
+  }
+}
+
+// Text-like bytes: words of HTML and JSON drawn at random (the same stream as
+// tests/bench/filters_bench's window), so gzip and zstd have something to do.
+void fill_text(std::vector<std::byte>& out) {
+  static constexpr const char* kWords[] = {
+      "<div class=\"row\">", "pagewire ", "zero-copy ", "splice ", "{\"id\": ", "12345, ",
+      "\"name\": ",          "the ",      "</div>\n",   "GET / "};
+  std::mt19937_64 g(5);
+  for (std::size_t i = 0; i < out.size();) {
+    const char* w = kWords[g() % std::size(kWords)];
+    for (std::size_t k = 0; w[k] != '\0' && i < out.size(); ++k)
+      out[i++] = static_cast<std::byte>(w[k]);
   }
 }
 
@@ -48,7 +64,7 @@ std::size_t window_size(std::uint64_t total) {
 
 std::unique_ptr<source_store> source_store::create(const std::string& dir_parent,
                                                    std::uint64_t total, bool with_memory,
-                                                   std::string& why) {
+                                                   content kind, std::string& why) {
   std::unique_ptr<source_store> s(new source_store);
   s->total_ = total;
   s->with_memory_ = with_memory;
@@ -67,7 +83,11 @@ std::unique_ptr<source_store> source_store::create(const std::string& dir_parent
     return nullptr;
   }
   s->window_.resize(window_size(total));
-  fill_pseudo_random(s->window_);
+  if (kind == content::text) {
+    fill_text(s->window_);
+  } else {
+    fill_pseudo_random(s->window_);
+  }
   for (std::uint64_t written = 0; written < total;) {
     const auto n =
         static_cast<std::size_t>(std::min<std::uint64_t>(s->window_.size(), total - written));

@@ -3,7 +3,8 @@
 /// The bytes every path sends: a temporary file of N bytes (created once per run
 /// in a fresh directory under TMPDIR, page cache warm) and, when a path needs it,
 /// a memory window of the same stream. The content is pseudo-random (it does not
-/// compress). The store owns the file, directory and memory and removes them on
+/// compress) or text-like (HTML/JSON words, as tests/bench/filters_bench makes them;
+/// gzip -6 shrinks it about 4x). The store owns the file, directory and memory and removes them on
 /// destruction (and on SIGINT/SIGTERM through cleanup.h). Main thread only;
 /// `view()` may then be read from any thread while the store lives.
 
@@ -17,12 +18,15 @@
 
 namespace zcbench {
 
+/// What the source holds.
+enum class content { random, text };
+
 class source_store {
  public:
   /// Creates `dir_parent`/zcbench-XXXXXX/source.bin of `total` bytes, and a memory
   /// window when `with_memory`. Returns null and a one-line reason on failure.
   static std::unique_ptr<source_store> create(const std::string& dir_parent, std::uint64_t total,
-                                              bool with_memory, std::string& why);
+                                              bool with_memory, content kind, std::string& why);
 
   source_store(const source_store&) = delete;
   source_store& operator=(const source_store&) = delete;

@@ -11,6 +11,8 @@
 #include <thread>
 #include <unistd.h>
 
+#include "apps/zcbench/decoders.h"
+
 namespace zcbench {
 namespace {
 
@@ -124,7 +126,9 @@ class trial_run {
     }
     ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &kIoTimeout, sizeof kIoTimeout);
     const double cpu0 = cpu_seconds(CLOCK_THREAD_CPUTIME_ID);
-    const auto ec = receive_all(fd, setup_.recv, result_.received, &received_);
+    const auto ec = setup_.p->decode == stream_coding::none
+                        ? receive_all(fd, setup_.recv, result_.received, &received_)
+                        : receive_decoded(fd, setup_.p->decode, result_.received, &received_);
     end_ = clock::now();
     result_.receiver_cpu_s = cpu_seconds(CLOCK_THREAD_CPUTIME_ID) - cpu0;
     ::close(fd);

@@ -22,7 +22,7 @@ struct trial_setup {
   const path* p = nullptr;
   source src;
   std::size_t message_size = 0;
-  recv_mode recv = recv_mode::copy;
+  recv_mode recv = recv_mode::copy;  ///< for paths that decode: ignored (decoders.h)
   /// Null: loopback in the caller's namespace. Otherwise the sender joins its
   /// tx namespace and the receiver its rx namespace, each on its own thread.
   const veth_pair* veth = nullptr;

@@ -43,6 +43,9 @@ class BadOptions(unittest.TestCase):
     def test_unknown_receiver(self):
         self.check_rejected(["--recv", "mmap"], "mmap")
 
+    def test_unknown_source(self):
+        self.check_rejected(["--source", "lorem"], "--source")
+
     def test_repeat_out_of_range(self):
         self.check_rejected(["--repeat", "0"], "--repeat")
         self.check_rejected(["--repeat", "3x"], "--repeat")
@@ -65,6 +68,17 @@ class Informational(unittest.TestCase):
         self.assertEqual(proc.returncode, 0)
         names = [line.split()[0] for line in proc.stdout.splitlines()]
         self.assertEqual(names[:3], ["copy", "sendfile", "splice"])
+
+    def test_list_paths_pairs_every_filter_path_with_its_raw_loop(self):
+        proc = lib.run_zcbench(BINARY, "--list-paths", timeout=10)
+        raw_of = {f[0]: f[1].removeprefix("raw=") for f in map(str.split, proc.stdout.splitlines())}
+        for pw, raw in (("pw_tls_aes128gcm", "tls_raw_aes128gcm"),
+                        ("pw_tls_aes256gcm", "tls_raw_aes256gcm"),
+                        ("pw_tls_chacha20", "tls_raw_chacha20"), ("pw_gzip1", "gzip_raw1"),
+                        ("pw_gzip6", "gzip_raw6"), ("pw_zstd1", "zstd_raw1"),
+                        ("pw_zstd3", "zstd_raw3")):
+            self.assertEqual(raw_of[pw], raw)
+            self.assertEqual(raw_of[raw], raw)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """zcbench end to end on a small --bytes: the JSON matches its schema, every record's
 byte counts equal what the receiver got, copy copies one byte per byte while sendfile
-and splice copy none, and the table and SVG show every record.
+and splice copy none, and the table and SVG show every record. Paths that transform the
+stream (TLS, gzip, zstd): the receiver decodes exactly --bytes of application bytes and
+reports the wire bytes (TLS more, compression of text fewer).
 
 Usage: zcbench_report_test.py ZCBENCH_BINARY SCHEMA_JSON"""
 
@@ -48,6 +50,7 @@ class CopyReceiverRun(unittest.TestCase):
         cls.svg_file = os.path.join(work, "out.svg")
         cls.proc = lib.run_zcbench(
             BINARY, f"--bytes={BYTES}", "--sizes", "4K,1000,1M", "--repeat", "2",
+            "--paths", ",".join(PATHS),
             "--transport", "loopback", "--recv=copy", "--json", cls.json_file,
             "--svg", cls.svg_file, "--tmpdir", work)
         cls.work = work
@@ -155,7 +158,8 @@ class SpliceReceiver(unittest.TestCase):
     def test_splice_receiver_counts_every_byte(self):
         out = os.path.join(tempfile.mkdtemp(dir=tmpdir()), "splice.json")
         proc = lib.run_zcbench(BINARY, "--bytes", "4M", "--sizes", "64K", "--repeat", "1",
-                               "--transport", "loopback", "--recv", "splice", "--json", out)
+                               "--paths", ",".join(PATHS), "--transport", "loopback", "--recv",
+                               "splice", "--json", out)
         self.assertEqual(proc.returncode, 0, proc.stderr)
         with open(out, encoding="utf-8") as f:
             doc = json.load(f)
@@ -165,6 +169,111 @@ class SpliceReceiver(unittest.TestCase):
         for r in doc["records"]:
             self.assertEqual(r["recv"], "splice")
             self.assertEqual(r["bytes_received"], 4 * 1024 * 1024)
+
+
+# Paths that transform the stream, with their raw loops; every one runs here.
+FILTER_RAW = {"tls_raw_aes128gcm": "tls_raw_aes128gcm", "tls_raw_aes256gcm": "tls_raw_aes256gcm",
+              "tls_raw_chacha20": "tls_raw_chacha20", "gzip_raw1": "gzip_raw1",
+              "gzip_raw6": "gzip_raw6", "zstd_raw1": "zstd_raw1", "zstd_raw3": "zstd_raw3",
+              "pw_tls_aes128gcm": "tls_raw_aes128gcm", "pw_tls_aes256gcm": "tls_raw_aes256gcm",
+              "pw_tls_chacha20": "tls_raw_chacha20", "pw_gzip1": "gzip_raw1",
+              "pw_gzip6": "gzip_raw6", "pw_zstd1": "zstd_raw1", "pw_zstd3": "zstd_raw3"}
+# 1 MiB + 7: the last message of every size is short.
+FILTER_BYTES = 1024 * 1024 + 7
+FILTER_SIZES = [65536, 1000]
+
+
+def is_tls(path):
+    return "tls" in path
+
+
+def run_filters(*extra):
+    work = tempfile.mkdtemp(dir=tmpdir())
+    out = os.path.join(work, "filters.json")
+    proc = lib.run_zcbench(BINARY, f"--bytes={FILTER_BYTES}", "--sizes", "64K,1000", "--repeat",
+                           "1", "--transport", "loopback", "--paths", ",".join(FILTER_RAW),
+                           "--json", out, "--tmpdir", work, *extra, timeout=120)
+    with open(out, encoding="utf-8") as f:
+        return proc, work, json.load(f)
+
+
+class TransformedPaths(unittest.TestCase):
+    """TLS, gzip and zstd: pagewire's stacks and their raw loops, the receiver decoding."""
+
+    @classmethod
+    def setUpClass(cls):
+        with open(SCHEMA_FILE, encoding="utf-8") as f:
+            cls.schema = json.load(f)
+        cls.proc, cls.work, cls.doc = run_filters()
+
+    def test_run_exits_zero_matches_the_schema_and_leaves_nothing_behind(self):
+        self.assertEqual(self.proc.returncode, 0, self.proc.stderr)
+        self.assertEqual(lib.schema_errors(self.doc, self.schema), [])
+        self.assertEqual(os.listdir(self.work), ["filters.json"])
+        self.assertEqual((self.doc["skipped"], self.doc["errors"]), ([], []))
+
+    def test_every_path_and_size_has_a_record(self):
+        got = sorted((r["path"], r["message_size"]) for r in self.doc["records"])
+        self.assertEqual(got, sorted((p, s) for p in FILTER_RAW for s in FILTER_SIZES))
+
+    def test_receiver_decodes_exactly_the_application_bytes_asked(self):
+        for r in self.doc["records"]:
+            self.assertEqual((r["bytes_sent"], r["bytes_received"]),
+                             (FILTER_BYTES, FILTER_BYTES), r["path"])
+            for t in r["trials"]:
+                self.assertEqual((t["bytes_sent"], t["bytes_received"]),
+                                 (FILTER_BYTES, FILTER_BYTES), r["path"])
+                self.assertEqual(t["bytes_wire"], r["bytes_wire"], r["path"])
+
+    def test_tls_wire_exceeds_application_bytes_by_record_overhead(self):
+        for r in self.doc["records"]:
+            if is_tls(r["path"]):
+                self.assertGreater(r["bytes_wire"], FILTER_BYTES, r["path"])
+                self.assertLess(r["bytes_wire"], FILTER_BYTES * 1.1, r["path"])
+
+    def test_compression_of_text_puts_fewer_bytes_on_the_wire(self):
+        for r in self.doc["records"]:
+            if not is_tls(r["path"]):
+                self.assertEqual(r["source"], "text", r["path"])
+                self.assertLess(r["bytes_wire"], FILTER_BYTES // 2, r["path"])
+            else:
+                self.assertEqual(r["source"], "random", r["path"])
+        self.assertEqual(self.doc["settings"]["source"], "auto")
+
+    def test_decoding_receivers_report_copy_and_ratios_name_the_raw_loop(self):
+        for r in self.doc["records"]:
+            self.assertEqual(r["recv"], "copy")
+            self.assertEqual(r["raw"], FILTER_RAW[r["path"]])
+            self.assertIsNotNone(r["ratio_to_raw"], r["path"])
+            self.assertGreater(r["gb_per_s"], 0)
+
+    def test_table_shows_wire_bytes_per_application_byte(self):
+        header = self.proc.stdout.splitlines()[1].split()
+        self.assertIn("wire/B", header)
+        col = header.index("wire/B") - 4  # "snd CPU s/GB" and "rcv CPU s/GB": 3 words each
+        for line in self.proc.stdout.splitlines()[2:]:
+            row = line.split()
+            if len(row) > 2 and row[1] == "pw_gzip6":
+                self.assertLess(float(row[col]), 0.5, line)
+
+
+class TransformedPathsOnRandomBytes(unittest.TestCase):
+    def test_source_random_makes_compression_gain_nothing(self):
+        proc = lib.run_zcbench(BINARY, "--bytes", "1M", "--sizes", "64K", "--repeat", "1",
+                               "--transport", "loopback", "--paths", "gzip_raw1,pw_zstd1",
+                               "--source", "random", "--json",
+                               os.path.join(tempfile.mkdtemp(dir=tmpdir()), "r.json"))
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        rows = [line.split() for line in proc.stdout.splitlines()]
+        self.assertTrue(any(r[:2] == ["loopback", "gzip_raw1"] for r in rows), proc.stdout)
+        out = proc.args[-1]
+        with open(out, encoding="utf-8") as f:
+            doc = json.load(f)
+        self.assertEqual(doc["settings"]["source"], "random")
+        for r in doc["records"]:
+            self.assertEqual(r["source"], "random")
+            self.assertEqual(r["bytes_received"], 1024 * 1024)
+            self.assertGreater(r["bytes_wire"], 1024 * 1024 * 0.99, r["path"])
 
 
 def netns_names():
