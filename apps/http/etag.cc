@@ -4,17 +4,16 @@
 namespace pagewire::http {
 namespace {
 
+// Lower-case hex without leading zeros ("0" for 0): the digit count from the highest set
+// bit, then the digits written right to left, with no reversal pass.
 char* put_hex(char* p, std::uint64_t v) {
   static constexpr char kHex[] = "0123456789abcdef";
-  char tmp[16];
-  int n = 0;
-  do {
-    tmp[n++] = kHex[v & 0xf];
+  const int n = v == 0 ? 1 : (67 - __builtin_clzll(v)) / 4;
+  for (int i = n - 1; i >= 0; --i) {
+    p[i] = kHex[v & 0xf];
     v >>= 4;
-  } while (v != 0);
-  while (n > 0)
-    *p++ = tmp[--n];
-  return p;
+  }
+  return p + n;
 }
 
 // The opaque part of an entity-tag, without W/ and quotes; empty when malformed.

@@ -52,9 +52,10 @@ std::optional<std::size_t> build_head(const response& r, const head_context& ctx
   if (!r.content_type.empty()) w.field("Content-Type", r.content_type);
   if (r.status != status::not_modified) w.field("Content-Length", r.content_length);
   if (r.last_modified) {
-    char date[kHttpDateSize];
-    format_http_date(*r.last_modified, date);
-    w.field("Last-Modified", std::string_view(date, kHttpDateSize));
+    // Formatted once per distinct mtime second per thread: a small direct-mapped cache.
+    thread_local date_cache last_modified[8];
+    const auto t = *r.last_modified;
+    w.field("Last-Modified", last_modified[static_cast<std::uint64_t>(t) & 7].at(t));
   }
   if (r.etag) w.field("ETag", r.etag->view());
   if (r.accept_ranges) w.field("Accept-Ranges", "bytes");

@@ -48,3 +48,16 @@ TEST(Etag, ListMatching) {
 
 }  // namespace
 }  // namespace pagewire::http
+
+namespace pagewire::http {
+namespace {
+
+TEST(Etag, HexDigitCountsAtTheEdges) {
+  EXPECT_EQ(etag::make(0, 0, 0, content_coding::identity).view(), "\"0-0-0\"");
+  EXPECT_EQ(etag::make(0xf, 0x10, 0xfff, content_coding::identity).view(), "\"f-10-fff\"");
+  EXPECT_EQ(etag::make(UINT64_MAX, 1, -1, content_coding::identity).view(),
+            "\"ffffffffffffffff-1-ffffffffffffffff\"");
+}
+
+}  // namespace
+}  // namespace pagewire::http
