@@ -97,8 +97,16 @@ void responder::append_file_body(const std::shared_ptr<const fs::file>& f, std::
     const std::uint64_t last = (offset + length - 1) / fs::kPageSize;
     // The page slices are gathered on the stack (no chain, hence no allocation) and go to
     // `out` only when every page is resident.
-    constexpr std::uint64_t kMaxPages = 32;
-    if (last - first < kMaxPages) {
+    constexpr std::uint64_t kMaxPages = 17;  // 64 KiB starting anywhere in a page
+    if (first == last) {                     // the common small file: one page, no gathering
+      fs::slice s = cache_->lookup(*f, first);
+      const std::uint64_t from = offset - first * fs::kPageSize;
+      if (s.size() >= from + length) {
+        sum.from_page_cache = true;
+        out.append(s.share(from, length));
+        return;
+      }
+    } else if (last - first < kMaxPages) {
       std::array<fs::slice, kMaxPages> pages;
       std::size_t n = 0;
       bool all = true;
