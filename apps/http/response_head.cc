@@ -6,25 +6,11 @@
 
 namespace pagewire::http {
 
-head_writer& head_writer::raw(std::string_view s) {
-  if (overflow_ || out_.size() - len_ < s.size()) {
-    overflow_ = true;
-    return *this;
-  }
-  std::memcpy(out_.data() + len_, s.data(), s.size());
-  len_ += s.size();
-  return *this;
-}
-
 head_writer& head_writer::status_line(status s) {
   char code[4] = {static_cast<char>('0' + code_of(s) / 100),
                   static_cast<char>('0' + code_of(s) / 10 % 10),
                   static_cast<char>('0' + code_of(s) % 10), ' '};
   return raw("HTTP/1.1 ").raw(std::string_view(code, 4)).raw(reason_phrase(s)).raw("\r\n");
-}
-
-head_writer& head_writer::field(std::string_view name, std::string_view value) {
-  return raw(name).raw(": ").raw(value).raw("\r\n");
 }
 
 head_writer& head_writer::number(std::uint64_t value) {
