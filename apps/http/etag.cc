@@ -28,6 +28,32 @@ std::string_view opaque(std::string_view t, bool& weak) {
 
 etag etag::make(std::uint64_t inode, std::uint64_t size, std::int64_t mtime_ns,
                 content_coding coding) {
+  // A file version's tag is formatted once per thread and then copied: a small
+  // direct-mapped cache keyed by everything the tag is made of, so a hit is exact.
+  struct cached {
+    std::uint64_t inode = 0, size = 0;
+    std::int64_t mtime_ns = 0;
+    content_coding coding = content_coding::identity;
+    bool valid = false;
+    etag tag;
+  };
+  thread_local cached cache[16];
+  cached& c = cache[(inode ^ (inode >> 4) ^ size ^ static_cast<std::uint64_t>(coding)) & 15];
+  if (c.valid && c.inode == inode && c.size == size && c.mtime_ns == mtime_ns &&
+      c.coding == coding) {
+    return c.tag;
+  }
+  c.tag = format(inode, size, mtime_ns, coding);
+  c.inode = inode;
+  c.size = size;
+  c.mtime_ns = mtime_ns;
+  c.coding = coding;
+  c.valid = true;
+  return c.tag;
+}
+
+etag etag::format(std::uint64_t inode, std::uint64_t size, std::int64_t mtime_ns,
+                  content_coding coding) {
   etag e;
   char* p = e.buf_.data();
   *p++ = '"';
