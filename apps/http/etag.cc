@@ -4,17 +4,16 @@
 namespace pagewire::http {
 namespace {
 
+// Lower-case hex without leading zeros ("0" for 0): the digit count from the highest set
+// bit, then the digits written right to left, with no reversal pass.
 char* put_hex(char* p, std::uint64_t v) {
   static constexpr char kHex[] = "0123456789abcdef";
-  char tmp[16];
-  int n = 0;
-  do {
-    tmp[n++] = kHex[v & 0xf];
+  const int n = v == 0 ? 1 : (67 - __builtin_clzll(v)) / 4;
+  for (int i = n - 1; i >= 0; --i) {
+    p[i] = kHex[v & 0xf];
     v >>= 4;
-  } while (v != 0);
-  while (n > 0)
-    *p++ = tmp[--n];
-  return p;
+  }
+  return p + n;
 }
 
 // The opaque part of an entity-tag, without W/ and quotes; empty when malformed.
@@ -29,6 +28,32 @@ std::string_view opaque(std::string_view t, bool& weak) {
 
 etag etag::make(std::uint64_t inode, std::uint64_t size, std::int64_t mtime_ns,
                 content_coding coding) {
+  // A file version's tag is formatted once per thread and then copied: a small
+  // direct-mapped cache keyed by everything the tag is made of, so a hit is exact.
+  struct cached {
+    std::uint64_t inode = 0, size = 0;
+    std::int64_t mtime_ns = 0;
+    content_coding coding = content_coding::identity;
+    bool valid = false;
+    etag tag;
+  };
+  thread_local cached cache[16];
+  cached& c = cache[(inode ^ (inode >> 4) ^ size ^ static_cast<std::uint64_t>(coding)) & 15];
+  if (c.valid && c.inode == inode && c.size == size && c.mtime_ns == mtime_ns &&
+      c.coding == coding) {
+    return c.tag;
+  }
+  c.tag = format(inode, size, mtime_ns, coding);
+  c.inode = inode;
+  c.size = size;
+  c.mtime_ns = mtime_ns;
+  c.coding = coding;
+  c.valid = true;
+  return c.tag;
+}
+
+etag etag::format(std::uint64_t inode, std::uint64_t size, std::int64_t mtime_ns,
+                  content_coding coding) {
   etag e;
   char* p = e.buf_.data();
   *p++ = '"';

@@ -18,11 +18,15 @@ class etag {
 
   /// "<inode hex>-<size hex>-<mtime ns hex><coding suffix>" in double quotes: any change
   /// of file (inode), length or modification time gives a new tag, and each content
-  /// coding its own (RFC 9110 §8.8.3.3).
+  /// coding its own (RFC 9110 §8.8.3.3). Formatted once per file version per thread (a
+  /// 16-entry thread_local cache keyed by all four inputs), copied after that.
   static etag make(std::uint64_t inode, std::uint64_t size, std::int64_t mtime_ns,
                    content_coding coding);
 
  private:
+  static etag format(std::uint64_t inode, std::uint64_t size, std::int64_t mtime_ns,
+                     content_coding coding);
+
   std::array<char, 64> buf_{};
   std::uint8_t len_ = 0;
 };

@@ -1,3 +1,7 @@
+#include <array>
+#include <cstdint>
+#include <cstring>
+
 #include <pagewire/apps/http/ascii.h>
 #include <pagewire/apps/http/mime.h>
 
@@ -67,16 +71,74 @@ constexpr std::string_view kCompressibleTypes[] = {
     "application/x-tar",
 };
 
+// Open-addressed hash table over the lower-cased extension, built at compile time, with
+// each type's compressibility precomputed: a lookup hashes at most kMaxExt bytes and
+// compares one or two candidates, whatever the table's size.
+constexpr std::size_t kMaxExt = 11;  // longest extension in kTable ("webmanifest")
+constexpr std::size_t kSlots = 128;  // power of two, > 2x the entries
+
+constexpr std::uint32_t ext_hash(const char* p, std::size_t n) {
+  std::uint32_t h = 2166136261u;  // FNV-1a
+  for (std::size_t i = 0; i < n; ++i)
+    h = (h ^ static_cast<unsigned char>(p[i])) * 16777619u;
+  return h;
+}
+
+struct slot {
+  std::int16_t entry = -1;  // index into kTable, -1: empty
+  bool compressible = false;
+};
+
+constexpr std::array<slot, kSlots> make_slots() {
+  std::array<slot, kSlots> t{};
+  for (std::size_t i = 0; i < std::size(kTable); ++i) {
+    auto h = ext_hash(kTable[i].ext.data(), kTable[i].ext.size()) & (kSlots - 1);
+    while (t[h].entry >= 0)
+      h = (h + 1) & (kSlots - 1);
+    t[h].entry = static_cast<std::int16_t>(i);
+  }
+  return t;
+}
+
+constexpr std::array<slot, kSlots> kSlotsTable = make_slots();
+
+// Compressibility per table entry, computed once (is_compressible is not constexpr-cheap
+// to call per request: it scans kCompressibleTypes).
+struct compressible_flags {
+  bool v[std::size(kTable)];
+  compressible_flags() {
+    for (std::size_t i = 0; i < std::size(kTable); ++i)
+      v[i] = is_compressible(kTable[i].type);
+  }
+};
+
+const compressible_flags& flags() {
+  static const compressible_flags f;
+  return f;
+}
+
 }  // namespace
 
 mime_type mime_for_path(std::string_view path) {
-  const auto slash = path.rfind('/');
-  const auto name = slash == std::string_view::npos ? path : path.substr(slash + 1);
-  const auto dot = name.rfind('.');
-  if (dot != std::string_view::npos) {
-    const auto ext = name.substr(dot + 1);
-    for (const auto& e : kTable) {
-      if (iequals(e.ext, ext)) return {e.type, is_compressible(e.type)};
+  // The extension is the text after the last '.' of the last segment: scan from the end.
+  std::size_t i = path.size();
+  while (i > 0 && path[i - 1] != '.' && path[i - 1] != '/')
+    --i;
+  if (i > 0 && path[i - 1] == '.') {
+    const std::size_t n = path.size() - i;
+    if (n > 0 && n <= kMaxExt) {
+      char lower[kMaxExt];
+      for (std::size_t k = 0; k < n; ++k)
+        lower[k] = to_lower(path[i + k]);
+      auto h = ext_hash(lower, n) & (kSlots - 1);
+      for (;;) {
+        const slot s = kSlotsTable[h];
+        if (s.entry < 0) break;
+        const entry& e = kTable[s.entry];
+        if (e.ext.size() == n && std::memcmp(e.ext.data(), lower, n) == 0)
+          return {e.type, flags().v[s.entry]};
+        h = (h + 1) & (kSlots - 1);
+      }
     }
   }
   return {"application/octet-stream", false};

@@ -6,25 +6,11 @@
 
 namespace pagewire::http {
 
-head_writer& head_writer::raw(std::string_view s) {
-  if (overflow_ || out_.size() - len_ < s.size()) {
-    overflow_ = true;
-    return *this;
-  }
-  std::memcpy(out_.data() + len_, s.data(), s.size());
-  len_ += s.size();
-  return *this;
-}
-
 head_writer& head_writer::status_line(status s) {
   char code[4] = {static_cast<char>('0' + code_of(s) / 100),
                   static_cast<char>('0' + code_of(s) / 10 % 10),
                   static_cast<char>('0' + code_of(s) % 10), ' '};
   return raw("HTTP/1.1 ").raw(std::string_view(code, 4)).raw(reason_phrase(s)).raw("\r\n");
-}
-
-head_writer& head_writer::field(std::string_view name, std::string_view value) {
-  return raw(name).raw(": ").raw(value).raw("\r\n");
 }
 
 head_writer& head_writer::number(std::uint64_t value) {
@@ -52,9 +38,10 @@ std::optional<std::size_t> build_head(const response& r, const head_context& ctx
   if (!r.content_type.empty()) w.field("Content-Type", r.content_type);
   if (r.status != status::not_modified) w.field("Content-Length", r.content_length);
   if (r.last_modified) {
-    char date[kHttpDateSize];
-    format_http_date(*r.last_modified, date);
-    w.field("Last-Modified", std::string_view(date, kHttpDateSize));
+    // Formatted once per distinct mtime second per thread: a small direct-mapped cache.
+    thread_local date_cache last_modified[8];
+    const auto t = *r.last_modified;
+    w.field("Last-Modified", last_modified[static_cast<std::uint64_t>(t) & 7].at(t));
   }
   if (r.etag) w.field("ETag", r.etag->view());
   if (r.accept_ranges) w.field("Accept-Ranges", "bytes");

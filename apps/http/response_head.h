@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <span>
 #include <string_view>
@@ -19,9 +20,19 @@ class head_writer {
  public:
   explicit head_writer(std::span<char> out) : out_(out) {}
 
-  head_writer& raw(std::string_view s);
+  head_writer& raw(std::string_view s) {  // inline: constant-length copies stay memcpy-free
+    if (overflow_ || out_.size() - len_ < s.size()) {
+      overflow_ = true;
+      return *this;
+    }
+    std::memcpy(out_.data() + len_, s.data(), s.size());
+    len_ += s.size();
+    return *this;
+  }
   head_writer& status_line(status s);  // "HTTP/1.1 404 Not Found\r\n"
-  head_writer& field(std::string_view name, std::string_view value);
+  head_writer& field(std::string_view name, std::string_view value) {
+    return raw(name).raw(": ").raw(value).raw("\r\n");
+  }
   head_writer& field(std::string_view name, std::uint64_t value);
   head_writer& number(std::uint64_t value);  // decimal, no field syntax
 

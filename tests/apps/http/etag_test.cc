@@ -48,3 +48,35 @@ TEST(Etag, ListMatching) {
 
 }  // namespace
 }  // namespace pagewire::http
+
+namespace pagewire::http {
+namespace {
+
+TEST(Etag, HexDigitCountsAtTheEdges) {
+  EXPECT_EQ(etag::make(0, 0, 0, content_coding::identity).view(), "\"0-0-0\"");
+  EXPECT_EQ(etag::make(0xf, 0x10, 0xfff, content_coding::identity).view(), "\"f-10-fff\"");
+  EXPECT_EQ(etag::make(UINT64_MAX, 1, -1, content_coding::identity).view(),
+            "\"ffffffffffffffff-1-ffffffffffffffff\"");
+}
+
+}  // namespace
+}  // namespace pagewire::http
+
+namespace pagewire::http {
+namespace {
+
+// make() caches per thread: versions that differ in one input only, and a version seen
+// again after others took its slot, still get their own tags.
+TEST(Etag, CachedTagsFollowEveryInput) {
+  for (int round = 0; round < 2; ++round) {
+    EXPECT_EQ(etag::make(1, 2, 3, content_coding::identity).view(), "\"1-2-3\"");
+    EXPECT_EQ(etag::make(1, 2, 4, content_coding::identity).view(), "\"1-2-4\"");
+    EXPECT_EQ(etag::make(17, 2, 3, content_coding::identity).view(), "\"11-2-3\"");
+    EXPECT_EQ(etag::make(1, 18, 3, content_coding::identity).view(), "\"1-12-3\"");
+    EXPECT_NE(etag::make(1, 2, 3, content_coding::gzip).view(),
+              etag::make(1, 2, 3, content_coding::identity).view());
+  }
+}
+
+}  // namespace
+}  // namespace pagewire::http

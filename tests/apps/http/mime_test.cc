@@ -27,6 +27,20 @@ TEST(Mime, KnownExtensions) {
   EXPECT_EQ(mime_for_path("feed.xml").content_type, "application/xml");
 }
 
+TEST(Mime, EveryTableLengthAndLookalikesResolve) {
+  EXPECT_EQ(mime_for_path("app.webmanifest").content_type, "application/manifest+json");
+  EXPECT_EQ(mime_for_path("APP.WEBMANIFEST").content_type, "application/manifest+json");
+  EXPECT_EQ(mime_for_path("a.webmanifestx").content_type, "application/octet-stream");
+  EXPECT_EQ(mime_for_path("a.md").content_type, "text/markdown; charset=utf-8");
+  EXPECT_EQ(mime_for_path("a.m").content_type, "application/octet-stream");
+  EXPECT_EQ(mime_for_path("a.htmll").content_type, "application/octet-stream");
+  EXPECT_EQ(mime_for_path("a.").content_type, "application/octet-stream");
+  EXPECT_EQ(mime_for_path(".html").content_type, "text/html; charset=utf-8");
+  EXPECT_EQ(mime_for_path("d/.css").content_type, "text/css; charset=utf-8");
+  EXPECT_TRUE(mime_for_path("a.webmanifest").compressible);
+  EXPECT_TRUE(mime_for_path("a.MJS").compressible);
+}
+
 TEST(Mime, ExtensionIsCaseInsensitive) {
   EXPECT_EQ(mime_for_path("INDEX.HTML").content_type, "text/html; charset=utf-8");
   EXPECT_EQ(mime_for_path("P.JpG").content_type, "image/jpeg");

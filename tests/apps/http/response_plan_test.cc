@@ -267,3 +267,28 @@ TEST(ResponseHead, ReportsWhenTheBufferIsTooSmall) {
 
 }  // namespace
 }  // namespace pagewire::http
+
+namespace pagewire::http {
+namespace {
+
+// build_head caches Last-Modified strings per thread: times sharing a cache slot (t and
+// t + 8) and a repeat of the first must each come out as their own date.
+TEST(BuildHead, LastModifiedStaysRightAcrossCachedSeconds) {
+  auto lm = [](std::int64_t t) {
+    response r;
+    r.keep_alive = true;
+    r.last_modified = t;
+    char buf[512];
+    const auto n = build_head(r, {"Sun, 06 Nov 1994 08:49:37 GMT", "pagewire"}, buf);
+    const std::string h = n ? std::string(buf, *n) : std::string();
+    const auto at = h.find("Last-Modified: ");
+    return at == std::string::npos ? std::string() : h.substr(at + 15, 29);
+  };
+  EXPECT_EQ(lm(784111777), "Sun, 06 Nov 1994 08:49:37 GMT");
+  EXPECT_EQ(lm(784111777 + 8), "Sun, 06 Nov 1994 08:49:45 GMT");
+  EXPECT_EQ(lm(784111777), "Sun, 06 Nov 1994 08:49:37 GMT");
+  EXPECT_EQ(lm(0), "Thu, 01 Jan 1970 00:00:00 GMT");
+}
+
+}  // namespace
+}  // namespace pagewire::http
