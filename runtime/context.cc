@@ -514,7 +514,7 @@ std::size_t context::run() {
       n += did;
       continue;
     }
-    if (ready_count_ > 0) continue;  // an internal CQE (wake) queued tasks
+    if (ready_count_ > 0) continue;       // an internal CQE (wake) queued tasks
     if (!has_work() || stopped()) break;  // a stop() whose wake-up we just reaped
     wait_for_events();
   }
