@@ -16,7 +16,8 @@ import tempfile
 import threading
 import time
 import unittest
-import xml.etree.ElementTree as ET
+
+import junit_unittest
 
 BINARY = None  # set by main() from argv[1]
 
@@ -209,45 +210,8 @@ def run(args, timeout=60, **kw):
     return subprocess.run(args, capture_output=True, timeout=timeout, check=False, **kw)
 
 
-class _XmlResult(unittest.TextTestResult):
-    def __init__(self, *a, **kw):
-        super().__init__(*a, **kw)
-        self.cases = []
-
-    def _record(self, test, kind, detail=""):
-        self.cases.append((test.id().split(".")[-1], type(test).__name__, kind, detail))
-
-    def addSuccess(self, test):
-        super().addSuccess(test)
-        self._record(test, "pass")
-
-    def addFailure(self, test, err):
-        super().addFailure(test, err)
-        self._record(test, "failure", self._exc_info_to_string(err, test))
-
-    def addError(self, test, err):
-        super().addError(test, err)
-        self._record(test, "error", self._exc_info_to_string(err, test))
-
-    def addSkip(self, test, reason):
-        super().addSkip(test, reason)
-        self._record(test, "skipped", reason)
-
-
 def main(suite_name):
     """Takes the binary from argv[1]; unittest plus JUnit XML in $XML_OUTPUT_FILE."""
     global BINARY
     BINARY = os.path.abspath(sys.argv[1])
-    suite = unittest.defaultTestLoader.loadTestsFromModule(sys.modules["__main__"])
-    runner = unittest.TextTestRunner(resultclass=_XmlResult, verbosity=2)
-    result = runner.run(suite)
-    xml_path = os.environ.get("XML_OUTPUT_FILE")
-    if xml_path:
-        suites = ET.Element("testsuites")
-        node = ET.SubElement(suites, "testsuite", name=suite_name, tests=str(len(result.cases)))
-        for name, classname, kind, detail in result.cases:
-            case = ET.SubElement(node, "testcase", name=name, classname=classname)
-            if kind != "pass":
-                ET.SubElement(case, kind, message=detail.splitlines()[-1] if detail else "").text = detail
-        ET.ElementTree(suites).write(xml_path, encoding="utf-8", xml_declaration=True)
-    sys.exit(0 if result.wasSuccessful() else 1)
+    junit_unittest.run_suite(suite_name)
