@@ -22,6 +22,7 @@
 #include <pagewire/net/policy.h>
 #include <pagewire/runtime/context.h>
 
+#include "apps/zcbench/page_window.h"
 #include "apps/zcbench/tls_credentials.h"
 
 namespace zcbench {
@@ -46,7 +47,7 @@ class filter_sender final : public sender {
     pw::fs::page_pool_options po;
     po.max_bytes = std::size_t{1} << 30;
     pool_ = std::make_unique<pw::fs::page_pool>(po);
-    if ((ec = fill_window())) return;
+    if ((ec = window_.fill(*pool_, t_.src.memory))) return;  // once, not timed
     const int fd = ::dup(t.socket);  // the connection owns and closes its descriptor
     if (fd < 0) {
       ec.assign(errno, std::system_category());
@@ -98,36 +99,6 @@ class filter_sender final : public sender {
     return o;
   }
 
-  // The window copied once into pool pages (not timed), as pw_gather does.
-  std::error_code fill_window() {
-    const auto mem = t_.src.memory;
-    for (std::size_t off = 0; off < mem.size(); off += pw::fs::kPageSize) {
-      const std::size_t n = std::min(pw::fs::kPageSize, mem.size() - off);
-      pw::fs::page_ref p = pool_->allocate();
-      if (!p) return std::make_error_code(std::errc::not_enough_memory);
-      std::memcpy(p.data(), mem.data() + off, n);
-      window_.emplace_back(std::move(p), 0, n);
-      window_bytes_ += n;
-    }
-    return {};
-  }
-
-  // Shares of the window's pages for the stream's bytes [offset, offset + n), wrapping.
-  pw::fs::chain message(std::uint64_t offset, std::uint64_t n) const {
-    pw::fs::chain c;
-    while (n > 0) {
-      const std::uint64_t at = offset % window_bytes_;
-      const pw::fs::slice& page = window_[at / pw::fs::kPageSize];
-      const std::size_t in = static_cast<std::size_t>(at % pw::fs::kPageSize);
-      const std::size_t take =
-          static_cast<std::size_t>(std::min<std::uint64_t>(n, page.size() - in));
-      c.append(page.share(in, take));
-      offset += take;
-      n -= take;
-    }
-    return c;
-  }
-
   // Writes every message, shuts the stack down, waits for the peer's close, closes.
   asio::awaitable<void> run(send_counts& counts, std::error_code& result) {
     std::error_code ec;
@@ -137,8 +108,8 @@ class filter_sender final : public sender {
       const bool last = offset + n == t_.src.total;
       const auto flags = compress && !last ? pw::filters::write_flags::more
                                            : pw::filters::write_flags::end_of_message;
-      auto [e, sent] =
-          co_await top_->write(message(offset, n), flags, asio::as_tuple(asio::use_awaitable));
+      auto [e, sent] = co_await top_->write(window_.share(offset, n), flags,
+                                            asio::as_tuple(asio::use_awaitable));
       ec = e;
       counts.bytes += sent;
       offset += n;
@@ -161,8 +132,7 @@ class filter_sender final : public sender {
   pw::runtime::context ctx_;
   pw::net::pipe_pool pipes_;
   std::unique_ptr<pw::fs::page_pool> pool_;
-  std::vector<pw::fs::slice> window_;
-  std::uint64_t window_bytes_ = 0;
+  page_window window_;
   std::unique_ptr<pw::net::connection> conn_;
   std::unique_ptr<pw::filters::stream> top_;
 };

@@ -15,6 +15,8 @@
 #include <pagewire/net/transmit.h>
 #include <pagewire/runtime/context.h>
 
+#include "apps/zcbench/page_window.h"
+
 namespace zcbench {
 namespace {
 
@@ -63,17 +65,7 @@ class pw_sender final : public sender {
       opts_.send_zc_min_bytes = 4096;
       if ((ec = pool_->register_buffers(ctx_.native_ring()->native()))) return;
     }
-    for (std::size_t off = 0; off < t.src.memory.size(); off += pw::fs::kPageSize) {
-      const std::size_t n = std::min(pw::fs::kPageSize, t.src.memory.size() - off);
-      pw::fs::page_ref p = pool_->allocate();
-      if (!p) {
-        ec = std::make_error_code(std::errc::not_enough_memory);
-        return;
-      }
-      std::memcpy(p.data(), t.src.memory.data() + off, n);
-      window_.emplace_back(std::move(p), 0, n);
-      window_bytes_ += n;
-    }
+    ec = window_.fill(*pool_, t.src.memory);
   }
 
   std::error_code send(send_counts& counts) override {
@@ -112,17 +104,7 @@ class pw_sender final : public sender {
       c.append(pw::fs::file_range(file_, offset, n));
       return c;
     }
-    while (n > 0) {  // shares of the window's pages (refcounts only), wrapping around
-      const std::uint64_t at = offset % window_bytes_;
-      const pw::fs::slice& page = window_[at / pw::fs::kPageSize];
-      const std::size_t in = static_cast<std::size_t>(at % pw::fs::kPageSize);
-      const std::size_t take =
-          static_cast<std::size_t>(std::min<std::uint64_t>(n, page.size() - in));
-      c.append(page.share(in, take));
-      offset += take;
-      n -= take;
-    }
-    return c;
+    return window_.share(offset, n);  // shares of pool pages: refcounts only
   }
 
   transfer t_;
@@ -131,8 +113,7 @@ class pw_sender final : public sender {
   pw::runtime::context ctx_;
   pw::net::pipe_pool pipes_;
   std::unique_ptr<pw::fs::page_pool> pool_;
-  std::vector<pw::fs::slice> window_;
-  std::uint64_t window_bytes_ = 0;
+  page_window window_;
   std::shared_ptr<const pw::fs::file> file_;
   op op_;
 };
