@@ -8,7 +8,8 @@
 #   3. the server comparison: sendfile_server vs nginx vs the Asio baseline (wrk);
 #   4. summary.md, the Markdown summary of all of the above.
 # Env: ZCBENCH_BYTES (1G), ZCBENCH_FILTER_BYTES (256M), ZCBENCH_REPEAT (3),
-#      BENCH_REPETITIONS (5), DURATION (seconds per server cell, 5).
+#      BENCH_REPETITIONS (5), DURATION (seconds per wrk run, 3), ROUNDS (wrk runs per
+#      server and file, 3; medians).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

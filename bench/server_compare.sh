@@ -14,7 +14,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BAZEL=${BAZEL:-bazel}
-DURATION=${DURATION:-5}
+DURATION=${DURATION:-3}
+ROUNDS=${ROUNDS:-3}
 SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 OUT=${1:-bench/results/server_compare.md}
@@ -142,27 +143,51 @@ rps() {  # rps PORT FILE [SCHEME] -> requests/s
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "n/a" }'; }
 
+median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR] = $1} END { if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+# measure FILE SCHEME PORT...: ROUNDS wrk runs per server, taking turns (round r starts
+# with server r mod N) so a slow spell on the machine spreads over all of them; prints
+# each server's median requests/s, in the order given, and "min-max" spreads on fd 3.
+measure() {
+  local f=$1 scheme=$2
+  shift 2
+  local ports=("$@") n=$#
+  local -a runs
+  for p in "${ports[@]}"; do curl -sk -o /dev/null "$scheme://127.0.0.1:$p/$f"; done
+  for ((r = 0; r < ROUNDS; r++)); do
+    for ((i = 0; i < n; i++)); do
+      local k=$(((i + r) % n))
+      runs[k]="${runs[k]:-} $(rps "${ports[k]}" "$f" "$scheme")"
+    done
+  done
+  local out=() spread=()
+  for ((i = 0; i < n; i++)); do
+    out+=("$(median <<<"${runs[i]}")")
+    spread+=("$(tr ' ' '\n' <<<"${runs[i]}" | grep . | sort -g | sed -n '1p;$p' | paste -sd- -)")
+  done
+  echo "${out[*]}"
+  echo "$f $scheme: ${spread[*]}" >&3
+}
+
 mkdir -p "$(dirname "$OUT")"
+spreads=$tmp/spreads
 {
   echo "| file | pagewire req/s | nginx req/s | asio req/s | pagewire/nginx | pagewire/asio |"
   echo "| --- | ---: | ---: | ---: | ---: | ---: |"
   for f in 1k.bin 64k.bin 1m.bin 64m.bin; do
-    # Warm every server's caches, then measure in turn.
-    for p in "$PORT_PW" "$PORT_NGINX" "$PORT_ASIO"; do
-      curl -s -o /dev/null "http://127.0.0.1:$p/$f"
-    done
-    pw=$(rps "$PORT_PW" "$f")
-    ng=$(rps "$PORT_NGINX" "$f")
-    as=$(rps "$PORT_ASIO" "$f")
+    read -r pw ng as < <(measure "$f" http "$PORT_PW" "$PORT_NGINX" "$PORT_ASIO" 3>>"$spreads")
     echo "| $f | $pw | $ng | $as | $(ratio "$pw" "$ng") | $(ratio "$pw" "$as") |"
   done
-  for f in 1k.bin 1m.bin; do  # HTTPS (TLS 1.3, userspace records on both sides)
-    curl -sk -o /dev/null "https://127.0.0.1:$PORT_PW_TLS/$f"
-    curl -sk -o /dev/null "https://127.0.0.1:$PORT_NGINX_TLS/$f"
-    pw=$(rps "$PORT_PW_TLS" "$f" https)
-    ng=$(rps "$PORT_NGINX_TLS" "$f" https)
+  for f in 1k.bin 1m.bin; do  # HTTPS (TLS 1.3 on both sides)
+    read -r pw ng < <(measure "$f" https "$PORT_PW_TLS" "$PORT_NGINX_TLS" 3>>"$spreads")
     echo "| $f (https) | $pw | $ng | n/a | $(ratio "$pw" "$ng") | n/a |"
   done
 } | tee "$OUT"
-echo "server_compare: ${DURATION}s per cell, server on CPU $SERVER_CPU, wrk on CPU $LOAD_CPU," \
-  "$(nproc) CPUs, $(uname -r)" | tee -a "$OUT"
+{
+  echo
+  echo "Medians of $ROUNDS wrk runs of ${DURATION}s per server and file, servers taking turns;"
+  echo "server on CPU $SERVER_CPU, wrk on CPU $LOAD_CPU, $(nproc) CPUs, $(uname -r)."
+  echo "Spread (min-max req/s, pagewire nginx [asio]):"
+  echo
+  sed 's/^/    /' "$spreads"
+} | tee -a "$OUT"
