@@ -173,6 +173,14 @@ void chain::clear() noexcept {
   file_segments_ = 0;
 }
 
+void chain::reserve(std::size_t n) {
+  if (segs_.capacity() - head_ >= n) return;
+  // Reclaim the consumed front first, so the live segments start at 0 again.
+  segs_.erase(segs_.begin(), segs_.begin() + static_cast<std::ptrdiff_t>(head_));
+  head_ = 0;
+  segs_.reserve(n);
+}
+
 std::size_t chain::iovecs(std::span<iovec> out, std::size_t first) const noexcept {
   std::size_t n = 0;
   for (std::size_t i = head_ + first; i < segs_.size() && n < out.size(); ++i) {

@@ -100,6 +100,10 @@ class chain {
   /// Drops the first min(n, size()) bytes (after a partial send); returns how many it dropped.
   std::uint64_t consume(std::uint64_t n);
   void clear() noexcept;
+  /// Makes room for `n` live segments in all (no effect when there is room already), so a
+  /// caller that knows a response's shape pays one allocation instead of the growth steps.
+  /// Capacity travels with the chain when it is moved.
+  void reserve(std::size_t n);
 
   std::uint64_t size() const noexcept { return size_; }
   bool empty() const noexcept { return size_ == 0; }

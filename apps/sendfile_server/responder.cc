@@ -153,11 +153,34 @@ void responder::append_file_body(const std::shared_ptr<const fs::file>& f, std::
   out.append(fs::file_range(f, offset, length));
 }
 
+std::size_t responder::body_segments(const http::response& r) const {
+  switch (r.body) {
+    case http::body_kind::none:
+    case http::body_kind::compress:
+      return 0;
+    case http::body_kind::fixed:
+      return 1;
+    case http::body_kind::file:
+      if (cache_ && r.length > 0 && r.length <= options_.page_cache_max_file) {
+        // Page slices when every page is resident (one per page), else one file range.
+        return static_cast<std::size_t>((r.offset + r.length - 1) / fs::kPageSize -
+                                        r.offset / fs::kPageSize + 1);
+      }
+      return 1;
+    case http::body_kind::multipart:
+      return 2 * r.multipart->parts().size() + 1;  // part head + range each, then closing
+  }
+  return 0;
+}
+
 response_summary responder::emit(const http::response& r,
                                  const std::shared_ptr<const fs::file>& body_file, fs::chain& out) {
   response_summary sum;
   sum.status = r.status;
   sum.keep_alive = r.keep_alive;
+  // A response alone in its chain (the common case: one request per receive) gets its
+  // segments' storage in one allocation: head, then the body's segments.
+  if (out.empty()) out.reserve(1 + (r.head_only ? 0 : body_segments(r)));
   if (!append_head(r, out)) {
     sum.keep_alive = false;
     sum.status = http::status::internal_server_error;

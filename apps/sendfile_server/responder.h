@@ -87,6 +87,8 @@ class responder {
   response_summary emit(const http::response& r, const std::shared_ptr<const fs::file>& body_file,
                         fs::chain& out);
   bool append_head(const http::response& r, fs::chain& out);
+  /// Chain segments the body of `r` will take (for fs::chain::reserve).
+  std::size_t body_segments(const http::response& r) const;
   void append_file_body(const std::shared_ptr<const fs::file>& f, std::uint64_t offset,
                         std::uint64_t length, fs::chain& out, response_summary& sum);
   response_summary respond_generated(const http::request& req, std::string_view content_type,

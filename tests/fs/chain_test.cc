@@ -115,6 +115,30 @@ TEST_F(ChainTest, ConsumeInSmallStepsReleasesPagesAsItGoes) {
   EXPECT_EQ(pool_.stats().pages_in_use, 0u);
 }
 
+TEST_F(ChainTest, ReserveKeepsSegmentStorageInPlaceForThatManyAppends) {
+  chain c;
+  c.reserve(20);
+  c.append(text("head"));
+  const segment* storage = c.segments().data();
+  for (std::uint64_t i = 0; i < 19; ++i)
+    c.append(file_range(file_, i * 2, 1));  // not adjacent: 19 more segments
+  EXPECT_EQ(c.segment_count(), 20u);
+  EXPECT_EQ(c.segments().data(), storage);  // no regrowth
+}
+
+TEST_F(ChainTest, ReserveOnAPartlyConsumedChainKeepsItsBytes) {
+  chain c = mixed();
+  const std::string all = flatten(c);
+  c.consume(41 + 5000);  // two whole segments gone from the front
+  c.reserve(64);
+  EXPECT_EQ(c.segment_count(), 3u);
+  EXPECT_EQ(flatten(c), all.substr(41 + 5000));
+  const segment* storage = c.segments().data();
+  for (std::uint64_t i = 0; i < 61; ++i)
+    c.append(file_range(file_, i * 2, 1));
+  EXPECT_EQ(c.segments().data(), storage);
+}
+
 TEST_F(ChainTest, AdjacentNeighboursMerge) {
   chain c;
   slice s = text(std::string(300, 'a'));
