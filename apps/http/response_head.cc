@@ -7,10 +7,7 @@
 namespace pagewire::http {
 
 head_writer& head_writer::status_line(status s) {
-  char code[4] = {static_cast<char>('0' + code_of(s) / 100),
-                  static_cast<char>('0' + code_of(s) / 10 % 10),
-                  static_cast<char>('0' + code_of(s) % 10), ' '};
-  return raw("HTTP/1.1 ").raw(std::string_view(code, 4)).raw(reason_phrase(s)).raw("\r\n");
+  return raw(http::status_line(s));
 }
 
 head_writer& head_writer::number(std::uint64_t value) {

@@ -72,4 +72,46 @@ constexpr std::string_view reason_phrase(status s) {
   return "Unknown";
 }
 
+/// The whole HTTP/1.1 status line with its CRLF ("HTTP/1.1 404 Not Found\r\n"), built at
+/// compile time: a response head starts with one copy of a constant.
+constexpr std::string_view status_line(status s) {
+  switch (s) {
+    case status::ok:
+      return "HTTP/1.1 200 OK\r\n";
+    case status::partial_content:
+      return "HTTP/1.1 206 Partial Content\r\n";
+    case status::not_modified:
+      return "HTTP/1.1 304 Not Modified\r\n";
+    case status::bad_request:
+      return "HTTP/1.1 400 Bad Request\r\n";
+    case status::forbidden:
+      return "HTTP/1.1 403 Forbidden\r\n";
+    case status::not_found:
+      return "HTTP/1.1 404 Not Found\r\n";
+    case status::method_not_allowed:
+      return "HTTP/1.1 405 Method Not Allowed\r\n";
+    case status::not_acceptable:
+      return "HTTP/1.1 406 Not Acceptable\r\n";
+    case status::length_required:
+      return "HTTP/1.1 411 Length Required\r\n";
+    case status::precondition_failed:
+      return "HTTP/1.1 412 Precondition Failed\r\n";
+    case status::content_too_large:
+      return "HTTP/1.1 413 Content Too Large\r\n";
+    case status::uri_too_long:
+      return "HTTP/1.1 414 URI Too Long\r\n";
+    case status::range_not_satisfiable:
+      return "HTTP/1.1 416 Range Not Satisfiable\r\n";
+    case status::request_header_fields_too_large:
+      return "HTTP/1.1 431 Request Header Fields Too Large\r\n";
+    case status::internal_server_error:
+      return "HTTP/1.1 500 Internal Server Error\r\n";
+    case status::not_implemented:
+      return "HTTP/1.1 501 Not Implemented\r\n";
+    case status::http_version_not_supported:
+      return "HTTP/1.1 505 HTTP Version Not Supported\r\n";
+  }
+  return "HTTP/1.1 500 Internal Server Error\r\n";
+}
+
 }  // namespace pagewire::http
