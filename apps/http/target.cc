@@ -30,48 +30,63 @@ std::optional<std::string_view> path_of(std::string_view t) {
 
 }  // namespace
 
+// One pass over the path: stop at '?' or '#', decode percent-escapes, and normalize
+// segments as they end (drop "" and ".", reject ".."), writing each kept segment once.
+// A decoded '/' separates segments like a literal one. The output never outgrows the
+// input: every separator written stands for at least one '/' read.
 std::optional<resolved_target> resolve_target(std::string_view target, std::span<char> scratch) {
   if (scratch.size() < target.size()) return std::nullopt;
-  auto path = path_of(target);
+  const auto path = path_of(target);
   if (!path) return std::nullopt;
-  const auto q = path->find_first_of("?#");
-  if (q != std::string_view::npos) path = path->substr(0, q);
+  const char* const p = path->data();
+  const std::size_t size = path->size();
 
-  // Decode once into scratch.
-  std::size_t n = 0;
-  for (std::size_t i = 0; i < path->size(); ++i) {
-    char c = (*path)[i];
+  std::size_t out = 0;      // bytes written to scratch
+  std::size_t seg = 0;      // where the current segment's bytes start in scratch
+  std::size_t mark = 0;     // `out` before the current segment (and its separator)
+  bool in_segment = false;  // a segment has bytes written
+  bool any = false;         // decoded at least one byte
+  char last = 0;            // the last decoded byte
+  const auto end_segment = [&]() {
+    if (!in_segment) return true;
+    in_segment = false;
+    const std::size_t n = out - seg;
+    if (n == 1 && scratch[seg] == '.') {
+      out = mark;  // "." names the directory it is in
+    } else if (n == 2 && scratch[seg] == '.' && scratch[seg + 1] == '.') {
+      return false;
+    }
+    return true;
+  };
+  for (std::size_t i = 0; i < size; ++i) {
+    char c = p[i];
+    if (c == '?' || c == '#') break;
     if (c == '%') {
-      if (i + 2 >= path->size()) return std::nullopt;
-      const int hi = hex_value((*path)[i + 1]);
-      const int lo = hex_value((*path)[i + 2]);
+      if (i + 2 >= size) return std::nullopt;
+      const int hi = hex_value(p[i + 1]);
+      const int lo = hex_value(p[i + 2]);
       if (hi < 0 || lo < 0) return std::nullopt;
       c = static_cast<char>(hi * 16 + lo);
       i += 2;
     }
     const auto u = static_cast<unsigned char>(c);
     if (u < 0x20 || u == 0x7f || c == '\\') return std::nullopt;  // NUL, CTLs, backslash
-    scratch[n++] = c;
-  }
-  const bool trailing_slash = n == 0 || scratch[n - 1] == '/';
-
-  // Normalize segments in place: drop "" and ".", reject "..".
-  std::size_t out = 0;
-  std::size_t i = 0;
-  while (i < n) {
-    std::size_t j = i;
-    while (j < n && scratch[j] != '/')
-      ++j;
-    const std::string_view seg(scratch.data() + i, j - i);
-    if (seg == "..") return std::nullopt;
-    if (!seg.empty() && seg != ".") {
-      if (out != 0) scratch[out++] = '/';
-      for (std::size_t k = i; k < j; ++k)
-        scratch[out++] = scratch[k];
+    any = true;
+    last = c;
+    if (c == '/') {
+      if (!end_segment()) return std::nullopt;
+      continue;
     }
-    i = j + 1;
+    if (!in_segment) {
+      mark = out;
+      if (out != 0) scratch[out++] = '/';
+      seg = out;
+      in_segment = true;
+    }
+    scratch[out++] = c;
   }
-  return resolved_target{std::string_view(scratch.data(), out), trailing_slash};
+  if (!end_segment()) return std::nullopt;
+  return resolved_target{std::string_view(scratch.data(), out), !any || last == '/'};
 }
 
 }  // namespace pagewire::http

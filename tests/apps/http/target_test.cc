@@ -51,6 +51,22 @@ TEST(ResolveTarget, DropsDotAndEmptySegments) {
   EXPECT_EQ(resolve("/a..b/..c"), "a..b/..c");
 }
 
+// Decoding and normalizing happen in one pass: an escaped '?' or '#' is part of the path,
+// an escaped '/' separates segments, and a "." made of an escape is dropped like a literal.
+TEST(ResolveTarget, EscapedDelimitersInOnePass) {
+  EXPECT_EQ(resolve("/a%3Fb?c"), "a?b");
+  EXPECT_EQ(resolve("/a%23b#c"), "a#b");
+  EXPECT_EQ(resolve("/a/%2e/b"), "a/b");
+  EXPECT_EQ(resolve("/a%2f%2fb%2f"), "a/b");
+  EXPECT_EQ(resolve("/a/.?x"), "a");
+  EXPECT_FALSE(resolve("/a/..?x"));
+  EXPECT_FALSE(resolve("/a/%2e.#x"));
+  std::vector<char> s(16);
+  EXPECT_TRUE(resolve_target("/a%2f", s)->trailing_slash);
+  EXPECT_FALSE(resolve_target("/a/.", s)->trailing_slash);
+  EXPECT_EQ(resolve_target("/a/.", s)->path, "a");
+}
+
 // The security corpus of issue 7 at the path level: rejected, or under the root.
 TEST(ResolveTarget, SecurityCorpus) {
   EXPECT_FALSE(resolve("/../etc/passwd"));
