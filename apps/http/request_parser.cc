@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 
 #include <pagewire/apps/http/ascii.h>
@@ -12,14 +13,48 @@ std::size_t scratch_capacity(const parser_limits& l) {
   return l.max_head_bytes + 2 * l.max_fields;
 }
 
-// is_field_value_char over a whole value, without an early exit so it vectorizes.
+constexpr std::uint64_t kOnes = 0x0101010101010101u;
+constexpr std::uint64_t kHighs = 0x8080808080808080u;
+
+std::uint64_t load8(const char* p) {
+  std::uint64_t w;
+  std::memcpy(&w, p, 8);
+  return w;
+}
+
+// is_field_value_char over a whole value, eight bytes at a time: a word with no byte
+// below 0x20 and none equal to 0x7f passes at once; one that has (a TAB, or a byte to
+// reject) is checked byte by byte. Bytes from 0x80 (obs-text) pass.
 bool all_field_value_chars(std::string_view v) {
-  unsigned bad = 0;
-  for (char c : v) {
-    const auto u = static_cast<unsigned char>(c);
-    bad |= static_cast<unsigned>((u < 0x20) & (u != '\t')) | static_cast<unsigned>(u == 0x7f);
+  const char* p = v.data();
+  const std::size_t n = v.size();
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const std::uint64_t w = load8(p + i);
+    const std::uint64_t below_space = (w - 0x20 * kOnes) & ~w & kHighs;
+    const std::uint64_t del = w ^ (0x7f * kOnes);
+    const std::uint64_t is_del = (del - kOnes) & ~del & kHighs;
+    if ((below_space | is_del) == 0) continue;
+    for (std::size_t k = i; k < i + 8; ++k)
+      if (!is_field_value_char(p[k])) return false;
   }
-  return bad == 0;
+  for (; i < n; ++i)
+    if (!is_field_value_char(p[i])) return false;
+  return true;
+}
+
+// Case-insensitive equality of `s` with `lower` (same size; lower-case letters and '-'),
+// eight bytes at a time. For a token or a validated field value, OR-ing 0x20 into a byte
+// folds an upper-case letter onto its lower case and maps no other allowed byte onto a
+// letter or '-', so one OR and one compare per word decide.
+bool folded_equals(std::string_view s, std::string_view lower) {
+  const std::size_t n = lower.size();
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    if ((load8(s.data() + i) | 0x20 * kOnes) != load8(lower.data() + i)) return false;
+  for (; i < n; ++i)
+    if ((s[i] | 0x20) != lower[i]) return false;
+  return true;
 }
 
 }  // namespace
@@ -134,14 +169,36 @@ bool request_parser::parse_request_line(std::string_view line) {
   return true;
 }
 
-namespace {
-
-struct known_name {
-  std::string_view name;
-  std::uint8_t id;
-};
-
-}  // namespace
+// Field names we act on, recognized by length first, then one folded compare (two at most).
+request_parser::known request_parser::classify(std::string_view name) {
+  const auto is = [&](std::string_view lower) { return folded_equals(name, lower); };
+  switch (name.size()) {
+    case 4:
+      return is("host") ? k_host : k_unknown;
+    case 5:
+      return is("range") ? k_range : k_unknown;
+    case 7:
+      return is("referer") ? k_referer : k_unknown;
+    case 8:
+      return is("if-range") ? k_if_range : is("if-match") ? k_if_match : k_unknown;
+    case 10:
+      return is("connection") ? k_connection : is("user-agent") ? k_user_agent : k_unknown;
+    case 13:
+      return is("if-none-match") ? k_if_none_match : k_unknown;
+    case 14:
+      return is("content-length") ? k_content_length : k_unknown;
+    case 15:
+      return is("accept-encoding") ? k_accept_encoding : k_unknown;
+    case 17:
+      return is("transfer-encoding")   ? k_transfer_encoding
+             : is("if-modified-since") ? k_if_modified_since
+                                       : k_unknown;
+    case 19:
+      return is("if-unmodified-since") ? k_if_unmodified_since : k_unknown;
+    default:
+      return k_unknown;
+  }
+}
 
 bool request_parser::parse_field_line(std::string_view line) {
   // RFC 9112 §5.2: obs-fold (and whitespace before the first field) -> 400.
@@ -156,30 +213,18 @@ bool request_parser::parse_field_line(std::string_view line) {
   if (nfields_ == limits_.max_fields) return fail(status::request_header_fields_too_large);
   fields_[nfields_++] = header_field{name, value};
 
-  static constexpr known_name kKnown[] = {
-      {"host", k_host},
-      {"content-length", k_content_length},
-      {"transfer-encoding", k_transfer_encoding},
-      {"range", k_range},
-      {"if-range", k_if_range},
-      {"if-match", k_if_match},
-      {"if-none-match", k_if_none_match},
-      {"if-modified-since", k_if_modified_since},
-      {"if-unmodified-since", k_if_unmodified_since},
-      {"accept-encoding", k_accept_encoding},
-      {"connection", k_connection},
-      {"user-agent", k_user_agent},
-      {"referer", k_referer},
-  };
-  std::uint8_t id = k_unknown;
-  for (const auto& k : kKnown) {
-    if (k.name.size() == name.size() && iequals(k.name, name)) {
-      id = k.id;
-      break;
-    }
-  }
+  const known id = classify(name);
   switch (id) {
     case k_connection:
+      // The two common values alone, one word compare each; else the list.
+      if (value.size() == 10 && folded_equals(value, "keep-alive")) {
+        conn_keep_alive_ = true;
+        return true;
+      }
+      if (value.size() == 5 && folded_equals(value, "close")) {
+        conn_close_ = true;
+        return true;
+      }
       // RFC 9112 §9.3: connection options are case-insensitive tokens.
       for_each_list_element(value, [&](std::string_view t) {
         if (iequals(t, "close")) conn_close_ = true;

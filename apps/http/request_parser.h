@@ -115,6 +115,7 @@ class request_parser {
     k_referer
   };
 
+  static known classify(std::string_view name);  // name: a token
   bool on_line(std::size_t begin, std::size_t end);
   bool parse_request_line(std::string_view line);
   bool parse_field_line(std::string_view line);

@@ -238,6 +238,59 @@ TEST(RequestParser, RejectsNulInFieldValue) {
   EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: h\r\nX: a\x7f\r\n\r\n"), status::bad_request);
 }
 
+// Values are checked eight bytes at a time: a CTL or DEL at any position of a long value
+// is still caught, while TAB and obs-text (bytes from 0x80) pass wherever they are.
+TEST(RequestParser, FieldValueCharsCheckedAtEveryPosition) {
+  const std::string ok = "abcdefghijklmnopqrstuvwxyz0123";
+  for (std::size_t i = 0; i < ok.size(); ++i) {
+    for (const char bad : {'\x01', '\x1f', '\x7f', '\0', '\r'}) {
+      std::string v = ok;
+      v[i] = bad;
+      EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: h\r\nX: " + v + "\r\n\r\n"), status::bad_request)
+          << i << " " << static_cast<int>(bad);
+    }
+    for (const char good : {'\t', '\x80', '\xff', ' ', '~'}) {
+      std::string v = ok;
+      v[i] = good;
+      request_parser p;
+      const std::string req = "GET / HTTP/1.1\r\nHost: h\r\nX: " + v + "\r\n\r\n";
+      ASSERT_EQ(feed_all(p, req).state, parse_state::done) << i << " " << static_cast<int>(good);
+    }
+  }
+}
+
+// Field names are recognized by length and a case-folded compare: every casing matches,
+// a same-length lookalike does not ('_' and '^' fold onto no letter).
+TEST(RequestParser, FieldNamesMatchInAnyCaseButNotLookalikes) {
+  for (const char* host : {"host", "HOST", "hOsT"}) {
+    request_parser p;
+    const std::string req = std::string("GET / HTTP/1.1\r\n") + host + ": h\r\n\r\n";
+    ASSERT_EQ(feed_all(p, req).state, parse_state::done) << host;
+    EXPECT_EQ(p.get().host, "h");
+  }
+  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHos_: h\r\n\r\n"), status::bad_request);  // no Host
+  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost-: h\r\n\r\n"), status::bad_request);
+  request_parser p;
+  ASSERT_EQ(feed_all(p,
+                     "GET / HTTP/1.1\r\nHost: h\r\nIF-NONE-MATCH: \"a\"\r\n"
+                     "if-MODIFIED-since: x\r\nAccept-Encodin^: gzip\r\n"
+                     "Connection: KEEP-ALIVE\r\nConnection: keep-alivf\r\n\r\n")
+                .state,
+            parse_state::done);
+  EXPECT_EQ(p.get().if_none_match, "\"a\"");
+  EXPECT_EQ(p.get().if_modified_since, "x");
+  EXPECT_FALSE(p.get().accept_encoding.has_value());
+  EXPECT_TRUE(p.get().keep_alive);
+  request_parser q;
+  ASSERT_EQ(feed_all(q, "GET / HTTP/1.0\r\nConnection: KEEP-ALIVE\r\n\r\n").state,
+            parse_state::done);
+  EXPECT_TRUE(q.get().keep_alive);
+  request_parser r;
+  ASSERT_EQ(feed_all(r, "GET / HTTP/1.0\r\nConnection: keep-alivf\r\n\r\n").state,
+            parse_state::done);
+  EXPECT_FALSE(r.get().keep_alive);
+}
+
 // RFC 9112 §5.1: no whitespace between field name and colon.
 TEST(RequestParser, RejectsWhitespaceBeforeColon) {
   EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost : h\r\n\r\n"), status::bad_request);
