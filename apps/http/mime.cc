@@ -71,50 +71,69 @@ constexpr std::string_view kCompressibleTypes[] = {
     "application/x-tar",
 };
 
-// Open-addressed hash table over the lower-cased extension, built at compile time, with
-// each type's compressibility precomputed: a lookup hashes at most kMaxExt bytes and
-// compares one or two candidates, whatever the table's size.
-constexpr std::size_t kMaxExt = 11;  // longest extension in kTable ("webmanifest")
-constexpr std::size_t kSlots = 128;  // power of two, > 2x the entries
+constexpr bool compressible_type(std::string_view content_type) {
+  const auto semi = content_type.find(';');
+  const auto type = trim_ows(content_type.substr(0, semi));
+  if (type.size() > 5 && iequals(type.substr(0, 5), "text/")) return true;
+  for (auto t : kCompressibleTypes)
+    if (iequals(t, type)) return true;
+  // Structured syntax suffixes (RFC 6839): +json, +xml.
+  if (type.size() > 5 && iequals(type.substr(type.size() - 5), "+json")) return true;
+  if (type.size() > 4 && iequals(type.substr(type.size() - 4), "+xml")) return true;
+  return false;
+}
 
-constexpr std::uint32_t ext_hash(const char* p, std::size_t n) {
-  std::uint32_t h = 2166136261u;  // FNV-1a
-  for (std::size_t i = 0; i < n; ++i)
-    h = (h ^ static_cast<unsigned char>(p[i])) * 16777619u;
-  return h;
+// Extensions of up to 8 bytes are looked up as one integer: the lower-cased bytes packed
+// little-endian into a uint64_t (a NUL byte gives no key, so lengths differ in the key). The key
+// picks a slot of an open-addressed table built at compile time by one multiply and shift; the slot
+// holds the key itself, the type and its compressibility, so a lookup compares integers, never
+// strings. Longer extensions ("webmanifest") are compared as strings against the few long entries.
+constexpr std::size_t kMaxKeyed = 8;
+constexpr std::size_t kMaxExt = 11;  // longest extension in kTable ("webmanifest")
+constexpr unsigned kSlotBits = 7;    // 128 slots: > 2x the entries
+constexpr std::size_t kSlots = std::size_t{1} << kSlotBits;
+
+// 0 (matches no slot) when a byte is NUL: "js\0" must not pass for "js".
+constexpr std::uint64_t ext_key(const char* p, std::size_t n) {
+  std::uint64_t k = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (p[i] == '\0') return 0;
+    k |= std::uint64_t{static_cast<unsigned char>(to_lower(p[i]))} << (8 * i);
+  }
+  return k;
+}
+
+constexpr std::size_t slot_of(std::uint64_t key) {
+  return static_cast<std::size_t>((key * 0x9E3779B97F4A7C15u) >> (64 - kSlotBits));
 }
 
 struct slot {
-  std::int16_t entry = -1;  // index into kTable, -1: empty
+  std::uint64_t key = 0;  // 0: empty
+  std::int16_t entry = -1;
   bool compressible = false;
 };
 
 constexpr std::array<slot, kSlots> make_slots() {
   std::array<slot, kSlots> t{};
   for (std::size_t i = 0; i < std::size(kTable); ++i) {
-    auto h = ext_hash(kTable[i].ext.data(), kTable[i].ext.size()) & (kSlots - 1);
-    while (t[h].entry >= 0)
+    const auto& e = kTable[i];
+    if (e.ext.size() > kMaxKeyed) continue;
+    const std::uint64_t key = ext_key(e.ext.data(), e.ext.size());
+    auto h = slot_of(key);
+    while (t[h].key != 0)
       h = (h + 1) & (kSlots - 1);
-    t[h].entry = static_cast<std::int16_t>(i);
+    t[h] = slot{key, static_cast<std::int16_t>(i), compressible_type(e.type)};
   }
   return t;
 }
 
 constexpr std::array<slot, kSlots> kSlotsTable = make_slots();
 
-// Compressibility per table entry, computed once (is_compressible is not constexpr-cheap
-// to call per request: it scans kCompressibleTypes).
-struct compressible_flags {
-  bool v[std::size(kTable)];
-  compressible_flags() {
-    for (std::size_t i = 0; i < std::size(kTable); ++i)
-      v[i] = is_compressible(kTable[i].type);
-  }
-};
-
-const compressible_flags& flags() {
-  static const compressible_flags f;
-  return f;
+mime_type long_extension(std::string_view ext) {
+  for (const auto& e : kTable)
+    if (e.ext.size() == ext.size() && iequals(e.ext, ext))
+      return {e.type, compressible_type(e.type)};
+  return {"application/octet-stream", false};
 }
 
 }  // namespace
@@ -126,18 +145,13 @@ mime_type mime_for_path(std::string_view path) {
     --i;
   if (i > 0 && path[i - 1] == '.') {
     const std::size_t n = path.size() - i;
-    if (n > 0 && n <= kMaxExt) {
-      char lower[kMaxExt];
-      for (std::size_t k = 0; k < n; ++k)
-        lower[k] = to_lower(path[i + k]);
-      auto h = ext_hash(lower, n) & (kSlots - 1);
-      for (;;) {
-        const slot s = kSlotsTable[h];
-        if (s.entry < 0) break;
-        const entry& e = kTable[s.entry];
-        if (e.ext.size() == n && std::memcmp(e.ext.data(), lower, n) == 0)
-          return {e.type, flags().v[s.entry]};
-        h = (h + 1) & (kSlots - 1);
+    if (n > kMaxKeyed) {
+      if (n <= kMaxExt) return long_extension(path.substr(i));
+    } else if (n > 0) {
+      const std::uint64_t key = ext_key(path.data() + i, n);
+      for (auto h = slot_of(key); kSlotsTable[h].key != 0; h = (h + 1) & (kSlots - 1)) {
+        const slot& s = kSlotsTable[h];
+        if (s.key == key) return {kTable[s.entry].type, s.compressible};
       }
     }
   }
@@ -145,15 +159,7 @@ mime_type mime_for_path(std::string_view path) {
 }
 
 bool is_compressible(std::string_view content_type) {
-  const auto semi = content_type.find(';');
-  const auto type = trim_ows(content_type.substr(0, semi));
-  if (type.size() > 5 && iequals(type.substr(0, 5), "text/")) return true;
-  for (auto t : kCompressibleTypes)
-    if (iequals(t, type)) return true;
-  // Structured syntax suffixes (RFC 6839): +json, +xml.
-  if (type.size() > 5 && iequals(type.substr(type.size() - 5), "+json")) return true;
-  if (type.size() > 4 && iequals(type.substr(type.size() - 4), "+xml")) return true;
-  return false;
+  return compressible_type(content_type);
 }
 
 }  // namespace pagewire::http

@@ -1,3 +1,5 @@
+#include <string>
+
 #include <gtest/gtest.h>
 
 #include <pagewire/apps/http/mime.h>
@@ -39,6 +41,18 @@ TEST(Mime, EveryTableLengthAndLookalikesResolve) {
   EXPECT_EQ(mime_for_path("d/.css").content_type, "text/css; charset=utf-8");
   EXPECT_TRUE(mime_for_path("a.webmanifest").compressible);
   EXPECT_TRUE(mime_for_path("a.MJS").compressible);
+}
+
+// The integer key of an extension must not let a shorter known one match a longer name.
+TEST(Mime, LookalikeKeysDoNotMatch) {
+  using namespace std::string_literals;
+  EXPECT_EQ(mime_for_path("a.js\0"s).content_type, "application/octet-stream");
+  EXPECT_EQ(mime_for_path("a.jsx").content_type, "application/octet-stream");
+  EXPECT_EQ(mime_for_path("a.webmanifesx").content_type, "application/octet-stream");
+  EXPECT_EQ(mime_for_path("a.WEBMANIFEST").content_type, "application/manifest+json");
+  EXPECT_TRUE(mime_for_path("a.webmanifest").compressible);
+  EXPECT_EQ(mime_for_path("a.woff2").content_type, "font/woff2");
+  EXPECT_EQ(mime_for_path("a.12345678").content_type, "application/octet-stream");
 }
 
 TEST(Mime, ExtensionIsCaseInsensitive) {
