@@ -180,7 +180,10 @@ response_summary responder::emit(const http::response& r,
   sum.keep_alive = r.keep_alive;
   // A response alone in its chain (the common case: one request per receive) gets its
   // segments' storage in one allocation: head, then the body's segments.
-  if (out.empty()) out.reserve(1 + (r.head_only ? 0 : body_segments(r)));
+  // At least 4, the chain's own first step: a smaller block lands in a malloc size class
+  // the loop's other per-request blocks crowd (measured: 150-300 more instructions per
+  // request at 1 KiB).
+  if (out.empty()) out.reserve(std::max<std::size_t>(4, 1 + (r.head_only ? 0 : body_segments(r))));
   if (!append_head(r, out)) {
     sum.keep_alive = false;
     sum.status = http::status::internal_server_error;
