@@ -71,7 +71,8 @@ responder::responder(const responder_options& options, fs::open_file_cache& file
       files_(files),
       heads_(heads),
       cache_(cache),
-      stats_json_(std::move(stats_json)) {}
+      stats_json_(std::move(stats_json)),
+      absent_(options.absent_ttl) {}
 
 bool responder::append_head(const http::response& r, fs::chain& out) {
   const http::head_context hc{http::current_http_date()};
@@ -269,19 +270,29 @@ bool responder::open_resource(std::string_view path, bool trailing_slash, opened
   return true;
 }
 
-void responder::find_siblings(const opened& o, const http::request& req,
-                              std::vector<http::precompressed>& out,
-                              std::vector<std::shared_ptr<const fs::file>>& files) {
+void responder::find_siblings(const opened& o, std::vector<http::precompressed>& out,
+                              std::vector<std::shared_ptr<const fs::file>>& files,
+                              response_summary& sum) {
   out.clear();
   files.clear();
   // Looked up even without Accept-Encoding: the response must say Vary when variants exist.
-  (void)req;
   if (options_.compress.empty()) return;
   const std::int64_t mtime = o.file->version().mtime_ns;
+  const auto now = absent_cache::clock::now();
   for (const auto c : options_.compress) {
+    sibling_path_.assign(o.path).append(http::sibling_suffix(c));
+    if (absent_.known_absent(sibling_path_, now)) {
+      ++sum.siblings_known_absent;
+      continue;
+    }
     std::error_code ec;
-    auto f = files_.open(o.path + std::string(http::sibling_suffix(c)), ec);
-    if (!f || !f->regular() || f->version().mtime_ns < mtime) continue;
+    auto f = files_.open(sibling_path_, ec);
+    if (!f) {
+      absent_.note_absent(sibling_path_, now);
+      ++sum.siblings_checked;
+      continue;
+    }
+    if (!f->regular() || f->version().mtime_ns < mtime) continue;
     out.push_back(http::precompressed{c, stat_of(*f)});
     files.push_back(std::move(f));
   }
@@ -345,7 +356,8 @@ response_summary responder::respond(const http::request& req, fs::chain& out, co
     const auto s = err == EACCES ? http::status::forbidden : http::status::not_found;
     return emit(http::plan_error(s, req.version, head_only, req.keep_alive), nullptr, out);
   }
-  find_siblings(o, req, siblings_, sibling_files_);
+  response_summary lookups;
+  find_siblings(o, siblings_, sibling_files_, lookups);
   http::resource res{o.path, stat_of(*o.file), siblings_};
   http::plan_options po;
   po.compress = options_.compress;
@@ -353,21 +365,24 @@ response_summary responder::respond(const http::request& req, fs::chain& out, co
   po.now = http::coarse_now_seconds();
   po.boundary_seed = ++boundary_seed_;
   http::response r = http::plan_response(req, res, po);
+  response_summary sum;
   if (r.body == http::body_kind::compress) {
-    response_summary sum;
     sum.status = r.status;
     sum.keep_alive = r.keep_alive;
     sum.needs_compression = true;
     job->response = std::move(r);
     job->file = o.file;
-    return sum;
+  } else {
+    std::shared_ptr<const fs::file> body = o.file;
+    if (r.from_sibling) {
+      for (std::size_t i = 0; i < siblings_.size(); ++i)
+        if (siblings_[i].coding == r.coding) body = sibling_files_[i];
+    }
+    sum = emit(r, body, out);
   }
-  std::shared_ptr<const fs::file> body = o.file;
-  if (r.from_sibling) {
-    for (std::size_t i = 0; i < siblings_.size(); ++i)
-      if (siblings_[i].coding == r.coding) body = sibling_files_[i];
-  }
-  return emit(r, body, out);
+  sum.siblings_checked = lookups.siblings_checked;
+  sum.siblings_known_absent = lookups.siblings_known_absent;
+  return sum;
 }
 
 response_summary responder::finish_compressed(compress_job& job, fs::chain&& body, fs::chain& out) {

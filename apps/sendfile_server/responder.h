@@ -7,12 +7,15 @@
 /// through the worker's open_file_cache (openat2 RESOLVE_BENEATH), falls back to
 /// index.html for directories (or a listing with --list-dirs), picks a precompressed
 /// sibling ("file.zst", "file.gz", not older than the file) when the client accepts it,
-/// and answers /-/stats when enabled.
+/// and answers /-/stats when enabled. A sibling that failed to open is not looked for again
+/// until `absent_ttl` has passed (absent_cache), so steady requests for a file without
+/// siblings make no syscall.
 ///
 /// Ownership: borrows everything it is built with; they outlive it. Appended segments
 /// keep their pages and files alive by themselves. Threading: one responder per worker
 /// thread. Errors: never throws on the request path; an exhausted page pool gives 500.
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -25,6 +28,7 @@
 #include <pagewire/apps/http/request_parser.h>
 #include <pagewire/apps/http/response.h>
 #include <pagewire/apps/http/response_plan.h>
+#include <pagewire/apps/sendfile_server/absent_cache.h>
 #include <pagewire/apps/sendfile_server/head_arena.h>
 #include <pagewire/fs/chain.h>
 #include <pagewire/fs/file.h>
@@ -41,6 +45,9 @@ struct responder_options {
   /// Identity bodies up to this size are taken from the page cache when every page is
   /// resident (one gathered send with the head); 0 disables.
   std::uint64_t page_cache_max_file = 64 * 1024;
+  /// How long a sibling that failed to open counts as absent: the open-file cache's
+  /// revalidate_after, so both learn of filesystem changes on one schedule.
+  std::chrono::nanoseconds absent_ttl = std::chrono::seconds(1);
 };
 
 /// What respond() did, for the access log and the connection.
@@ -49,6 +56,8 @@ struct response_summary {
   std::uint64_t body_bytes = 0;  // body bytes appended (0 for HEAD and 304)
   bool keep_alive = false;       // false: close after these bytes
   bool from_page_cache = false;
+  std::uint8_t siblings_checked = 0;       // sibling lookups that went to the filesystem, failed
+  std::uint8_t siblings_known_absent = 0;  // sibling lookups answered by absent_cache
   /// body_kind::compress: nothing was appended; the caller compresses `file` with
   /// `response.coding`, sets Content-Length and calls finish_compressed().
   bool needs_compression = false;
@@ -94,9 +103,8 @@ class responder {
   response_summary respond_generated(const http::request& req, std::string_view content_type,
                                      std::string_view body, fs::chain& out);
   bool open_resource(std::string_view path, bool trailing_slash, opened& out, int& err);
-  void find_siblings(const opened& o, const http::request& req,
-                     std::vector<http::precompressed>& out,
-                     std::vector<std::shared_ptr<const fs::file>>& files);
+  void find_siblings(const opened& o, std::vector<http::precompressed>& out,
+                     std::vector<std::shared_ptr<const fs::file>>& files, response_summary& sum);
   bool render_listing(const opened& o, std::string_view url_path, std::string& html);
 
   responder_options options_;
@@ -109,6 +117,8 @@ class responder {
   std::string text_;     // generated bodies
   std::vector<http::precompressed> siblings_;
   std::vector<std::shared_ptr<const fs::file>> sibling_files_;
+  std::string sibling_path_;  // "path.gz" built here, reused
+  absent_cache absent_;
 };
 
 /// http::file_stat of an open file.

@@ -52,6 +52,9 @@ void render_stats_json(const stats_context& c, std::string& out) {
   put(out, "},\"compressed_cache\":{");
   field(out, "hits", sum(ws, &worker_counters::compressed_cache_hits));
   field(out, "misses", sum(ws, &worker_counters::compressed_cache_misses), true);
+  put(out, "},\"absent_siblings\":{");
+  field(out, "checked", sum(ws, &worker_counters::siblings_absent_checked));
+  field(out, "cached", sum(ws, &worker_counters::siblings_absent_cached), true);
   put(out, "},\"paths\":{");
   field(out, "splice", sum(ws, &worker_counters::path_splice));
   field(out, "sendfile", sum(ws, &worker_counters::path_sendfile));

@@ -28,6 +28,8 @@ struct worker_counters {
   std::atomic<std::uint64_t> page_cache_misses{0};        // small bodies sent as file ranges
   std::atomic<std::uint64_t> compressed_cache_hits{0};    // on-the-fly bodies reused
   std::atomic<std::uint64_t> compressed_cache_misses{0};  // on-the-fly bodies encoded
+  std::atomic<std::uint64_t> siblings_absent_checked{0};  // sibling opens that failed
+  std::atomic<std::uint64_t> siblings_absent_cached{0};   // sibling opens spared (known absent)
   // Transmit paths (segments or operations sent by each path; mirrored from net).
   std::atomic<std::uint64_t> path_splice{0};
   std::atomic<std::uint64_t> path_sendfile{0};

@@ -145,6 +145,10 @@ void session::handle_block(std::span<const char> in) {
 
 bool session::handle_request(const http::request& req) {
   const response_summary sum = w_.responses().respond(req, pending_, &job_);
+  if (sum.siblings_checked | sum.siblings_known_absent) {
+    worker_counters::bump(w_.counters().siblings_absent_checked, sum.siblings_checked);
+    worker_counters::bump(w_.counters().siblings_absent_cached, sum.siblings_known_absent);
+  }
   if (sum.needs_compression) {
     fs::chain cached;
     const auto key = compressed_cache::key_of(*job_.file, job_.response.coding);

@@ -48,12 +48,14 @@ void worker::build() {
     cache_ = std::make_unique<fs::page_cache>(*ctx_, *pool_, co);
   }
   std::error_code ec;
-  files_ = fs::open_file_cache::create(o.root.c_str(), {}, ec);
+  const fs::open_file_cache_options fo;
+  files_ = fs::open_file_cache::create(o.root.c_str(), fo, ec);
   heads_ = std::make_unique<head_arena>(*pool_);
   responder_options ro;
   ro.compress = o.compress;
   ro.list_dirs = o.list_dirs;
   ro.stats = o.stats;
+  ro.absent_ttl = fo.revalidate_after;  // absent siblings revalidate with the open files
   if (!cache_) ro.page_cache_max_file = 0;
   ro.compress_on_the_fly = cache_ != nullptr;  // files are read through the page cache
   responder_ = std::make_unique<responder>(ro, *files_, *heads_, cache_.get(), config_.stats_json);
