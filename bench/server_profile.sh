@@ -15,7 +15,9 @@
 # Usage: bench/server_profile.sh [OUT.md]
 # Env:   FILES ("1k.bin 64k.bin 1m.bin"), DURATION (4), CONNS (16), SERVER_CPU (0),
 #        LOAD_CPU (1), PW_ARGS (extra sendfile_server flags, e.g. "--compress gzip,zstd"),
-#        NGINX (1; 0 skips nginx), BAZEL (bazel), SKIP_BUILD=1 (reuse the release build).
+#        NGINX (1; 0 skips nginx), BAZEL (bazel), SKIP_BUILD=1 (reuse the release build),
+#        SERVER (a sendfile_server binary to profile instead of the release build's, e.g. a
+#        saved copy of an earlier commit's, for before/after figures).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,7 +44,7 @@ if [[ -z "${SKIP_BUILD:-}" ]]; then
   "$BAZEL" build --config=release //apps/sendfile_server //apps/demo:demo_root >&2
 fi
 bin=$("$BAZEL" info --config=release bazel-bin 2>/dev/null)
-server=$bin/apps/sendfile_server/sendfile_server
+server=${SERVER:-$bin/apps/sendfile_server/sendfile_server}
 root=$bin/apps/demo/demo_root
 for f in $FILES; do
   [[ -f "$root/$f" ]] || { echo "server_profile: missing $root/$f" >&2; exit 1; }
