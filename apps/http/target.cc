@@ -1,3 +1,5 @@
+#include <array>
+
 #include <pagewire/apps/http/ascii.h>
 #include <pagewire/apps/http/target.h>
 
@@ -10,6 +12,16 @@ int hex_value(char c) {
   if (c >= 'A' && c <= 'F') return c - 'A' + 10;
   return -1;
 }
+
+// Bytes that need no decision in a path: everything but '?', '#', '%', '/', '\\',
+// control bytes and DEL.
+constexpr std::array<bool, 256> make_plain_table() {
+  std::array<bool, 256> t{};
+  for (int c = 0x20; c < 0x100; ++c)
+    t[c] = c != '?' && c != '#' && c != '%' && c != '/' && c != '\\' && c != 0x7f;
+  return t;
+}
+constexpr std::array<bool, 256> kPlain = make_plain_table();
 
 // absolute-form (RFC 9112 §3.2.2): keep only the path of "http(s)://authority/path".
 std::optional<std::string_view> path_of(std::string_view t) {
@@ -60,6 +72,20 @@ std::optional<resolved_target> resolve_target(std::string_view target, std::span
   };
   for (std::size_t i = 0; i < size; ++i) {
     char c = p[i];
+    if (kPlain[static_cast<unsigned char>(c)]) {  // a run of plain bytes: copied as they are
+      if (!in_segment) {
+        mark = out;
+        if (out != 0) scratch[out++] = '/';
+        seg = out;
+        in_segment = true;
+      }
+      scratch[out++] = c;
+      while (i + 1 < size && kPlain[static_cast<unsigned char>(p[i + 1])])
+        scratch[out++] = p[++i];
+      any = true;
+      last = p[i];
+      continue;
+    }
     if (c == '?' || c == '#') break;
     if (c == '%') {
       if (i + 2 >= size) return std::nullopt;
