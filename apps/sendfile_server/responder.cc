@@ -94,17 +94,23 @@ void responder::append_file_body(const std::shared_ptr<const fs::file>& f, std::
   sum.body_bytes += length;
   if (length == 0) return;
   if (cache_ && length <= options_.page_cache_max_file) {
+    if (resident_.append(*f, offset, length, out)) {
+      sum.from_page_cache = true;
+      return;
+    }
     const std::uint64_t first = offset / fs::kPageSize;
     const std::uint64_t last = (offset + length - 1) / fs::kPageSize;
     // The page slices are gathered on the stack (no chain, hence no allocation) and go to
     // `out` only when every page is resident.
-    constexpr std::uint64_t kMaxPages = 17;  // 64 KiB starting anywhere in a page
-    if (first == last) {                     // the common small file: one page, no gathering
+    constexpr std::uint64_t kMaxPages = resident_bodies::kMaxPages;
+    if (first == last) {  // the common small file: one page, no gathering
       fs::slice s = cache_->lookup(*f, first);
       const std::uint64_t from = offset - first * fs::kPageSize;
       if (s.size() >= from + length) {
         sum.from_page_cache = true;
-        out.append(s.share(from, length));
+        const fs::slice body = s.share(from, length);
+        resident_.remember(f, offset, length, {&body, 1});
+        out.append(body);
         return;
       }
     } else if (last - first < kMaxPages) {
@@ -124,6 +130,7 @@ void responder::append_file_body(const std::shared_ptr<const fs::file>& f, std::
       }
       if (all) {
         sum.from_page_cache = true;
+        resident_.remember(f, offset, length, {pages.data(), n});
         for (std::size_t i = 0; i < n; ++i)
           out.append(std::move(pages[i]));
         return;

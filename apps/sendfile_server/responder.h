@@ -3,7 +3,8 @@
 /// Turns one parsed request into the bytes of its response, appended to a chain: the
 /// head as a slice of a head_arena page, the body as file ranges of the open file (or,
 /// for small files whose pages are all in the worker's page cache, as page slices, so
-/// head and body go out in one gathered send). Resolves the target under the root
+/// head and body go out in one gathered send; the slices of recent such bodies are
+/// remembered, resident_bodies). Resolves the target under the root
 /// through the worker's open_file_cache (openat2 RESOLVE_BENEATH), falls back to
 /// index.html for directories (or a listing with --list-dirs), picks a precompressed
 /// sibling ("file.zst", "file.gz", not older than the file) when the client accepts it,
@@ -30,6 +31,7 @@
 #include <pagewire/apps/http/response_plan.h>
 #include <pagewire/apps/sendfile_server/absent_cache.h>
 #include <pagewire/apps/sendfile_server/head_arena.h>
+#include <pagewire/apps/sendfile_server/resident_bodies.h>
 #include <pagewire/fs/chain.h>
 #include <pagewire/fs/file.h>
 #include <pagewire/fs/open_file_cache.h>
@@ -119,6 +121,7 @@ class responder {
   std::vector<std::shared_ptr<const fs::file>> sibling_files_;
   std::string sibling_path_;  // "path.gz" built here, reused
   absent_cache absent_;
+  resident_bodies resident_;  // page slices of recent small bodies (skips page lookups)
 };
 
 /// http::file_stat of an open file.
