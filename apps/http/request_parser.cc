@@ -139,26 +139,37 @@ bool request_parser::on_line(std::size_t begin, std::size_t end) {
 
 // request-line = method SP request-target SP HTTP-version (RFC 9112 §3).
 bool request_parser::parse_request_line(std::string_view line) {
-  const auto sp1 = line.find(' ');
-  if (sp1 == std::string_view::npos) return fail(status::bad_request);
-  const auto sp2 = line.find(' ', sp1 + 1);
-  if (sp2 == std::string_view::npos) return fail(status::bad_request);
+  // One pass each: the method's tchars up to the first SP, then the target's visible
+  // bytes up to the second (a byte <= 0x20 or >= 0x7f ends it: SP, or a reason for 400).
+  const std::size_t n = line.size();
+  std::size_t sp1 = 0;
+  while (sp1 < n && is_tchar(line[sp1]))
+    ++sp1;
+  if (sp1 == 0 || sp1 == n || line[sp1] != ' ') return fail(status::bad_request);
+  std::size_t sp2 = sp1 + 1;
+  while (sp2<n&& static_cast<unsigned char>(line[sp2])> 0x20 &&
+         static_cast<unsigned char>(line[sp2]) < 0x7f)
+    ++sp2;
+  // An empty target, or one ended by anything but SP (bare CR, NUL, ...): 400.
+  if (sp2 == sp1 + 1 || sp2 == n || line[sp2] != ' ') return fail(status::bad_request);
   const auto method_name = line.substr(0, sp1);
   const auto target = line.substr(sp1 + 1, sp2 - sp1 - 1);
   const auto version = line.substr(sp2 + 1);
-  if (!is_token(method_name) || target.empty()) return fail(status::bad_request);
-  for (char c : target) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u <= 0x20 || u >= 0x7f) return fail(status::bad_request);  // also bare CR, NUL
+  // HTTP-version = "HTTP/" DIGIT "." DIGIT (RFC 9112 §2.3); case-sensitive. The two
+  // common ones are one word compare.
+  if (version.size() == 8 && load8(version.data()) == load8("HTTP/1.1")) {
+    req_.version = http_version::http11;
+  } else if (version.size() == 8 && load8(version.data()) == load8("HTTP/1.0")) {
+    req_.version = http_version::http10;
+  } else {
+    if (version.size() != 8 || version.substr(0, 5) != "HTTP/" || !is_digit(version[5]) ||
+        version[6] != '.' || !is_digit(version[7])) {
+      return fail(status::bad_request);
+    }
+    if (version[5] != '1') return fail(status::http_version_not_supported);
+    // RFC 9110 §6.2: a higher minor version is treated as the highest we implement.
+    req_.version = version[7] == '0' ? http_version::http10 : http_version::http11;
   }
-  // HTTP-version = "HTTP/" DIGIT "." DIGIT (RFC 9112 §2.3); case-sensitive.
-  if (version.size() != 8 || version.substr(0, 5) != "HTTP/" || !is_digit(version[5]) ||
-      version[6] != '.' || !is_digit(version[7])) {
-    return fail(status::bad_request);
-  }
-  if (version[5] != '1') return fail(status::http_version_not_supported);
-  // RFC 9110 §6.2: a higher minor version is treated as the highest we implement.
-  req_.version = version[7] == '0' ? http_version::http10 : http_version::http11;
   req_.method_name = method_name;
   req_.method = method_name == "GET"    ? method::get
                 : method_name == "HEAD" ? method::head
@@ -203,11 +214,13 @@ request_parser::known request_parser::classify(std::string_view name) {
 bool request_parser::parse_field_line(std::string_view line) {
   // RFC 9112 §5.2: obs-fold (and whitespace before the first field) -> 400.
   if (is_ows(line.front())) return fail(status::bad_request);
-  const auto colon = line.find(':');
-  if (colon == std::string_view::npos) return fail(status::bad_request);
+  // RFC 9112 §5.1: the name is a token right up to the colon (no whitespace before it):
+  // one pass over its tchars, which must stop at a ':'.
+  std::size_t colon = 0;
+  while (colon < line.size() && is_tchar(line[colon]))
+    ++colon;
+  if (colon == 0 || colon == line.size() || line[colon] != ':') return fail(status::bad_request);
   const auto name = line.substr(0, colon);
-  // RFC 9112 §5.1: no whitespace between field name and colon; name is a token.
-  if (!is_token(name)) return fail(status::bad_request);
   const auto value = trim_ows(line.substr(colon + 1));
   if (!all_field_value_chars(value)) return fail(status::bad_request);  // NUL, bare CR, CTLs
   if (nfields_ == limits_.max_fields) return fail(status::request_header_fields_too_large);

@@ -1,3 +1,6 @@
+#include <cctype>
+#include <optional>
+#include <random>
 #include <string>
 #include <string_view>
 
@@ -215,6 +218,86 @@ TEST(RequestParser, RejectsMalformedRequestLines) {
        {"GET\r\n\r\n", "GET /\r\n\r\n", "GET  / HTTP/1.1\r\n\r\n", "GET / HTTP/1.1 \r\n\r\n",
         "G(T / HTTP/1.1\r\n\r\n", "GET /a\x01 HTTP/1.1\r\n\r\n", " GET / HTTP/1.1\r\n\r\n"}) {
     EXPECT_EQ(error_of(s), status::bad_request) << s;
+  }
+}
+
+// The request line and field names are scanned in one pass each; a straightforward
+// reading of the grammar (split at the first spaces / the first colon, then validate
+// each part) must agree with it on every line of a small, dense alphabet.
+std::optional<status> reference_request_line(std::string_view line) {
+  const auto sp1 = line.find(' ');
+  if (sp1 == std::string_view::npos) return status::bad_request;
+  const auto sp2 = line.find(' ', sp1 + 1);
+  if (sp2 == std::string_view::npos) return status::bad_request;
+  const auto m = line.substr(0, sp1);
+  const auto t = line.substr(sp1 + 1, sp2 - sp1 - 1);
+  const auto v = line.substr(sp2 + 1);
+  if (m.empty() || t.empty()) return status::bad_request;
+  for (char c : m)
+    if (!std::isalnum(static_cast<unsigned char>(c)) &&
+        std::string_view("!#$%&'*+-.^_`|~").find(c) == std::string_view::npos)
+      return status::bad_request;
+  for (char c : t)
+    if (static_cast<unsigned char>(c) <= 0x20 || static_cast<unsigned char>(c) >= 0x7f)
+      return status::bad_request;
+  if (v.size() != 8 || v.substr(0, 5) != "HTTP/" || !std::isdigit(v[5]) || v[6] != '.' ||
+      !std::isdigit(v[7]))
+    return status::bad_request;
+  if (v[5] != '1') return status::http_version_not_supported;
+  return std::nullopt;
+}
+
+TEST(RequestParser, OnePassRequestLineAgreesWithTheGrammar) {
+  static constexpr char kAlphabet[] = {'G',    'E',    'T',    ' ', '/', 'a', '\t',
+                                       '\x01', '\x7f', '\x80', '(', ':', '%', '.'};
+  static constexpr std::string_view kVersions[] = {"HTTP/1.1", "HTTP/1.0", "HTTP/1.2",  "HTTP/2.0",
+                                                   "http/1.1", "HTTP/1.",  "HTTP/1.1 ", ""};
+  std::mt19937 rng(7);
+  for (int i = 0; i < 20000; ++i) {
+    std::string line;
+    const int len = static_cast<int>(rng() % 9);
+    for (int k = 0; k < len; ++k)
+      line += kAlphabet[rng() % sizeof kAlphabet];
+    if (rng() % 2) line += ' ';
+    line += kVersions[rng() % std::size(kVersions)];
+    request_parser p;
+    const auto r = feed_all(p, line + "\r\nHost: h\r\n\r\n");
+    const auto expected = reference_request_line(line);
+    if (expected) {
+      ASSERT_EQ(r.state, parse_state::error) << line;
+      EXPECT_EQ(p.error_status(), *expected) << line;
+    } else {
+      ASSERT_EQ(r.state, parse_state::done) << line;
+      EXPECT_EQ(p.get().request_line, line);
+    }
+  }
+}
+
+TEST(RequestParser, OnePassFieldNameAgreesWithTheGrammar) {
+  static constexpr char kAlphabet[] = {'H', 'o', 's', 't', ':', ' ', '\t', '(', '_', 'x', '\x80'};
+  std::mt19937 rng(11);
+  for (int i = 0; i < 20000; ++i) {
+    std::string name;
+    const int len = static_cast<int>(rng() % 7);
+    for (int k = 0; k < len; ++k)
+      name += kAlphabet[rng() % sizeof kAlphabet];
+    const std::string line = "X" + name + ": v";  // never starts with OWS
+    const auto colon = line.find(':');
+    bool valid = true;
+    for (std::size_t k = 0; k < colon; ++k) {
+      const char c = line[k];
+      valid = valid && (std::isalnum(static_cast<unsigned char>(c)) ||
+                        std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos);
+    }
+    request_parser p;
+    const auto r = feed_all(p, "GET / HTTP/1.1\r\nHost: h\r\n" + line + "\r\n\r\n");
+    if (!valid) {
+      ASSERT_EQ(r.state, parse_state::error) << line;
+      EXPECT_EQ(p.error_status(), status::bad_request) << line;
+    } else {
+      ASSERT_EQ(r.state, parse_state::done) << line;
+      EXPECT_EQ(p.get().fields.back().name, line.substr(0, colon));
+    }
   }
 }
 
