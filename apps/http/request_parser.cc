@@ -22,39 +22,54 @@ std::uint64_t load8(const char* p) {
   return w;
 }
 
-// is_field_value_char over a whole value, eight bytes at a time: a word with no byte
-// below 0x20 and none equal to 0x7f passes at once; one that has (a TAB, or a byte to
-// reject) is checked byte by byte. Bytes from 0x80 (obs-text) pass.
+std::uint32_t load4(const char* p) {
+  std::uint32_t w;
+  std::memcpy(&w, p, 4);
+  return w;
+}
+
+// True when some byte of `w` is below 0x20 or is 0x7f (bit tricks: a byte below k borrows
+// into its high bit when k is subtracted from every byte; DEL is the zero byte of w ^ 0x7f..).
+bool has_ctl(std::uint64_t w) {
+  const std::uint64_t below_space = (w - 0x20 * kOnes) & ~w & kHighs;
+  const std::uint64_t del = w ^ (0x7f * kOnes);
+  return ((below_space | ((del - kOnes) & ~del)) & kHighs) != 0;
+}
+
+// is_field_value_char over a whole value, eight bytes at a time (the last word overlaps
+// the one before it): a value whose words hold no byte below 0x20 and no DEL passes at
+// once; otherwise (a TAB, or a byte to reject) it is checked byte by byte. Bytes from
+// 0x80 (obs-text) pass.
 bool all_field_value_chars(std::string_view v) {
   const char* p = v.data();
   const std::size_t n = v.size();
-  std::size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    const std::uint64_t w = load8(p + i);
-    const std::uint64_t below_space = (w - 0x20 * kOnes) & ~w & kHighs;
-    const std::uint64_t del = w ^ (0x7f * kOnes);
-    const std::uint64_t is_del = (del - kOnes) & ~del & kHighs;
-    if ((below_space | is_del) == 0) continue;
-    for (std::size_t k = i; k < i + 8; ++k)
-      if (!is_field_value_char(p[k])) return false;
+  if (n >= 8) {
+    bool flagged = false;
+    for (std::size_t i = 0; i + 8 <= n; i += 8)
+      flagged |= has_ctl(load8(p + i));
+    flagged |= has_ctl(load8(p + n - 8));
+    if (!flagged) return true;
   }
-  for (; i < n; ++i)
+  for (std::size_t i = 0; i < n; ++i)
     if (!is_field_value_char(p[i])) return false;
   return true;
 }
 
-// Case-insensitive equality of `s` with `lower` (same size; lower-case letters and '-'),
-// eight bytes at a time. For a token or a validated field value, OR-ing 0x20 into a byte
-// folds an upper-case letter onto its lower case and maps no other allowed byte onto a
-// letter or '-', so one OR and one compare per word decide.
-bool folded_equals(std::string_view s, std::string_view lower) {
+// Case-insensitive equality of `s` with `lower` (same size, at least 4; lower-case letters
+// and '-'), a word at a time with the last word overlapping. For a token or a validated
+// field value, OR-ing 0x20 into a byte folds an upper-case letter onto its lower case and
+// maps no other allowed byte onto a letter or '-', so one OR and one compare per word decide.
+inline bool folded_equals(std::string_view s, std::string_view lower) {
   const std::size_t n = lower.size();
-  std::size_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    if ((load8(s.data() + i) | 0x20 * kOnes) != load8(lower.data() + i)) return false;
-  for (; i < n; ++i)
-    if ((s[i] | 0x20) != lower[i]) return false;
-  return true;
+  const char* a = s.data();
+  const char* b = lower.data();
+  if (n >= 8) {
+    for (std::size_t i = 0; i + 8 <= n; i += 8)
+      if ((load8(a + i) | 0x20 * kOnes) != load8(b + i)) return false;
+    return (load8(a + n - 8) | 0x20 * kOnes) == load8(b + n - 8);
+  }
+  constexpr std::uint32_t kSpaces4 = 0x20202020u;
+  return (load4(a) | kSpaces4) == load4(b) && (load4(a + n - 4) | kSpaces4) == load4(b + n - 4);
 }
 
 }  // namespace
