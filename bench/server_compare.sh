@@ -99,12 +99,14 @@ http {
 }
 CONF
 
+declare -A server_pid  # port -> the pid taskset became (nginx: its master)
 start() {  # start NAME PORT CMD...: pinned to SERVER_CPU, waits for the port
   local name=$1 port=$2 scheme=http
   shift 2
   [[ $name == *-tls ]] && scheme=https
   taskset -c "$SERVER_CPU" "$@" >"$tmp/$name.out" 2>&1 &
   pids+=($!)
+  server_pid[$port]=$!
   for _ in $(seq 100); do
     curl -sk -o /dev/null "$scheme://127.0.0.1:$port/1k.bin" && return 0
     sleep 0.1
@@ -117,6 +119,7 @@ start() {  # start NAME PORT CMD...: pinned to SERVER_CPU, waits for the port
 start pagewire "$PORT_PW" "$bin/apps/sendfile_server/sendfile_server" --root "$root" \
   --listen "127.0.0.1:$PORT_PW" --threads 1
 start nginx "$PORT_NGINX" nginx -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf"
+server_pid[$PORT_NGINX_TLS]=${server_pid[$PORT_NGINX]}  # one nginx serves both ports
 start pagewire-tls "$PORT_PW_TLS" "$bin/apps/sendfile_server/sendfile_server" --root "$root" \
   --listen "127.0.0.1:$PORT_PW_TLS" --threads 1 --tls-cert "$tmp/cert.pem" --tls-key "$tmp/key.pem"
 start asio "$PORT_ASIO" "$bin/apps/asio_file_server/asio_file_server" --root "$root" \
@@ -131,14 +134,30 @@ conns() {
   esac
 }
 
-rps() {  # rps PORT FILE [SCHEME] -> requests/s
-  local out
+# Nanoseconds on CPU of the server behind PORT: every thread of its process and of its
+# children (nginx's worker, io_uring's io-wq workers), from /proc/*/task/*/schedstat.
+cpu_ns() {
+  local root=${server_pid[$1]} total=0 p t ns _
+  for p in "$root" $(pgrep -P "$root" || true); do
+    for t in /proc/"$p"/task/*/schedstat; do
+      read -r ns _ <"$t" 2>/dev/null && total=$((total + ns))
+    done
+  done
+  echo "$total"
+}
+
+# rps PORT FILE [SCHEME] -> "requests/s server-CPU-µs-per-request"
+rps() {
+  local out before after
+  before=$(cpu_ns "$1")
   out=$(taskset -c "$LOAD_CPU" wrk -t1 -c"$(conns "$2")" -d"${DURATION}s" \
     "${3:-http}://127.0.0.1:$1/$2" 2>&1)
+  after=$(cpu_ns "$1")
   if grep -q "Non-2xx" <<<"$out"; then
     echo "server_compare: non-2xx responses from port $1 for $2" >&2
   fi
-  awk '/Requests\/sec/ {print $2}' <<<"$out"
+  awk -v ns=$((after - before)) '/requests in/ {n = $1} /Requests\/sec/ {r = $2}
+    END { printf "%s %.1f\n", r, (n > 0 ? ns / n / 1000 : 0) }' <<<"$out"
 }
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "n/a" }'; }
@@ -147,46 +166,57 @@ median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR] = $1} END { if (NR == 0)
 
 # measure FILE SCHEME PORT...: ROUNDS wrk runs per server, taking turns (round r starts
 # with server r mod N) so a slow spell on the machine spreads over all of them; prints
-# each server's median requests/s, in the order given, and "min-max" spreads on fd 3.
+# each server's median requests/s, in the order given, then each server's median CPU
+# µs per request, and "min-max" spreads of requests/s on fd 3.
 measure() {
   local f=$1 scheme=$2
   shift 2
   local ports=("$@") n=$#
-  local -a runs
+  local -a runs cpus
+  local rate cpu
   for p in "${ports[@]}"; do curl -sk -o /dev/null "$scheme://127.0.0.1:$p/$f"; done
   for ((r = 0; r < ROUNDS; r++)); do
     for ((i = 0; i < n; i++)); do
       local k=$(((i + r) % n))
-      runs[k]="${runs[k]:-} $(rps "${ports[k]}" "$f" "$scheme")"
+      read -r rate cpu < <(rps "${ports[k]}" "$f" "$scheme")
+      runs[k]="${runs[k]:-} $rate"
+      cpus[k]="${cpus[k]:-} $cpu"
     done
   done
-  local out=() spread=()
+  local out=() cpu_out=() spread=()
   for ((i = 0; i < n; i++)); do
     out+=("$(median <<<"${runs[i]}")")
+    cpu_out+=("$(median <<<"${cpus[i]}")")
     spread+=("$(tr ' ' '\n' <<<"${runs[i]}" | grep . | sort -g | sed -n '1p;$p' | paste -sd- -)")
   done
-  echo "${out[*]}"
+  echo "${out[*]} ${cpu_out[*]}"
   echo "$f $scheme: ${spread[*]}" >&3
 }
+
+# cpu_ratio A B: how many times less CPU per request A needs than B ("2.00x" = half).
+cpu_ratio() { ratio "$2" "$1"; }
 
 mkdir -p "$(dirname "$OUT")"
 spreads=$tmp/spreads
 {
-  echo "| file | pagewire req/s | nginx req/s | asio req/s | pagewire/nginx | pagewire/asio |"
-  echo "| --- | ---: | ---: | ---: | ---: | ---: |"
+  echo "| file | pagewire req/s | nginx req/s | asio req/s | pagewire/nginx | pagewire/asio | CPU µs/req pagewire / nginx / asio | CPU/req nginx/pagewire | CPU/req asio/pagewire |"
+  echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
   for f in 1k.bin 64k.bin 1m.bin 64m.bin; do
-    read -r pw ng as < <(measure "$f" http "$PORT_PW" "$PORT_NGINX" "$PORT_ASIO" 3>>"$spreads")
-    echo "| $f | $pw | $ng | $as | $(ratio "$pw" "$ng") | $(ratio "$pw" "$as") |"
+    read -r pw ng as cpw cng cas < <(measure "$f" http "$PORT_PW" "$PORT_NGINX" "$PORT_ASIO" 3>>"$spreads")
+    echo "| $f | $pw | $ng | $as | $(ratio "$pw" "$ng") | $(ratio "$pw" "$as") | $cpw / $cng / $cas | $(cpu_ratio "$cpw" "$cng") | $(cpu_ratio "$cpw" "$cas") |"
   done
   for f in 1k.bin 1m.bin; do  # HTTPS (TLS 1.3 on both sides)
-    read -r pw ng < <(measure "$f" https "$PORT_PW_TLS" "$PORT_NGINX_TLS" 3>>"$spreads")
-    echo "| $f (https) | $pw | $ng | n/a | $(ratio "$pw" "$ng") | n/a |"
+    read -r pw ng cpw cng < <(measure "$f" https "$PORT_PW_TLS" "$PORT_NGINX_TLS" 3>>"$spreads")
+    echo "| $f (https) | $pw | $ng | n/a | $(ratio "$pw" "$ng") | n/a | $cpw / $cng / n/a | $(cpu_ratio "$cpw" "$cng") | n/a |"
   done
 } | tee "$OUT"
 {
   echo
   echo "Medians of $ROUNDS wrk runs of ${DURATION}s per server and file, servers taking turns;"
   echo "server on CPU $SERVER_CPU, wrk on CPU $LOAD_CPU, $(nproc) CPUs, $(uname -r)."
+  echo "CPU µs/req: the server's CPU time (all its threads and child processes, user and"
+  echo "kernel, from /proc/*/task/*/schedstat) over the requests wrk completed; a server that"
+  echo "saturates wrk's core cannot show its speed in requests/s, and shows it here."
   echo "Spread (min-max req/s, pagewire nginx [asio]):"
   echo
   sed 's/^/    /' "$spreads"
