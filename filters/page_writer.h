@@ -8,11 +8,16 @@
 /// filled at a time; take() hands the output chain over and keeps filling the same page
 /// after the taken bytes (the slices never overlap).
 ///
+/// A producer that must not stop half-way (a TLS record sealed across pages) first calls
+/// ensure(n): it takes from the pool every page the next n bytes need (kept aside, not yet
+/// output), so the reserve()/commit() calls that produce those n bytes cannot fail.
+///
 /// Ownership: holds page_refs only. Threading: one thread at a time. Errors: reserve()
-/// returns an empty span when the pool refuses a page.
+/// returns an empty span, and ensure() false, when the pool refuses a page.
 
 #include <cstddef>
 #include <span>
+#include <vector>
 
 #include <pagewire/fs/chain.h>
 #include <pagewire/fs/page_pool.h>
@@ -28,12 +33,30 @@ class page_writer {
   std::span<std::byte> reserve() {
     if (!page_ || used_ == fs::kPageSize) {
       flush_page();
-      page_ = pool_->allocate();
+      if (!spare_.empty()) {
+        page_ = std::move(spare_.back());
+        spare_.pop_back();
+      } else {
+        page_ = pool_->allocate();
+      }
       used_ = 0;
       start_ = 0;
       if (!page_) return {};
     }
     return {page_.data() + used_, fs::kPageSize - used_};
+  }
+  /// Makes the next n bytes writable by reserve()/commit() whatever the pool does later:
+  /// false (and the output unchanged) when the pool refused a page.
+  bool ensure(std::size_t n) {
+    std::size_t room = page_ ? fs::kPageSize - used_ : 0;
+    room += spare_.size() * fs::kPageSize;
+    while (room < n) {
+      fs::page_ref p = pool_->allocate();
+      if (!p) return false;
+      spare_.push_back(std::move(p));
+      room += fs::kPageSize;
+    }
+    return true;
   }
   /// Appends the first n bytes of the last reserve() to the output.
   void commit(std::size_t n) noexcept { used_ += n; }
@@ -61,6 +84,7 @@ class page_writer {
   std::size_t used_ = 0;   // bytes of page_ written
   std::size_t start_ = 0;  // bytes of page_ already in out_ or taken
   fs::chain out_;
+  std::vector<fs::page_ref> spare_;  // pages ensure() took, used before the pool's
 };
 
 }  // namespace pagewire::filters
