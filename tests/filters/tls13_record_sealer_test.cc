@@ -298,6 +298,56 @@ TEST(Sealer, KeylogCallbackInstalledEarlierStillGetsEveryLine) {
   EXPECT_GE(keylog_lines().size(), 5u);  // handshake, application and exporter secrets
 }
 
+// tls_layer over the memory transport: the stats say who sealed, and the body arrives.
+void layer_transfer(bool sealer_on) {
+  runtime::context ctx;
+  fs::page_pool pool{fs::page_pool_options{.max_bytes = std::size_t{256} << 20}};
+  auto [a, b] = filters::memory_transport::make_pair(ctx, pool);
+  filters::tls_options so;
+  so.cert_file = self_signed().cert;
+  so.key_file = self_signed().key;
+  so.record_sealer = sealer_on;
+  std::error_code ec;
+  auto sctx = filters::tls_context::create(so, ec);
+  ASSERT_FALSE(ec);
+  filters::tls_layer server(std::move(b), sctx, {}, pool, nullptr, ec);
+  ASSERT_FALSE(ec);
+  filters::tls_layer client(std::move(a), client_tls(), {}, pool, nullptr, ec);
+  ASSERT_FALSE(ec);
+  const auto data = text_bytes(700000);
+  std::vector<std::byte> got;
+  asio::co_spawn(
+      ctx.get_executor(),
+      [&]() -> asio::awaitable<void> {
+        EXPECT_FALSE(co_await send_all(server, to_chain(pool, data), 3));
+      },
+      asio::detached);
+  asio::co_spawn(
+      ctx.get_executor(),
+      [&]() -> asio::awaitable<void> {
+        EXPECT_FALSE(co_await recv_all(client, got));
+        EXPECT_FALSE(co_await client.shutdown(asio::use_awaitable));
+      },
+      asio::detached);
+  ctx.run();
+  EXPECT_TRUE(got == data);
+  const filters::tls_stats st = server.stats();
+  EXPECT_EQ(st.record_sealer, sealer_on) << st.record_sealer_reason;
+  EXPECT_NE(st.record_sealer_reason.find(sealer_on ? "sealed by pagewire" : "off"),
+            std::string::npos)
+      << st.record_sealer_reason;
+  EXPECT_EQ(st.openssl_writes_after_takeover, 0u);
+  EXPECT_TRUE(client.stats().record_sealer) << client.stats().record_sealer_reason;
+}
+
+TEST(SealerLayer, StatsSayPagewireSealsAndTheBodyArrives) {
+  layer_transfer(true);
+}
+
+TEST(SealerLayer, OptionOffKeepsOpenSslAndSaysSo) {
+  layer_transfer(false);
+}
+
 // The sealer alone: a sealer and an opener built from the same secret.
 TEST(SealerAlone, RecordsSpanningPagesOpenAgainAcrossKeyUpdates) {
   fs::page_pool pool;
