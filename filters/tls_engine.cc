@@ -387,14 +387,25 @@ void tls_engine::take_over_writes() {
   SSL_set_msg_callback_arg(ssl_, this);
 }
 
-// Handshake messages OpenSSL reads: a KeyUpdate asking us to update our key too.
+// Handshake messages OpenSSL reads: a KeyUpdate asking us to update our key too. Alerts
+// OpenSSL sends (a fatal one after a read error: bad MAC, a truncated stream): the BIO
+// dropped its record just before (the callback comes after the write), so the sealer
+// seals the same alert instead and the write is not counted as a stray one.
 void tls_engine::on_message(int write_p, int, int content_type, const void* buf, std::size_t len,
                             SSL*, void* arg) {
   const auto* m = static_cast<const unsigned char*>(buf);
+  auto* e = static_cast<tls_engine*>(arg);
+  if (write_p && content_type == SSL3_RT_ALERT && len == 2 &&
+      e->sealer_stats_.openssl_writes_after_takeover > 0) {
+    --e->sealer_stats_.openssl_writes_after_takeover;
+    ++e->sealer_stats_.alerts_resealed;
+    e->sealer_->seal(e->out_, std::as_bytes(std::span(m, 2)),
+                     tls13_record_sealer::content::alert);  // a refused page: the alert is lost
+    return;
+  }
   if (write_p || content_type != SSL3_RT_HANDSHAKE || len != 5 || m[0] != SSL3_MT_KEY_UPDATE) {
     return;
   }
-  auto* e = static_cast<tls_engine*>(arg);
   if (m[4] == SSL_KEY_UPDATE_REQUESTED) {
     ++e->sealer_stats_.peer_key_update_requests;
     e->peer_update_pending_ = true;

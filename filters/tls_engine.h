@@ -20,8 +20,10 @@
 /// opening the records that passed through the BIO. OpenSSL keeps the read side (SSL_read,
 /// the peer's KeyUpdate included); a KeyUpdate with update_requested from the peer (seen by
 /// the message callback) is answered by the sealer before its next record; close() seals
-/// close_notify. OpenSSL never writes again: a write it still attempts (it has no reason to;
-/// sealer_stats counts them) is dropped, as the stream's keys are no longer its own.
+/// close_notify. OpenSSL never writes again: a write it still attempts is dropped, as the
+/// stream's keys are no longer its own; an alert OpenSSL sends after a read error (seen by
+/// the message callback) is sealed again by the sealer, anything else is counted
+/// (openssl_writes_after_takeover, expected to stay 0).
 /// Otherwise (TLS 1.2, the option off, a socket BIO) SSL_write seals, as before.
 ///
 /// Status codes follow OpenSSL's: want_read (feed more ciphertext), want_write (the pool
@@ -59,6 +61,7 @@ struct sealer_stats {
   std::uint64_t key_updates_sent = 0;               ///< own and answering KeyUpdates
   std::uint64_t peer_key_update_requests = 0;       ///< peer KeyUpdates with update_requested
   std::uint64_t openssl_writes_after_takeover = 0;  ///< BIO writes dropped (stays 0)
+  std::uint64_t alerts_resealed = 0;  ///< OpenSSL's alerts (after read errors) sealed by us
 };
 
 class tls_engine {

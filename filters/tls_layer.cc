@@ -75,6 +75,7 @@ tls_stats tls_layer::stats() const {
   s.key_updates_sent = k.key_updates_sent;
   s.peer_key_update_requests = k.peer_key_update_requests;
   s.openssl_writes_after_takeover = k.openssl_writes_after_takeover;
+  s.alerts_resealed = k.alerts_resealed;
   return s;
 }
 

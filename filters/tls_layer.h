@@ -86,6 +86,7 @@ struct tls_stats {
   std::uint64_t key_updates_sent = 0;
   std::uint64_t peer_key_update_requests = 0;
   std::uint64_t openssl_writes_after_takeover = 0;  ///< stays 0
+  std::uint64_t alerts_resealed = 0;  ///< OpenSSL's alerts after read errors, sealed by us
 };
 
 class tls_layer final : public layer {

@@ -249,6 +249,35 @@ TEST(Sealer, PeerKeyUpdateRequestIsAnsweredAndEverythingStaysReadable) {
   }
 }
 
+TEST(Sealer, OpenSslAlertAfterABadRecordReachesThePeerSealedByUs) {
+  peer_pair p({.pw_server = true});
+  ASSERT_TRUE(p.handshake());
+  const auto c = random_bytes(1000);
+  std::size_t w = 0;
+  ASSERT_EQ(SSL_write_ex(p.peer, c.data(), c.size(), &w), 1);
+  std::vector<std::byte> wire(4096);
+  const int n = BIO_read(p.peer_out, wire.data(), static_cast<int>(wire.size()));
+  ASSERT_GT(n, 100);
+  wire.resize(static_cast<std::size_t>(n));
+  wire[50] ^= std::byte{1};  // the peer's record no longer authenticates
+  p.pw->feed(to_chain(p.pool, wire));
+  filters::page_writer out(p.pool);
+  std::error_code ec;
+  EXPECT_EQ(p.pw->decrypt(out, 1 << 20, ec), tls_engine::status::error);
+  EXPECT_EQ(ec, filters::errc::tls_protocol);
+  EXPECT_EQ(p.pw->sealer().alerts_resealed, 1u);
+  EXPECT_EQ(p.pw->sealer().openssl_writes_after_takeover, 0u);
+  p.to_peer();
+  char buf[64];
+  std::size_t got = 0;
+  ERR_clear_error();
+  const int r = SSL_read_ex(p.peer, buf, sizeof buf, &got);
+  ASSERT_EQ(SSL_get_error(p.peer, r), SSL_ERROR_SSL);
+  EXPECT_EQ(ERR_GET_REASON(ERR_peek_error()), SSL_AD_REASON_OFFSET + SSL_AD_BAD_RECORD_MAC)
+      << filters::openssl_errors();
+  ERR_clear_error();
+}
+
 TEST(Sealer, OwnKeyUpdatesAfterRecordsPerKey) {
   peer_pair p({.pw_server = false, .suite = "TLS_CHACHA20_POLY1305_SHA256", .records_per_key = 3});
   ASSERT_TRUE(p.handshake());
