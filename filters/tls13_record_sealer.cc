@@ -22,6 +22,7 @@ struct tls13_record_sealer::suite_info {
 namespace {
 
 constexpr std::size_t kIvLen = 12;
+constexpr std::size_t kAlign = 64;
 
 // HKDF-Expand-Label(secret, label, "", out.size()) of RFC 8446 7.1.
 bool expand_label(const char* digest, std::span<const unsigned char> secret, const char* label,
@@ -134,10 +135,11 @@ void tls13_record_sealer::nonce(std::array<unsigned char, 12>& n) const noexcept
     n[kIvLen - 1 - i] ^= static_cast<unsigned char>(seq_ >> (8 * i));
 }
 
-// One EVP_EncryptUpdate per page span: the ciphertext lands in the pages ensure() set aside.
+// One EVP_EncryptUpdate per run of pages back to back in memory: the ciphertext lands in
+// the pages ensure() set aside.
 bool tls13_record_sealer::encrypt_into(page_writer& out, const unsigned char* in, std::size_t n) {
   while (n > 0) {
-    const auto space = out.reserve();
+    const auto space = out.reserve_run(n);
     const std::size_t take = std::min(space.size(), n);
     int produced = 0;
     if (take == 0 ||
@@ -146,7 +148,7 @@ bool tls13_record_sealer::encrypt_into(page_writer& out, const unsigned char* in
         produced != static_cast<int>(take)) {
       return false;
     }
-    out.commit(take);
+    out.commit_run(take);
     in += take;
     n -= take;
   }
@@ -172,7 +174,12 @@ tls13_record_sealer::result tls13_record_sealer::seal_record(page_writer& out,
                                                              content type) {
   if (plain.size() > kMaxPlaintext) return result::error;
   const std::size_t len = plain.size() + 1 + kTag;
-  if (!out.ensure(kHeader + len)) return result::want_pages;
+  // The plaintext starts 64-byte aligned in its page, so every page boundary falls on a
+  // whole cipher block (ChaCha20's 64, AES's 16): a call ending mid-block costs ChaCha20-
+  // Poly1305 an extra block computation each time (~25% of its speed). The gap before the
+  // header (at most 63 bytes) is left out of the output.
+  if (!out.ensure(kAlign - 1 + kHeader + len)) return result::want_pages;
+  out.align(kAlign, kAlign - kHeader);
   const unsigned char header[kHeader] = {0x17, 0x03, 0x03, static_cast<unsigned char>(len >> 8),
                                          static_cast<unsigned char>(len)};
   std::array<unsigned char, 12> n;
