@@ -5,9 +5,11 @@
 /// SERVER_TRAFFIC_SECRET_0 lines, taken when their client random is the SSL's). They let
 /// pagewire seal records itself (tls13_record_sealer) once the handshake is done.
 ///
-/// install() puts the capturing callback on an SSL_CTX once; a callback installed there
-/// earlier keeps getting every line (called first). A callback installed later replaces
-/// ours: the secrets are then simply missing (has_*() false), nothing breaks.
+/// install() puts the capturing callback on an SSL_CTX once (tls_context::create does, before
+/// the context is shared; tls_engine checks again); a callback installed there earlier keeps
+/// getting every line (called first). One installed later replaces ours until the next
+/// engine's check chains it in turn; meanwhile the secrets are missing (empty) and that
+/// engine leaves sealing to OpenSSL.
 ///
 /// Ownership: an object attaches itself to its SSL (ex_data) and detaches on destruction,
 /// so it is destroyed before that SSL is freed. The secrets are wiped on destruction. Threading:

@@ -15,6 +15,7 @@
 //
 //   bazel build --config=release //tests/bench:tls_seal_bench
 //   bazel-bin/tests/bench/tls_seal_bench --bytes 1G --window 64M --repeat 3 [--only sealer]
+//       [--suite CHACHA20]
 
 #include <algorithm>
 #include <chrono>
@@ -234,14 +235,16 @@ int main(int argc, char** argv) {
   std::uint64_t total = 1000000000ull;
   std::size_t window_bytes = std::size_t{64} << 20;
   int repeat = 3;
-  std::string only;        // cipher, evp, sealer or openssl: run only that loop
-  std::size_t offset = 0;  // each record's plaintext starts this far into its first page
+  std::string only;          // cipher, evp, sealer or openssl: run only that loop
+  std::string suite_filter;  // run only the suites whose name contains this
+  std::size_t offset = 0;    // each record's plaintext starts this far into its first page
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
     if (k == "--bytes") total = parse_bytes(v);
     if (k == "--window") window_bytes = parse_bytes(v);
     if (k == "--repeat") repeat = std::max(1, std::atoi(v.c_str()));
     if (k == "--only") only = v;
+    if (k == "--suite") suite_filter = v;
     if (k == "--offset") offset = parse_bytes(v);
   }
   const std::string dir = std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp";
@@ -257,6 +260,7 @@ int main(int argc, char** argv) {
   std::printf("%-30s %10s %10s %10s %10s %14s %14s\n", "suite", "cipher", "evp/rec", "sealer",
               "openssl", "cipher/sealer", "cipher/openssl");
   for (const suite& s : kSuites) {
+    if (std::string(s.tls).find(suite_filter) == std::string::npos) continue;
     std::vector<double> c, on, off, rec;
     for (int i = 0; i < repeat; ++i) {  // interleaved, so load changes hit all three alike
       if (only.empty() || only == "cipher") {
