@@ -23,6 +23,11 @@ namespace {
 
 constexpr std::size_t kIvLen = 12;
 constexpr std::size_t kAlign = 64;
+// At most this many bytes per EVP_EncryptUpdate. With the plaintext out of cache, AES-GCM
+// runs ~15% faster in 4 KiB calls than in 8 or 16 KiB ones (and slower in 3 or 6 KiB ones):
+// tests/bench/tls_seal_bench --window 64M, AES-128-GCM 0.239 -> 0.201 s/GB, AES-256-GCM
+// 0.250 -> 0.223; the same in cache and for ChaCha20-Poly1305.
+constexpr std::size_t kMaxCall = 4096;
 
 // HKDF-Expand-Label(secret, label, "", out.size()) of RFC 8446 7.1.
 bool expand_label(const char* digest, std::span<const unsigned char> secret, const char* label,
@@ -135,11 +140,11 @@ void tls13_record_sealer::nonce(std::array<unsigned char, 12>& n) const noexcept
     n[kIvLen - 1 - i] ^= static_cast<unsigned char>(seq_ >> (8 * i));
 }
 
-// One EVP_EncryptUpdate per run of pages back to back in memory: the ciphertext lands in
-// the pages ensure() set aside.
+// One EVP_EncryptUpdate per run of pages back to back in memory (at most kMaxCall bytes):
+// the ciphertext lands in the pages ensure() set aside.
 bool tls13_record_sealer::encrypt_into(page_writer& out, const unsigned char* in, std::size_t n) {
   while (n > 0) {
-    const auto space = out.reserve_run(n);
+    const auto space = out.reserve_run(std::min(n, kMaxCall));
     const std::size_t take = std::min(space.size(), n);
     int produced = 0;
     if (take == 0 ||
