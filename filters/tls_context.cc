@@ -2,6 +2,7 @@
 #include <openssl/ssl.h>
 
 #include <pagewire/filters/error.h>
+#include <pagewire/filters/tls13_secrets.h>
 #include <pagewire/filters/tls_context.h>
 
 namespace pagewire::filters {
@@ -65,6 +66,8 @@ std::shared_ptr<tls_context> tls_context::create(const tls_options& o, std::erro
   SSL_CTX_set_num_tickets(c, 0);
   SSL_CTX_set_mode(c, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
   SSL_CTX_set_read_ahead(c, 1);
+  // Before the context is shared: engines then find the capturing keylog callback in place.
+  if (o.record_sealer && hi == TLS1_3_VERSION) tls13_secrets::install(c);
   if (!o.cipher_list.empty() && SSL_CTX_set_cipher_list(c, o.cipher_list.c_str()) != 1) {
     ec = std::make_error_code(std::errc::invalid_argument);
     return nullptr;

@@ -13,6 +13,7 @@
 /// `detail`), or EINVAL for bad options.
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <system_error>
@@ -42,6 +43,13 @@ struct tls_options {
   bool alpn_http11 = true;
   /// Ask OpenSSL for kernel TLS (SSL_OP_ENABLE_KTLS); used only by socket-BIO engines.
   bool enable_ktls = true;
+  /// TLS 1.3 over the memory BIO: pagewire seals application-data records itself
+  /// (tls13_record_sealer) straight into pool pages once the handshake is done; off, or
+  /// TLS 1.2, or a socket-BIO engine: OpenSSL's SSL_write does.
+  bool record_sealer = true;
+  /// Records under one key before the sealer updates it itself (0: the cipher's bound,
+  /// 2^24 for AES-GCM). For tests.
+  std::uint64_t records_per_key = 0;
 };
 
 class tls_context {

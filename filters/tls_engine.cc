@@ -16,6 +16,12 @@ struct bio_glue {
   static int write_ex(BIO* b, const char* data, size_t len, size_t* written) {
     auto* e = static_cast<tls_engine*>(BIO_get_data(b));
     BIO_clear_retry_flags(b);
+    if (e->sealer_) {  // the stream's keys are the sealer's now: OpenSSL's record is void
+      ++e->sealer_stats_.openssl_writes_after_takeover;
+      *written = len;
+      return 1;
+    }
+    if (e->secrets_) e->tap_written(reinterpret_cast<const unsigned char*>(data), len);
     size_t done = 0;
     while (done < len) {
       auto space = e->out_.reserve();
@@ -113,6 +119,13 @@ tls_engine::tls_engine(std::shared_ptr<tls_context> ctx, fs::page_pool& pool, st
   if (!on_socket_) BIO_set_data(bio, this);
   SSL_set_bio(ssl_, bio, bio);  // one BIO both ways; SSL owns it
   const tls_options& o = ctx_->options();
+  if (o.record_sealer && !on_socket_ && o.max_version >= 13) {
+    if (tls13_secrets::install(ctx_->native())) {
+      secrets_ = std::make_unique<tls13_secrets>(ssl_);
+    } else {
+      sealer_stats_.reason = "no keylog slot";
+    }
+  }
   if (o.role == tls_role::server) {
     SSL_set_accept_state(ssl_);
   } else {
@@ -141,6 +154,7 @@ bool tls_engine::use_memory_bio() noexcept {
 }
 
 tls_engine::~tls_engine() {
+  secrets_.reset();  // detaches from ssl_
   SSL_free(ssl_);
 }
 
@@ -174,6 +188,7 @@ tls_engine::status tls_engine::handshake(std::error_code& ec) {
   const int rc = SSL_do_handshake(ssl_);
   if (rc == 1) {
     established_ = true;
+    take_over_writes();
     return status::ok;
   }
   return map_error(rc, ec);
@@ -183,12 +198,44 @@ tls_engine::status tls_engine::encrypt(std::span<const std::byte> plain, std::si
                                        std::error_code& ec) {
   accepted = 0;
   if (plain.empty()) return status::ok;
+  if (sealer_) {
+    if (const status st = answer_key_update(ec); st != status::ok) return st;
+    while (accepted < plain.size()) {
+      const std::size_t n = std::min(record_bytes_, plain.size() - accepted);
+      const auto r = sealer_->seal(out_, plain.subspan(accepted, n));
+      if (r == tls13_record_sealer::result::want_pages) {
+        return accepted ? status::ok : status::want_write;
+      }
+      if (r != tls13_record_sealer::result::ok) {
+        ec = errc::tls_protocol;
+        return status::error;
+      }
+      accepted += n;
+      sealer_stats_.key_updates_sent = sealer_->key_updates();
+    }
+    return status::ok;
+  }
   const int rc = SSL_write_ex(ssl_, plain.data(), plain.size(), &accepted);
   if (rc == 1) return status::ok;
   return map_error(rc, ec);
 }
 
 tls_engine::status tls_engine::decrypt(page_writer& out, std::size_t limit, std::error_code& ec) {
+  const status st = decrypt_records(out, limit, ec);
+  if (sealer_ && peer_update_pending_) {
+    // The answer to a KeyUpdate read just now goes out even if we have nothing to send;
+    // a refused page leaves it to the next encrypt() or decrypt().
+    std::error_code aec;
+    if (answer_key_update(aec) == status::error && st != status::error) {
+      ec = aec;
+      return status::error;
+    }
+  }
+  return st;
+}
+
+tls_engine::status tls_engine::decrypt_records(page_writer& out, std::size_t limit,
+                                               std::error_code& ec) {
   std::size_t produced = 0;
   while (produced < limit) {
     auto space = out.reserve();
@@ -205,6 +252,16 @@ tls_engine::status tls_engine::decrypt(page_writer& out, std::size_t limit, std:
 }
 
 tls_engine::status tls_engine::close(std::error_code& ec) {
+  if (sealer_) {
+    if (const status st = answer_key_update(ec); st != status::ok) {
+      if (st == status::want_write) ec = errc::pool_exhausted;
+      return status::error;
+    }
+    const auto r = sealer_->seal_close_notify(out_);
+    if (r == tls13_record_sealer::result::ok) return status::ok;
+    ec = r == tls13_record_sealer::result::want_pages ? errc::pool_exhausted : errc::tls_protocol;
+    return status::error;
+  }
   const int rc = SSL_shutdown(ssl_);
   if (rc >= 0) return status::ok;  // 0: sent, the peer's not yet seen; 1: both done
   return map_error(rc, ec);
@@ -229,7 +286,143 @@ std::size_t tls_engine::record_plaintext(std::size_t mss) const noexcept {
 }
 
 void tls_engine::set_record_plaintext(std::size_t bytes) noexcept {
+  record_bytes_ = std::min(bytes, tls13_record_sealer::kMaxPlaintext);
   SSL_set_max_send_fragment(ssl_, static_cast<long>(bytes));
+}
+
+// ---- the record sealer -----------------------------------------------------------------
+
+// Splits what OpenSSL writes into records; once our write secret is known, keeps each
+// application_data-typed record (every TLS 1.3 encrypted record) whole, up to kTapLimit.
+void tls_engine::tap_written(const unsigned char* p, std::size_t n) {
+  constexpr std::size_t kTapLimit = 64 * 1024;
+  const bool armed = !(ctx_->options().role == tls_role::server ? secrets_->server_application()
+                                                                : secrets_->client_application())
+                          .empty();
+  while (n > 0) {
+    if (tap_have_ < sizeof tap_header_) {
+      const std::size_t take = std::min(n, sizeof tap_header_ - tap_have_);
+      std::memcpy(tap_header_ + tap_have_, p, take);
+      tap_have_ += take;
+      p += take;
+      n -= take;
+      if (tap_have_ < sizeof tap_header_) break;
+      tap_left_ = std::size_t{tap_header_[3]} << 8 | tap_header_[4];
+      tap_keep_ = armed && tap_header_[0] == 0x17;
+      if (tap_keep_ && tapped_bytes_ + sizeof tap_header_ + tap_left_ > kTapLimit) {
+        tap_keep_ = false;
+        tap_overflow_ = true;
+      }
+      if (tap_keep_) {
+        const auto* h = reinterpret_cast<const std::byte*>(tap_header_);
+        tapped_.emplace_back(h, h + sizeof tap_header_);
+        tapped_bytes_ += sizeof tap_header_ + tap_left_;
+      }
+    }
+    const std::size_t take = std::min(n, tap_left_);
+    if (tap_keep_) {
+      const auto* b = reinterpret_cast<const std::byte*>(p);
+      tapped_.back().insert(tapped_.back().end(), b, b + take);
+    }
+    tap_left_ -= take;
+    p += take;
+    n -= take;
+    if (tap_left_ == 0) tap_have_ = 0;
+  }
+}
+
+// Records sealed by OpenSSL under the application key (they open with sequence 0, 1, ...):
+// the sealer goes on from there. The others were under the handshake key.
+std::uint64_t tls_engine::count_openssl_records() {
+  std::vector<std::byte> plain;
+  for (const auto& r : tapped_) {
+    tls13_record_sealer::content type;
+    sealer_->open(r, plain, type);  // advances the sequence when it opens
+  }
+  tapped_.clear();
+  tapped_bytes_ = 0;
+  return sealer_->sequence();
+}
+
+void tls_engine::take_over_writes() {
+  sealer_stats& st = sealer_stats_;
+  if (!ctx_->options().record_sealer) {
+    st.reason = "record_sealer off: OpenSSL seals";
+    return;
+  }
+  if (on_socket_) {
+    st.reason = "socket BIO (kTLS candidate): OpenSSL seals";
+    return;
+  }
+  if (SSL_version(ssl_) != TLS1_3_VERSION) {
+    st.reason = std::string(version()) + ": OpenSSL seals";
+    secrets_.reset();
+    return;
+  }
+  if (!secrets_) return;  // reason set at construction
+  const bool server = ctx_->options().role == tls_role::server;
+  const auto secret = server ? secrets_->server_application() : secrets_->client_application();
+  if (secret.empty()) {
+    st.reason = "traffic secret not captured (keylog callback replaced): OpenSSL seals";
+    return;
+  }
+  if (tap_overflow_ || tap_have_ != 0) {
+    st.reason = "OpenSSL's records before the takeover not counted: OpenSSL seals";
+    return;
+  }
+  const SSL_CIPHER* c = SSL_get_current_cipher(ssl_);
+  std::string why;
+  auto sealer = tls13_record_sealer::create(c ? SSL_CIPHER_get_protocol_id(c) : 0, secret, 0,
+                                            ctx_->options().records_per_key, why);
+  if (!sealer) {
+    st.reason = why + " (" + std::string(cipher()) + "): OpenSSL seals";
+    return;
+  }
+  sealer_ = std::move(sealer);
+  st.start_sequence = count_openssl_records();
+  st.active = true;
+  st.reason = "TLS 1.3 " + std::string(cipher()) + ": records sealed by pagewire";
+  secrets_.reset();
+  SSL_set_msg_callback(ssl_, &tls_engine::on_message);
+  SSL_set_msg_callback_arg(ssl_, this);
+}
+
+// Handshake messages OpenSSL reads: a KeyUpdate asking us to update our key too. Alerts
+// OpenSSL sends (a fatal one after a read error: bad MAC, a truncated stream): the BIO
+// dropped its record just before (the callback comes after the write), so the sealer
+// seals the same alert instead and the write is not counted as a stray one.
+void tls_engine::on_message(int write_p, int, int content_type, const void* buf, std::size_t len,
+                            SSL*, void* arg) {
+  const auto* m = static_cast<const unsigned char*>(buf);
+  auto* e = static_cast<tls_engine*>(arg);
+  if (write_p && content_type == SSL3_RT_ALERT && len == 2 &&
+      e->sealer_stats_.openssl_writes_after_takeover > 0) {
+    --e->sealer_stats_.openssl_writes_after_takeover;
+    ++e->sealer_stats_.alerts_resealed;
+    e->sealer_->seal(e->out_, std::as_bytes(std::span(m, 2)),
+                     tls13_record_sealer::content::alert);  // a refused page: the alert is lost
+    return;
+  }
+  if (write_p || content_type != SSL3_RT_HANDSHAKE || len != 5 || m[0] != SSL3_MT_KEY_UPDATE) {
+    return;
+  }
+  if (m[4] == SSL_KEY_UPDATE_REQUESTED) {
+    ++e->sealer_stats_.peer_key_update_requests;
+    e->peer_update_pending_ = true;
+  }
+}
+
+tls_engine::status tls_engine::answer_key_update(std::error_code& ec) {
+  if (!peer_update_pending_) return status::ok;
+  const auto r = sealer_->seal_key_update(out_, false);
+  if (r == tls13_record_sealer::result::want_pages) return status::want_write;
+  if (r != tls13_record_sealer::result::ok) {
+    ec = errc::tls_protocol;
+    return status::error;
+  }
+  peer_update_pending_ = false;
+  sealer_stats_.key_updates_sent = sealer_->key_updates();
+  return status::ok;
 }
 
 std::string_view tls_engine::alpn() const noexcept {

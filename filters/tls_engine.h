@@ -12,6 +12,20 @@
 /// produced output, not a copy. (OpenSSL 3.0 also copies each record's plaintext into its
 /// write buffer and encrypts it there; no public API avoids that, and it is not counted.)
 ///
+/// TLS 1.3 over the memory BIO (tls_options::record_sealer, the default): once the
+/// handshake is done, pagewire seals the records it sends itself (tls13_record_sealer) with
+/// the traffic secret tls13_secrets captured, straight from the caller's plaintext into pool
+/// pages: no copy on the write side. The first sequence number is the count of
+/// application-key records OpenSSL already wrote (a server's session tickets), found by
+/// opening the records that passed through the BIO. OpenSSL keeps the read side (SSL_read,
+/// the peer's KeyUpdate included); a KeyUpdate with update_requested from the peer (seen by
+/// the message callback) is answered by the sealer before its next record; close() seals
+/// close_notify. OpenSSL never writes again: a write it still attempts is dropped, as the
+/// stream's keys are no longer its own; an alert OpenSSL sends after a read error (seen by
+/// the message callback) is sealed again by the sealer, anything else is counted
+/// (openssl_writes_after_takeover, expected to stay 0).
+/// Otherwise (TLS 1.2, the option off, a socket BIO) SSL_write seals, as before.
+///
 /// Status codes follow OpenSSL's: want_read (feed more ciphertext), want_write (the pool
 /// refused a page: send output, then call again with the same bytes), closed (the peer's
 /// close_notify), error (ec: filters::errc::tls_handshake before the handshake finished,
@@ -26,8 +40,11 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <vector>
 
 #include <pagewire/filters/page_writer.h>
+#include <pagewire/filters/tls13_record_sealer.h>
+#include <pagewire/filters/tls13_secrets.h>
 #include <pagewire/filters/tls_context.h>
 #include <pagewire/fs/chain.h>
 #include <pagewire/net/recv_buffer_ring.h>
@@ -35,6 +52,17 @@
 typedef struct ssl_st SSL;
 
 namespace pagewire::filters {
+
+/// Who seals the records this engine sends, and what the sealer did.
+struct sealer_stats {
+  bool active = false;                              ///< pagewire's sealer owns the write side
+  std::string reason;                               ///< why (or why not) the sealer
+  std::uint64_t start_sequence = 0;                 ///< application records OpenSSL sealed first
+  std::uint64_t key_updates_sent = 0;               ///< own and answering KeyUpdates
+  std::uint64_t peer_key_update_requests = 0;       ///< peer KeyUpdates with update_requested
+  std::uint64_t openssl_writes_after_takeover = 0;  ///< BIO writes dropped (stays 0)
+  std::uint64_t alerts_resealed = 0;  ///< OpenSSL's alerts (after read errors) sealed by us
+};
 
 class tls_engine {
  public:
@@ -86,6 +114,8 @@ class tls_engine {
   /// records in user space, so pagewire's pages and transport carry them from now on).
   bool use_memory_bio() noexcept;
 
+  const sealer_stats& sealer() const noexcept { return sealer_stats_; }
+
   std::string_view alpn() const noexcept;
   std::string_view version() const noexcept;
   std::string_view cipher() const noexcept;
@@ -94,6 +124,13 @@ class tls_engine {
  private:
   friend struct bio_glue;
   status map_error(int rc, std::error_code& ec);
+  void take_over_writes();
+  std::uint64_t count_openssl_records();
+  void tap_written(const unsigned char* p, std::size_t n);
+  status answer_key_update(std::error_code& ec);
+  status decrypt_records(page_writer& out, std::size_t limit, std::error_code& ec);
+  static void on_message(int write_p, int version, int content_type, const void* buf,
+                         std::size_t len, SSL* ssl, void* arg);
 
   std::shared_ptr<tls_context> ctx_;
   SSL* ssl_ = nullptr;
@@ -105,6 +142,22 @@ class tls_engine {
   bool eof_ = false;
   bool established_ = false;
   bool on_socket_ = false;
+
+  // The record sealer (TLS 1.3, memory BIO).
+  std::unique_ptr<tls13_secrets> secrets_;
+  std::unique_ptr<tls13_record_sealer> sealer_;
+  sealer_stats sealer_stats_;
+  std::size_t record_bytes_ = tls13_record_sealer::kMaxPlaintext;
+  bool peer_update_pending_ = false;
+  // Records OpenSSL writes once our write secret is known (before the takeover): the
+  // candidates for application-key records it sealed itself.
+  unsigned char tap_header_[5] = {};
+  std::size_t tap_have_ = 0;   // header bytes of the current record seen
+  std::size_t tap_left_ = 0;   // body bytes of the current record still to come
+  bool tap_keep_ = false;      // the current record is kept
+  bool tap_overflow_ = false;  // more than kTapLimit bytes of candidates
+  std::vector<std::vector<std::byte>> tapped_;
+  std::size_t tapped_bytes_ = 0;
 };
 
 }  // namespace pagewire::filters

@@ -67,6 +67,18 @@ tls_layer::~tls_layer() {
   }
 }
 
+tls_stats tls_layer::stats() const {
+  tls_stats s = stats_;
+  const sealer_stats& k = engine_.sealer();
+  s.record_sealer = k.active;
+  s.record_sealer_reason = k.reason;
+  s.key_updates_sent = k.key_updates_sent;
+  s.peer_key_update_requests = k.peer_key_update_requests;
+  s.openssl_writes_after_takeover = k.openssl_writes_after_takeover;
+  s.alerts_resealed = k.alerts_resealed;
+  return s;
+}
+
 std::string tls_layer::describe() const {
   return std::string(stats_.path == tls_path::ktls ? "tls(ktls)>" : "tls(userspace)>") +
          lower_->describe();

@@ -29,6 +29,9 @@
 /// untested on a real kTLS kernel (none available); tests inject the probe and OpenSSL's
 /// answer (tls_layer_options::ktls).
 ///
+/// Userspace TLS 1.3: records are sealed by pagewire straight into pool pages (no copy on
+/// the write side; tls_engine.h, tls_options::record_sealer), reads stay with OpenSSL.
+///
 /// Reads: over a plain_transport, ciphertext is read raw (net's receive buffer, no copy into
 /// pool pages) and OpenSSL's BIO copies it straight into its record buffer.
 ///
@@ -78,6 +81,12 @@ struct tls_stats {
   std::uint64_t gathered = 0;   ///< plaintext bytes copied to build full records
   std::uint64_t coalesced = 0;  ///< record bytes spanning adjacent slices in place (no copy)
   std::size_t record_plaintext = 0;
+  bool record_sealer = false;        ///< pagewire seals the records sent (tls_engine.h)
+  std::string record_sealer_reason;  ///< why (or why not)
+  std::uint64_t key_updates_sent = 0;
+  std::uint64_t peer_key_update_requests = 0;
+  std::uint64_t openssl_writes_after_takeover = 0;  ///< stays 0
+  std::uint64_t alerts_resealed = 0;  ///< OpenSSL's alerts after read errors, sealed by us
 };
 
 class tls_layer final : public layer {
@@ -108,7 +117,7 @@ class tls_layer final : public layer {
 
   bool established() const noexcept { return state_ == state::established; }
   const tls_engine& engine() const noexcept { return engine_; }
-  const tls_stats& stats() const noexcept { return stats_; }
+  tls_stats stats() const;
 
  private:
   enum class state : std::uint8_t { idle, handshaking, established, failed };

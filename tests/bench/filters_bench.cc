@@ -8,6 +8,7 @@
 //
 //   bazel build --config=release //tests/bench:filters_bench
 //   bazel-bin/tests/bench/filters_bench --bytes 1G --repeat 3 [--paths pw_plain,pw_tls_aes128gcm]
+//       [--record-sealer off]   (TLS: OpenSSL's SSL_write seals, as before the record sealer)
 //
 // zcbench now measures the same stacks (pw_tls_*, pw_gzip*, pw_zstd*) with a receiver that
 // decodes, next to raw OpenSSL/zlib/zstd loops, and `make bench` runs those instead; this
@@ -90,7 +91,12 @@ struct result {
   double seconds = 0, send_cpu = 0, send_user = 0, recv_cpu = 0;
   std::uint64_t wire = 0, copied = 0;
   bool ok = false;
+  bool sealer = false;  // TLS: the sender's records sealed by pagewire
+  std::string sealer_reason;
+  std::uint64_t openssl_writes = 0;
 };
+
+bool g_record_sealer = true;  // --record-sealer on|off
 
 result run_one(const bench_path& p, std::uint64_t total, const std::vector<std::byte>& window,
                const std::string& cert, const std::string& key) {
@@ -129,6 +135,7 @@ result run_one(const bench_path& p, std::uint64_t total, const std::vector<std::
       net::connection rconn(rctx, c, ro, rpipes, nullptr);
       filters::tls_options co;
       co.role = filters::tls_role::client;
+      co.record_sealer = g_record_sealer;
       std::error_code cec;
       filters::tls_layer client(std::make_unique<filters::plain_transport>(rconn, rpool),
                                 filters::tls_context::create(co, cec), {}, rpool, nullptr, cec);
@@ -156,14 +163,19 @@ result run_one(const bench_path& p, std::uint64_t total, const std::vector<std::
   net::pipe_pool pipes(no);
   net::connection conn(ctx, s, no, pipes, nullptr);
   std::unique_ptr<filters::stream> st = std::make_unique<filters::plain_transport>(conn, pool);
+  filters::tls_layer* sender_tls = nullptr;
   std::error_code ec;
   if (p.tls_suite) {
     filters::tls_options o;
     o.cert_file = cert;
     o.key_file = key;
     o.ciphersuites = p.tls_suite;
-    st = std::make_unique<filters::tls_layer>(std::move(st), filters::tls_context::create(o, ec),
-                                              filters::tls_layer_options{}, pool, nullptr, ec);
+    o.record_sealer = g_record_sealer;
+    auto tls =
+        std::make_unique<filters::tls_layer>(std::move(st), filters::tls_context::create(o, ec),
+                                             filters::tls_layer_options{}, pool, nullptr, ec);
+    sender_tls = tls.get();
+    st = std::move(tls);
   }
   if (p.coding != filters::coding::identity) {
     filters::content_filter_options o;
@@ -214,6 +226,12 @@ result run_one(const bench_path& p, std::uint64_t total, const std::vector<std::
   r.send_cpu = thread_cpu() - s0;
   r.send_user = thread_cpu(true) - u0;
   r.copied = fs::stats::copied_bytes() - copies0;
+  if (sender_tls) {
+    const filters::tls_stats ts = sender_tls->stats();
+    r.sealer = ts.record_sealer;
+    r.sealer_reason = ts.record_sealer_reason;
+    r.openssl_writes = ts.openssl_writes_after_takeover;
+  }
   receiver.join();
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   r.ok = done;
@@ -239,6 +257,8 @@ int main(int argc, char** argv) {
       repeat = std::atoi(v.c_str());
     } else if (k == "--paths") {
       only = "," + v + ",";
+    } else if (k == "--record-sealer") {
+      g_record_sealer = v != "off";
     }
   }
   const std::string dir = std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp";
@@ -262,6 +282,10 @@ int main(int argc, char** argv) {
     std::printf("%-18s %8.3f %10.3f %10.3f %10.3f %10.4f %12.3f%s\n", p.name, gb / m.seconds,
                 m.send_cpu / gb, m.send_user / gb, m.recv_cpu / gb, double(m.wire) / total,
                 double(m.copied) / total, m.ok ? "" : "  (FAILED)");
+    if (p.tls_suite) {
+      std::printf("  sender: %s (openssl writes after takeover: %llu)\n", m.sealer_reason.c_str(),
+                  static_cast<unsigned long long>(m.openssl_writes));
+    }
   }
   std::remove(cert.c_str());
   std::remove(key.c_str());
