@@ -58,12 +58,16 @@ struct options {
   /// How a file range reaches a socket when splice is allowed (transfer_path::splice for its
   /// file kind): `splice` always through the pipe; `sendfile` by sendfile(2) on the loop when
   /// the range is resident in the page cache and the socket is O_NONBLOCK (else the pipe);
-  /// `automatic`: sendfile for resident ranges of at least sendfile_min_bytes, the pipe below
-  /// that. Defaults from zcbench pw_sendfile vs pw_splice_pipe (net/README.md).
+  /// `automatic`: sendfile for resident ranges shorter than sendfile_below_bytes, the pipe from
+  /// there up. zcbench pw_sendfile vs pw_splice_pipe, sender CPU s/GB pinned to one core
+  /// (net/README.md): sendfile 11-12% cheaper at 4 KiB and 64 KiB (one call instead of a pull
+  /// and a commit), the 1 MiB pipe 7-21% cheaper from 128 KiB up (sendfile's internal pipe
+  /// moves 16 pages per round).
   enum class file_path : std::uint8_t { automatic, splice, sendfile };
   file_path file_range_path = file_path::automatic;
-  /// Threshold of file_path::automatic (bytes of the range).
-  std::size_t sendfile_min_bytes = 0;
+  /// Threshold of file_path::automatic: ranges shorter than this go by sendfile. 128 KiB: the
+  /// crossover measured between 64 KiB (sendfile cheaper) and 128 KiB (pipe cheaper).
+  std::size_t sendfile_below_bytes = 128 * 1024;
   /// Idle pipes a pipe_pool keeps; more are closed when returned.
   std::size_t pipe_pool_max = 64;
 

@@ -257,7 +257,7 @@ void transmit_op::send_file() {
   asked_ = r.size();
   const bool sendfile = opts_.file_range_path == options::file_path::sendfile ||
                         (opts_.file_range_path == options::file_path::automatic &&
-                         r.size() >= opts_.sendfile_min_bytes);
+                         r.size() < opts_.sendfile_below_bytes);
   stamp_progress();
   file_->start(endpoint{r.fd(), static_cast<std::int64_t>(r.offset())}, endpoint{fd_, -1}, r.size(),
                more, sendfile);

@@ -93,7 +93,8 @@ struct fixture {
 
 /// How a file range is routed: the pipe or sendfile by options::file_range_path (splice
 /// allowed), or a recorded fallback for the file kind (sendfile, read_send).
-enum class route : std::uint8_t { pipe, sendfile_policy, sendfile, read_send };
+/// `automatic`: file_range_path's default (sendfile below sendfile_below_bytes, else the pipe).
+enum class route : std::uint8_t { pipe, sendfile_policy, automatic, sendfile, read_send };
 
 using file_case = std::tuple<route, std::uint64_t, bool>;
 
@@ -107,11 +108,14 @@ TEST_P(file_range_transmit, peer_receives_the_exact_bytes) {
   ASSERT_GE(fd, 0);
   auto file = adopt(fd);
   tcp_pair kind_probe = make_pair();
-  f.opts.file_range_path =
-      how == route::pipe ? options::file_path::splice : options::file_path::sendfile;
-  const transfer_path path = how == route::read_send ? transfer_path::read_send
-                             : how == route::pipe    ? transfer_path::splice
-                                                     : transfer_path::sendfile;
+  f.opts.file_range_path = how == route::pipe        ? options::file_path::splice
+                           : how == route::automatic ? options::file_path::automatic
+                                                     : options::file_path::sendfile;
+  const bool small = size < f.opts.sendfile_below_bytes;
+  const transfer_path path = how == route::read_send             ? transfer_path::read_send
+                             : how == route::pipe                ? transfer_path::splice
+                             : how == route::automatic && !small ? transfer_path::splice
+                                                                 : transfer_path::sendfile;
   if (how == route::sendfile || how == route::read_send) {
     f.pipes.record_fallback(file_kind::of(fd, kind_probe.a), path);
   }
@@ -140,6 +144,7 @@ std::string file_case_name(const ::testing::TestParamInfo<file_case>& info) {
   const auto [how, size, fallback] = info.param;
   const char* p = how == route::pipe              ? "splice"
                   : how == route::sendfile_policy ? "sendfile_policy"
+                  : how == route::automatic       ? "automatic"
                   : how == route::sendfile        ? "sendfile"
                                                   : "read_send";
   return std::string(p) + "_" + std::to_string(size) + (fallback ? "_epoll" : "_uring");
@@ -149,13 +154,15 @@ constexpr std::uint64_t kSizes[] = {0, 1, 4095, 4096, 65537, kMiB + 3};
 
 INSTANTIATE_TEST_SUITE_P(sizes, file_range_transmit,
                          ::testing::Combine(::testing::Values(route::pipe, route::sendfile_policy,
-                                                              route::sendfile, route::read_send),
+                                                              route::automatic, route::sendfile,
+                                                              route::read_send),
                                             ::testing::ValuesIn(kSizes), ::testing::Bool()),
                          file_case_name);
 
 INSTANTIATE_TEST_SUITE_P(large, file_range_transmit,
                          ::testing::Combine(::testing::Values(route::pipe, route::sendfile_policy,
-                                                              route::sendfile, route::read_send),
+                                                              route::automatic, route::sendfile,
+                                                              route::read_send),
                                             ::testing::Values(64 * kMiB), ::testing::Values(false)),
                          file_case_name);
 
