@@ -107,6 +107,22 @@ splice_pipe::~splice_pipe() {
 
 void splice_pipe::start(endpoint src, endpoint dst, std::uint64_t length, bool more_after,
                         bool sendfile_if_resident) {
+  setup(src, dst, length, more_after, sendfile_if_resident);
+  // The first step runs from the loop's task queue (no system call), so that a transfer that
+  // completes inline still completes on the loop, never inside start().
+  kick_.self = this;
+  kick_.fn = &splice_pipe::run_kick;
+  ctx_.defer(kick_);
+}
+
+void splice_pipe::start_now(endpoint src, endpoint dst, std::uint64_t length, bool more_after,
+                            bool sendfile_if_resident) {
+  setup(src, dst, length, more_after, sendfile_if_resident);
+  next();
+}
+
+void splice_pipe::setup(endpoint src, endpoint dst, std::uint64_t length, bool more_after,
+                        bool sendfile_if_resident) {
   assert(!busy_);
   busy_ = true;
   cancelled_ = false;
@@ -142,11 +158,6 @@ void splice_pipe::start(endpoint src, endpoint dst, std::uint64_t length, bool m
     inline_ok_ = dst_nonblocking_;
   }
   sendfile_ok_ = inline_ok_ && sendfile_if_resident;
-  // The first step runs from the loop's task queue (no system call), so that a transfer that
-  // completes inline still completes on the loop, never inside start().
-  kick_.self = this;
-  kick_.fn = &splice_pipe::run_kick;
-  ctx_.defer(kick_);
 }
 
 void splice_pipe::classify(int src_fd, int dst_fd) {

@@ -107,6 +107,10 @@ class splice_pipe {
   /// Precondition: !busy(). Completion: on_complete, on the loop.
   void start(endpoint src, endpoint dst, std::uint64_t length, bool more_after,
              bool sendfile_if_resident = false);
+  /// As start(), but the first step runs now: on_complete may run before this returns. For
+  /// callers already on the loop that are ready for that (transmit_op), saving a task hop.
+  void start_now(endpoint src, endpoint dst, std::uint64_t length, bool more_after,
+                 bool sendfile_if_resident);
   /// Cancels what is in flight; on_complete follows with ECANCELED (or the real outcome).
   void cancel();
 
@@ -146,6 +150,8 @@ class splice_pipe {
   friend struct step_op;
   enum class step : std::uint8_t { pull, commit, poll, read, write };
 
+  void setup(endpoint src, endpoint dst, std::uint64_t length, bool more_after,
+             bool sendfile_if_resident);
   void next();
   void submit_pair(std::size_t n, unsigned flags);
   bool resident(std::uint64_t n);

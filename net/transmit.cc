@@ -140,8 +140,12 @@ void transmit_op::next() {
   for (;;) {
     if (cancelled_) return finish(std::make_error_code(std::errc::operation_canceled));
     if (chain_.empty()) return finish({});
-    if (!fs::is_memory(chain_.front())) return send_file();
-    if (!send_memory(budget)) return;
+    if (!fs::is_memory(chain_.front())) {
+      if (!send_file(budget)) return;
+      if (file_ec_) return finish(file_ec_);
+    } else if (!send_memory(budget)) {
+      return;
+    }
     if (budget == 0 && !chain_.empty()) return yield();
   }
 }
@@ -249,7 +253,9 @@ bool transmit_op::send_inline(std::uint64_t bytes, std::uint64_t& budget) {
   return true;
 }
 
-void transmit_op::send_file() {
+// Hands the file range to the splice_pipe, whose first step runs now. Returns true when it
+// completed inline (file_done recorded the result; the loop continues), false when it waits.
+bool transmit_op::send_file(std::uint64_t& budget) {
   const fs::file_range& r = std::get<fs::file_range>(chain_.front());
   const bool more = chain_.size() > r.size();
   if (more) ++stats_.more_flagged;
@@ -259,8 +265,15 @@ void transmit_op::send_file() {
                         (opts_.file_range_path == options::file_path::automatic &&
                          r.size() < opts_.sendfile_below_bytes);
   stamp_progress();
-  file_->start(endpoint{r.fd(), static_cast<std::int64_t>(r.offset())}, endpoint{fd_, -1}, r.size(),
-               more, sendfile);
+  file_inline_ = true;
+  file_returned_ = false;
+  file_ec_.clear();
+  file_->start_now(endpoint{r.fd(), static_cast<std::int64_t>(r.offset())}, endpoint{fd_, -1},
+                   r.size(), more, sendfile);
+  file_inline_ = false;
+  if (!file_returned_) return false;
+  budget -= std::min(budget, file_moved_);
+  return true;
 }
 
 void transmit_op::child_done(send_path path, int result, unsigned flags) {
@@ -309,8 +322,14 @@ void transmit_op::file_done(std::error_code ec, std::uint64_t moved) {
     stats_.bytes[i] += by_path[k];
   }
   advance(moved);
+  if (!ec && moved < asked_) ++stats_.short_sends;
+  if (file_inline_) {  // inside send_file(): its caller's loop goes on (or finishes)
+    file_returned_ = true;
+    file_ec_ = ec;
+    file_moved_ = moved;
+    return;
+  }
   if (ec) return finish(ec);
-  if (moved < asked_) ++stats_.short_sends;
   next();
 }
 

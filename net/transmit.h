@@ -154,7 +154,7 @@ class transmit_op {
   bool send_inline(std::uint64_t bytes, std::uint64_t& budget);
   void yield();
   void stamp_progress() noexcept;
-  void send_file();
+  bool send_file(std::uint64_t& budget);
   void child_done(send_path path, int result, unsigned flags);
   void file_done(std::error_code ec, std::uint64_t moved);
   void advance(std::uint64_t n);
@@ -175,6 +175,10 @@ class transmit_op {
   clock::time_point last_progress_{};
   bool progress_pending_ = false;  // bytes accepted since last_progress_ was stamped
   bool gather_by_sqe_ = false;     // the socket was full: the next gather waits in the ring
+  bool file_inline_ = false;       // inside file_->start_now(): file_done only records
+  bool file_returned_ = false;     // file_done ran inside start_now()
+  std::error_code file_ec_;        // its result
+  std::uint64_t file_moved_ = 0;
   transmit_stats stats_;
   bool busy_ = false;
   bool cancelled_ = false;
