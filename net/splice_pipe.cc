@@ -618,7 +618,7 @@ void splice_pipe::write_step() {
 }
 
 void splice_pipe::finish(std::error_code ec) {
-  report_progress();
+  unreported_ = 0;  // on_complete carries them (moved()): no progress report of its own
   // A pipe is reused only when it is known empty and nothing failed while it was in use.
   pool_.release(pipe_, !ec && held_ == 0);
   pipe_ = {};

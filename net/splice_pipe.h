@@ -141,8 +141,8 @@ class splice_pipe {
   /// start the next transfer or destroy *this.
   virtual void on_complete(std::error_code ec, std::uint64_t moved) = 0;
   /// The destination accepted `bytes` more (progress for send timeouts): reported once per run
-  /// of inline steps (before waiting, yielding or completing), not per system call. Default:
-  /// nothing.
+  /// of inline steps that ends in a wait or a yield, not per system call (bytes of the run that
+  /// completes the transfer come with on_complete). Default: nothing.
   virtual void on_progress(std::uint64_t bytes) { (void)bytes; }
 
  private:

@@ -2,10 +2,24 @@
 #include <cassert>
 #include <cerrno>
 #include <sys/socket.h>
+#include <time.h>
 
 #include <pagewire/net/transmit.h>
 
 namespace pagewire::net {
+namespace {
+
+// The send-progress clock: CLOCK_MONOTONIC_COARSE, the same epoch as steady_clock
+// (CLOCK_MONOTONIC) but read from the last tick without a TSC read (vDSO), so stamps lag by at
+// most one tick (1-4 ms); send timeouts are seconds. Read once per message and per wait.
+transmit_op::clock::time_point progress_now() noexcept {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return transmit_op::clock::time_point(std::chrono::duration_cast<transmit_op::clock::duration>(
+      std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec)));
+}
+
+}  // namespace
 
 transmit_stats& transmit_stats::operator+=(const transmit_stats& o) noexcept {
   for (std::size_t i = 0; i < kSendPaths; ++i) {
@@ -67,7 +81,7 @@ struct transmit_op::file_child final : splice_pipe {
   void on_complete(std::error_code ec, std::uint64_t moved) override { owner.file_done(ec, moved); }
   // splice_pipe reports once per run of inline steps, so this reads the clock once per run.
   void on_progress(std::uint64_t) override {
-    owner.last_progress_ = clock::now();
+    owner.last_progress_ = progress_now();
     owner.progress_pending_ = false;
   }
   transmit_op& owner;
@@ -98,7 +112,7 @@ void transmit_op::start(int fd, fs::chain message) {
   fd_ = fd;
   chain_ = std::move(message);
   sent_ = 0;
-  last_progress_ = clock::now();
+  last_progress_ = progress_now();
   progress_pending_ = false;
   gather_by_sqe_ = false;
   // The first step runs from the loop's task queue (no system call): steps may complete inline
@@ -119,7 +133,7 @@ void transmit_op::yield() {
 void transmit_op::stamp_progress() noexcept {
   if (!progress_pending_) return;
   progress_pending_ = false;
-  last_progress_ = clock::now();
+  last_progress_ = progress_now();
 }
 
 std::uint64_t transmit_op::sent() const noexcept {

@@ -126,7 +126,8 @@ class transmit_op {
   /// What is left of the current message (after an error: what was not sent).
   const fs::chain& remaining() const noexcept { return chain_; }
   /// When the socket last accepted a byte (or the transmit started), as of the last wait: for
-  /// send timeouts (stamped before each wait that follows progress, not per segment).
+  /// send timeouts (stamped before each wait that follows progress, not per segment, from
+  /// CLOCK_MONOTONIC_COARSE: steady_clock's epoch, up to one tick early).
   clock::time_point last_progress() const noexcept { return last_progress_; }
   /// Whether SEND_ZC may still be used (false after the kernel reported a copy, or on a
   /// context whose probe lacks it).
