@@ -8,7 +8,9 @@
 /// back, any other end re-arms at the next async_receive), or a plain IORING_OP_RECV into a heap
 /// block where the context has no buffer rings (fallback backend, old kernels) or no ring was
 /// given. Bytes come up as `received` views (no copy); the consumer releases them.
-/// Blocks that arrive while nobody waits queue here (bounded by the ring's buffers).
+/// Blocks that arrive while nobody waits queue here (bounded by the ring's buffers; the queue's
+/// storage is reserved up front) and are handed to the next receive through the loop's task
+/// queue: neither path allocates.
 ///
 /// Timeouts (options): a receive in phase::header must see a byte within header_timeout, one in
 /// phase::idle within idle_timeout (keep-alive); a send fails when the socket accepts no byte
@@ -27,11 +29,11 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <new>
 #include <system_error>
 #include <utility>
+#include <vector>
 
 #include <boost/asio/associated_allocator.hpp>
 #include <boost/asio/associated_executor.hpp>
@@ -229,6 +231,9 @@ class connection : private buffer_waiter {
   void arm_receive();
   void on_recv_cqe(int result, unsigned flags, bool last);
   void deliver_receive(std::error_code ec, received r);
+  void deliver_queued();
+  void queue_push(received r);
+  received queue_pop();
   void on_send_done(std::error_code ec, std::uint64_t bytes);
   void arm_watchdog();
   void on_watchdog();
@@ -243,7 +248,14 @@ class connection : private buffer_waiter {
   std::unique_ptr<recv_op> recv_;
   std::unique_ptr<sender> sender_;
   std::unique_ptr<watchdog> watchdog_;
-  std::deque<received> queue_;
+  // Received blocks nobody has taken yet: a circular buffer over queue_ (grows only past the
+  // ring's buffer count, which the kernel cannot exceed).
+  std::vector<received> queue_;
+  std::size_t queue_head_ = 0, queue_size_ = 0;
+  struct deliver_node : runtime::task_node {
+    connection* self = nullptr;
+  } deliver_;
+  bool delivery_pending_ = false;   // deliver_ is queued: the next block goes through it
   detail::handler_slot recv_slot_;  // the receive handler's node (one receive at a time)
   detail::handler_slot send_slot_;  // the send handler's node (one send at a time)
   std::error_code recv_error_;      // a terminal receive result not yet handed up

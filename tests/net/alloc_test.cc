@@ -126,6 +126,48 @@ TEST(steady_loop_ring, n_receives_on_one_connection_allocate_nothing) {
   EXPECT_TRUE(run_until(ctx, [&] { return closed; }));
 }
 
+TEST(steady_loop_ring, n_receives_of_blocks_that_arrived_first_allocate_nothing) {
+  runtime::context ctx(backend(false));
+  if (!ctx.uses_io_uring() || !ctx.probe().multishot_recv) GTEST_SKIP() << "no multishot recv";
+  options opts;
+  opts.recv_buffers = 8;
+  opts.recv_buffer_size = 4096;
+  pipe_pool pipes(opts);
+  std::error_code ec;
+  auto ring = recv_buffer_ring::create(ctx, opts, 4, ec);
+  tcp_pair p = make_pair();
+  connection c(ctx, std::exchange(p.a, -1), opts, pipes, ring.get());
+  constexpr int kWarm = 4, kReceives = 200;
+  std::uint64_t counted = 0;
+  for (int i = 0; i < kWarm + kReceives; ++i) {
+    if (i == kWarm) counted = t_allocations;
+    const char byte = 'y';
+    if (i > 0) {  // the multishot receive is armed: the byte arrives with nobody waiting
+      const auto before = c.stats().receives;
+      ASSERT_EQ(::send(p.b, &byte, 1, 0), 1);
+      ASSERT_TRUE(run_until(ctx, [&] { return c.stats().receives > before; }));
+    }
+    bool done = false;
+    std::size_t got = 0;
+    c.async_receive([&](std::error_code e, received r) {
+      EXPECT_FALSE(e);
+      got = r.size();
+      r.release();
+      done = true;
+    });
+    if (i == 0) {  // the first receive arms the multishot receive
+      ASSERT_EQ(::send(p.b, &byte, 1, 0), 1);
+    }
+    ASSERT_TRUE(run_until(ctx, [&] { return done; }));
+    EXPECT_EQ(got, 1u);
+  }
+  const std::uint64_t during = t_allocations - counted;
+  EXPECT_EQ(during, 0u) << "allocations in " << kReceives << " queued receives";
+  bool closed = false;
+  c.async_close([&](std::error_code) { closed = true; });
+  EXPECT_TRUE(run_until(ctx, [&] { return closed; }));
+}
+
 INSTANTIATE_TEST_SUITE_P(backends, steady_loop, ::testing::Bool(),
                          [](const auto& info) { return info.param ? "epoll" : "uring"; });
 
