@@ -63,14 +63,19 @@ connection::connection(runtime::context& ctx, int fd, const options& opts, pipe_
       recv_(std::make_unique<recv_op>(*this)),
       sender_(std::make_unique<sender>(*this, ctx, opts, pipes)),
       watchdog_(std::make_unique<watchdog>(ctx)) {
+  queue_.resize(ring_ ? opts.recv_buffers : 1);
+  deliver_.self = this;
+  deliver_.fn = [](runtime::task_node* t, bool invoke) {
+    if (invoke) static_cast<deliver_node*>(t)->self->deliver_queued();
+  };
   const int fl = ::fcntl(fd_, F_GETFL);
   if (fl >= 0 && !(fl & O_NONBLOCK)) ::fcntl(fd_, F_SETFL, fl | O_NONBLOCK);
 }
 
 connection::~connection() {
-  assert(!recv_->in_flight() && !sender_->busy() && !watchdog_pending_);
+  assert(!recv_->in_flight() && !sender_->busy() && !watchdog_pending_ && !delivery_pending_);
   if (ring_) ring_->remove_waiter(*this);
-  queue_.clear();
+  queue_.clear();  // views go back to the ring
   if (fd_ >= 0) ::close(fd_);
 }
 
@@ -86,17 +91,12 @@ void connection::start_receive(detail::pending_handler<std::error_code, received
     ctx_.post([h] { h->invoke(std::make_error_code(std::errc::operation_canceled), received{}); });
     return;
   }
-  // Something already here: complete on the loop, never inside the initiating call.
-  if (!queue_.empty() || recv_error_ || recv_eof_) {
-    received r;
-    std::error_code ec;
-    if (!queue_.empty()) {
-      r = std::move(queue_.front());
-      queue_.pop_front();
-    } else if (recv_error_) {
-      ec = std::exchange(recv_error_, {});
-    }
-    ctx_.post([h, ec, r = std::move(r)]() mutable { h->invoke(ec, std::move(r)); });
+  // Something already here: complete on the loop (a task-queue hop), never inside the
+  // initiating call.
+  if (queue_size_ > 0 || recv_error_ || recv_eof_) {
+    recv_handler_ = h;
+    delivery_pending_ = true;
+    ctx_.defer(deliver_);
     return;
   }
   recv_handler_ = h;
@@ -115,6 +115,40 @@ void connection::arm_receive() {
   ctx_.start(*recv_);
 }
 
+void connection::deliver_queued() {
+  delivery_pending_ = false;
+  if (recv_handler_ != nullptr && !closing_) {  // else a timeout or the close took the handler
+    received r;
+    std::error_code ec;
+    if (queue_size_ > 0) {
+      r = queue_pop();
+    } else if (recv_error_) {
+      ec = std::exchange(recv_error_, {});
+    }
+    deliver_receive(ec, std::move(r));
+  }
+  maybe_finish_close();
+}
+
+void connection::queue_push(received r) {
+  if (queue_size_ == queue_.size()) {  // full (never with a ring): grow, keeping the order
+    std::vector<received> bigger(queue_.size() * 2);
+    for (std::size_t i = 0; i < queue_size_; ++i)
+      bigger[i] = std::move(queue_[(queue_head_ + i) % queue_.size()]);
+    queue_ = std::move(bigger);
+    queue_head_ = 0;
+  }
+  queue_[(queue_head_ + queue_size_) % queue_.size()] = std::move(r);
+  ++queue_size_;
+}
+
+received connection::queue_pop() {
+  received r = std::move(queue_[queue_head_]);
+  queue_head_ = (queue_head_ + 1) % queue_.size();
+  --queue_size_;
+  return r;
+}
+
 void connection::buffers_available() {
   if (recv_handler_ && !closing_) arm_receive();
 }
@@ -129,21 +163,21 @@ void connection::on_recv_cqe(int result, unsigned flags, bool last) {
     stats_.received_bytes += static_cast<std::uint64_t>(result);
     if (closing_) {
       // dropped: the buffer goes back now
-    } else if (recv_handler_) {
+    } else if (recv_handler_ && !delivery_pending_) {
       deliver_receive({}, std::move(r));
     } else {
-      queue_.push_back(std::move(r));
+      queue_push(std::move(r));
     }
   } else if (result == 0) {
     recv_eof_ = true;
-    if (recv_handler_ && !closing_) deliver_receive({}, received{});
+    if (recv_handler_ && !closing_ && !delivery_pending_) deliver_receive({}, received{});
   } else if (result == -ENOBUFS) {
     ++stats_.enobufs;
     // Re-armed now if buffers came back meanwhile, else when one does (or at the next
     // receive): arm_receive() decides.
     if (last && recv_handler_ && !closing_) arm_receive();
   } else if (!closing_) {
-    if (recv_handler_) {
+    if (recv_handler_ && !delivery_pending_) {
       deliver_receive(errno_code(-result), received{});
     } else {
       recv_error_ = errno_code(-result);
@@ -252,13 +286,15 @@ void connection::start_close(detail::pending_handler<std::error_code>* h) {
   if (recv_->in_flight()) ctx_.cancel(*recv_);
   if (watchdog_pending_) watchdog_->t.cancel();
   if (ring_) ring_->remove_waiter(*this);
-  queue_.clear();
+  for (std::size_t i = 0; i < queue_size_; ++i)  // the views go back to the ring now
+    queue_[(queue_head_ + i) % queue_.size()] = received{};
+  queue_head_ = queue_size_ = 0;
   maybe_finish_close();
 }
 
 void connection::maybe_finish_close() {
   if (!closing_ || closed_) return;
-  if (recv_->in_flight() || sender_->busy() || watchdog_pending_) return;
+  if (recv_->in_flight() || sender_->busy() || watchdog_pending_ || delivery_pending_) return;
   closed_ = true;
   ::close(fd_);
   fd_ = -1;

@@ -8,7 +8,9 @@
 /// back, any other end re-arms at the next async_receive), or a plain IORING_OP_RECV into a heap
 /// block where the context has no buffer rings (fallback backend, old kernels) or no ring was
 /// given. Bytes come up as `received` views (no copy); the consumer releases them.
-/// Blocks that arrive while nobody waits queue here (bounded by the ring's buffers).
+/// Blocks that arrive while nobody waits queue here (bounded by the ring's buffers; the queue's
+/// storage is reserved up front) and are handed to the next receive through the loop's task
+/// queue: neither path allocates.
 ///
 /// Timeouts (options): a receive in phase::header must see a byte within header_timeout, one in
 /// phase::idle within idle_timeout (keep-alive); a send fails when the socket accepts no byte
@@ -27,11 +29,13 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <memory>
+#include <new>
 #include <system_error>
 #include <utility>
+#include <vector>
 
+#include <boost/asio/associated_allocator.hpp>
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/dispatch.hpp>
@@ -59,7 +63,7 @@ enum class phase : std::uint8_t {
 
 namespace detail {
 
-/// A type-erased completion handler (one allocation), invoked through its associated executor.
+/// A type-erased completion handler, invoked through its associated executor.
 template <class... Args>
 class pending_handler {
  public:
@@ -69,34 +73,79 @@ class pending_handler {
   ~pending_handler() = default;
 };
 
+/// Storage one connection reuses for the handler of its receive (or its send): successive
+/// operations of one kind never overlap, so a steady receive/send loop allocates nothing.
+/// Handlers larger than kSize (or over-aligned) go to their associated allocator instead.
+struct handler_slot {
+  static constexpr std::size_t kSize = 256;
+  alignas(std::max_align_t) unsigned char bytes[kSize];
+  bool used = false;
+};
+
 template <class Handler, class... Args>
 class handler_node final : public pending_handler<Args...> {
  public:
-  handler_node(runtime::context& ctx, Handler&& h)
+  handler_node(runtime::context& ctx, Handler&& h, handler_slot* slot)
       : handler_(std::move(h)),
         work_(asio::prefer(asio::get_associated_executor(handler_, ctx.get_executor()),
-                           asio::execution::outstanding_work.tracked)) {}
+                           asio::execution::outstanding_work.tracked)),
+        slot_(slot) {}
   void invoke(Args... args) override {
     Handler h(std::move(handler_));
     auto work = std::move(work_);
-    delete this;
+    release(h);
     auto ex = asio::get_associated_executor(h, work);
     asio::dispatch(ex, [h = std::move(h), ... a = std::move(args)]() mutable {
       std::move(h)(std::move(a)...);
     });
   }
 
+  using allocator_type = typename std::allocator_traits<
+      asio::associated_allocator_t<Handler>>::template rebind_alloc<handler_node>;
+  static constexpr bool fits_slot = sizeof(handler_node) <= handler_slot::kSize &&
+                                    alignof(handler_node) <= alignof(std::max_align_t);
+
  private:
+  // Ends this node's life: back into the slot, or to the handler's allocator.
+  void release(const Handler& h) {
+    if (handler_slot* s = slot_) {
+      this->~handler_node();
+      s->used = false;
+      return;
+    }
+    allocator_type a(asio::get_associated_allocator(h));
+    this->~handler_node();
+    std::allocator_traits<allocator_type>::deallocate(a, this, 1);
+  }
+
   Handler handler_;
   std::decay_t<decltype(asio::prefer(
       std::declval<asio::associated_executor_t<Handler, runtime::executor>>(),
       asio::execution::outstanding_work.tracked))>
       work_;
+  handler_slot* slot_;
 };
 
+/// The node for `h`: in `slot` when it is free and the node fits, else from the handler's
+/// associated allocator (std::allocator unless the handler names one).
 template <class Handler, class... Args>
-pending_handler<Args...>* make_handler(runtime::context& ctx, Handler&& h) {
-  return new handler_node<std::decay_t<Handler>, Args...>(ctx, std::move(h));
+pending_handler<Args...>* make_handler(runtime::context& ctx, Handler&& h,
+                                       handler_slot* slot = nullptr) {
+  using node = handler_node<std::decay_t<Handler>, Args...>;
+  if constexpr (node::fits_slot) {
+    if (slot != nullptr && !slot->used) {
+      slot->used = true;
+      return ::new (static_cast<void*>(slot->bytes)) node(ctx, std::move(h), slot);
+    }
+  }
+  typename node::allocator_type a(asio::get_associated_allocator(h));
+  node* p = std::allocator_traits<typename node::allocator_type>::allocate(a, 1);
+  try {
+    return ::new (static_cast<void*>(p)) node(ctx, std::move(h), nullptr);
+  } catch (...) {
+    std::allocator_traits<typename node::allocator_type>::deallocate(a, p, 1);
+    throw;
+  }
 }
 
 }  // namespace detail
@@ -134,7 +183,7 @@ class connection : private buffer_waiter {
     return asio::async_initiate<Token, void(std::error_code, received)>(
         [this](auto handler) {
           start_receive(detail::make_handler<decltype(handler), std::error_code, received>(
-              ctx_, std::move(handler)));
+              ctx_, std::move(handler), &recv_slot_));
         },
         token);
   }
@@ -147,7 +196,7 @@ class connection : private buffer_waiter {
         [this](auto handler, fs::chain m) {
           start_send(std::move(m),
                      detail::make_handler<decltype(handler), std::error_code, std::uint64_t>(
-                         ctx_, std::move(handler)));
+                         ctx_, std::move(handler), &send_slot_));
         },
         token, std::move(message));
   }
@@ -182,6 +231,9 @@ class connection : private buffer_waiter {
   void arm_receive();
   void on_recv_cqe(int result, unsigned flags, bool last);
   void deliver_receive(std::error_code ec, received r);
+  void deliver_queued();
+  void queue_push(received r);
+  received queue_pop();
   void on_send_done(std::error_code ec, std::uint64_t bytes);
   void arm_watchdog();
   void on_watchdog();
@@ -196,8 +248,17 @@ class connection : private buffer_waiter {
   std::unique_ptr<recv_op> recv_;
   std::unique_ptr<sender> sender_;
   std::unique_ptr<watchdog> watchdog_;
-  std::deque<received> queue_;
-  std::error_code recv_error_;  // a terminal receive result not yet handed up
+  // Received blocks nobody has taken yet: a circular buffer over queue_ (grows only past the
+  // ring's buffer count, which the kernel cannot exceed).
+  std::vector<received> queue_;
+  std::size_t queue_head_ = 0, queue_size_ = 0;
+  struct deliver_node : runtime::task_node {
+    connection* self = nullptr;
+  } deliver_;
+  bool delivery_pending_ = false;   // deliver_ is queued: the next block goes through it
+  detail::handler_slot recv_slot_;  // the receive handler's node (one receive at a time)
+  detail::handler_slot send_slot_;  // the send handler's node (one send at a time)
+  std::error_code recv_error_;      // a terminal receive result not yet handed up
   bool recv_eof_ = false;
   detail::pending_handler<std::error_code, received>* recv_handler_ = nullptr;
   detail::pending_handler<std::error_code, std::uint64_t>* send_handler_ = nullptr;

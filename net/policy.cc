@@ -9,6 +9,11 @@ std::error_code options::validate() const noexcept {
   if (max_iovecs == 0 || max_iovecs > IOV_MAX) return bad;
   if (pipe_size < 4096 || pipe_size > (std::size_t{1} << 30)) return bad;
   if (splice_chunk == 0 || splice_chunk > pipe_size || splice_chunk > kMaxIoChunk) return bad;
+  if (residency_window < 4096 || transfer_quantum < 4096) return bad;
+  if (file_range_path != file_path::automatic && file_range_path != file_path::splice &&
+      file_range_path != file_path::sendfile) {
+    return bad;
+  }
   if (recv_buffers == 0 || recv_buffers > 32768 || (recv_buffers & (recv_buffers - 1)) != 0) {
     return bad;
   }

@@ -40,6 +40,34 @@ struct options {
   /// linked SQEs (tests that inject faults into SPLICE SQEs; servers that would rather never
   /// risk a page evicted between the check and the pull).
   bool splice_inline = true;
+  /// How far ahead of a pull one cachestat(2) call checks page-cache residency before
+  /// splice_pipe decides to pull inline (a range found resident is remembered while the source
+  /// fd stays the same, so a large range costs one check per window). 4 MiB: one check per four
+  /// 1 MiB chunks; net/README.md.
+  std::size_t residency_window = std::size_t{4} << 20;
+  /// Bytes one transmit (or splice_pipe transfer) may move in steps that complete inline
+  /// before it yields to other work on its context (a task-queue hop, no system call), so one
+  /// large response cannot starve the loop's other connections. 4 MiB: measured against 1 MiB
+  /// (one yield per chunk) with zcbench; net/README.md. Waiting for the socket (EAGAIN) also
+  /// yields and restarts the count.
+  std::size_t transfer_quantum = std::size_t{4} << 20;
+  /// Memory runs that go by gather are first tried with sendmsg(MSG_DONTWAIT) on the loop
+  /// thread; only what the socket refuses (EAGAIN) goes through IORING_OP_SENDMSG, which
+  /// waits for room. false: every gather is an SQE.
+  bool gather_inline = true;
+  /// How a file range reaches a socket when splice is allowed (transfer_path::splice for its
+  /// file kind): `splice` always through the pipe; `sendfile` by sendfile(2) on the loop when
+  /// the range is resident in the page cache and the socket is O_NONBLOCK (else the pipe);
+  /// `automatic`: sendfile for resident ranges shorter than sendfile_below_bytes, the pipe from
+  /// there up. zcbench pw_sendfile vs pw_splice_pipe, sender CPU s/GB pinned to one core
+  /// (net/README.md): sendfile 11-12% cheaper at 4 KiB and 64 KiB (one call instead of a pull
+  /// and a commit), the 1 MiB pipe 7-21% cheaper from 128 KiB up (sendfile's internal pipe
+  /// moves 16 pages per round).
+  enum class file_path : std::uint8_t { automatic, splice, sendfile };
+  file_path file_range_path = file_path::automatic;
+  /// Threshold of file_path::automatic: ranges shorter than this go by sendfile. 128 KiB: the
+  /// crossover measured between 64 KiB (sendfile cheaper) and 128 KiB (pipe cheaper).
+  std::size_t sendfile_below_bytes = 128 * 1024;
   /// Idle pipes a pipe_pool keeps; more are closed when returned.
   std::size_t pipe_pool_max = 64;
 

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <utility>
 
 #include <pagewire/fs/stats.h>
 #include <pagewire/net/splice_pipe.h>
@@ -104,7 +105,24 @@ splice_pipe::~splice_pipe() {
   pool_.release(pipe_, held_ == 0);
 }
 
-void splice_pipe::start(endpoint src, endpoint dst, std::uint64_t length, bool more_after) {
+void splice_pipe::start(endpoint src, endpoint dst, std::uint64_t length, bool more_after,
+                        bool sendfile_if_resident) {
+  setup(src, dst, length, more_after, sendfile_if_resident);
+  // The first step runs from the loop's task queue (no system call), so that a transfer that
+  // completes inline still completes on the loop, never inside start().
+  kick_.self = this;
+  kick_.fn = &splice_pipe::run_kick;
+  ctx_.defer(kick_);
+}
+
+void splice_pipe::start_now(endpoint src, endpoint dst, std::uint64_t length, bool more_after,
+                            bool sendfile_if_resident) {
+  setup(src, dst, length, more_after, sendfile_if_resident);
+  next();
+}
+
+void splice_pipe::setup(endpoint src, endpoint dst, std::uint64_t length, bool more_after,
+                        bool sendfile_if_resident) {
   assert(!busy_);
   busy_ = true;
   cancelled_ = false;
@@ -114,6 +132,7 @@ void splice_pipe::start(endpoint src, endpoint dst, std::uint64_t length, bool m
   left_ = length;
   moved_ = 0;
   held_ = 0;
+  unreported_ = 0;
   if (src.fd != size_fd_) {
     size_fd_ = src.fd;
     known_size_ = 0;
@@ -138,11 +157,7 @@ void splice_pipe::start(endpoint src, endpoint dst, std::uint64_t length, bool m
     }
     inline_ok_ = dst_nonblocking_;
   }
-  // The first step runs from the loop's task queue (no system call), so that a transfer that
-  // completes inline still completes on the loop, never inside start().
-  kick_.self = this;
-  kick_.fn = &splice_pipe::run_kick;
-  ctx_.defer(kick_);
+  sendfile_ok_ = inline_ok_ && sendfile_if_resident;
 }
 
 void splice_pipe::classify(int src_fd, int dst_fd) {
@@ -228,9 +243,9 @@ void splice_pipe::commit_write(std::size_t n, unsigned flags) {
 void splice_pipe::next() {
   if (cancelled_) return finish(std::make_error_code(std::errc::operation_canceled));
   if (buffer_fill_ > buffer_sent_) return write_step();
+  if (inline_ok_ && path_ == transfer_path::splice) return pump_inline(sendfile_ok_);
   if (held_ > 0) {
     if (path_ != transfer_path::splice) return drain_pipe();
-    if (inline_ok_) return commit_inline();
     // Bytes a short pull left in the pipe go out alone.
     const bool more = (src_.is_file() && left_ > 0) || more_after_;
     commit_write(static_cast<std::size_t>(held_), SPLICE_F_MOVE | (more ? SPLICE_F_MORE : 0u));
@@ -242,7 +257,7 @@ void splice_pipe::next() {
   }
   if (left_ == 0) return finish({});
   if (src_eof_ && !src_.is_file()) return finish({});  // a stream source ended
-  if (path_ == transfer_path::sendfile) return sendfile_step();
+  if (path_ == transfer_path::sendfile) return sendfile_pump(false);
   if (path_ == transfer_path::read_send) return read_step();
 
   std::error_code ec;
@@ -256,7 +271,6 @@ void splice_pipe::next() {
     path_ = transfer_path::read_send;
     return read_step();
   }
-  if (inline_ok_ && resident(n)) return pull_inline(n, flags);
   submit_pair(n, flags);
 }
 
@@ -265,7 +279,7 @@ bool splice_pipe::resident(std::uint64_t n) {
   if (resident_fd_ == src_.fd && off >= resident_from_ && off + n <= resident_until_) return true;
   resident_fd_ = -1;
   // Look ahead a window (clipped at the known size) so small pulls share one call.
-  std::uint64_t len = std::max<std::uint64_t>(n, kResidencyWindow);
+  std::uint64_t len = std::max<std::uint64_t>(n, opts_.residency_window);
   if (known_size_ > off) len = std::min(len, known_size_ - off);
   len = std::max(len, n);
   ++counters_.syscalls;
@@ -282,52 +296,97 @@ bool splice_pipe::resident(std::uint64_t n) {
   return true;
 }
 
-void splice_pipe::pull_inline(std::size_t n, unsigned flags) {
-  loff_t off = src_.offset;
-  const ssize_t r =
-      ::splice(src_.fd, &off, pipe_.write_fd, nullptr, n, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-  ++counters_.syscalls;
-  if (r < 0) {
-    const int err = errno;
-    if (err == EAGAIN || err == EINTR) return submit_pair(n, flags);  // let a worker wait
-    if (err == EINVAL) {
-      fall_back(transfer_path::sendfile);
-      return next();
+// Inline steps as one loop: pull (topping up the pipe behind what it still holds), commit,
+// again, until the quantum is spent, the socket is full or the range ended. Every exit either
+// completes, waits (POLLOUT / linked SQEs) or yields, after reporting progress once.
+void splice_pipe::pump_inline(bool allow_sendfile) {
+  std::uint64_t budget = opts_.transfer_quantum;
+  bool ended_once = false;  // a second empty pull right after a re-measure: the file ended
+  for (;;) {
+    if (cancelled_) return finish(std::make_error_code(std::errc::operation_canceled));
+    if (left_ > 0 && (!pipe_ || held_ < pipe_.capacity)) {
+      if (allow_sendfile && held_ == 0) return sendfile_pump(true);
+      std::error_code ec;
+      std::size_t n = static_cast<std::size_t>(
+          prepare_read(std::min<std::uint64_t>(left_, opts_.splice_chunk), ec));
+      if (ec) return finish(ec);
+      if (n == 0 && held_ == 0) return finish(sys_error(ENODATA));  // the file ended early
+      const bool more = left_ > n || more_after_;
+      const unsigned flags = n > 0 ? prepare_write(n, more, ec) : 0u;
+      if (ec) {  // no pipe (EMFILE): move this transfer through user memory
+        path_ = transfer_path::read_send;
+        return read_step();
+      }
+      if (n > 0 && !resident(n)) {
+        if (held_ == 0) return submit_pair(n, flags);  // a worker may wait for the disk
+      } else if (n > 0) {
+        loff_t off = src_.offset;
+        const ssize_t r =
+            ::splice(src_.fd, &off, pipe_.write_fd, nullptr, n, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        ++counters_.syscalls;
+        if (r < 0) {
+          const int err = errno;
+          if (err == EINVAL) {
+            fall_back(transfer_path::sendfile);
+            return next();
+          }
+          if (err != EAGAIN && err != EINTR) return finish(sys_error(err));
+          // EAGAIN (no room left in a topped-up pipe) or EINTR: commit what is held, or let a
+          // worker do the pull.
+          if (held_ == 0) return submit_pair(n, flags);
+        } else if (r == 0) {  // the file ended before the range: prepare_read measures again
+          if (ended_once && held_ == 0) return finish(sys_error(ENODATA));
+          ended_once = true;
+          src_eof_ = true;
+          resident_fd_ = -1;
+          if (held_ == 0) continue;
+        } else {
+          ++counters_.inline_pulls;
+          if (held_ > 0) ++counters_.top_ups;
+          held_ += static_cast<std::uint64_t>(r);
+          left_ -= std::min<std::uint64_t>(left_, static_cast<std::uint64_t>(r));
+          src_.offset += r;
+        }
+      }
     }
-    return finish(sys_error(err));
+    if (held_ == 0) {
+      if (left_ == 0) return finish({});
+      continue;
+    }
+    const bool more = left_ > 0 || more_after_;
+    const unsigned flags = SPLICE_F_MOVE | SPLICE_F_NONBLOCK | (more ? SPLICE_F_MORE : 0u);
+    const ssize_t w =
+        ::splice(pipe_.read_fd, nullptr, dst_.fd, nullptr, static_cast<std::size_t>(held_), flags);
+    ++counters_.syscalls;
+    if (w < 0) {
+      const int err = errno;
+      if (err == EAGAIN || err == EINTR) return wait_ready(dst_.fd, true);
+      if (err == EINVAL) {
+        fall_back(transfer_path::read_send);
+        return next();
+      }
+      return finish(sys_error(err));
+    }
+    committed(static_cast<std::uint64_t>(w));
+    if (held_ == 0 && left_ == 0) return finish({});
+    // Short commit: the socket is full. Wait for room; the pipe is topped up before the next.
+    if (held_ > 0) return wait_ready(dst_.fd, true);
+    budget -= std::min(budget, static_cast<std::uint64_t>(w));
+    if (budget == 0) return yield();
   }
-  ++counters_.inline_pulls;
-  if (r == 0) {  // the file ended before the range: prepare_read measures it again
-    src_eof_ = true;
-    resident_fd_ = -1;
-    return next();
-  }
-  held_ += static_cast<std::uint64_t>(r);
-  left_ -= std::min<std::uint64_t>(left_, static_cast<std::uint64_t>(r));
-  src_.offset += r;
-  commit_inline();
 }
 
-void splice_pipe::commit_inline() {
-  const bool more = (src_.is_file() && left_ > 0) || more_after_;
-  const unsigned flags = SPLICE_F_MOVE | SPLICE_F_NONBLOCK | (more ? SPLICE_F_MORE : 0u);
-  const ssize_t w =
-      ::splice(pipe_.read_fd, nullptr, dst_.fd, nullptr, static_cast<std::size_t>(held_), flags);
-  ++counters_.syscalls;
-  if (w < 0) {
-    const int err = errno;
-    if (err == EAGAIN || err == EINTR) return wait_ready(dst_.fd, true);
-    if (err == EINVAL) {
-      fall_back(transfer_path::read_send);
-      return next();
-    }
-    return finish(sys_error(err));
-  }
-  committed(static_cast<std::uint64_t>(w));
-  // Socket full (short commit), or more chunks to go: continue after a POLLOUT, which a
-  // writable socket answers at once, so one large range cannot starve the loop's other work.
-  if (held_ > 0 || left_ > 0) return wait_ready(dst_.fd, true);
-  next();
+void splice_pipe::yield() {
+  ++counters_.yields;
+  report_progress();
+  kick_.self = this;
+  kick_.fn = &splice_pipe::run_kick;
+  ctx_.defer(kick_);
+}
+
+void splice_pipe::report_progress() {
+  if (unreported_ == 0) return;
+  on_progress(std::exchange(unreported_, 0));
 }
 
 void splice_pipe::committed(std::uint64_t n) {
@@ -335,10 +394,11 @@ void splice_pipe::committed(std::uint64_t n) {
   moved_ += n;
   counters_.splice_bytes += n;
   if (dst_.is_file()) dst_.offset += static_cast<std::int64_t>(n);
-  on_progress(n);
+  unreported_ += n;
 }
 
 void splice_pipe::submit_pair(std::size_t n, unsigned flags) {
+  report_progress();
   pull_fd(n);
   commit_write(n, flags);
   const runtime::linked_op ops[2] = {{pull_.get(), {}}, {commit_.get(), {}}};
@@ -381,6 +441,7 @@ void splice_pipe::step_done(step s, int result) {
 
 void splice_pipe::evaluate() {
   if (cancelled_) return finish(std::make_error_code(std::errc::operation_canceled));
+  report_progress();
   if (pull_issued_ && pull_result_ < 0) {
     const int err = -pull_result_;
     if (err == EAGAIN) return wait_ready(src_.fd, false);
@@ -408,6 +469,7 @@ void splice_pipe::evaluate() {
 }
 
 void splice_pipe::wait_ready(int fd, bool write) {
+  report_progress();
   step_op& op = *poll_;
   op.opcode = IORING_OP_POLL_ADD;
   op.fd = fd;
@@ -425,36 +487,52 @@ void splice_pipe::fall_back(transfer_path to) {
 
 // ---- fallbacks -----------------------------------------------------------------------------
 
-void splice_pipe::sendfile_step() {
-  std::error_code ec;
-  const std::uint64_t n = prepare_read(std::min<std::uint64_t>(left_, opts_.splice_chunk), ec);
-  if (ec) return finish(ec);
-  if (n == 0) return finish(sys_error(ENODATA));
-  off_t off = src_.offset;
-  const ssize_t r = ::sendfile(dst_.fd, src_.fd, &off, static_cast<std::size_t>(n));
-  ++counters_.syscalls;
-  if (r < 0) {
-    if (errno == EAGAIN || errno == EINTR) return wait_ready(dst_.fd, true);
-    if (errno == EINVAL || errno == ENOSYS) {
-      fall_back(transfer_path::read_send);
-      return next();
+// sendfile(2) calls on the loop, up to the quantum per run. `check_residency`: the transmit
+// chose sendfile for resident ranges (options::file_range_path); a range not all in the page
+// cache goes through the pipe instead. Without it this is the fallback for a file kind that
+// refuses splice (then a non-resident file is read on the loop, as before).
+void splice_pipe::sendfile_pump(bool check_residency) {
+  std::uint64_t budget = opts_.transfer_quantum;
+  bool ended_once = false;  // a second empty sendfile right after a re-measure: the file ended
+  for (;;) {
+    if (cancelled_) return finish(std::make_error_code(std::errc::operation_canceled));
+    if (left_ == 0) return finish({});
+    std::error_code ec;
+    const std::uint64_t want = std::min({left_, budget, std::uint64_t{kMaxIoChunk}});
+    const std::uint64_t n = prepare_read(want, ec);
+    if (ec) return finish(ec);
+    if (n == 0) return finish(sys_error(ENODATA));
+    if (check_residency && !resident(n)) return pump_inline(false);
+    off_t off = src_.offset;
+    const ssize_t r = ::sendfile(dst_.fd, src_.fd, &off, static_cast<std::size_t>(n));
+    ++counters_.syscalls;
+    if (r < 0) {
+      if (errno == EAGAIN || errno == EINTR) return wait_ready(dst_.fd, true);
+      if (errno == EINVAL || errno == ENOSYS) {
+        fall_back(transfer_path::read_send);
+        return next();
+      }
+      return finish(sys_error(errno));
     }
-    return finish(sys_error(errno));
+    if (r == 0) {  // the file shrank between fstat and sendfile: prepare_read measures again
+      if (ended_once) return finish(sys_error(ENODATA));
+      ended_once = true;
+      src_eof_ = true;
+      resident_fd_ = -1;
+      continue;
+    }
+    const auto moved = static_cast<std::uint64_t>(r);
+    src_.offset += r;
+    left_ -= moved;
+    moved_ += moved;
+    counters_.sendfile_bytes += moved;
+    unreported_ += moved;
+    if (left_ == 0) return finish({});
+    // Short: the socket is full, wait for room (an immediate retry would answer EAGAIN).
+    if (moved < n) return wait_ready(dst_.fd, true);
+    budget -= std::min(budget, moved);
+    if (budget == 0) return yield();
   }
-  if (r == 0) {  // the file shrank between fstat and sendfile
-    src_eof_ = true;
-    return next();
-  }
-  const auto moved = static_cast<std::uint64_t>(r);
-  src_.offset += r;
-  left_ -= moved;
-  moved_ += moved;
-  counters_.sendfile_bytes += moved;
-  on_progress(moved);
-  // Yield to the loop between chunks (a POLLOUT on a writable socket answers at once), so one
-  // large file cannot starve the other connections of this thread.
-  if (left_ > 0) return wait_ready(dst_.fd, true);
-  next();
 }
 
 void splice_pipe::read_step() {
@@ -540,6 +618,7 @@ void splice_pipe::write_step() {
 }
 
 void splice_pipe::finish(std::error_code ec) {
+  unreported_ = 0;  // on_complete carries them (moved()): no progress report of its own
   // A pipe is reused only when it is known empty and nothing failed while it was in use.
   pool_.release(pipe_, !ec && held_ == 0);
   pipe_ = {};

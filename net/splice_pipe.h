@@ -22,15 +22,22 @@
 /// A pull therefore runs as a plain splice(2) on the loop thread when it cannot sleep: the
 /// source is a regular file whose pages for the range are all in the page cache (cachestat(2),
 /// 6.5+, over a window of kResidencyWindow bytes, remembered while the source fd stays the
-/// same), the pipe has room (it is empty), and SPLICE_F_NONBLOCK; its commit runs inline too
-/// when the destination is a stream (socket or pipe) opened O_NONBLOCK (checked with F_GETFL
-/// once per destination fd), so a full socket answers EAGAIN (then POLL_ADD) instead of
-/// sleeping. Everything else (a file not cached, no cachestat, a socket source, a file
-/// destination whose writes may throttle) goes by the linked SQEs. A page evicted between the
-/// cachestat and the pull makes that one pull wait for the disk on the loop; a page still being
-/// read in is counted cached and may be waited for too (both rare: a page just found cached).
-/// Directions: file -> socket (a response body), socket -> socket (a proxy), socket -> file (an
-/// upload); any pair splice(2) accepts.
+/// same), the pipe has room, and SPLICE_F_NONBLOCK; its commit runs inline too when the
+/// destination is a stream (socket or pipe) opened O_NONBLOCK (checked with F_GETFL once per
+/// destination fd), so a full socket answers EAGAIN (then POLL_ADD) instead of sleeping.
+/// Inline steps run as a loop (pull, commit, pull...), not as recursion, until
+/// options::transfer_quantum bytes moved (then one yield to the loop's task queue: no system
+/// call), the socket is full or the range ends. A short commit (the socket took fewer bytes
+/// than the pipe held) waits for POLLOUT and then tops the pipe up (pulls more behind the
+/// bytes still in it) before the next commit, instead of committing the remainder alone.
+/// With `sendfile_if_resident` (transmit's options::file_range_path), a resident range goes
+/// by sendfile(2) on the loop instead of the pipe (same rules: O_NONBLOCK destination,
+/// quantum, POLLOUT on a full socket). Everything else (a file not cached, no cachestat, a socket
+/// source, a file destination whose writes may throttle) goes by the linked SQEs. A page evicted
+/// between the cachestat and the pull makes that one pull wait for the disk on the loop; a page
+/// still being read in is counted cached and may be waited for too (both rare: a page just found
+/// cached). Directions: file -> socket (a response body), socket -> socket (a proxy), socket ->
+/// file (an upload); any pair splice(2) accepts.
 ///
 /// EAGAIN on either end (non-blocking sockets, the pool's non-blocking pipes) waits for
 /// readiness with IORING_OP_POLL_ADD and reissues. EINVAL (a descriptor splice refuses) falls
@@ -78,13 +85,12 @@ struct splice_counters {
   std::uint64_t polls = 0;         ///< EAGAIN waits (POLL_ADD)
   std::uint64_t inline_pulls = 0;  ///< pull_fd steps run as splice(2) on the loop thread
   std::uint64_t linked_pairs = 0;  ///< pull_fd + commit_write pairs submitted as linked SQEs
+  std::uint64_t yields = 0;        ///< transfer_quantum reached: a hop through the task queue
+  std::uint64_t top_ups = 0;       ///< inline pulls into a pipe that still held bytes
   /// System calls made outside the ring (inline splice, sendfile, fstat, fstatfs, fcntl,
   /// cachestat, pipe reads); io_uring_enter calls are the context's (context_stats::enters).
   std::uint64_t syscalls = 0;
 };
-
-/// Bytes ahead of a pull that one cachestat(2) call checks for residency.
-inline constexpr std::size_t kResidencyWindow = 256 * 1024;
 
 class splice_pipe {
  public:
@@ -96,8 +102,15 @@ class splice_pipe {
 
   /// Starts moving `length` bytes from `src` to `dst`. `more_after`: more bytes of the same
   /// message follow this transfer, so even the last commit carries SPLICE_F_MORE (MSG_MORE on
-  /// the fallbacks). Precondition: !busy(). Completion: on_complete, on the loop.
-  void start(endpoint src, endpoint dst, std::uint64_t length, bool more_after);
+  /// the fallbacks). `sendfile_if_resident`: a file range whose pages are in the page cache goes
+  /// by sendfile(2) on the loop (O_NONBLOCK stream destinations only; else the pipe).
+  /// Precondition: !busy(). Completion: on_complete, on the loop.
+  void start(endpoint src, endpoint dst, std::uint64_t length, bool more_after,
+             bool sendfile_if_resident = false);
+  /// As start(), but the first step runs now: on_complete may run before this returns. For
+  /// callers already on the loop that are ready for that (transmit_op), saving a task hop.
+  void start_now(endpoint src, endpoint dst, std::uint64_t length, bool more_after,
+                 bool sendfile_if_resident);
   /// Cancels what is in flight; on_complete follows with ECANCELED (or the real outcome).
   void cancel();
 
@@ -127,7 +140,9 @@ class splice_pipe {
   /// The transfer ended: all bytes moved, the source ended, or an error. Runs on the loop; may
   /// start the next transfer or destroy *this.
   virtual void on_complete(std::error_code ec, std::uint64_t moved) = 0;
-  /// The destination accepted `bytes` more (progress for send timeouts). Default: nothing.
+  /// The destination accepted `bytes` more (progress for send timeouts): reported once per run
+  /// of inline steps that ends in a wait or a yield, not per system call (bytes of the run that
+  /// completes the transfer come with on_complete). Default: nothing.
   virtual void on_progress(std::uint64_t bytes) { (void)bytes; }
 
  private:
@@ -135,11 +150,15 @@ class splice_pipe {
   friend struct step_op;
   enum class step : std::uint8_t { pull, commit, poll, read, write };
 
+  void setup(endpoint src, endpoint dst, std::uint64_t length, bool more_after,
+             bool sendfile_if_resident);
   void next();
   void submit_pair(std::size_t n, unsigned flags);
   bool resident(std::uint64_t n);
-  void pull_inline(std::size_t n, unsigned flags);
-  void commit_inline();
+  void pump_inline(bool allow_sendfile);
+  void sendfile_pump(bool check_residency);
+  void yield();
+  void report_progress();
   void committed(std::uint64_t n);
   void classify(int src_fd, int dst_fd);
   void step_done(step s, int result);
@@ -171,6 +190,7 @@ class splice_pipe {
   std::uint64_t left_ = 0;  // bytes still to move out of the source
   std::uint64_t moved_ = 0;
   std::uint64_t held_ = 0;        // bytes in the pipe
+  std::uint64_t unreported_ = 0;  // bytes committed since the last on_progress
   std::uint64_t known_size_ = 0;  // file source size at the last fstat (of size_fd_)
   int size_fd_ = -1;  // kept across transfers: a stale size is corrected by the short pull
   // Residency: bytes [resident_from_, resident_until_) of resident_fd_ were all in the page
@@ -180,7 +200,8 @@ class splice_pipe {
   // Destination check (F_GETFL) cached per fd: a stream opened O_NONBLOCK commits inline.
   int checked_dst_fd_ = -1;
   bool dst_nonblocking_ = false;
-  bool inline_ok_ = false;  // this transfer may try steps inline
+  bool inline_ok_ = false;    // this transfer may try steps inline
+  bool sendfile_ok_ = false;  // resident ranges of this transfer go by sendfile(2)
   // file_kind of the last classified (src, dst) pair (only needed once a fallback exists).
   int kind_src_fd_ = -1, kind_dst_fd_ = -1;
   int pull_result_ = 0, commit_result_ = 0;

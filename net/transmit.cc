@@ -1,10 +1,25 @@
 #include <algorithm>
 #include <cassert>
 #include <cerrno>
+#include <sys/socket.h>
+#include <time.h>
 
 #include <pagewire/net/transmit.h>
 
 namespace pagewire::net {
+namespace {
+
+// The send-progress clock: CLOCK_MONOTONIC_COARSE, the same epoch as steady_clock
+// (CLOCK_MONOTONIC) but read from the last tick without a TSC read (vDSO), so stamps lag by at
+// most one tick (1-4 ms); send timeouts are seconds. Read once per message and per wait.
+transmit_op::clock::time_point progress_now() noexcept {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return transmit_op::clock::time_point(std::chrono::duration_cast<transmit_op::clock::duration>(
+      std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec)));
+}
+
+}  // namespace
 
 transmit_stats& transmit_stats::operator+=(const transmit_stats& o) noexcept {
   for (std::size_t i = 0; i < kSendPaths; ++i) {
@@ -18,6 +33,9 @@ transmit_stats& transmit_stats::operator+=(const transmit_stats& o) noexcept {
   zc_disabled += o.zc_disabled;
   more_flagged += o.more_flagged;
   short_sends += o.short_sends;
+  yields += o.yields;
+  top_ups += o.top_ups;
+  inline_sends += o.inline_sends;
   syscalls += o.syscalls;
   return *this;
 }
@@ -61,7 +79,11 @@ struct transmit_op::file_child final : splice_pipe {
   file_child(transmit_op& o, runtime::context& ctx, pipe_pool& pool, const options& opts)
       : splice_pipe(ctx, pool, opts), owner(o) {}
   void on_complete(std::error_code ec, std::uint64_t moved) override { owner.file_done(ec, moved); }
-  void on_progress(std::uint64_t) override { owner.last_progress_ = clock::now(); }
+  // splice_pipe reports once per run of inline steps, so this reads the clock once per run.
+  void on_progress(std::uint64_t) override {
+    owner.last_progress_ = progress_now();
+    owner.progress_pending_ = false;
+  }
   transmit_op& owner;
   splice_counters before;
 };
@@ -90,16 +112,32 @@ void transmit_op::start(int fd, fs::chain message) {
   fd_ = fd;
   chain_ = std::move(message);
   sent_ = 0;
-  last_progress_ = clock::now();
-  if (chain_.empty()) {  // complete on the loop, never inside start()
-    kickoff_->self = this;
-    kickoff_->fn = [](runtime::task_node* t, bool invoke) {
-      if (invoke) static_cast<kickoff*>(t)->self->finish({});
-    };
-    ctx_.defer(*kickoff_);
-    return;
-  }
-  next();
+  last_progress_ = progress_now();
+  progress_pending_ = false;
+  gather_by_sqe_ = false;
+  // The first step runs from the loop's task queue (no system call): steps may complete inline
+  // (gather_inline, inline splice), and a transmit never completes inside start().
+  kickoff_->self = this;
+  kickoff_->fn = [](runtime::task_node* t, bool invoke) {
+    if (invoke) static_cast<kickoff*>(t)->self->next();
+  };
+  ctx_.defer(*kickoff_);
+}
+
+void transmit_op::yield() {
+  ++stats_.yields;
+  stamp_progress();
+  ctx_.defer(*kickoff_);  // kickoff_ is idle: it ran the step that led here
+}
+
+void transmit_op::stamp_progress() noexcept {
+  if (!progress_pending_) return;
+  progress_pending_ = false;
+  last_progress_ = progress_now();
+}
+
+std::uint64_t transmit_op::sent() const noexcept {
+  return sent_ + (file_->busy() ? file_->moved() : 0);
 }
 
 void transmit_op::cancel() {
@@ -109,11 +147,21 @@ void transmit_op::cancel() {
   if (file_->busy()) file_->cancel();
 }
 
+// Runs steps while they complete inline; returns once one waits in the ring or a file range
+// went to the splice_pipe (which completes through file_done), after a yield, or at the end.
 void transmit_op::next() {
-  if (cancelled_) return finish(std::make_error_code(std::errc::operation_canceled));
-  if (chain_.empty()) return finish({});
-  if (fs::is_memory(chain_.front())) return send_memory();
-  send_file();
+  std::uint64_t budget = opts_.transfer_quantum;
+  for (;;) {
+    if (cancelled_) return finish(std::make_error_code(std::errc::operation_canceled));
+    if (chain_.empty()) return finish({});
+    if (!fs::is_memory(chain_.front())) {
+      if (!send_file(budget)) return;
+      if (file_ec_) return finish(file_ec_);
+    } else if (!send_memory(budget)) {
+      return;
+    }
+    if (budget == 0 && !chain_.empty()) return yield();
+  }
 }
 
 bool transmit_op::zc_candidate(std::size_t segments, std::uint64_t bytes,
@@ -134,7 +182,9 @@ bool transmit_op::zc_candidate(std::size_t segments, std::uint64_t bytes,
   return true;
 }
 
-void transmit_op::send_memory() {
+// Prepares the next memory run; returns true when it went out inline (the loop continues),
+// false when a child was started (or the transmit finished).
+bool transmit_op::send_memory(std::uint64_t& budget) {
   std::size_t n = chain_.iovecs(iov_);
   std::uint64_t bytes = 0;
   for (std::size_t i = 0; i < n; ++i) {
@@ -176,20 +226,68 @@ void transmit_op::send_memory() {
   } else {
     c.path = send_path::gather;
     c.opcode = IORING_OP_SENDMSG;
+    if (opts_.gather_inline && !gather_by_sqe_) return send_inline(bytes, budget);
   }
+  gather_by_sqe_ = false;
   asked_ = bytes;
   if (more) ++stats_.more_flagged;
+  stamp_progress();
   ctx_.start(c);
+  return false;
 }
 
-void transmit_op::send_file() {
+// One gather sendmsg(MSG_DONTWAIT) on the loop. A full socket (EAGAIN, or a short send: the
+// next call would say EAGAIN) sends the rest through IORING_OP_SENDMSG, which waits for room.
+bool transmit_op::send_inline(std::uint64_t bytes, std::uint64_t& budget) {
+  send_child& c = *send_;
+  ssize_t r;
+  do {
+    r = ::sendmsg(fd_, &msg_, static_cast<int>(c.msg_flags) | MSG_DONTWAIT);
+    ++stats_.syscalls;
+  } while (r < 0 && errno == EINTR);
+  if (r < 0) {
+    if (errno != EAGAIN) {
+      finish(std::error_code(errno, std::system_category()));
+      return false;
+    }
+    gather_by_sqe_ = true;
+    return true;  // the loop sends the same bytes again, by SQE
+  }
+  const auto sent = static_cast<std::uint64_t>(r);
+  ++stats_.inline_sends;
+  ++stats_.submissions[static_cast<std::size_t>(send_path::gather)];
+  stats_.bytes[static_cast<std::size_t>(send_path::gather)] += sent;
+  if (c.msg_flags & MSG_MORE) ++stats_.more_flagged;
+  if (sent < bytes) {
+    ++stats_.short_sends;
+    gather_by_sqe_ = true;
+  }
+  advance(sent);
+  budget -= std::min(budget, sent);
+  return true;
+}
+
+// Hands the file range to the splice_pipe, whose first step runs now. Returns true when it
+// completed inline (file_done recorded the result; the loop continues), false when it waits.
+bool transmit_op::send_file(std::uint64_t& budget) {
   const fs::file_range& r = std::get<fs::file_range>(chain_.front());
   const bool more = chain_.size() > r.size();
   if (more) ++stats_.more_flagged;
   file_->before = file_->counters();
   asked_ = r.size();
-  file_->start(endpoint{r.fd(), static_cast<std::int64_t>(r.offset())}, endpoint{fd_, -1}, r.size(),
-               more);
+  const bool sendfile = opts_.file_range_path == options::file_path::sendfile ||
+                        (opts_.file_range_path == options::file_path::automatic &&
+                         r.size() < opts_.sendfile_below_bytes);
+  stamp_progress();
+  file_inline_ = true;
+  file_returned_ = false;
+  file_ec_.clear();
+  file_->start_now(endpoint{r.fd(), static_cast<std::int64_t>(r.offset())}, endpoint{fd_, -1},
+                   r.size(), more, sendfile);
+  file_inline_ = false;
+  if (!file_returned_) return false;
+  budget -= std::min(budget, file_moved_);
+  return true;
 }
 
 void transmit_op::child_done(send_path path, int result, unsigned flags) {
@@ -225,6 +323,8 @@ void transmit_op::file_done(std::error_code ec, std::uint64_t moved) {
   const splice_counters& now = file_->counters();
   const splice_counters& was = file_->before;
   stats_.syscalls += now.syscalls - was.syscalls;
+  stats_.yields += now.yields - was.yields;
+  stats_.top_ups += now.top_ups - was.top_ups;
   const std::uint64_t by_path[3] = {now.splice_bytes - was.splice_bytes,
                                     now.sendfile_bytes - was.sendfile_bytes,
                                     now.read_send_bytes - was.read_send_bytes};
@@ -236,15 +336,21 @@ void transmit_op::file_done(std::error_code ec, std::uint64_t moved) {
     stats_.bytes[i] += by_path[k];
   }
   advance(moved);
+  if (!ec && moved < asked_) ++stats_.short_sends;
+  if (file_inline_) {  // inside send_file(): its caller's loop goes on (or finishes)
+    file_returned_ = true;
+    file_ec_ = ec;
+    file_moved_ = moved;
+    return;
+  }
   if (ec) return finish(ec);
-  if (moved < asked_) ++stats_.short_sends;
   next();
 }
 
 void transmit_op::advance(std::uint64_t n) {
   if (n == 0) return;
   sent_ += n;
-  last_progress_ = clock::now();
+  progress_pending_ = true;  // stamped before the next wait (stamp_progress), not per segment
   while (n > 0 && !chain_.empty()) {
     const std::uint64_t s = fs::segment_size(chain_.front());
     if (s > n) {

@@ -6,7 +6,9 @@
 /// summed bytes; first error; cancel cascades to the child in flight).
 ///
 /// Per segment run it picks a path:
-///  - gather: consecutive memory slices (up to options::max_iovecs) in one IORING_OP_SENDMSG;
+///  - gather: consecutive memory slices (up to options::max_iovecs) in one sendmsg: first as
+///    sendmsg(MSG_DONTWAIT) on the loop (options::gather_inline), and through
+///    IORING_OP_SENDMSG (which waits for room) only for what the socket refused;
 ///  - send_zc: a run of registered slices of at least options::send_zc_min_bytes, contiguous
 ///    in one arena, by IORING_OP_SEND_ZC with IORING_RECVSEND_FIXED_BUF and the arena's
 ///    buffer index (IORING_OP_SENDMSG_ZC when not contiguous). The slices are released only at
@@ -14,7 +16,12 @@
 ///    says it copied (IORING_NOTIF_USAGE_ZC_COPIED, as on loopback), this transmit_op uses plain
 ///    gather sends for the rest of its life (one per connection);
 ///  - file ranges: splice_pipe (file -> pipe -> socket), which falls back to sendfile and then
-///    read + send by itself.
+///    read + send by itself; options::file_range_path lets ranges resident in the page cache go
+///    by sendfile(2) on the loop instead of the pipe.
+/// Steps that complete inline run as a loop; after options::transfer_quantum bytes the
+/// transmit yields once to the loop's task queue (stats: yields), so transmits on one context
+/// interleave. The send-progress clock is read once when a transmit starts and once per run of
+/// inline steps that ends in a wait, not per segment.
 /// Every submission but the one that ends the chain carries MSG_MORE / SPLICE_F_MORE; the last
 /// never does, so no message waits for the 200 ms cork timer. MSG_NOSIGNAL always. Short sends
 /// continue where they stopped; at most kMaxIoChunk bytes per submission; 64-bit offsets.
@@ -82,7 +89,10 @@ struct transmit_stats {
   std::uint64_t zc_disabled = 0;   ///< 1 once this op switched SEND_ZC off
   std::uint64_t more_flagged = 0;  ///< submissions sent with MSG_MORE / SPLICE_F_MORE
   std::uint64_t short_sends = 0;   ///< results below what was asked, continued
-  /// System calls made outside the ring for file ranges (inline splice, sendfile, fstat...);
+  std::uint64_t yields = 0;        ///< transfer_quantum reached: one hop through the task queue
+  std::uint64_t top_ups = 0;       ///< splice pipe pulls behind bytes a short commit left
+  std::uint64_t inline_sends = 0;  ///< gather sendmsg calls made on the loop (MSG_DONTWAIT)
+  /// System calls made outside the ring (inline sendmsg, inline splice, sendfile, fstat...);
   /// io_uring_enter calls are the context's (runtime::context_stats::enters).
   std::uint64_t syscalls = 0;
 
@@ -110,11 +120,14 @@ class transmit_op {
   void cancel();
 
   bool busy() const noexcept { return busy_; }
-  /// Bytes accepted by the socket in the current (or last) transmit.
-  std::uint64_t sent() const noexcept { return sent_; }
+  /// Bytes accepted by the socket in the current (or last) transmit (a file range in flight
+  /// counts what its splice_pipe moved so far).
+  std::uint64_t sent() const noexcept;
   /// What is left of the current message (after an error: what was not sent).
   const fs::chain& remaining() const noexcept { return chain_; }
-  /// When the socket last accepted a byte (or the transmit started): for send timeouts.
+  /// When the socket last accepted a byte (or the transmit started), as of the last wait: for
+  /// send timeouts (stamped before each wait that follows progress, not per segment, from
+  /// CLOCK_MONOTONIC_COARSE: steady_clock's epoch, up to one tick early).
   clock::time_point last_progress() const noexcept { return last_progress_; }
   /// Whether SEND_ZC may still be used (false after the kernel reported a copy, or on a
   /// context whose probe lacks it).
@@ -138,8 +151,11 @@ class transmit_op {
   friend struct kickoff;
 
   void next();
-  void send_memory();
-  void send_file();
+  bool send_memory(std::uint64_t& budget);
+  bool send_inline(std::uint64_t bytes, std::uint64_t& budget);
+  void yield();
+  void stamp_progress() noexcept;
+  bool send_file(std::uint64_t& budget);
   void child_done(send_path path, int result, unsigned flags);
   void file_done(std::error_code ec, std::uint64_t moved);
   void advance(std::uint64_t n);
@@ -158,6 +174,12 @@ class transmit_op {
   std::uint64_t sent_ = 0;
   std::uint64_t asked_ = 0;
   clock::time_point last_progress_{};
+  bool progress_pending_ = false;  // bytes accepted since last_progress_ was stamped
+  bool gather_by_sqe_ = false;     // the socket was full: the next gather waits in the ring
+  bool file_inline_ = false;       // inside file_->start_now(): file_done only records
+  bool file_returned_ = false;     // file_done ran inside start_now()
+  std::error_code file_ec_;        // its result
+  std::uint64_t file_moved_ = 0;
   transmit_stats stats_;
   bool busy_ = false;
   bool cancelled_ = false;

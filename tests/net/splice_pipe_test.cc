@@ -166,6 +166,49 @@ INSTANTIATE_TEST_SUITE_P(paths, inline_steps,
                                                                 : "blocking_socket");
                          });
 
+TEST(splice_pipe, short_commits_top_the_pipe_up_and_stay_byte_exact) {
+  for (bool fallback : {false, true}) {
+    runtime::context ctx(backend(fallback));
+    options opts;
+    pipe_pool pool(opts);
+    const auto data = random_bytes(4 * (1 << 20) + 4097, 36);
+    const int fd = make_file(data);  // resident: pulls and commits run inline
+    tcp_pair out = make_pair(16 * 1024);
+    const int snd = 16 * 1024;  // far below the 1 MiB pipe: every full commit is short
+    ::setsockopt(out.a, SOL_SOCKET, SO_SNDBUF, &snd, sizeof snd);
+    sink s(out.b);
+    recording_pipe p(ctx, pool, opts);
+    p.start(endpoint{fd, 0}, endpoint{out.a, -1}, data.size(), false);
+    EXPECT_TRUE(run_until(ctx, [&] { return p.done; }));
+    ::shutdown(out.a, SHUT_WR);
+    EXPECT_FALSE(p.ec) << p.ec.message();
+    EXPECT_EQ(p.bytes, data.size());
+    EXPECT_EQ(s.hash(), hash_of(data.data(), data.size()));
+    EXPECT_GT(p.counters().top_ups, 0u);
+    EXPECT_EQ(p.counters().linked_pairs, 0u);
+    ::close(fd);
+  }
+}
+
+TEST(splice_pipe, sendfile_if_resident_takes_sendfile_for_a_cached_file_and_stays_exact) {
+  runtime::context ctx(backend(false));
+  options opts;
+  pipe_pool pool(opts);
+  const auto data = random_bytes(3 * (1 << 20) + 5, 37);
+  const int fd = make_file(data);
+  tcp_pair out = make_pair();
+  sink s(out.b);
+  recording_pipe p(ctx, pool, opts);
+  p.start(endpoint{fd, 0}, endpoint{out.a, -1}, data.size(), false, true);
+  EXPECT_TRUE(run_until(ctx, [&] { return p.done; }));
+  ::shutdown(out.a, SHUT_WR);
+  EXPECT_FALSE(p.ec) << p.ec.message();
+  EXPECT_EQ(s.hash(), hash_of(data.data(), data.size()));
+  EXPECT_EQ(p.counters().sendfile_bytes, data.size());
+  EXPECT_EQ(p.counters().splice_bytes, 0u);
+  ::close(fd);
+}
+
 TEST(splice_pipe, a_file_that_shrank_since_the_last_transfer_ends_with_enodata_not_a_hang) {
   runtime::context ctx(backend(false));
   options opts;

@@ -3,6 +3,7 @@
 #include <string>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <thread>
 #include <tuple>
 
 #include <gtest/gtest.h>
@@ -90,19 +91,32 @@ struct fixture {
 
 // ---- file ranges, per path ---------------------------------------------------------------
 
-using file_case = std::tuple<transfer_path, std::uint64_t, bool>;
+/// How a file range is routed: the pipe or sendfile by options::file_range_path (splice
+/// allowed), or a recorded fallback for the file kind (sendfile, read_send).
+/// `automatic`: file_range_path's default (sendfile below sendfile_below_bytes, else the pipe).
+enum class route : std::uint8_t { pipe, sendfile_policy, automatic, sendfile, read_send };
+
+using file_case = std::tuple<route, std::uint64_t, bool>;
 
 class file_range_transmit : public ::testing::TestWithParam<file_case> {};
 
 TEST_P(file_range_transmit, peer_receives_the_exact_bytes) {
-  const auto [path, size, fallback] = GetParam();
+  const auto [how, size, fallback] = GetParam();
   fixture f(fallback);
   const auto data = random_bytes(size, static_cast<std::uint32_t>(size));
-  const int fd = make_file(data);
+  const int fd = make_file(data);  // just written: resident in the page cache
   ASSERT_GE(fd, 0);
   auto file = adopt(fd);
   tcp_pair kind_probe = make_pair();
-  if (path != transfer_path::splice) {
+  f.opts.file_range_path = how == route::pipe        ? options::file_path::splice
+                           : how == route::automatic ? options::file_path::automatic
+                                                     : options::file_path::sendfile;
+  const bool small = size < f.opts.sendfile_below_bytes;
+  const transfer_path path = how == route::read_send             ? transfer_path::read_send
+                             : how == route::pipe                ? transfer_path::splice
+                             : how == route::automatic && !small ? transfer_path::splice
+                                                                 : transfer_path::sendfile;
+  if (how == route::sendfile || how == route::read_send) {
     f.pipes.record_fallback(file_kind::of(fd, kind_probe.a), path);
   }
   const auto copied_before = fs::stats::copied_bytes();
@@ -127,26 +141,28 @@ TEST_P(file_range_transmit, peer_receives_the_exact_bytes) {
 }
 
 std::string file_case_name(const ::testing::TestParamInfo<file_case>& info) {
-  const auto [path, size, fallback] = info.param;
-  const char* p = path == transfer_path::splice     ? "splice"
-                  : path == transfer_path::sendfile ? "sendfile"
-                                                    : "read_send";
+  const auto [how, size, fallback] = info.param;
+  const char* p = how == route::pipe              ? "splice"
+                  : how == route::sendfile_policy ? "sendfile_policy"
+                  : how == route::automatic       ? "automatic"
+                  : how == route::sendfile        ? "sendfile"
+                                                  : "read_send";
   return std::string(p) + "_" + std::to_string(size) + (fallback ? "_epoll" : "_uring");
 }
 
 constexpr std::uint64_t kSizes[] = {0, 1, 4095, 4096, 65537, kMiB + 3};
 
 INSTANTIATE_TEST_SUITE_P(sizes, file_range_transmit,
-                         ::testing::Combine(::testing::Values(transfer_path::splice,
-                                                              transfer_path::sendfile,
-                                                              transfer_path::read_send),
+                         ::testing::Combine(::testing::Values(route::pipe, route::sendfile_policy,
+                                                              route::automatic, route::sendfile,
+                                                              route::read_send),
                                             ::testing::ValuesIn(kSizes), ::testing::Bool()),
                          file_case_name);
 
 INSTANTIATE_TEST_SUITE_P(large, file_range_transmit,
-                         ::testing::Combine(::testing::Values(transfer_path::splice,
-                                                              transfer_path::sendfile,
-                                                              transfer_path::read_send),
+                         ::testing::Combine(::testing::Values(route::pipe, route::sendfile_policy,
+                                                              route::automatic, route::sendfile,
+                                                              route::read_send),
                                             ::testing::Values(64 * kMiB), ::testing::Values(false)),
                          file_case_name);
 
@@ -160,6 +176,7 @@ TEST_P(sparse_range_transmit, range_past_4_GiB_is_byte_exact) {
   ASSERT_GE(fd, 0);
   auto file = adopt(fd);
   tcp_pair probe = make_pair();
+  if (GetParam() == transfer_path::splice) f.opts.file_range_path = options::file_path::splice;
   if (GetParam() != transfer_path::splice) {
     f.pipes.record_fallback(file_kind::of(fd, probe.a), GetParam());
   }
@@ -223,6 +240,151 @@ INSTANTIATE_TEST_SUITE_P(sizes, memory_transmit,
 INSTANTIATE_TEST_SUITE_P(large, memory_transmit,
                          ::testing::Combine(::testing::Bool(), ::testing::Values(64 * kMiB),
                                             ::testing::Values(false)));
+
+// ---- inline gather -----------------------------------------------------------------------
+
+class gather_inline_transmit : public ::testing::TestWithParam<std::tuple<bool, bool>> {};
+
+TEST_P(gather_inline_transmit, goes_out_inline_first_and_stays_byte_exact) {
+  const auto [inline_on, fallback] = GetParam();
+  fixture f(fallback);
+  f.opts.gather_inline = inline_on;
+  fs::page_pool_options po;
+  po.try_huge_pages = false;
+  fs::page_pool pool(po);
+  const auto data = random_bytes(3 * kMiB + 123, 40);
+  recording_op op(f.ctx, f.opts, f.pipes);
+  auto [ec, sent, got, got_bytes] = f.send(memory_chain(pool, data), op);
+  EXPECT_FALSE(ec) << ec.message();
+  EXPECT_EQ(got_bytes, data.size());
+  EXPECT_EQ(got, hash_of(data.data(), data.size()));
+  EXPECT_EQ(op.stats().bytes_of(send_path::gather), data.size());
+  if (inline_on) {
+    EXPECT_GT(op.stats().inline_sends, 0u);
+  } else {
+    EXPECT_EQ(op.stats().inline_sends, 0u);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(modes, gather_inline_transmit,
+                         ::testing::Combine(::testing::Bool(), ::testing::Bool()));
+
+// ---- a slow reader: every path waits for room and stays byte-exact -------------------------
+
+class slow_reader_transmit : public ::testing::TestWithParam<std::tuple<route, bool>> {};
+
+TEST_P(slow_reader_transmit, small_socket_buffers_and_a_trickling_reader_get_every_byte) {
+  const auto [how, fallback] = GetParam();
+  fixture f(fallback);
+  f.opts.file_range_path =
+      how == route::pipe ? options::file_path::splice : options::file_path::sendfile;
+  const auto data = random_bytes(2 * kMiB + 4097, 41);
+  auto file = adopt(make_file(data));
+  fs::page_pool_options po;
+  po.try_huge_pages = false;
+  fs::page_pool pool(po);
+  fs::chain c;
+  if (how == route::read_send) {  // stands for memory here: a gathered message
+    c = memory_chain(pool, data);
+  } else {
+    c.append(fs::file_range(file, 0, data.size()));
+  }
+  tcp_pair p = make_pair(16 * 1024);
+  const int snd = 16 * 1024;
+  ::setsockopt(p.a, SOL_SOCKET, SO_SNDBUF, &snd, sizeof snd);
+  sha256 h;
+  std::uint64_t got = 0;
+  std::thread reader([&] {  // 4 KiB at a time, yielding between reads
+    std::vector<char> buf(4096);
+    for (;;) {
+      const ssize_t r = ::recv(p.b, buf.data(), buf.size(), 0);
+      if (r <= 0) break;
+      h.update(buf.data(), static_cast<std::size_t>(r));
+      got += static_cast<std::uint64_t>(r);
+      std::this_thread::yield();
+    }
+  });
+  recording_op op(f.ctx, f.opts, f.pipes);
+  op.start(p.a, std::move(c));
+  EXPECT_TRUE(run_until(f.ctx, [&] { return op.done; }));
+  ::shutdown(p.a, SHUT_WR);
+  reader.join();
+  EXPECT_FALSE(op.ec) << op.ec.message();
+  EXPECT_EQ(got, data.size());
+  EXPECT_EQ(h.final(), hash_of(data.data(), data.size()));
+  const send_path expect = how == route::pipe              ? send_path::splice
+                           : how == route::sendfile_policy ? send_path::sendfile
+                                                           : send_path::gather;
+  EXPECT_EQ(op.stats().bytes_of(expect), data.size());
+  if (how == route::pipe) {
+    EXPECT_GT(op.stats().top_ups, 0u);  // every full commit is short
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(paths, slow_reader_transmit,
+                         ::testing::Combine(::testing::Values(route::pipe, route::sendfile_policy,
+                                                              route::read_send),
+                                            ::testing::Bool()));
+
+// ---- fairness: two transmits on one context interleave by the quantum -----------------------
+
+class fair_transmit : public ::testing::TestWithParam<std::tuple<route, bool>> {};
+
+TEST_P(fair_transmit, two_large_transmits_on_one_context_interleave_by_the_quantum) {
+  const auto [how, fallback] = GetParam();
+  fixture f(fallback);
+  f.opts.transfer_quantum = 64 * 1024;
+  f.opts.splice_chunk = 64 * 1024;
+  f.opts.file_range_path =
+      how == route::pipe ? options::file_path::splice : options::file_path::sendfile;
+  ASSERT_FALSE(f.opts.validate());
+  const std::uint64_t size = 2 * kMiB;
+  const auto data = random_bytes(size, 42);
+  auto file = adopt(make_file(data));
+  fs::page_pool_options po;
+  po.try_huge_pages = false;
+  fs::page_pool pool(po);
+  auto message = [&] {
+    fs::chain c;
+    if (how == route::read_send) return memory_chain(pool, data);  // memory: gather
+    c.append(fs::file_range(file, 0, size));
+    return c;
+  };
+  // Socket buffers that hold both messages whole: only the quantum can make them take turns.
+  const int big = 8 << 20;
+  tcp_pair p1 = make_pair(big), p2 = make_pair(big);
+  for (int fd : {p1.a, p2.a})
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
+  sink s1(p1.b), s2(p2.b);
+  recording_op a(f.ctx, f.opts, f.pipes), b(f.ctx, f.opts, f.pipes);
+  std::uint64_t other_at_first_done = 0;
+  bool first_seen = false;
+  a.start(p1.a, message());
+  b.start(p2.a, message());
+  EXPECT_TRUE(run_until(f.ctx, [&] {
+    if (!first_seen && (a.done || b.done)) {
+      first_seen = true;
+      other_at_first_done = a.done ? b.sent() : a.sent();
+    }
+    return a.done && b.done;
+  }));
+  ::shutdown(p1.a, SHUT_WR);
+  ::shutdown(p2.a, SHUT_WR);
+  EXPECT_FALSE(a.ec);
+  EXPECT_FALSE(b.ec);
+  EXPECT_EQ(s1.hash(), hash_of(data.data(), size));
+  EXPECT_EQ(s2.hash(), hash_of(data.data(), size));
+  // When the first finished, the other had moved more than a quantum (they took turns).
+  EXPECT_GT(other_at_first_done, f.opts.transfer_quantum)
+      << a.stats().yields << " " << b.stats().yields << " " << a.sent() << " " << b.sent();
+  EXPECT_GT(a.stats().yields, 0u);
+  EXPECT_GT(b.stats().yields, 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(paths, fair_transmit,
+                         ::testing::Combine(::testing::Values(route::pipe, route::sendfile_policy,
+                                                              route::read_send),
+                                            ::testing::Bool()));
 
 // ---- one message: header + file + trailer ------------------------------------------------
 
