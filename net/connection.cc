@@ -2,6 +2,8 @@
 #include <cassert>
 #include <cerrno>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -70,6 +72,10 @@ connection::connection(runtime::context& ctx, int fd, const options& opts, pipe_
   };
   const int fl = ::fcntl(fd_, F_GETFL);
   if (fl >= 0 && !(fl & O_NONBLOCK)) ::fcntl(fd_, F_SETFL, fl | O_NONBLOCK);
+  if (opts.tcp_nodelay) {  // fails (ENOTSUP/ENOPROTOOPT) on non-TCP sockets: nothing to do
+    const int one = 1;
+    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  }
 }
 
 connection::~connection() {

@@ -1,4 +1,6 @@
 #include <memory>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <string>
 #include <sys/socket.h>
 
@@ -92,6 +94,51 @@ TEST_P(connection_backends, receives_every_byte_as_views_until_end_of_stream) {
     EXPECT_EQ(f.ring->outstanding(), 0u);
   }
   f.close(c);
+}
+
+namespace {
+int nodelay_of(int fd) {
+  int v = -1;
+  socklen_t len = sizeof v;
+  return ::getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, &len) == 0 ? v : -1;
+}
+}  // namespace
+
+TEST_P(connection_backends, sets_tcp_nodelay_on_a_tcp_socket_unless_told_not_to) {
+  fixture f(GetParam());
+  tcp_pair on = make_pair();
+  tcp_pair off = make_pair();
+  ASSERT_EQ(nodelay_of(on.a), 0);  // the kernel's default: Nagle on
+  connection c_on(f.ctx, std::exchange(on.a, -1), f.opts, f.pipes, f.ring.get());
+  EXPECT_EQ(nodelay_of(c_on.fd()), 1);
+  options keep = f.opts;
+  keep.tcp_nodelay = false;
+  connection c_off(f.ctx, std::exchange(off.a, -1), keep, f.pipes, f.ring.get());
+  EXPECT_EQ(nodelay_of(c_off.fd()), 0);
+  f.close(c_on);
+  f.close(c_off);
+}
+
+TEST_P(connection_backends, takes_a_unix_socket_where_tcp_nodelay_does_not_apply) {
+  fixture f(GetParam());
+  int sv[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  connection c(f.ctx, sv[0], f.opts, f.pipes, f.ring.get());
+  bool done = false;
+  fs::chain m;
+  static constexpr char kPing[] = "ping";
+  m.append(fs::slice::from_static(kPing, 4));
+  c.async_send(std::move(m), [&](std::error_code ec, std::uint64_t n) {
+    EXPECT_FALSE(ec);
+    EXPECT_EQ(n, 4u);
+    done = true;
+  });
+  EXPECT_TRUE(run_until(f.ctx, [&] { return done; }));
+  char buf[8] = {};
+  EXPECT_EQ(::recv(sv[1], buf, sizeof buf, 0), 4);
+  EXPECT_EQ(std::string_view(buf, 4), "ping");
+  f.close(c);
+  ::close(sv[1]);
 }
 
 TEST_P(connection_backends, header_timeout_fails_a_receive_that_sees_no_byte) {
