@@ -206,7 +206,7 @@ run_report measure_all(const options& o) {
   std::vector<std::unique_ptr<source_store>> stores;
   std::map<content, source> sources;
   for (const auto& [kind, with_memory] : sources_needed(o)) {
-    stores.push_back(source_store::create(o.tmpdir, o.bytes, with_memory, kind, why));
+    stores.push_back(source_store::create(o.tmpdir, o.bytes, o.window, with_memory, kind, why));
     if (!stores.back()) {
       report.errors.push_back({"*", "*", 0, why});
       std::fprintf(stderr, "zcbench: %s\n", why.c_str());

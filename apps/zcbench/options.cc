@@ -102,6 +102,15 @@ bool apply(std::string_view name, std::string_view value, options& o, std::strin
     }
     return true;
   }
+  if (name == "--window") {
+    const auto n = parse_byte_count(value);
+    if (!n || *n % 4096 != 0 || *n > (std::uint64_t{1} << 30)) {
+      error = "--window: '" + std::string(value) + "' is not a multiple of 4K up to 1G";
+      return false;
+    }
+    o.window = static_cast<std::size_t>(*n);
+    return true;
+  }
   if (name == "--repeat") {
     int n = 0;
     const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
@@ -126,7 +135,7 @@ bool apply(std::string_view name, std::string_view value, options& o, std::strin
 
 bool takes_value(std::string_view name) {
   for (std::string_view v : {"--bytes", "--sizes", "--paths", "--transport", "--recv", "--source",
-                             "--repeat", "--json", "--svg", "--tmpdir"}) {
+                             "--repeat", "--window", "--json", "--svg", "--tmpdir"}) {
     if (name == v) return true;
   }
   return false;
@@ -221,6 +230,8 @@ throughput, CPU per GB, syscalls per GB and user-space bytes copied per byte.
   --source KIND        auto (default: text-like bytes for the compressing paths,
                        pseudo-random for the rest), random or text (every path)
   --repeat N           trials per path and size; the median is reported (default 3)
+  --window N           the repeating window memory paths send from, a multiple of 4K
+                       (default 64M: out of cache like a large file; 1M: a hot file)
   --json FILE          write every record as JSON (schema: zcbench_schema.json)
   --svg FILE           write a bar chart (GB/s and CPU s/GB per path and size)
   --tmpdir DIR         where the source file is created (default $TMPDIR or /tmp)

@@ -31,7 +31,11 @@ struct options {
   std::vector<transport> transports = {transport::loopback, transport::veth};
   recv_mode recv = recv_mode::copy;
   source_choice source = source_choice::automatic;  ///< --source auto|random|text
-  int repeat = 3;           ///< trials per path, size and transport; the median is reported
+  int repeat = 3;  ///< trials per path, size and transport; the median is reported
+  /// --window: bytes of the repeating memory window the memory paths send from (the file
+  /// repeats it too); a multiple of 4 KiB, at most 1G. 64 MiB: larger than the CPU caches,
+  /// like a large file; 1 MiB: a hot file that stays in cache, like `openssl speed`'s buffer.
+  std::size_t window = std::size_t{64} << 20;
   std::string json_file;    ///< --json FILE, empty: none
   std::string svg_file;     ///< --svg FILE, empty: none
   std::string tmpdir;       ///< where the source file goes: --tmpdir, else $TMPDIR, else /tmp

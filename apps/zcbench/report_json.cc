@@ -139,6 +139,7 @@ std::string settings_json(const options& o) {
   return object("  ")
       .field("bytes", o.bytes)
       .field("repeat", static_cast<std::uint64_t>(o.repeat))
+      .field("window", static_cast<std::uint64_t>(o.window))
       .field("recv", quote(to_string(o.recv)))
       .field("source", quote(to_string(o.source)))
       .field("sizes", sizes + "]")

@@ -13,8 +13,6 @@
 namespace zcbench {
 namespace {
 
-constexpr std::size_t kWindowMax = std::size_t{64} << 20;
-
 // xorshift64*: cheap, and its output does not compress.
 void fill_pseudo_random(std::vector<std::byte>& out) {
   std::uint64_t state = 0x9e3779b97f4a7c15ull;
@@ -58,13 +56,14 @@ bool write_all(int fd, const std::byte* data, std::size_t n) {
 
 }  // namespace
 
-std::size_t window_size(std::uint64_t total) {
-  return static_cast<std::size_t>(std::min<std::uint64_t>(total, kWindowMax));
+std::size_t window_size(std::uint64_t total, std::size_t window) {
+  return static_cast<std::size_t>(std::min<std::uint64_t>(total, window));
 }
 
 std::unique_ptr<source_store> source_store::create(const std::string& dir_parent,
-                                                   std::uint64_t total, bool with_memory,
-                                                   content kind, std::string& why) {
+                                                   std::uint64_t total, std::size_t window,
+                                                   bool with_memory, content kind,
+                                                   std::string& why) {
   std::unique_ptr<source_store> s(new source_store);
   s->total_ = total;
   s->with_memory_ = with_memory;
@@ -82,7 +81,7 @@ std::unique_ptr<source_store> source_store::create(const std::string& dir_parent
     why = errno_line("create " + s->file_);
     return nullptr;
   }
-  s->window_.resize(window_size(total));
+  s->window_.resize(window_size(total, window));
   if (kind == content::text) {
     fill_text(s->window_);
   } else {

@@ -8,6 +8,7 @@
 /// destruction (and on SIGINT/SIGTERM through cleanup.h). Main thread only;
 /// `view()` may then be read from any thread while the store lives.
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -23,10 +24,12 @@ enum class content { random, text };
 
 class source_store {
  public:
-  /// Creates `dir_parent`/zcbench-XXXXXX/source.bin of `total` bytes, and a memory
-  /// window when `with_memory`. Returns null and a one-line reason on failure.
+  /// Creates `dir_parent`/zcbench-XXXXXX/source.bin of `total` bytes (the window repeated),
+  /// and keeps the memory window of window_size(total, window) bytes when `with_memory`.
+  /// Returns null and a one-line reason on failure.
   static std::unique_ptr<source_store> create(const std::string& dir_parent, std::uint64_t total,
-                                              bool with_memory, content kind, std::string& why);
+                                              std::size_t window, bool with_memory, content kind,
+                                              std::string& why);
 
   source_store(const source_store&) = delete;
   source_store& operator=(const source_store&) = delete;
@@ -46,7 +49,7 @@ class source_store {
   bool with_memory_ = false;
 };
 
-/// The memory window's size for `total` bytes: min(total, 64 MiB).
-std::size_t window_size(std::uint64_t total);
+/// The memory window's size for `total` bytes and --window `window`: min(total, window).
+std::size_t window_size(std::uint64_t total, std::size_t window);
 
 }  // namespace zcbench

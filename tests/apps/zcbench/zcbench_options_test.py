@@ -50,6 +50,11 @@ class BadOptions(unittest.TestCase):
         self.check_rejected(["--repeat", "0"], "--repeat")
         self.check_rejected(["--repeat", "3x"], "--repeat")
 
+    def test_window_not_whole_pages_or_too_large(self):
+        self.check_rejected(["--window", "1000"], "--window")
+        self.check_rejected(["--window", "2G"], "--window")
+        self.check_rejected(["--window", "0"], "--window")
+
     def test_option_missing_its_value(self):
         self.check_rejected(["--json"], "--json")
         self.check_rejected(["--bytes"], "--bytes")
@@ -60,7 +65,7 @@ class Informational(unittest.TestCase):
         proc = lib.run_zcbench(BINARY, "--help", timeout=10)
         self.assertEqual(proc.returncode, 0)
         for word in ("--bytes", "--sizes", "--paths", "--transport", "--recv", "--repeat",
-                     "--json", "--svg"):
+                     "--window", "--json", "--svg"):
             self.assertIn(word, proc.stdout)
 
     def test_list_paths_names_every_raw_loop(self):

@@ -133,6 +133,7 @@ class CopyReceiverRun(unittest.TestCase):
         self.assertEqual(self.doc["host"]["kernel"], os.uname().release)
         s = self.doc["settings"]
         self.assertEqual((s["bytes"], s["repeat"], s["sizes"], s["paths"]), (BYTES, 2, SIZES, PATHS))
+        self.assertEqual(s["window"], 64 * 1024 * 1024)  # the default
 
     def test_table_has_a_row_per_record(self):
         rows = [line.split() for line in self.proc.stdout.splitlines()]
@@ -169,6 +170,24 @@ class SpliceReceiver(unittest.TestCase):
         for r in doc["records"]:
             self.assertEqual(r["recv"], "splice")
             self.assertEqual(r["bytes_received"], 4 * 1024 * 1024)
+
+
+class SmallWindow(unittest.TestCase):
+    def test_a_window_smaller_than_the_stream_repeats_and_every_byte_arrives(self):
+        work = tempfile.mkdtemp(dir=tmpdir())
+        out = os.path.join(work, "window.json")
+        total = 1024 * 1024 + 5
+        paths = ["sendmsg", "pw_gather", "pw_splice_pipe", "pw_tls_aes128gcm", "pw_gzip1"]
+        proc = lib.run_zcbench(BINARY, f"--bytes={total}", "--sizes", "64K", "--repeat", "1",
+                               "--window", "64K", "--paths", ",".join(paths), "--transport",
+                               "loopback", "--json", out, "--tmpdir", work, timeout=120)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        with open(out, encoding="utf-8") as f:
+            doc = json.load(f)
+        self.assertEqual(doc["settings"]["window"], 65536)
+        self.assertEqual(sorted(r["path"] for r in doc["records"]), sorted(paths))
+        for r in doc["records"]:
+            self.assertEqual((r["bytes_sent"], r["bytes_received"]), (total, total), r["path"])
 
 
 # Paths that transform the stream, with their raw loops; every one runs here.
