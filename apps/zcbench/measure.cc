@@ -24,6 +24,7 @@ trial_figures figures_of(const trial_result& r) {
   f.gb_per_s = r.seconds > 0 ? static_cast<double>(r.received.bytes) / kGB / r.seconds : 0;
   f.sender_cpu_s = r.sender_cpu_s;
   f.sender_thread_cpu_s = r.sender_thread_cpu_s;
+  f.sender_user_cpu_s = r.sender_user_cpu_s;
   f.receiver_cpu_s = r.receiver_cpu_s;
   f.syscalls = r.sent.syscalls;
   f.receiver_syscalls = r.received.syscalls;
@@ -67,6 +68,7 @@ record reduce(const path& p, const options& o, transport via, std::size_t size,
   r.sender_cpu_s_per_gb = median_of(trials, [&](auto& t) { return t.sender_cpu_s / gb; });
   r.sender_thread_cpu_s_per_gb =
       median_of(trials, [&](auto& t) { return t.sender_thread_cpu_s / gb; });
+  r.sender_user_cpu_s_per_gb = median_of(trials, [&](auto& t) { return t.sender_user_cpu_s / gb; });
   r.receiver_cpu_s_per_gb = median_of(trials, [&](auto& t) { return t.receiver_cpu_s / gb; });
   r.syscalls_per_gb = median_of(trials, [&](auto& t) { return t.syscalls / gb; });
   r.receiver_syscalls_per_gb = median_of(trials, [&](auto& t) { return t.receiver_syscalls / gb; });

@@ -20,6 +20,7 @@ struct trial_figures {
   double gb_per_s = 0;
   double sender_cpu_s = 0;         ///< sending thread + threads working for it (io-wq)
   double sender_thread_cpu_s = 0;  ///< the sending thread alone
+  double sender_user_cpu_s = 0;    ///< the sending thread's user CPU alone
   double receiver_cpu_s = 0;
   std::uint64_t syscalls = 0;  ///< sender's, as the path counted them
   std::uint64_t receiver_syscalls = 0;
@@ -45,6 +46,7 @@ struct record {
   double gb_per_s = 0;
   double sender_cpu_s_per_gb = 0;
   double sender_thread_cpu_s_per_gb = 0;
+  double sender_user_cpu_s_per_gb = 0;
   double receiver_cpu_s_per_gb = 0;
   double syscalls_per_gb = 0;
   double receiver_syscalls_per_gb = 0;

@@ -7,6 +7,7 @@
 #include <future>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <thread>
 #include <unistd.h>
@@ -42,12 +43,18 @@ clockid_t this_thread_clock() {
 struct cpu_sample {
   double process = 0;
   double sender_thread = 0;
+  double sender_user = 0;
   double receiver = 0;
   double main = 0;
   bool others_ok = true;
   static cpu_sample take(clockid_t receiver, clockid_t main) {
     cpu_sample s;
     s.sender_thread = cpu_seconds(CLOCK_THREAD_CPUTIME_ID);
+    rusage ru{};
+    if (::getrusage(RUSAGE_THREAD, &ru) == 0) {
+      s.sender_user =
+          static_cast<double>(ru.ru_utime.tv_sec) + static_cast<double>(ru.ru_utime.tv_usec) / 1e6;
+    }
     s.process = cpu_seconds(CLOCK_PROCESS_CPUTIME_ID);
     s.receiver = cpu_seconds(receiver);
     s.main = cpu_seconds(main);
@@ -198,6 +205,7 @@ class trial_run {
   void account_sender_cpu(const cpu_sample& a, const cpu_sample& b) {
     const double thread = b.sender_thread - a.sender_thread;
     result_.sender_thread_cpu_s = thread;
+    result_.sender_user_cpu_s = std::max(0.0, b.sender_user - a.sender_user);
     double total = thread;
     if (a.others_ok && b.others_ok) {
       total = (b.process - a.process) - (b.receiver - a.receiver) - (b.main - a.main);

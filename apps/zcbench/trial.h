@@ -38,7 +38,11 @@ struct trial_result {
   /// any SQPOLL thread count. Never below sender_thread_cpu_s.
   double sender_cpu_s = 0;
   double sender_thread_cpu_s = 0;  ///< the sending thread alone (CLOCK_THREAD_CPUTIME_ID)
-  double receiver_cpu_s = 0;       ///< user + system CPU of the receiving thread while receiving
+  /// The sending thread's user CPU alone (getrusage RUSAGE_THREAD; the kernel splits the
+  /// thread's runtime into user and system by tick samples): the part comparable with
+  /// `openssl speed`, which is user CPU encrypting.
+  double sender_user_cpu_s = 0;
+  double receiver_cpu_s = 0;  ///< user + system CPU of the receiving thread while receiving
   send_counts sent;
   recv_counts received;
 };

@@ -116,6 +116,9 @@ class CopyReceiverRun(unittest.TestCase):
             for t in r["trials"]:
                 self.assertGreaterEqual(t["sender_cpu_s"], t["sender_thread_cpu_s"], r["path"])
                 self.assertGreater(t["sender_thread_cpu_s"], 0, r["path"])
+                # user time is a tick-sampled share of the thread's runtime: within it
+                self.assertLessEqual(t["sender_user_cpu_s"], t["sender_thread_cpu_s"] + 0.02,
+                                     r["path"])
 
     def test_ratios_name_the_baseline_and_raw_loop(self):
         for r in self.doc["records"]:
