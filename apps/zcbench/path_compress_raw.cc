@@ -52,8 +52,13 @@ class gzip_codec final : public codec {
 
 class zstd_codec final : public codec {
  public:
+  // The frame pagewire's encoder writes (filters/zstd_codec.cc), which is also the zstd
+  // CLI's default: a content checksum (XXH64) at the end, so both loops do the same work.
   explicit zstd_codec(int level) : c_(ZSTD_createCCtx()) {
-    if (c_ != nullptr) ZSTD_CCtx_setParameter(c_, ZSTD_c_compressionLevel, level);
+    if (c_ != nullptr) {
+      ZSTD_CCtx_setParameter(c_, ZSTD_c_compressionLevel, level);
+      ZSTD_CCtx_setParameter(c_, ZSTD_c_checksumFlag, 1);
+    }
   }
   ~zstd_codec() override { ZSTD_freeCCtx(c_); }
   bool ok() const { return c_ != nullptr; }
@@ -163,7 +168,7 @@ const path gzip_raw6_path{
 const path zstd_raw1_path{
     .name = "zstd_raw1",
     .raw = "zstd_raw1",
-    .summary = "ZSTD_compressStream2 (level 1) + send() loop, memory window (raw zstd)",
+    .summary = "ZSTD_compressStream2 (level 1, checksum) + send() loop, memory window (raw zstd)",
     .reads = source_kind::memory,
     .decode = stream_coding::zstd,
     .compresses = true,
@@ -173,7 +178,7 @@ const path zstd_raw1_path{
 const path zstd_raw3_path{
     .name = "zstd_raw3",
     .raw = "zstd_raw3",
-    .summary = "ZSTD_compressStream2 (level 3) + send() loop, memory window (raw zstd)",
+    .summary = "ZSTD_compressStream2 (level 3, checksum) + send() loop, memory window (raw zstd)",
     .reads = source_kind::memory,
     .decode = stream_coding::zstd,
     .compresses = true,
