@@ -21,7 +21,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <netinet/in.h>
-#include <random>
 #include <string>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -39,6 +38,8 @@
 #include <pagewire/fs/stats.h>
 #include <pagewire/net/connection.h>
 #include <pagewire/net/pipe_pool.h>
+
+#include "tests/bench/text_bytes.h"
 
 namespace {
 
@@ -72,20 +73,6 @@ const bench_path kPaths[] = {
     {"pw_zstd1", nullptr, filters::coding::zstd, 1},
     {"pw_zstd3", nullptr, filters::coding::zstd, 3},
 };
-
-std::vector<std::byte> text_window(std::size_t n) {
-  static const char* words[] = {
-      "<div class=\"row\">", "pagewire ", "zero-copy ", "splice ", "{\"id\": ", "12345, ",
-      "\"name\": ",          "the ",      "</div>\n",   "GET / "};
-  std::vector<std::byte> v(n);
-  std::mt19937_64 g(5);
-  for (std::size_t i = 0; i < n;) {
-    const char* w = words[g() % 10];
-    for (std::size_t k = 0; w[k] && i < n; ++k)
-      v[i++] = static_cast<std::byte>(w[k]);
-  }
-  return v;
-}
 
 struct result {
   double seconds = 0, send_cpu = 0, send_user = 0, recv_cpu = 0;
@@ -268,7 +255,7 @@ int main(int argc, char** argv) {
       "-subj /CN=localhost -keyout " +
       key + " -out " + cert + " 2>/dev/null";
   if (std::system(cmd.c_str()) != 0) return 1;
-  const auto window = text_window(std::size_t{64} << 20);
+  const auto window = pagewire::bench::text_bytes(std::size_t{64} << 20);
   std::printf("%-18s %8s %10s %10s %10s %10s %12s\n", "path", "GB/s", "send s/GB", "send usr",
               "recv s/GB", "wire/app", "copied/byte");
   for (const bench_path& p : kPaths) {

@@ -22,7 +22,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <random>
 #include <string>
 #include <sys/resource.h>
 #include <vector>
@@ -34,6 +33,8 @@
 #include <pagewire/filters/tls_engine.h>
 #include <pagewire/fs/page_pool.h>
 
+#include "tests/bench/text_bytes.h"
+
 namespace {
 
 namespace filters = pagewire::filters;
@@ -43,20 +44,6 @@ double user_cpu() {
   rusage u{};
   getrusage(RUSAGE_THREAD, &u);
   return u.ru_utime.tv_sec + u.ru_utime.tv_usec / 1e6;
-}
-
-std::vector<std::byte> text_bytes(std::size_t n) {
-  static const char* words[] = {
-      "<div class=\"row\">", "pagewire ", "zero-copy ", "splice ", "{\"id\": ", "12345, ",
-      "\"name\": ",          "the ",      "</div>\n",   "GET / "};
-  std::vector<std::byte> v(n);
-  std::mt19937_64 g(5);
-  for (std::size_t i = 0; i < n;) {
-    const char* w = words[g() % 10];
-    for (std::size_t k = 0; w[k] && i < n; ++k)
-      v[i++] = static_cast<std::byte>(w[k]);
-  }
-  return v;
 }
 
 struct suite {
@@ -105,7 +92,7 @@ struct window {
   std::vector<std::span<const std::byte>> records;
 
   bool fill(std::size_t bytes, std::size_t offset) {
-    const auto text = text_bytes(bytes);
+    const auto text = pagewire::bench::text_bytes(bytes);
     for (std::size_t off = 0; off < bytes; off += fs::kPageSize) {
       fs::page_ref p = pool.allocate();
       if (!p) return false;
