@@ -12,6 +12,7 @@
 # bench/results/server_compare.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/nginx_conf.sh
 
 BAZEL=${BAZEL:-bazel}
 DURATION=${DURATION:-3}
@@ -59,45 +60,7 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 
   -subj /CN=localhost -keyout "$tmp/key.pem" -out "$tmp/cert.pem" 2>/dev/null
 
 # nginx: its own config and prefix in the temp dir; never touches /etc/nginx's server.
-mkdir -p "$tmp/nginx"
-user_line=""
-[[ $(id -u) -eq 0 ]] && user_line="user root;"  # workers must read the bazel-bin root
-cat >"$tmp/nginx/nginx.conf" <<CONF
-$user_line
-worker_processes 1;
-daemon off;
-pid $tmp/nginx/nginx.pid;
-error_log $tmp/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  sendfile on;
-  tcp_nopush on;
-  tcp_nodelay on;
-  keepalive_requests 1000000;
-  keepalive_timeout 65;
-  open_file_cache max=1000 inactive=60s;
-  open_file_cache_valid 60s;
-  default_type application/octet-stream;
-  client_body_temp_path $tmp/nginx/body;
-  proxy_temp_path $tmp/nginx/proxy;
-  fastcgi_temp_path $tmp/nginx/fastcgi;
-  uwsgi_temp_path $tmp/nginx/uwsgi;
-  scgi_temp_path $tmp/nginx/scgi;
-  server {
-    listen 127.0.0.1:$PORT_NGINX;
-    root $root;
-  }
-  server {
-    listen 127.0.0.1:$PORT_NGINX_TLS ssl;
-    root $root;
-    ssl_certificate $tmp/cert.pem;
-    ssl_certificate_key $tmp/key.pem;
-    ssl_protocols TLSv1.3;
-    ssl_session_tickets off;
-  }
-}
-CONF
+write_nginx_conf "$tmp/nginx" "$root" "$PORT_NGINX" "$PORT_NGINX_TLS" "$tmp/cert.pem" "$tmp/key.pem"
 
 declare -A server_pid  # port -> the pid taskset became (nginx: its master)
 start() {  # start NAME PORT CMD...: pinned to SERVER_CPU, waits for the port

@@ -20,6 +20,7 @@
 #        saved copy of an earlier commit's, for before/after figures).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/nginx_conf.sh
 
 BAZEL=${BAZEL:-bazel}
 FILES=${FILES:-1k.bin 64k.bin 1m.bin}
@@ -162,37 +163,7 @@ syscalls() {
 
 if [[ $NGINX == 1 ]]; then
   NPORT=$((PORT + 1))
-  mkdir -p "$tmp/nginx"
-  user_line=""
-  [[ $(id -u) -eq 0 ]] && user_line="user root;"
-  cat >"$tmp/nginx/nginx.conf" <<CONF
-$user_line
-worker_processes 1;
-daemon off;
-pid $tmp/nginx/nginx.pid;
-error_log $tmp/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  sendfile on;
-  tcp_nopush on;
-  tcp_nodelay on;
-  keepalive_requests 1000000;
-  keepalive_timeout 65;
-  open_file_cache max=1000 inactive=60s;
-  open_file_cache_valid 60s;
-  default_type application/octet-stream;
-  client_body_temp_path $tmp/nginx/body;
-  proxy_temp_path $tmp/nginx/proxy;
-  fastcgi_temp_path $tmp/nginx/fastcgi;
-  uwsgi_temp_path $tmp/nginx/uwsgi;
-  scgi_temp_path $tmp/nginx/scgi;
-  server {
-    listen 127.0.0.1:$NPORT;
-    root $root;
-  }
-}
-CONF
+  write_nginx_conf "$tmp/nginx" "$root" "$NPORT"
 fi
 
 mkdir -p "$(dirname "$OUT")"
