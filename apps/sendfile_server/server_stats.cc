@@ -62,6 +62,11 @@ void render_stats_json(const stats_context& c, std::string& out) {
   field(out, "gather", sum(ws, &worker_counters::path_gather));
   field(out, "tls", sum(ws, &worker_counters::path_tls));
   field(out, "fallback_copy", sum(ws, &worker_counters::path_fallback_copy), true);
+  put(out, "},\"transmit\":{");
+  field(out, "inline_sends", sum(ws, &worker_counters::tx_inline_sends));
+  field(out, "yields", sum(ws, &worker_counters::tx_yields));
+  field(out, "top_ups", sum(ws, &worker_counters::tx_top_ups));
+  field(out, "short_sends", sum(ws, &worker_counters::tx_short_sends), true);
   put(out, "},\"backend\":\"");
   put(out, c.fallback_backend ? "fallback" : "io_uring");
   put(out, "\",\"tls\":");

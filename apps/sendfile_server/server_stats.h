@@ -40,6 +40,11 @@ struct worker_counters {
   std::atomic<std::uint64_t> tls_handshakes_ktls{0};
   std::atomic<std::uint64_t> tls_handshake_failures{0};  // not TLS, timed out, refused
   std::atomic<std::uint64_t> path_fallback_copy{0};
+  // How transmits moved (mirrored from net::transmit_stats).
+  std::atomic<std::uint64_t> tx_inline_sends{0};  // gather sendmsg calls made on the loop
+  std::atomic<std::uint64_t> tx_yields{0};        // transfer_quantum reached: one task hop
+  std::atomic<std::uint64_t> tx_top_ups{0};       // splice pipe refilled after a short commit
+  std::atomic<std::uint64_t> tx_short_sends{0};   // results below what was asked, continued
 
   static void bump(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) {
     c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);

@@ -291,6 +291,10 @@ void session::count_paths() {
   worker_counters::bump(c.path_splice, delta(net::send_path::splice));
   worker_counters::bump(c.path_sendfile, delta(net::send_path::sendfile));
   worker_counters::bump(c.path_fallback_copy, delta(net::send_path::fallback));
+  worker_counters::bump(c.tx_inline_sends, now.inline_sends - seen_.inline_sends);
+  worker_counters::bump(c.tx_yields, now.yields - seen_.yields);
+  worker_counters::bump(c.tx_top_ups, now.top_ups - seen_.top_ups);
+  worker_counters::bump(c.tx_short_sends, now.short_sends - seen_.short_sends);
   seen_ = now;
 }
 

@@ -91,6 +91,9 @@ class Bodies(unittest.TestCase):
         self.assertGreaterEqual(after["requests"], before["requests"] + len(DIGESTS) + 1)
         self.assertGreater(after["body_bytes"], before["body_bytes"] + (64 << 20))
         self.assertGreater(sum(after["paths"].values()), 0)
+        # every response head went by a gather sendmsg on the loop (net's gather_inline)
+        self.assertGreater(after["transmit"]["inline_sends"], before["transmit"]["inline_sends"])
+        self.assertEqual(set(after["transmit"]), {"inline_sends", "yields", "top_ups", "short_sends"})
         self.assertIn(after["backend"], ("io_uring", "fallback"))
         self.assertGreaterEqual(after["open_connections"], 1)  # this one
 
