@@ -70,7 +70,7 @@ struct acceptor::accept_op final : runtime::operation {
 struct acceptor::pause_op final : runtime::operation {
   explicit pause_op(acceptor& a) : owner(a) {}
   void prepare(io_uring_sqe* sqe) override { io_uring_prep_timeout(sqe, &ts, 0, 0); }
-  void complete(int, unsigned) override { owner.resume(); }
+  void complete(int, unsigned) override { owner.on_backoff_done(); }
   acceptor& owner;
   __kernel_timespec ts{};
 };
@@ -109,8 +109,18 @@ void acceptor::stop() {
   }
 }
 
+void acceptor::pause_accepting() {
+  held_ = true;
+  if (accept_->in_flight()) ctx_.cancel(*accept_);  // its ECANCELED completion does not re-arm
+}
+
+void acceptor::resume_accepting() {
+  if (!std::exchange(held_, false)) return;
+  if (running_) arm();
+}
+
 void acceptor::arm() {
-  if (stopping_ || accept_->in_flight() || pause_->in_flight()) return;
+  if (stopping_ || held_ || accept_->in_flight() || pause_->in_flight()) return;
   ++stats_.arms;
   ctx_.start(*accept_);
 }
@@ -138,7 +148,7 @@ void acceptor::on_result(int result, bool last) {
   }
   if (!last) return;
   if (stopping_) return maybe_stopped();
-  if (std::exchange(pause_next_, false)) return pause();
+  if (std::exchange(pause_next_, false)) return back_off();
   arm();
 }
 
@@ -160,7 +170,7 @@ void acceptor::shed_one() {
   reserve_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
 
-void acceptor::pause() {
+void acceptor::back_off() {
   if (pause_->in_flight()) return;
   ++stats_.pauses;
   const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(opts_.accept_backoff);
@@ -169,7 +179,7 @@ void acceptor::pause() {
   ctx_.start(*pause_);
 }
 
-void acceptor::resume() {
+void acceptor::on_backoff_done() {
   if (stopping_) return maybe_stopped();
   arm();
 }

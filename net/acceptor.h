@@ -11,6 +11,9 @@
 /// options::accept_backoff (a timer) before re-arming. Other errors reach the handler and also
 /// pause before the next arm.
 ///
+/// pause_accepting() stops taking connections (they wait in the listen backlog) until
+/// resume_accepting(): how a server holds accepting at its connection limit.
+///
 /// listen_tcp() makes a listener with SO_REUSEADDR and, when asked, SO_REUSEPORT, so N threads
 /// can each own a listener on the same port (one acceptor per thread; the kernel spreads
 /// connections).
@@ -58,6 +61,12 @@ class acceptor {
 
   void start(handler h);
   void stop();
+  /// Takes no connection until resume_accepting() (cancels the armed accept). Idempotent.
+  void pause_accepting();
+  /// Re-arms after pause_accepting(), unless stopping or inside a backoff pause (which re-arms
+  /// by itself when it ends).
+  void resume_accepting();
+  bool accepting_paused() const noexcept { return held_; }
   bool running() const noexcept { return running_; }
   bool multishot() const noexcept { return multishot_; }
   const acceptor_stats& stats() const noexcept { return stats_; }
@@ -71,8 +80,8 @@ class acceptor {
   void arm();
   void on_result(int result, bool last);
   void shed_one();
-  void pause();
-  void resume();
+  void back_off();
+  void on_backoff_done();
   void maybe_stopped();
 
   runtime::context& ctx_;
@@ -86,6 +95,7 @@ class acceptor {
   bool running_ = false;
   bool stopping_ = false;
   bool pause_next_ = false;
+  bool held_ = false;  // pause_accepting() until resume_accepting()
   acceptor_stats stats_;
 };
 

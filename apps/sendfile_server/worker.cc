@@ -74,9 +74,14 @@ void worker::run(std::error_code& ec) {
     teardown();
     return;
   }
-  listener_ = std::make_unique<listener>(*ctx_, listen_fd_, [this](int s) { on_accept(s); });
-  listen_fd_ = -1;
-  listener_->start();
+  acceptor_ = std::make_unique<net::acceptor>(*ctx_, listen_fd_, config_.net);
+  acceptor_->start([this](std::error_code ec, int fd) {
+    if (!ec) {
+      on_accept(fd);
+    } else if (ec == std::errc::operation_canceled) {
+      close_listen_socket();  // stopped: new connections are refused from now on
+    }                         // other errors: the acceptor backs off and re-arms by itself
+  });
   ctx_->work_started();  // keep running while idle; begin_stop() finishes the work
   {
     std::lock_guard lock(stop_mu_);
@@ -106,7 +111,7 @@ void worker::on_accept(int fd) {
   sessions_ = s;
   ++session_count_;
   worker_counters::bump(counters_.open_connections);
-  if (session_count_ >= config_.options->max_connections) listener_->pause();
+  if (session_count_ >= config_.options->max_connections) acceptor_->pause_accepting();
   s->start();
 }
 
@@ -120,14 +125,21 @@ void worker::on_session_closed(session* s) {
   delete s;
   --session_count_;
   worker_counters::drop(counters_.open_connections);
-  if (!stopping_ && session_count_ < config_.options->max_connections) listener_->resume();
+  if (!stopping_ && session_count_ < config_.options->max_connections) {
+    acceptor_->resume_accepting();
+  }
   maybe_finish();
+}
+
+void worker::close_listen_socket() {
+  if (listen_fd_ >= 0) ::close(listen_fd_);
+  listen_fd_ = -1;
 }
 
 void worker::begin_stop() {
   if (stopping_) return;
   stopping_ = true;
-  listener_->close();
+  acceptor_->stop();
   for (session* s = sessions_; s;) {
     session* next = s->next;  // stop_gracefully may not destroy synchronously, but be safe
     s->stop_gracefully();
@@ -164,9 +176,10 @@ void worker::teardown() {
     std::lock_guard lock(stop_mu_);
     accepting_posts_ = false;
   }
-  if (listener_) listener_->close();
+  if (acceptor_) acceptor_->stop();
   ctx_->shutdown();  // reaps every operation still in flight (page cache reads, timers)
-  listener_.reset();
+  acceptor_.reset();
+  close_listen_socket();
   stop_timer_.reset();
   ctx_->shutdown();
   compressed_.clear();  // its pages go back before the pool does

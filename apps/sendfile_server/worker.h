@@ -1,13 +1,14 @@
 #pragma once
 
-/// One server thread: its own context (ring), SO_REUSEPORT listener, page pool, page
-/// cache, open-file cache, head arena, pipes and receive buffers; nothing on the hot
+/// One server thread: its own context (ring), SO_REUSEPORT listening socket and acceptor, page
+/// pool, page cache, open-file cache, head arena, pipes and receive buffers; nothing on the hot
 /// path is shared with other workers. run() builds everything on the calling thread,
 /// serves until request_stop() and a graceful drain, and tears down on that thread.
 ///
-/// Stop: request_stop() (any thread) posts to the loop: the listener closes, idle
-/// connections close, busy ones close after their response; after shutdown_timeout
-/// the rest are aborted. run() returns when no connection is left.
+/// Stop: request_stop() (any thread) posts to the loop: the acceptor stops and the listening
+/// socket closes (new connections are refused), idle connections close, busy ones close after
+/// their response; after shutdown_timeout the rest are aborted. run() returns when no
+/// connection is left.
 ///
 /// Ownership: the server owns workers; a worker owns its sessions. Threading: run()
 /// on the worker's thread; request_stop() and counters() from any thread.
@@ -33,6 +34,7 @@
 #include <pagewire/fs/open_file_cache.h>
 #include <pagewire/fs/page_cache.h>
 #include <pagewire/fs/page_pool.h>
+#include <pagewire/net/acceptor.h>
 #include <pagewire/net/connection.h>
 #include <pagewire/net/pipe_pool.h>
 #include <pagewire/net/policy.h>
@@ -93,6 +95,7 @@ class worker {
  private:
   void build();
   void on_accept(int fd);
+  void close_listen_socket();
   void begin_stop();
   void maybe_finish();
   void teardown();
@@ -108,7 +111,7 @@ class worker {
   std::unique_ptr<responder> responder_;
   std::unique_ptr<net::pipe_pool> pipes_;
   std::unique_ptr<net::recv_buffer_ring> recv_ring_;
-  std::unique_ptr<listener> listener_;
+  std::unique_ptr<net::acceptor> acceptor_;  // on listen_fd_, which the worker owns
   std::unique_ptr<runtime::timer> stop_timer_;
   access_log_writer::buffer* log_ = nullptr;
   worker_counters counters_;

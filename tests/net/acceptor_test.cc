@@ -7,6 +7,7 @@
 #include <pagewire/net/acceptor.h>
 #include <pagewire/net/policy.h>
 #include <pagewire/runtime/context.h>
+#include <pagewire/runtime/timer.h>
 
 #include "tests/net/net_testing.h"
 
@@ -48,6 +49,52 @@ TEST_P(acceptor_backends, accepts_every_connection_and_stops_cleanly) {
     EXPECT_NE(::fcntl(fd, F_GETFL) & O_NONBLOCK, 0);
     ::close(fd);
   }
+  for (int fd : clients)
+    ::close(fd);
+  ::close(l);
+}
+
+TEST_P(acceptor_backends, pause_accepting_leaves_connections_in_the_backlog_until_resumed) {
+  runtime::context ctx(backend(GetParam()));
+  options opts;
+  std::uint16_t port = 0;
+  std::error_code ec;
+  const int l = listen_tcp("127.0.0.1", port, true, 64, ec);
+  ASSERT_GE(l, 0) << ec.message();
+  acceptor a(ctx, l, opts);
+  std::vector<int> accepted;
+  bool stopped = false;
+  a.start([&](std::error_code e, int fd) {
+    if (e == std::errc::operation_canceled) {
+      stopped = true;
+      return;
+    }
+    EXPECT_FALSE(e);
+    accepted.push_back(fd);
+  });
+  std::vector<int> clients{connect_loopback(port)};
+  ASSERT_TRUE(run_until(
+      ctx, [&] { return accepted.size() == 1; }, 1000));
+  a.pause_accepting();
+  EXPECT_TRUE(a.accepting_paused());
+  for (int i = 0; i < 3; ++i)
+    clients.push_back(connect_loopback(port));  // the kernel completes them in the backlog
+  runtime::timer wait(ctx);  // keep the loop running a while: the acceptor takes nothing
+  bool waited = false;
+  wait.expires_after(std::chrono::milliseconds(100));
+  wait.async_wait([&](std::error_code) { waited = true; });
+  ASSERT_TRUE(run_until(ctx, [&] { return waited; }));
+  EXPECT_EQ(accepted.size(), 1u);
+  a.resume_accepting();
+  EXPECT_FALSE(a.accepting_paused());
+  EXPECT_TRUE(run_until(
+      ctx, [&] { return accepted.size() == 4; }, 1000));
+  a.pause_accepting();  // stop() while paused still ends with the final ECANCELED call
+  a.stop();
+  EXPECT_TRUE(run_until(
+      ctx, [&] { return stopped; }, 1000));
+  for (int fd : accepted)
+    ::close(fd);
   for (int fd : clients)
     ::close(fd);
   ::close(l);
