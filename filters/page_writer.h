@@ -55,9 +55,10 @@ class page_writer {
   bool ensure(std::size_t n) {
     std::size_t room = page_ ? fs::kPageSize - used_ : 0;
     room += spare_.size() * fs::kPageSize;
+    if (room >= n) return true;  // spare_ is still in order: pages only left its back
     while (room < n) {
       fs::page_ref p = pool_->allocate();
-      if (!p) return false;
+      if (!p) break;
       spare_.push_back(std::move(p));
       room += fs::kPageSize;
     }
@@ -66,7 +67,7 @@ class page_writer {
     std::sort(spare_.begin(), spare_.end(), [](const fs::page_ref& a, const fs::page_ref& b) {
       return std::greater<const std::byte*>()(a.data(), b.data());
     });
-    return true;
+    return room >= n;
   }
   /// Leaves a gap (never output: the slice ends before it, the next starts after it) so that
   /// the next byte produced lands at a page offset congruent to `rem` modulo `mod` (a power

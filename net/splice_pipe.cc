@@ -98,7 +98,10 @@ splice_pipe::splice_pipe(runtime::context& ctx, pipe_pool& pool, const options& 
       pull_(std::make_unique<step_op>(*this, step::pull)),
       commit_(std::make_unique<step_op>(*this, step::commit)),
       poll_(std::make_unique<step_op>(*this, step::poll)),
-      io_(std::make_unique<step_op>(*this, step::read)) {}
+      io_(std::make_unique<step_op>(*this, step::read)) {
+  kick_.self = this;
+  kick_.fn = &splice_pipe::run_kick;
+}
 
 splice_pipe::~splice_pipe() {
   assert(!busy_);
@@ -110,8 +113,6 @@ void splice_pipe::start(endpoint src, endpoint dst, std::uint64_t length, bool m
   setup(src, dst, length, more_after, sendfile_if_resident);
   // The first step runs from the loop's task queue (no system call), so that a transfer that
   // completes inline still completes on the loop, never inside start().
-  kick_.self = this;
-  kick_.fn = &splice_pipe::run_kick;
   ctx_.defer(kick_);
 }
 
@@ -296,6 +297,73 @@ bool splice_pipe::resident(std::uint64_t n) {
   return true;
 }
 
+// One pull of up to a chunk into the pipe, behind what it still holds, on the loop. True: go on
+// to commit what the pipe holds (possibly nothing yet). False: the transfer left the loop (it
+// finished, fell back, or went to the linked SQEs because a worker may have to wait).
+bool splice_pipe::pull_inline(bool& ended_once) {
+  std::error_code ec;
+  auto n = static_cast<std::size_t>(
+      prepare_read(std::min<std::uint64_t>(left_, opts_.splice_chunk), ec));
+  if (ec) {
+    finish(ec);
+    return false;
+  }
+  if (n == 0) {  // nothing more can be read now: commit what is held, or the file ended early
+    if (held_ > 0) return true;
+    finish(sys_error(ENODATA));
+    return false;
+  }
+  const bool more = left_ > n || more_after_;
+  const unsigned flags = prepare_write(n, more, ec);  // may shorten n to the pipe's room
+  if (ec) {  // no pipe (EMFILE): move this transfer through user memory
+    path_ = transfer_path::read_send;
+    read_step();
+    return false;
+  }
+  if (!resident(n)) {  // a worker may wait for the disk; what is held goes out first
+    if (held_ > 0) return true;
+    submit_pair(n, flags);
+    return false;
+  }
+  loff_t off = src_.offset;
+  const ssize_t r =
+      ::splice(src_.fd, &off, pipe_.write_fd, nullptr, n, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+  ++counters_.syscalls;
+  if (r < 0) {
+    const int err = errno;
+    if (err == EINVAL) {
+      fall_back(transfer_path::sendfile);
+      next();
+      return false;
+    }
+    if (err != EAGAIN && err != EINTR) {
+      finish(sys_error(err));
+      return false;
+    }
+    // EAGAIN (no room left in a topped-up pipe) or EINTR: commit what is held, or let a worker
+    // do the pull.
+    if (held_ > 0) return true;
+    submit_pair(n, flags);
+    return false;
+  }
+  if (r == 0) {  // the file ended before the range: prepare_read measures again
+    if (ended_once && held_ == 0) {
+      finish(sys_error(ENODATA));
+      return false;
+    }
+    ended_once = true;
+    src_eof_ = true;
+    resident_fd_ = -1;
+    return true;
+  }
+  ++counters_.inline_pulls;
+  if (held_ > 0) ++counters_.top_ups;
+  held_ += static_cast<std::uint64_t>(r);
+  left_ -= std::min<std::uint64_t>(left_, static_cast<std::uint64_t>(r));
+  src_.offset += r;
+  return true;
+}
+
 // Inline steps as one loop: pull (topping up the pipe behind what it still holds), commit,
 // again, until the quantum is spent, the socket is full or the range ended. Every exit either
 // completes, waits (POLLOUT / linked SQEs) or yields, after reporting progress once.
@@ -306,48 +374,7 @@ void splice_pipe::pump_inline(bool allow_sendfile) {
     if (cancelled_) return finish(std::make_error_code(std::errc::operation_canceled));
     if (left_ > 0 && (!pipe_ || held_ < pipe_.capacity)) {
       if (allow_sendfile && held_ == 0) return sendfile_pump(true);
-      std::error_code ec;
-      std::size_t n = static_cast<std::size_t>(
-          prepare_read(std::min<std::uint64_t>(left_, opts_.splice_chunk), ec));
-      if (ec) return finish(ec);
-      if (n == 0 && held_ == 0) return finish(sys_error(ENODATA));  // the file ended early
-      const bool more = left_ > n || more_after_;
-      const unsigned flags = n > 0 ? prepare_write(n, more, ec) : 0u;
-      if (ec) {  // no pipe (EMFILE): move this transfer through user memory
-        path_ = transfer_path::read_send;
-        return read_step();
-      }
-      if (n > 0 && !resident(n)) {
-        if (held_ == 0) return submit_pair(n, flags);  // a worker may wait for the disk
-      } else if (n > 0) {
-        loff_t off = src_.offset;
-        const ssize_t r =
-            ::splice(src_.fd, &off, pipe_.write_fd, nullptr, n, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-        ++counters_.syscalls;
-        if (r < 0) {
-          const int err = errno;
-          if (err == EINVAL) {
-            fall_back(transfer_path::sendfile);
-            return next();
-          }
-          if (err != EAGAIN && err != EINTR) return finish(sys_error(err));
-          // EAGAIN (no room left in a topped-up pipe) or EINTR: commit what is held, or let a
-          // worker do the pull.
-          if (held_ == 0) return submit_pair(n, flags);
-        } else if (r == 0) {  // the file ended before the range: prepare_read measures again
-          if (ended_once && held_ == 0) return finish(sys_error(ENODATA));
-          ended_once = true;
-          src_eof_ = true;
-          resident_fd_ = -1;
-          if (held_ == 0) continue;
-        } else {
-          ++counters_.inline_pulls;
-          if (held_ > 0) ++counters_.top_ups;
-          held_ += static_cast<std::uint64_t>(r);
-          left_ -= std::min<std::uint64_t>(left_, static_cast<std::uint64_t>(r));
-          src_.offset += r;
-        }
-      }
+      if (!pull_inline(ended_once)) return;
     }
     if (held_ == 0) {
       if (left_ == 0) return finish({});
@@ -379,8 +406,6 @@ void splice_pipe::pump_inline(bool allow_sendfile) {
 void splice_pipe::yield() {
   ++counters_.yields;
   report_progress();
-  kick_.self = this;
-  kick_.fn = &splice_pipe::run_kick;
   ctx_.defer(kick_);
 }
 

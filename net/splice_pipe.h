@@ -156,6 +156,7 @@ class splice_pipe {
   void submit_pair(std::size_t n, unsigned flags);
   bool resident(std::uint64_t n);
   void pump_inline(bool allow_sendfile);
+  bool pull_inline(bool& ended_once);
   void sendfile_pump(bool check_residency);
   void yield();
   void report_progress();

@@ -255,14 +255,9 @@ bool transmit_op::send_inline(std::uint64_t bytes, std::uint64_t& budget) {
   }
   const auto sent = static_cast<std::uint64_t>(r);
   ++stats_.inline_sends;
-  ++stats_.submissions[static_cast<std::size_t>(send_path::gather)];
-  stats_.bytes[static_cast<std::size_t>(send_path::gather)] += sent;
   if (c.msg_flags & MSG_MORE) ++stats_.more_flagged;
-  if (sent < bytes) {
-    ++stats_.short_sends;
-    gather_by_sqe_ = true;
-  }
-  advance(sent);
+  if (sent < bytes) gather_by_sqe_ = true;
+  accepted(send_path::gather, sent, bytes);
   budget -= std::min(budget, sent);
   return true;
 }
@@ -311,12 +306,16 @@ void transmit_op::child_done(send_path path, int result, unsigned flags) {
     }
     return finish(std::error_code(-result, std::system_category()));
   }
+  accepted(path, static_cast<std::uint64_t>(result), asked_);
+  next();
+}
+
+void transmit_op::accepted(send_path path, std::uint64_t sent, std::uint64_t asked) {
   const auto i = static_cast<std::size_t>(path);
   ++stats_.submissions[i];
-  stats_.bytes[i] += static_cast<std::uint64_t>(result);
-  if (static_cast<std::uint64_t>(result) < asked_) ++stats_.short_sends;
-  advance(static_cast<std::uint64_t>(result));
-  next();
+  stats_.bytes[i] += sent;
+  if (sent < asked) ++stats_.short_sends;
+  advance(sent);
 }
 
 void transmit_op::file_done(std::error_code ec, std::uint64_t moved) {

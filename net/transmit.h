@@ -158,6 +158,8 @@ class transmit_op {
   bool send_file(std::uint64_t& budget);
   void child_done(send_path path, int result, unsigned flags);
   void file_done(std::error_code ec, std::uint64_t moved);
+  // The socket took `sent` of the `asked` bytes of one submission on `path`: stats, then advance.
+  void accepted(send_path path, std::uint64_t sent, std::uint64_t asked);
   void advance(std::uint64_t n);
   void finish(std::error_code ec);
   bool zc_candidate(std::size_t segments, std::uint64_t bytes, bool& contiguous) const noexcept;

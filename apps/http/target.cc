@@ -53,12 +53,19 @@ std::optional<resolved_target> resolve_target(std::string_view target, std::span
   const char* const p = path->data();
   const std::size_t size = path->size();
 
-  std::size_t out = 0;      // bytes written to scratch
-  std::size_t seg = 0;      // where the current segment's bytes start in scratch
-  std::size_t mark = 0;     // `out` before the current segment (and its separator)
-  bool in_segment = false;  // a segment has bytes written
-  bool any = false;         // decoded at least one byte
-  char last = 0;            // the last decoded byte
+  std::size_t out = 0;                // bytes written to scratch
+  std::size_t seg = 0;                // where the current segment's bytes start in scratch
+  std::size_t mark = 0;               // `out` before the current segment (and its separator)
+  bool in_segment = false;            // a segment has bytes written
+  bool any = false;                   // decoded at least one byte
+  char last = 0;                      // the last decoded byte
+  const auto begin_segment = [&]() {  // the first byte of a segment follows: its separator
+    if (in_segment) return;
+    mark = out;
+    if (out != 0) scratch[out++] = '/';
+    seg = out;
+    in_segment = true;
+  };
   const auto end_segment = [&]() {
     if (!in_segment) return true;
     in_segment = false;
@@ -73,12 +80,7 @@ std::optional<resolved_target> resolve_target(std::string_view target, std::span
   for (std::size_t i = 0; i < size; ++i) {
     char c = p[i];
     if (kPlain[static_cast<unsigned char>(c)]) {  // a run of plain bytes: copied as they are
-      if (!in_segment) {
-        mark = out;
-        if (out != 0) scratch[out++] = '/';
-        seg = out;
-        in_segment = true;
-      }
+      begin_segment();
       scratch[out++] = c;
       while (i + 1 < size && kPlain[static_cast<unsigned char>(p[i + 1])])
         scratch[out++] = p[++i];
@@ -103,12 +105,7 @@ std::optional<resolved_target> resolve_target(std::string_view target, std::span
       if (!end_segment()) return std::nullopt;
       continue;
     }
-    if (!in_segment) {
-      mark = out;
-      if (out != 0) scratch[out++] = '/';
-      seg = out;
-      in_segment = true;
-    }
+    begin_segment();
     scratch[out++] = c;
   }
   if (!end_segment()) return std::nullopt;

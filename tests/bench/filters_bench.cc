@@ -39,7 +39,7 @@
 #include <pagewire/net/connection.h>
 #include <pagewire/net/pipe_pool.h>
 
-#include "tests/bench/text_bytes.h"
+#include "tests/bench/bench_inputs.h"
 
 namespace {
 
@@ -248,13 +248,8 @@ int main(int argc, char** argv) {
       g_record_sealer = v != "off";
     }
   }
-  const std::string dir = std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp";
-  const std::string cert = dir + "/filters_bench_cert.pem", key = dir + "/filters_bench_key.pem";
-  const std::string cmd =
-      "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 "
-      "-subj /CN=localhost -keyout " +
-      key + " -out " + cert + " 2>/dev/null";
-  if (std::system(cmd.c_str()) != 0) return 1;
+  const auto [cert, key] = pagewire::bench::self_signed("filters_bench");
+  if (cert.empty()) return 1;
   const auto window = pagewire::bench::text_bytes(std::size_t{64} << 20);
   std::printf("%-18s %8s %10s %10s %10s %10s %12s\n", "path", "GB/s", "send s/GB", "send usr",
               "recv s/GB", "wire/app", "copied/byte");

@@ -33,7 +33,7 @@
 #include <pagewire/filters/tls_engine.h>
 #include <pagewire/fs/page_pool.h>
 
-#include "tests/bench/text_bytes.h"
+#include "tests/bench/bench_inputs.h"
 
 namespace {
 
@@ -234,13 +234,8 @@ int main(int argc, char** argv) {
     if (k == "--suite") suite_filter = v;
     if (k == "--offset") offset = parse_bytes(v);
   }
-  const std::string dir = std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp";
-  const std::string cert = dir + "/tls_seal_bench_cert.pem", key = dir + "/tls_seal_bench_key.pem";
-  const std::string cmd =
-      "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 "
-      "-subj /CN=localhost -keyout " +
-      key + " -out " + cert + " 2>/dev/null";
-  if (std::system(cmd.c_str()) != 0) return 1;
+  const auto [cert, key] = pagewire::bench::self_signed("tls_seal_bench");
+  if (cert.empty()) return 1;
   window win;
   if (offset >= fs::kPageSize || !win.fill(window_bytes, offset)) return 1;
   const double gb = total / 1e9;
