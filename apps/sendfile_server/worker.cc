@@ -42,9 +42,12 @@ void worker::build() {
   // The cache, plus heads in flight, plus the compressed-body LRU.
   po.max_bytes = (cache_pages + 4096) * fs::kPageSize + kCompressedCacheBytes;
   pool_ = std::make_unique<fs::page_pool>(po);
-  if (cache_pages > 0) {
+  // TLS and on-the-fly compression must see file bytes, which they read through the cache:
+  // with --cache-mb 0 (or a share below one page per thread) it still reads, keeping next
+  // to nothing between requests.
+  if (cache_pages > 0 || o.tls() || !o.compress.empty()) {
     fs::page_cache_options co;
-    co.budget_pages = cache_pages;
+    co.budget_pages = cache_pages;  // the cache keeps at least one page
     cache_ = std::make_unique<fs::page_cache>(*ctx_, *pool_, co);
   }
   std::error_code ec;
@@ -56,7 +59,13 @@ void worker::build() {
   ro.list_dirs = o.list_dirs;
   ro.stats = o.stats;
   ro.absent_ttl = fo.revalidate_after;  // absent siblings revalidate with the open files
-  if (!cache_) ro.page_cache_max_file = 0;
+  // Gathered page-cache bodies beat a file range only while they are one page on plain HTTP
+  // (the server's copy into the socket and the reader's pull of those just-written lines cost
+  // more than sendfile from 8 KiB up: responder_options). Under TLS every file byte passes
+  // through the cache anyway.
+  ro.page_cache_max_file = cache_pages == 0 ? 0
+                           : o.tls()      ? responder_options::kPageCacheMaxFileTls
+                                          : responder_options::kPageCacheMaxFilePlain;
   ro.compress_on_the_fly = cache_ != nullptr;  // files are read through the page cache
   responder_ = std::make_unique<responder>(ro, *files_, *heads_, cache_.get(), config_.stats_json);
   pipes_ = std::make_unique<net::pipe_pool>(config_.net);

@@ -378,6 +378,19 @@ class Encodings(unittest.TestCase):
             p = lib.run(["curl", "-s", "--compressed", "--http1.1", srv.url("/big.html")])
             self.assertEqual(p.stdout, content)
 
+    def test_on_the_fly_compression_works_with_cache_mb_0(self):
+        # The codecs read file bytes through the page cache; --cache-mb 0 keeps none of them
+        # between requests but must not turn compression off.
+        page = os.path.join(ROOT, "nocache.html")
+        content = b"<p>no cache, still compressed</p>\n" * 300
+        with open(page, "wb") as f:
+            f.write(content)
+        with lib.Server(ROOT, "--compress", "gzip", "--cache-mb", "0") as srv:
+            r = lib.get(srv.port, "/nocache.html", ["Accept-Encoding: gzip"])
+            self.assertEqual(r.header("Content-Encoding"), "gzip")
+            self.assertEqual(gzip.decompress(r.body), content)
+            self.assertEqual(lib.get(srv.port, "/64k.bin").body, DATA["64k.bin"])
+
     def test_repeated_on_the_fly_requests_reuse_the_compressed_body_until_the_file_changes(self):
         page = os.path.join(ROOT, "cached.html")
         content = b"<p>cache me</p>\n" * 500

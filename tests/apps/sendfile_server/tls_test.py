@@ -163,6 +163,20 @@ class HttpsServing(unittest.TestCase):
         self.assertGreaterEqual(stats["paths"]["tls"], 1)
 
 
+class HttpsWithoutPageCache(unittest.TestCase):
+    def test_cache_mb_0_still_serves_every_demo_size_byte_exact(self):
+        # The TLS layer reads file bytes through the page cache: --cache-mb 0 keeps none of
+        # them between requests but must still read them.
+        out = os.path.join(os.environ.get("TEST_TMPDIR", "/tmp"), "tls_nocache_body")
+        with lib.Server(ROOT, "--tls-cert", CERT, "--tls-key", KEY, "--cache-mb", "0") as srv:
+            for name, digest in DIGESTS.items():
+                r = lib.run(["curl", "-sS", "-k", "--http1.1", "--max-time", "60", "-o", out,
+                             f"https://127.0.0.1:{srv.port}/{name}"])
+                self.assertEqual(r.returncode, 0, r.stderr)
+                with open(out, "rb") as f:
+                    self.assertEqual(lib.sha256(f.read()), digest, name)
+
+
 class PlainServerStats(unittest.TestCase):
     def test_plain_server_reports_no_tls_path(self):
         with lib.Server(ROOT, "--stats") as srv:
