@@ -64,8 +64,8 @@ void worker::build() {
   // more than sendfile from 8 KiB up: responder_options). Under TLS every file byte passes
   // through the cache anyway.
   ro.page_cache_max_file = cache_pages == 0 ? 0
-                           : o.tls()      ? responder_options::kPageCacheMaxFileTls
-                                          : responder_options::kPageCacheMaxFilePlain;
+                           : o.tls()        ? responder_options::kPageCacheMaxFileTls
+                                            : responder_options::kPageCacheMaxFilePlain;
   ro.compress_on_the_fly = cache_ != nullptr;  // files are read through the page cache
   responder_ = std::make_unique<responder>(ro, *files_, *heads_, cache_.get(), config_.stats_json);
   pipes_ = std::make_unique<net::pipe_pool>(config_.net);
