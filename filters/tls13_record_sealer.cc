@@ -174,11 +174,13 @@ void put(page_writer& out, const unsigned char* p, std::size_t n) {
 }
 }  // namespace
 
-tls13_record_sealer::result tls13_record_sealer::seal_record(page_writer& out,
-                                                             std::span<const std::byte> plain,
+tls13_record_sealer::result tls13_record_sealer::seal_record(page_writer& out, pieces plain,
                                                              content type) {
-  if (plain.size() > kMaxPlaintext) return result::error;
-  const std::size_t len = plain.size() + 1 + kTag;
+  std::size_t total = 0;
+  for (const auto& p : plain)
+    total += p.size();
+  if (total > kMaxPlaintext) return result::error;
+  const std::size_t len = total + 1 + kTag;
   // The plaintext starts 64-byte aligned in its page, so every page boundary falls on a
   // whole cipher block (ChaCha20's 64, AES's 16): a call ending mid-block costs ChaCha20-
   // Poly1305 an extra block computation each time (~25% of its speed). The gap before the
@@ -197,8 +199,12 @@ tls13_record_sealer::result tls13_record_sealer::seal_record(page_writer& out,
   put(out, header, kHeader);
   const auto inner = static_cast<unsigned char>(type);
   unsigned char tag[kTag];
-  if (!encrypt_into(out, reinterpret_cast<const unsigned char*>(plain.data()), plain.size()) ||
-      !encrypt_into(out, &inner, 1) || EVP_EncryptFinal_ex(enc_, tag, &outl) != 1 ||
+  for (const auto& p : plain) {
+    if (!encrypt_into(out, reinterpret_cast<const unsigned char*>(p.data()), p.size())) {
+      return result::error;
+    }
+  }
+  if (!encrypt_into(out, &inner, 1) || EVP_EncryptFinal_ex(enc_, tag, &outl) != 1 ||
       EVP_CIPHER_CTX_ctrl(enc_, EVP_CTRL_AEAD_GET_TAG, kTag, tag) != 1) {
     return result::error;
   }
@@ -209,6 +215,11 @@ tls13_record_sealer::result tls13_record_sealer::seal_record(page_writer& out,
 
 tls13_record_sealer::result tls13_record_sealer::seal(page_writer& out,
                                                       std::span<const std::byte> plain,
+                                                      content type) {
+  return seal(out, pieces(&plain, 1), type);
+}
+
+tls13_record_sealer::result tls13_record_sealer::seal(page_writer& out, pieces plain,
                                                       content type) {
   if (seq_ + 1 >= records_per_key_) {  // the KeyUpdate is the key's last record
     const result r = seal_key_update(out, false);
@@ -222,14 +233,16 @@ tls13_record_sealer::result tls13_record_sealer::seal_key_update(page_writer& ou
   // handshake type key_update (24), 3-byte length 1, KeyUpdateRequest.
   const std::byte msg[5] = {std::byte{24}, std::byte{0}, std::byte{0}, std::byte{1},
                             std::byte{static_cast<unsigned char>(request_peer_update ? 1 : 0)}};
-  const result r = seal_record(out, msg, content::handshake);
+  const std::span<const std::byte> m(msg);
+  const result r = seal_record(out, pieces(&m, 1), content::handshake);
   if (r != result::ok) return r;
   return update_key() ? result::ok : result::error;
 }
 
 tls13_record_sealer::result tls13_record_sealer::seal_close_notify(page_writer& out) {
   const std::byte alert[2] = {std::byte{1}, std::byte{0}};  // warning, close_notify
-  return seal_record(out, alert, content::alert);
+  const std::span<const std::byte> a(alert);
+  return seal_record(out, pieces(&a, 1), content::alert);
 }
 
 bool tls13_record_sealer::open(std::span<const std::byte> record, std::vector<std::byte>& plain,

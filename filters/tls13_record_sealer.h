@@ -65,10 +65,16 @@ class tls13_record_sealer {
   tls13_record_sealer(const tls13_record_sealer&) = delete;
   tls13_record_sealer& operator=(const tls13_record_sealer&) = delete;
 
+  /// A record's plaintext in pieces: their concatenation, each piece read where it lies.
+  using pieces = std::span<const std::span<const std::byte>>;
+
   /// Seals `plain` (at most kMaxPlaintext bytes) as one record of type `type` into `out`,
   /// after a KeyUpdate record of its own when the current key reached records_per_key.
   result seal(page_writer& out, std::span<const std::byte> plain,
               content type = content::application_data);
+  /// The same for a plaintext in pieces (together at most kMaxPlaintext bytes): a record
+  /// whose bytes lie in several pages is sealed without gathering them first.
+  result seal(page_writer& out, pieces plain, content type = content::application_data);
   /// Seals a KeyUpdate (update_requested as given) under the current key, then switches
   /// to the next one.
   result seal_key_update(page_writer& out, bool request_peer_update);
@@ -91,7 +97,7 @@ class tls13_record_sealer {
   tls13_record_sealer(const suite_info& s, std::uint64_t sequence, std::uint64_t limit);
   bool set_secret(std::span<const std::byte> secret);
   void nonce(std::array<unsigned char, 12>& n) const noexcept;
-  result seal_record(page_writer& out, std::span<const std::byte> plain, content type);
+  result seal_record(page_writer& out, pieces plain, content type);
   bool encrypt_into(page_writer& out, const unsigned char* in, std::size_t n);
 
   const suite_info* suite_;

@@ -199,25 +199,32 @@ tls_engine::status tls_engine::encrypt(std::span<const std::byte> plain, std::si
   accepted = 0;
   if (plain.empty()) return status::ok;
   if (sealer_) {
-    if (const status st = answer_key_update(ec); st != status::ok) return st;
     while (accepted < plain.size()) {
-      const std::size_t n = std::min(record_bytes_, plain.size() - accepted);
-      const auto r = sealer_->seal(out_, plain.subspan(accepted, n));
-      if (r == tls13_record_sealer::result::want_pages) {
-        return accepted ? status::ok : status::want_write;
-      }
-      if (r != tls13_record_sealer::result::ok) {
-        ec = errc::tls_protocol;
-        return status::error;
-      }
-      accepted += n;
-      sealer_stats_.key_updates_sent = sealer_->key_updates();
+      const std::span<const std::byte> record =
+          plain.subspan(accepted, std::min(record_bytes_, plain.size() - accepted));
+      const status st = encrypt_record({&record, 1}, ec);
+      if (st == status::want_write && accepted > 0) return status::ok;
+      if (st != status::ok) return st;
+      accepted += record.size();
     }
     return status::ok;
   }
   const int rc = SSL_write_ex(ssl_, plain.data(), plain.size(), &accepted);
   if (rc == 1) return status::ok;
   return map_error(rc, ec);
+}
+
+tls_engine::status tls_engine::encrypt_record(tls13_record_sealer::pieces plain,
+                                              std::error_code& ec) {
+  if (const status st = answer_key_update(ec); st != status::ok) return st;
+  const auto r = sealer_->seal(out_, plain);
+  if (r == tls13_record_sealer::result::want_pages) return status::want_write;
+  if (r != tls13_record_sealer::result::ok) {
+    ec = errc::tls_protocol;
+    return status::error;
+  }
+  sealer_stats_.key_updates_sent = sealer_->key_updates();
+  return status::ok;
 }
 
 tls_engine::status tls_engine::decrypt(page_writer& out, std::size_t limit, std::error_code& ec) {

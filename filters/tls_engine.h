@@ -93,6 +93,13 @@ class tls_engine {
   /// Encrypts up to plain.size() bytes into records; `accepted` = bytes taken (a
   /// want_write leaves the rest to be offered again, same bytes first).
   status encrypt(std::span<const std::byte> plain, std::size_t& accepted, std::error_code& ec);
+  /// Whether encrypt_record() can be used: pagewire's record sealer writes (TLS 1.3 after the
+  /// takeover), which reads plaintext where it lies.
+  bool seals_in_place() const noexcept { return sealer_ != nullptr; }
+  /// Seals the concatenation of `plain` (at most the record size set) as one record, each
+  /// piece read in place; all or nothing: want_write when the pool has no page for it.
+  /// Requires seals_in_place().
+  status encrypt_record(tls13_record_sealer::pieces plain, std::error_code& ec);
   /// Decrypts into `out` until `limit` bytes were produced or input runs out (want_read).
   status decrypt(page_writer& out, std::size_t limit, std::error_code& ec);
   /// Queues close_notify into output().

@@ -399,6 +399,28 @@ bool tls_layer::next_plaintext(std::span<const std::byte>& span, bool& staged) {
   return true;
 }
 
+// With the record sealer: the next record's plaintext as pieces of the memory slices at the
+// front (slices back to back in memory make one piece), up to a full record or the end of the
+// memory run, so the record is sealed without gathering. False when the slices are so many and
+// small that they would need more than record_pieces::kMax pieces: next_plaintext gathers them.
+bool tls_layer::next_pieces(record_pieces& p) const {
+  for (const auto& seg : in_.segments()) {
+    if (p.total == record_ || !fs::is_memory(seg)) break;
+    const fs::slice& s = std::get<fs::slice>(seg);
+    const std::size_t take = std::min(s.size(), record_ - p.total);
+    std::span<const std::byte>* last = p.count > 0 ? &p.spans[p.count - 1] : nullptr;
+    if (last && last->data() + last->size() == s.data()) {
+      *last = std::span<const std::byte>(last->data(), last->size() + take);
+    } else {
+      if (p.count == record_pieces::kMax) return false;
+      p.spans[p.count++] = std::span<const std::byte>(s.data(), take);
+    }
+    ++p.slices;
+    p.total += take;
+  }
+  return p.total > 0;
+}
+
 void tls_layer::pump() {
   if (ktls_) return ktls_pump();
   page_writer& out = engine_.output();
@@ -415,12 +437,22 @@ void tls_layer::pump() {
       cache_->read_range(fr.handle(), fr.offset(), file_want_, file_reader_);
       return;
     }
-    std::span<const std::byte> span;
     bool staged = false;
-    next_plaintext(span, staged);
     std::size_t accepted = 0;
     std::error_code ec;
-    const auto st = engine_.encrypt(span, accepted, ec);
+    tls_engine::status st;
+    record_pieces pieces;
+    if (engine_.seals_in_place() && staged_off_ == staged_ && next_pieces(pieces)) {
+      st = engine_.encrypt_record({pieces.spans.data(), pieces.count}, ec);
+      if (st == tls_engine::status::ok) {
+        accepted = pieces.total;
+        if (pieces.slices > 1) stats_.coalesced += accepted;
+      }
+    } else {
+      std::span<const std::byte> span;
+      next_plaintext(span, staged);
+      st = engine_.encrypt(span, accepted, ec);
+    }
     if (staged) {
       staged_off_ += accepted;
       if (staged_off_ == staged_) staged_ = staged_off_ = 0;

@@ -11,8 +11,10 @@
 ///
 /// Writes: plaintext is encrypted in trips of at most `piece_bytes` (the layer's action
 /// returns keep between trips), records of record_plaintext(mss) bytes so each fills whole
-/// packets; slices back to back in memory make one record in place, other small slices are
-/// gathered into one record (a counted copy, reason gather). File
+/// packets; slices back to back in memory make one record in place; with pagewire's record
+/// sealer (TLS 1.3) a record is also sealed in place from up to 16 scattered slices (pages of
+/// the page cache); more and smaller slices, and every scattered record under OpenSSL's
+/// writer, are gathered into one record first (a counted copy, reason gather). File
 /// ranges are read through fs::page_cache. SSL_write partial writes and WANT_WRITE (pool
 /// exhausted) send what exists and retry with the same bytes. The application's completion
 /// reports plaintext bytes: this layer's action maps the ciphertext sent below to the
@@ -39,6 +41,7 @@
 /// close_notify is errc::eof; a FIN without close_notify is errc::truncated.
 /// Threading, lifetime: stream.h. The tls_context, pool and cache outlive the layer.
 
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -79,7 +82,7 @@ struct tls_stats {
   std::uint64_t ciphertext_out = 0;
   std::uint64_t plaintext_in = 0;
   std::uint64_t gathered = 0;   ///< plaintext bytes copied to build full records
-  std::uint64_t coalesced = 0;  ///< record bytes spanning adjacent slices in place (no copy)
+  std::uint64_t coalesced = 0;  ///< record bytes taken from several slices in place (no copy)
   std::size_t record_plaintext = 0;
   bool record_sealer = false;        ///< pagewire seals the records sent (tls_engine.h)
   std::string record_sealer_reason;  ///< why (or why not)
@@ -166,6 +169,15 @@ class tls_layer final : public layer {
 
   void pump();
   bool next_plaintext(std::span<const std::byte>& span, bool& staged);
+  /// The next record's plaintext for the record sealer, read in place.
+  struct record_pieces {
+    static constexpr std::size_t kMax = 16;
+    std::array<std::span<const std::byte>, kMax> spans;
+    std::size_t count = 0;   // spans used
+    std::size_t slices = 0;  // slices they come from
+    std::size_t total = 0;   // bytes
+  };
+  bool next_pieces(record_pieces& p) const;
   void send_trip(bool last);
   void abort_write(std::error_code ec);
   runtime::action_result on_trip_done(int result);

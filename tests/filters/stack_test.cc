@@ -418,37 +418,36 @@ TEST(Ktls, UlpListParsingAndProbeAgree) {
 namespace pwtest {
 namespace {
 
-// Pool pages handed out in address order sit back to back: TLS makes full records of them
-// in place (no gather copy). Pages with holes between them are gathered (a counted copy).
-TEST(TlsCopies, PagesBackToBackMakeRecordsInPlaceScatteredOnesAreGathered) {
-  world w;
-  const auto data = text_bytes(256 * 1024, 9);
-  fs::chain contiguous = to_chain(w.pool, data);  // a fresh pool: pages in address order
-  fs::chain scattered;
-  std::vector<fs::page_ref> holes;
-  for (std::size_t off = 0; off < data.size(); off += fs::kPageSize) {
-    fs::page_ref p = w.pool.allocate();
-    holes.push_back(w.pool.allocate());
-    std::memcpy(p.data(), data.data() + off, fs::kPageSize);
-    scattered.append(fs::slice(p, 0, fs::kPageSize));
-  }
+// Two writes through a TLS client (TLS 1.3 with pagewire's record sealer, or 1.2 with
+// OpenSSL's writer) to a server that reads them back; the client's layer stats after each.
+struct two_writes {
+  std::vector<std::byte> got;
+  filters::tls_stats first, second;
+  std::uint64_t gather_copied = 0;  // fs::stats bytes copied to gather, both writes
+};
+
+two_writes write_twice(world& w, int max_version, fs::chain one, fs::chain two) {
+  two_writes r;
   auto [a, b] = filters::memory_transport::make_pair(w.ctx, w.pool);
   std::error_code ec;
   filters::tls_layer server(std::move(b), server_tls(), {}, w.pool, nullptr, ec);
-  filters::tls_layer client(std::move(a), client_tls(), {}, w.pool, nullptr, ec);
-  std::uint64_t gathered_first = 1, coalesced_first = 0;
-  std::vector<std::byte> got;
+  filters::tls_layer client(std::move(a), client_tls(max_version), {}, w.pool, nullptr, ec);
+  const std::uint64_t n = one.size() + two.size();
   int done = 0;
   asio::co_spawn(
       w.ctx.get_executor(),
       [&]() -> asio::awaitable<void> {
-        auto [e1, n1] = co_await client.write(std::move(contiguous), asio::use_awaitable);
+        EXPECT_FALSE(co_await client.async_handshake(asio::use_awaitable));
+        const fs::copy_snapshot before = fs::stats::snapshot();
+        auto [e1, n1] = co_await client.write(std::move(one), asio::use_awaitable);
         EXPECT_FALSE(e1) << e1.message();
-        gathered_first = client.stats().gathered;
-        coalesced_first = client.stats().coalesced;
-        auto [e2, n2] = co_await client.write(std::move(scattered), asio::use_awaitable);
+        r.first = client.stats();
+        auto [e2, n2] = co_await client.write(std::move(two), asio::use_awaitable);
         EXPECT_FALSE(e2) << e2.message();
-        EXPECT_EQ(n1 + n2, 2 * data.size());
+        r.gather_copied = (fs::stats::snapshot() - before)
+                              .bytes[static_cast<std::size_t>(fs::copy_reason::gather)];
+        r.second = client.stats();
+        EXPECT_EQ(n1 + n2, n);
         EXPECT_FALSE(co_await client.shutdown(asio::use_awaitable));
         ++done;
       },
@@ -456,18 +455,84 @@ TEST(TlsCopies, PagesBackToBackMakeRecordsInPlaceScatteredOnesAreGathered) {
   asio::co_spawn(
       w.ctx.get_executor(),
       [&]() -> asio::awaitable<void> {
-        EXPECT_FALSE(co_await recv_all(server, got));
+        EXPECT_FALSE(co_await recv_all(server, r.got));
         ++done;
       },
       asio::detached);
   w.ctx.run();
   EXPECT_EQ(done, 2);
-  auto twice = data;
-  twice.insert(twice.end(), data.begin(), data.end());
-  EXPECT_TRUE(got == twice) << got.size();
-  EXPECT_EQ(gathered_first, 0u);
-  EXPECT_EQ(coalesced_first, data.size());
-  EXPECT_EQ(client.stats().gathered, data.size());
+  return r;
+}
+
+// `data` in pool pages with a hole after each page (every slice `slice_bytes` at the start of
+// its own page): nothing back to back in memory.
+fs::chain scattered_chain(world& w, const std::vector<std::byte>& data, std::size_t slice_bytes,
+                          std::vector<fs::page_ref>& holes) {
+  fs::chain c;
+  for (std::size_t off = 0; off < data.size(); off += slice_bytes) {
+    const std::size_t n = std::min(slice_bytes, data.size() - off);
+    fs::page_ref p = w.pool.allocate();
+    holes.push_back(w.pool.allocate());
+    std::memcpy(p.data(), data.data() + off, n);
+    c.append(fs::slice(p, 0, n));
+  }
+  return c;
+}
+
+std::vector<std::byte> twice(const std::vector<std::byte>& data) {
+  auto t = data;
+  t.insert(t.end(), data.begin(), data.end());
+  return t;
+}
+
+// TLS 1.3: pagewire's record sealer reads a record's plaintext from up to 16 slices where they
+// lie, so pages back to back and scattered pages (page-cache pages of a file) are both sealed
+// without a copy.
+TEST(TlsCopies, RecordSealerSealsBackToBackAndScatteredPagesInPlace) {
+  world w;
+  const auto data = text_bytes(256 * 1024, 9);
+  std::vector<fs::page_ref> holes;
+  fs::chain contiguous = to_chain(w.pool, data);  // a fresh pool: pages in address order
+  fs::chain scattered = scattered_chain(w, data, fs::kPageSize, holes);
+  const auto r = write_twice(w, 13, std::move(contiguous), std::move(scattered));
+  EXPECT_TRUE(r.got == twice(data)) << r.got.size();
+  EXPECT_TRUE(r.second.record_sealer) << r.second.record_sealer_reason;
+  EXPECT_EQ(r.first.gathered, 0u);
+  EXPECT_EQ(r.second.gathered, 0u);
+  EXPECT_EQ(r.first.coalesced, data.size());
+  EXPECT_EQ(r.second.coalesced, 2 * data.size());
+  EXPECT_EQ(r.gather_copied, 0u);
+}
+
+// More, smaller slices than a record's 16 pieces: those are gathered (a counted copy) and
+// still arrive byte-exact.
+TEST(TlsCopies, RecordSealerGathersSlicesTooSmallAndManyForPieces) {
+  world w;
+  const auto data = text_bytes(64 * 1024, 10);
+  std::vector<fs::page_ref> holes;
+  fs::chain tiny = scattered_chain(w, data, 100, holes);
+  fs::chain pages = scattered_chain(w, data, fs::kPageSize, holes);
+  const auto r = write_twice(w, 13, std::move(tiny), std::move(pages));
+  EXPECT_TRUE(r.got == twice(data)) << r.got.size();
+  EXPECT_EQ(r.first.gathered, data.size());
+  EXPECT_EQ(r.second.gathered, data.size());  // the page slices added none
+  EXPECT_EQ(r.gather_copied, data.size());
+}
+
+// TLS 1.2 (OpenSSL's writer takes one span): pages back to back make records in place,
+// scattered ones are gathered.
+TEST(TlsCopies, OpenSslWriterGathersScatteredPages) {
+  world w;
+  const auto data = text_bytes(256 * 1024, 9);
+  std::vector<fs::page_ref> holes;
+  fs::chain contiguous = to_chain(w.pool, data);
+  fs::chain scattered = scattered_chain(w, data, fs::kPageSize, holes);
+  const auto r = write_twice(w, 12, std::move(contiguous), std::move(scattered));
+  EXPECT_TRUE(r.got == twice(data)) << r.got.size();
+  EXPECT_FALSE(r.second.record_sealer);
+  EXPECT_EQ(r.first.gathered, 0u);
+  EXPECT_EQ(r.first.coalesced, data.size());
+  EXPECT_EQ(r.second.gathered, data.size());
 }
 
 }  // namespace

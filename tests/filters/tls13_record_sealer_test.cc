@@ -426,6 +426,43 @@ TEST(SealerAlone, RecordsSpanningPagesOpenAgainAcrossKeyUpdates) {
   EXPECT_EQ(o->sequence(), seq);
 }
 
+TEST(SealerAlone, PlaintextInPiecesSealsAsTheRecordOfTheirConcatenation) {
+  fs::page_pool pool;
+  filters::page_writer out(pool);
+  const auto secret = random_bytes(32, 6);
+  std::string why;
+  for (std::uint16_t suite :
+       {std::uint16_t{0x1301}, std::uint16_t{0x1302}, std::uint16_t{0x1303}}) {
+    auto s = sealer::create(suite, random_bytes(suite == 0x1302 ? 48 : 32, suite), 0, 0, why);
+    auto o = sealer::create(suite, random_bytes(suite == 0x1302 ? 48 : 32, suite), 0, 0, why);
+    ASSERT_TRUE(s && o) << why;
+    const auto plain = random_bytes(16384, suite);
+    // Cuts inside cipher blocks, pieces of one byte, an empty piece, and whole pages.
+    for (const std::vector<std::size_t>& cuts : {std::vector<std::size_t>{0, 16384},
+                                                 {0, 1, 2, 17, 4096, 4096, 9001, 16383, 16384},
+                                                 {0, 4096, 8192, 12288, 16384},
+                                                 {0, 100}}) {
+      std::vector<std::span<const std::byte>> pieces;
+      for (std::size_t i = 0; i + 1 < cuts.size(); ++i)
+        pieces.push_back(std::span(plain).subspan(cuts[i], cuts[i + 1] - cuts[i]));
+      ASSERT_EQ(s->seal(out, sealer::pieces(pieces)), sealer::result::ok);
+      const auto wire = to_bytes(out.take());
+      std::vector<std::byte> got;
+      sealer::content type;
+      ASSERT_TRUE(o->open(wire, got, type)) << suite;
+      EXPECT_EQ(type, sealer::content::application_data);
+      EXPECT_TRUE(got == std::vector<std::byte>(plain.begin(), plain.begin() + cuts.back()))
+          << suite << " " << cuts.size();
+    }
+  }
+  // More than a record in pieces is refused, nothing written.
+  auto s = sealer::create(0x1301, secret, 0, 0, why);
+  const auto big = random_bytes(16385, 1);
+  const std::span<const std::byte> two[] = {std::span(big).first(10), std::span(big).subspan(10)};
+  EXPECT_EQ(s->seal(out, sealer::pieces(two)), sealer::result::error);
+  EXPECT_EQ(out.pending(), 0u);
+}
+
 TEST(SealerAlone, RefusedPageLeavesNoPartialRecord) {
   fs::page_pool pool(fs::page_pool_options{.max_bytes = std::size_t{2} << 20});
   std::vector<fs::page_ref> held;  // all of the pool but two pages
