@@ -7,7 +7,8 @@
 #      CPU-bound (gzip -6 runs near 0.1 GB/s here), and openssl speed as the cipher's limit;
 #   3. the server comparison: sendfile_server vs nginx vs the Asio baseline (wrk);
 #   4. summary.md, the Markdown summary of all of the above.
-# Env: ZCBENCH_BYTES (1G), ZCBENCH_FILTER_BYTES (256M), ZCBENCH_REPEAT (3),
+# Env: ZCBENCH_BYTES (1G), ZCBENCH_FILTER_BYTES (256M), ZCBENCH_REPEAT (3), ZCBENCH_PIN
+#      (sender,receiver CPUs of the transmit run, "1,1"),
 #      BENCH_REPETITIONS (5), DURATION (seconds per wrk run, 3), ROUNDS (wrk runs per
 #      server and file, 3; medians).
 set -euo pipefail
@@ -46,8 +47,13 @@ filter_re='^(pw_)?(tls|gzip|zstd|deflate)'
 filter_paths=$(grep -E "$filter_re" <<<"$all_paths" | paste -sd, - || true)
 transmit_paths=$(grep -vE "$filter_re" <<<"$all_paths" | paste -sd, -)
 
-echo "== zcbench: transmit paths"
-"$zcbench" --bytes "${ZCBENCH_BYTES:-1G}" --repeat "${ZCBENCH_REPEAT:-3}" \
+# The transmit paths with sender and receiver threads on one core (ZCBENCH_PIN, "S,R"): each
+# trial then measures CPU work. On separate cores (or unpinned) every wake-up of the other
+# thread is a cross-CPU interrupt, which costs the waker tens of microseconds on this VM, and
+# a path's GB/s moves by up to 2x with how often its trials happen to sleep (net/README.md).
+pin=${ZCBENCH_PIN:-$(($(nproc) > 1 ? 1 : 0)),$(($(nproc) > 1 ? 1 : 0))}
+echo "== zcbench: transmit paths (--pin $pin)"
+"$zcbench" --bytes "${ZCBENCH_BYTES:-1G}" --repeat "${ZCBENCH_REPEAT:-3}" --pin "$pin" \
   --paths "$transmit_paths" --json "$results/zcbench.json" --svg "$results/zcbench.svg" |
   tee "$results/zcbench.txt"
 if [ -n "$filter_paths" ]; then

@@ -83,8 +83,13 @@ def zcbench_section(paths):
     for path in paths:
         doc = load(path)
         s, h = doc["settings"], doc["host"]
+        snd, rcv = s.get("sender_cpu", -1), s.get("receiver_cpu", -1)
+        pin = ("threads unpinned" if snd < 0 else
+               f"sender and receiver threads pinned to CPU {snd}" if snd == rcv else
+               f"sender thread on CPU {snd}, receiver on CPU {rcv}")
         out += [f"## zcbench, `{os.path.basename(path)}`", "",
                 f"{s['bytes']} bytes per trial, median of {s['repeat']}, recv={s['recv']}, "
+                f"{pin}, "
                 f"window {size_label(s.get('window', 64 << 20))}, "
                 f"source={s.get('source', 'random')} (auto: text-like bytes for the compressing "
                 "paths, pseudo-random for the rest; decoding receivers recv into a buffer); "

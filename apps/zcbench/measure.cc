@@ -142,6 +142,8 @@ class runner {
     setup.message_size = size;
     setup.recv = o_.recv;
     setup.veth = veth;
+    setup.sender_cpu = o_.sender_cpu;
+    setup.receiver_cpu = o_.receiver_cpu;
     setup.on_progress = [&](std::uint64_t received) { progress_.update(received, src.total); };
     trial_result result;
     const trial_outcome outcome = run_trial(setup, result);

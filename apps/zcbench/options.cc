@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cstdlib>
+#include <sched.h>
 
 #include "apps/zcbench/path_table.h"
 
@@ -121,6 +122,24 @@ bool apply(std::string_view name, std::string_view value, options& o, std::strin
     o.repeat = n;
     return true;
   }
+  if (name == "--pin") {
+    const auto comma = value.find(',');
+    int cpus[2] = {-1, -1};
+    const std::string_view parts[2] = {value.substr(0, comma),
+                                       comma == value.npos ? "" : value.substr(comma + 1)};
+    for (int i = 0; i < 2; ++i) {
+      const auto [end, ec] =
+          std::from_chars(parts[i].data(), parts[i].data() + parts[i].size(), cpus[i]);
+      if (ec != std::errc() || end != parts[i].data() + parts[i].size() || cpus[i] < 0 ||
+          cpus[i] >= CPU_SETSIZE) {
+        error = "--pin: '" + std::string(value) + "' is not SENDER_CPU,RECEIVER_CPU";
+        return false;
+      }
+    }
+    o.sender_cpu = cpus[0];
+    o.receiver_cpu = cpus[1];
+    return true;
+  }
   if (name == "--json" || name == "--svg" || name == "--tmpdir") {
     if (value.empty()) {
       error = std::string(name) + ": needs a file name";
@@ -135,7 +154,7 @@ bool apply(std::string_view name, std::string_view value, options& o, std::strin
 
 bool takes_value(std::string_view name) {
   for (std::string_view v : {"--bytes", "--sizes", "--paths", "--transport", "--recv", "--source",
-                             "--repeat", "--window", "--json", "--svg", "--tmpdir"}) {
+                             "--repeat", "--window", "--pin", "--json", "--svg", "--tmpdir"}) {
     if (name == v) return true;
   }
   return false;
@@ -232,6 +251,8 @@ throughput, CPU per GB, syscalls per GB and user-space bytes copied per byte.
   --repeat N           trials per path and size; the median is reported (default 3)
   --window N           the repeating window memory paths send from, a multiple of 4K
                        (default 64M: out of cache like a large file; 1M: a hot file)
+  --pin S,R            run the sending thread on CPU S and the receiving thread on
+                       CPU R (default: where the scheduler puts them)
   --json FILE          write every record as JSON (schema: zcbench_schema.json)
   --svg FILE           write a bar chart (GB/s and CPU s/GB per path and size)
   --tmpdir DIR         where the source file is created (default $TMPDIR or /tmp)

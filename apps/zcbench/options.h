@@ -36,6 +36,11 @@ struct options {
   /// repeats it too); a multiple of 4 KiB, at most 1G. 64 MiB: larger than the CPU caches,
   /// like a large file; 1 MiB: a hot file that stays in cache, like `openssl speed`'s buffer.
   std::size_t window = std::size_t{64} << 20;
+  /// --pin S,R: the sending thread on CPU S, the receiving thread on CPU R, so that every
+  /// path's trials run with the same placement (unpinned, the scheduler's choice of cores
+  /// swings a trial's CPU per GB by up to 4x at 1 MiB messages). -1: not pinned.
+  int sender_cpu = -1;
+  int receiver_cpu = -1;
   std::string json_file;    ///< --json FILE, empty: none
   std::string svg_file;     ///< --svg FILE, empty: none
   std::string tmpdir;       ///< where the source file goes: --tmpdir, else $TMPDIR, else /tmp

@@ -142,6 +142,8 @@ std::string settings_json(const options& o) {
       .field("bytes", o.bytes)
       .field("repeat", static_cast<std::uint64_t>(o.repeat))
       .field("window", static_cast<std::uint64_t>(o.window))
+      .field("sender_cpu", std::to_string(o.sender_cpu))
+      .field("receiver_cpu", std::to_string(o.receiver_cpu))
       .field("recv", quote(to_string(o.recv)))
       .field("source", quote(to_string(o.source)))
       .field("sizes", sizes + "]")

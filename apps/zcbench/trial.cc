@@ -7,6 +7,7 @@
 #include <future>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <thread>
@@ -67,6 +68,24 @@ std::string describe(const char* side, const char* what, std::error_code ec) {
   return std::string(side) + ": " + what + ": " + ec.message();
 }
 
+// Moves the calling thread into the network namespace `ns_fd` (when >= 0) and onto `cpu`
+// (when >= 0). Empty, or why not.
+std::string place_thread(const char* side, int ns_fd, int cpu) {
+  if (ns_fd >= 0) {
+    if (auto ec = join_netns(ns_fd)) return describe(side, "setns", ec);
+  }
+  if (cpu >= 0) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    if (const int rc = pthread_setaffinity_np(pthread_self(), sizeof set, &set); rc != 0) {
+      return describe(side, ("pin to CPU " + std::to_string(cpu)).c_str(),
+                      {rc, std::system_category()});
+    }
+  }
+  return {};
+}
+
 std::error_code last_error() {
   return {errno, std::system_category()};
 }
@@ -113,12 +132,11 @@ class trial_run {
     } done{receiver_done_};
     listener_info info;
     info.receiver_clock = this_thread_clock();
-    if (setup_.veth != nullptr) {
-      if (auto ec = join_netns(setup_.veth->receiver_ns())) {
-        info.error = describe("receiver", "setns", ec);
-        listener_.set_value(info);
-        return {trial_status::failed, info.error};
-      }
+    info.error = place_thread("receiver", setup_.veth ? setup_.veth->receiver_ns() : -1,
+                              setup_.receiver_cpu);
+    if (!info.error.empty()) {
+      listener_.set_value(info);
+      return {trial_status::failed, info.error};
     }
     info.fd = open_listener(info);
     listener_.set_value(info);
@@ -168,10 +186,8 @@ class trial_run {
   side_result send() {
     const listener_info info = listener_.get_future().get();
     if (info.fd < 0) return {};  // the receiver reports why
-    std::string failure;
-    if (setup_.veth != nullptr) {
-      if (auto ec = join_netns(setup_.veth->sender_ns())) failure = describe("sender", "setns", ec);
-    }
+    std::string failure =
+        place_thread("sender", setup_.veth ? setup_.veth->sender_ns() : -1, setup_.sender_cpu);
     int fd = -1;
     if (failure.empty()) fd = connect_to(info, failure);
     if (fd < 0) {

@@ -26,6 +26,8 @@ struct trial_setup {
   /// Null: loopback in the caller's namespace. Otherwise the sender joins its
   /// tx namespace and the receiver its rx namespace, each on its own thread.
   const veth_pair* veth = nullptr;
+  int sender_cpu = -1;    ///< pin the sending thread to this CPU (-1: don't)
+  int receiver_cpu = -1;  ///< pin the receiving thread to this CPU (-1: don't)
   /// Called about every 100 ms with the bytes received so far, on the calling thread.
   std::function<void(std::uint64_t received)> on_progress;
 };

@@ -55,6 +55,10 @@ class BadOptions(unittest.TestCase):
         self.check_rejected(["--window", "2G"], "--window")
         self.check_rejected(["--window", "0"], "--window")
 
+    def test_pin_needs_two_cpu_numbers(self):
+        for bad in ("1", "a,b", "-1,0", "0,", "0,1,2", "0,99999"):
+            self.check_rejected(["--pin", bad], "--pin")
+
     def test_option_missing_its_value(self):
         self.check_rejected(["--json"], "--json")
         self.check_rejected(["--bytes"], "--bytes")
@@ -65,7 +69,7 @@ class Informational(unittest.TestCase):
         proc = lib.run_zcbench(BINARY, "--help", timeout=10)
         self.assertEqual(proc.returncode, 0)
         for word in ("--bytes", "--sizes", "--paths", "--transport", "--recv", "--repeat",
-                     "--window", "--json", "--svg"):
+                     "--window", "--pin", "--json", "--svg"):
             self.assertIn(word, proc.stdout)
 
     def test_list_paths_names_every_raw_loop(self):

@@ -137,6 +137,7 @@ class CopyReceiverRun(unittest.TestCase):
         s = self.doc["settings"]
         self.assertEqual((s["bytes"], s["repeat"], s["sizes"], s["paths"]), (BYTES, 2, SIZES, PATHS))
         self.assertEqual(s["window"], 64 * 1024 * 1024)  # the default
+        self.assertEqual((s["sender_cpu"], s["receiver_cpu"]), (-1, -1))  # not pinned
 
     def test_table_has_a_row_per_record(self):
         rows = [line.split() for line in self.proc.stdout.splitlines()]
@@ -191,6 +192,31 @@ class SmallWindow(unittest.TestCase):
         self.assertEqual(sorted(r["path"] for r in doc["records"]), sorted(paths))
         for r in doc["records"]:
             self.assertEqual((r["bytes_sent"], r["bytes_received"]), (total, total), r["path"])
+
+
+class Pinned(unittest.TestCase):
+    def test_pinned_threads_run_where_asked_and_every_byte_arrives(self):
+        out = os.path.join(tempfile.mkdtemp(dir=tmpdir()), "pinned.json")
+        cpu = min(os.sched_getaffinity(0))
+        proc = lib.run_zcbench(BINARY, "--bytes", "2M", "--sizes", "64K", "--repeat", "1",
+                               "--paths", "sendfile,pw_splice_pipe", "--transport", "loopback",
+                               "--pin", f"{cpu},{cpu}", "--json", out)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        with open(out, encoding="utf-8") as f:
+            doc = json.load(f)
+        self.assertEqual((doc["settings"]["sender_cpu"], doc["settings"]["receiver_cpu"]),
+                         (cpu, cpu))
+        self.assertEqual(len(doc["records"]), 2)
+        for r in doc["records"]:
+            self.assertEqual(r["bytes_received"], 2 * 1024 * 1024)
+
+    def test_a_cpu_the_machine_lacks_fails_the_trial_with_a_clear_error(self):
+        missing = max(os.sched_getaffinity(0)) + 1
+        proc = lib.run_zcbench(BINARY, "--bytes", "1M", "--sizes", "64K", "--repeat", "1",
+                               "--paths", "sendfile", "--transport", "loopback",
+                               "--pin", f"{missing},{missing}")
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn(f"pin to CPU {missing}", proc.stderr)
 
 
 # Paths that transform the stream, with their raw loops; every one runs here.
