@@ -17,7 +17,10 @@ constexpr std::string_view kUsage =
     "                       [--shutdown-timeout-ms N] [--max-connections N] [--help]\n"
     "A static HTTP/1.1 file server on pagewire. Defaults: --root "
     "bazel-bin/apps/demo/demo_root,\n"
-    "--listen 127.0.0.1:8080, --threads = cores, timeouts 10000/60000/30000/10000 ms.\n";
+    "--listen 127.0.0.1:8080, --threads = cores, timeouts 10000/60000/30000/10000 ms.\n"
+    "--cache-mb N (default 64, shared by the threads): file pages kept in user space for\n"
+    "one-page bodies sent with their head and for the bytes TLS and compression read;\n"
+    "0 keeps none between requests.\n";
 
 template <class T>
 bool parse_number(std::string_view s, T lo, T hi, T& out) {
