@@ -17,7 +17,8 @@
 /// caps (decoder_options: max_output, zstd window) bound a bomb. The stream ending inside
 /// a member/frame is errc::truncated; on a boundary errc::eof.
 ///
-/// Copies: none counted. The codecs read input slices in place and write their output
+/// Copies: none counted. The codecs read input slices in place (slices back to back in
+/// memory as one span, so one codec call per run of pages) and write their output
 /// (produced, not copied) into pool pages.
 /// Threading and lifetime: see stream.h. Errors: filters::errc, or the layer below's.
 

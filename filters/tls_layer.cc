@@ -368,20 +368,14 @@ bool tls_layer::next_plaintext(std::span<const std::byte>& span, bool& staged) {
   }
   // Neighbouring slices that sit back to back in memory (pool pages allocated in sequence,
   // page-cache pages read in one go) form one span without a copy.
+  std::size_t slices = 0;
+  const std::span<const std::byte> run = in_.front_run(record_, &slices);
   const auto& segs = in_.segments();
-  const fs::slice& s = std::get<fs::slice>(segs[0]);
-  std::size_t run = s.size(), i = 1;
-  while (run < record_ && i < segs.size() && fs::is_memory(segs[i])) {
-    const fs::slice& next = std::get<fs::slice>(segs[i]);
-    if (next.data() != s.data() + run) break;
-    run += next.size();
-    ++i;
-  }
-  const bool alone = i == segs.size() || !fs::is_memory(segs[i]);
-  if (run >= record_ || alone) {
+  const bool alone = slices == segs.size() || !fs::is_memory(segs[slices]);
+  if (run.size() >= record_ || alone) {
     staged = false;
-    span = std::span<const std::byte>(s.data(), std::min(run, record_));
-    if (i > 1) stats_.coalesced += span.size();
+    span = run;
+    if (slices > 1) stats_.coalesced += span.size();
     return true;
   }
   std::size_t n = 0;

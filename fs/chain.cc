@@ -181,6 +181,21 @@ void chain::reserve(std::size_t n) {
   segs_.reserve(n);
 }
 
+std::span<const std::byte> chain::front_run(std::size_t max, std::size_t* slices) const noexcept {
+  std::size_t n = 0, count = 0;
+  const std::byte* start = nullptr;
+  for (std::size_t i = head_; i < segs_.size() && n < max; ++i) {
+    if (!is_memory(segs_[i])) break;
+    const slice& s = std::get<0>(segs_[i]);
+    if (count > 0 && s.data() != start + n) break;
+    if (count == 0) start = s.data();
+    n += s.size();
+    ++count;
+  }
+  if (slices) *slices = count;
+  return {start, std::min(n, max)};
+}
+
 std::size_t chain::iovecs(std::span<iovec> out, std::size_t first) const noexcept {
   std::size_t n = 0;
   for (std::size_t i = head_ + first; i < segs_.size() && n < out.size(); ++i) {

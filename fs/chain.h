@@ -115,6 +115,13 @@ class chain {
   /// True when no segment is a file range (the chain is a ConstBufferSequence).
   bool all_memory() const noexcept { return file_segments_ == 0; }
 
+  /// The bytes at the front that lie back to back in memory, across as many memory slices as
+  /// continue one another (pool pages allocated in sequence, page-cache pages read in one
+  /// go): at most `max` bytes, empty when the chain starts with a file range or is empty.
+  /// `slices` (optional) gets how many slices the span touches.
+  std::span<const std::byte> front_run(std::size_t max,
+                                       std::size_t* slices = nullptr) const noexcept;
+
   /// Fills `out` with the run of memory segments starting at segment `first`, stopping at the
   /// first file range, the end, or out.size(). Returns the number of iovecs written.
   std::size_t iovecs(std::span<iovec> out, std::size_t first = 0) const noexcept;

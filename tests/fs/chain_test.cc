@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -196,6 +197,42 @@ TEST_F(ChainTest, IovecViewCoversARunOfMemorySegments) {
   EXPECT_EQ(m.iovecs(iov, 0), 3u);
   EXPECT_EQ(m.iovecs(std::span<iovec>(iov, 2), 0), 2u);
   EXPECT_EQ(std::string(static_cast<char*>(iov[1].iov_base), iov[1].iov_len), "two");
+}
+
+TEST_F(ChainTest, FrontRunSpansSlicesBackToBackInMemoryUpToMax) {
+  std::vector<page_ref> pages;
+  for (int i = 0; i < 8; ++i)
+    pages.push_back(pool_.allocate());
+  std::sort(pages.begin(), pages.end(),
+            [](const page_ref& a, const page_ref& b) { return a.data() < b.data(); });
+  std::size_t i = 0;
+  while (i + 1 < pages.size() && pages[i].data() + kPageSize != pages[i + 1].data())
+    ++i;
+  ASSERT_LT(i + 1, pages.size()) << "a fresh pool hands out neighbouring pages of one arena";
+  chain c;
+  c.append(slice(pages[i], 100, kPageSize - 100));
+  c.append(slice(pages[i + 1], 0, 50));
+  c.append(file_range(file_, 0, 10));
+  std::size_t n = 0;
+  auto run = c.front_run(1 << 20, &n);
+  EXPECT_EQ(run.data(), pages[i].data() + 100);
+  EXPECT_EQ(run.size(), kPageSize - 100 + 50);  // stops at the file range
+  EXPECT_EQ(n, 2u);
+  EXPECT_EQ(c.front_run(10, &n).size(), 10u);
+  EXPECT_EQ(n, 1u);
+  EXPECT_EQ(c.front_run(kPageSize - 99, &n).size(), kPageSize - 99);
+  EXPECT_EQ(n, 2u);
+  c.consume(kPageSize - 100 + 50);
+  EXPECT_TRUE(c.front_run(1 << 20, &n).empty()) << "a file range first";
+  EXPECT_EQ(n, 0u);
+
+  chain apart;  // the second slice starts a page of its own: not after the first's end
+  apart.append(text("abc"));
+  apart.append(text("def"));
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(apart.front_run(100, &n).data()), 3), "abc");
+  EXPECT_EQ(apart.front_run(100).size(), 3u);
+  EXPECT_EQ(n, 1u);
+  EXPECT_TRUE(chain().front_run(100).empty());
 }
 
 TEST_F(ChainTest, MemoryChainIsAnAsioConstBufferSequence) {
