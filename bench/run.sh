@@ -8,7 +8,7 @@
 #   3. the server comparison: sendfile_server vs nginx vs the Asio baseline (wrk);
 #   4. summary.md, the Markdown summary of all of the above.
 # Env: ZCBENCH_BYTES (1G), ZCBENCH_FILTER_BYTES (256M), ZCBENCH_REPEAT (3), ZCBENCH_PIN
-#      (sender,receiver CPUs of the transmit run, "1,1"),
+#      (sender,receiver CPUs of every zcbench run, "1,1"),
 #      BENCH_REPETITIONS (5), DURATION (seconds per wrk run, 3), ROUNDS (wrk runs per
 #      server and file, 3; medians).
 set -euo pipefail
@@ -47,10 +47,11 @@ filter_re='^(pw_)?(tls|gzip|zstd|deflate)'
 filter_paths=$(grep -E "$filter_re" <<<"$all_paths" | paste -sd, - || true)
 transmit_paths=$(grep -vE "$filter_re" <<<"$all_paths" | paste -sd, -)
 
-# The transmit paths with sender and receiver threads on one core (ZCBENCH_PIN, "S,R"): each
-# trial then measures CPU work. On separate cores (or unpinned) every wake-up of the other
-# thread is a cross-CPU interrupt, which costs the waker tens of microseconds on this VM, and
-# a path's GB/s moves by up to 2x with how often its trials happen to sleep (net/README.md).
+# Every zcbench run puts sender and receiver threads on one core (ZCBENCH_PIN, "S,R"): each
+# trial then measures the CPU work of its path. On separate cores (or unpinned) every wake-up
+# of the other thread is a cross-CPU interrupt, which costs the waker tens of microseconds on
+# this VM, and a path's GB/s moves by up to 2x with how often its trials happen to sleep
+# (net/README.md, apps/zcbench/README.md).
 pin=${ZCBENCH_PIN:-$(($(nproc) > 1 ? 1 : 0)),$(($(nproc) > 1 ? 1 : 0))}
 echo "== zcbench: transmit paths (--pin $pin)"
 "$zcbench" --bytes "${ZCBENCH_BYTES:-1G}" --repeat "${ZCBENCH_REPEAT:-3}" --pin "$pin" \
@@ -58,7 +59,7 @@ echo "== zcbench: transmit paths (--pin $pin)"
   tee "$results/zcbench.txt"
 if [ -n "$filter_paths" ]; then
   echo "== zcbench: filter paths"
-  "$zcbench" --bytes "${ZCBENCH_FILTER_BYTES:-256M}" --repeat "${ZCBENCH_REPEAT:-3}" \
+  "$zcbench" --bytes "${ZCBENCH_FILTER_BYTES:-256M}" --repeat "${ZCBENCH_REPEAT:-3}" --pin "$pin" \
     --transport loopback --sizes 64K,1M --paths "copy,$filter_paths" \
     --json "$results/zcbench_filters.json" --svg "$results/zcbench_filters.svg" |
     tee "$results/zcbench_filters.txt"
@@ -66,7 +67,7 @@ if [ -n "$filter_paths" ]; then
   # openssl speed's 16 KiB buffer; the run above sends from a 64 MiB window (a large file).
   tls_paths=$(tr , '\n' <<<"$filter_paths" | grep tls | paste -sd, -)
   echo "== zcbench: TLS paths from a 1 MiB window"
-  "$zcbench" --bytes "${ZCBENCH_BYTES:-1G}" --repeat "${ZCBENCH_REPEAT:-3}" \
+  "$zcbench" --bytes "${ZCBENCH_BYTES:-1G}" --repeat "${ZCBENCH_REPEAT:-3}" --pin "$pin" \
     --transport loopback --sizes 1M --window 1M --paths "$tls_paths" \
     --json "$results/zcbench_filters_hot.json" | tee "$results/zcbench_filters_hot.txt"
 fi

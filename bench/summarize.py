@@ -173,8 +173,9 @@ def filters_section(results):
            "the sending thread's user CPU s/GB, the part of the sender that encrypts and frames "
            "records (the system part, sending on the socket, is the plain path's too). "
            "`GB per sender CPU-s` (1 / user+system sender CPU s/GB) is what the sending side "
-           "would do with a core to itself. Loopback puts both ends on the same 2 cores (the "
-           "receiver decrypts too), so the GB/s column cannot reach one core's cipher speed. "
+           "would do with a core to itself. Both ends share the cores of this machine (one core "
+           "when zcbench pins them, see each run's settings; the receiver decrypts too), so the "
+           "GB/s column cannot reach one core's cipher speed. "
            "Rows come from the window zcbench ran with (`settings.window`).", "",
            "| path | size | window | GB/s | sender user CPU s/GB | x openssl speed (sender user "
            "CPU) | GB per sender CPU-s | x openssl speed (sender CPU) | openssl speed GB/s | "
