@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <memory>
 #include <new>
 #include <sys/socket.h>
 #include <vector>
@@ -89,83 +90,81 @@ TEST_P(steady_loop, n_sends_on_one_connection_allocate_nothing) {
 }
 
 // The buffer-ring path (io_uring, multishot): the fallback's plain recv hands a heap block up
-// with each receive by design (received::from_heap), so it is not counted here.
-TEST(steady_loop_ring, n_receives_on_one_connection_allocate_nothing) {
-  runtime::context ctx(backend(false));
-  if (!ctx.uses_io_uring() || !ctx.probe().multishot_recv) GTEST_SKIP() << "no multishot recv";
-  options opts;
-  opts.recv_buffers = 8;
-  opts.recv_buffer_size = 4096;
-  pipe_pool pipes(opts);
-  std::error_code ec;
-  auto ring = recv_buffer_ring::create(ctx, opts, 3, ec);
-  tcp_pair p = make_pair();
-  connection c(ctx, std::exchange(p.a, -1), opts, pipes, ring.get());
-  constexpr int kWarm = 4, kReceives = 200;
-  std::uint64_t counted = 0;
-  for (int i = 0; i < kWarm + kReceives; ++i) {
-    if (i == kWarm) counted = t_allocations;
-    bool done = false;
-    std::size_t got = 0;
-    c.async_receive([&](std::error_code e, received r) {
+// with each receive by design (received::from_heap), so it is not counted here. One
+// connection with a ring of 8 buffers; TearDown closes it.
+class steady_loop_ring : public ::testing::Test {
+ protected:
+  static constexpr int kWarm = 4, kReceives = 200;
+
+  void SetUp() override {
+    if (!ctx_.uses_io_uring() || !ctx_.probe().multishot_recv) GTEST_SKIP() << "no multishot recv";
+    opts_.recv_buffers = 8;
+    opts_.recv_buffer_size = 4096;
+    pipes_ = std::make_unique<pipe_pool>(opts_);
+    std::error_code ec;
+    ring_ = recv_buffer_ring::create(ctx_, opts_, 3, ec);
+    conn_ =
+        std::make_unique<connection>(ctx_, std::exchange(pair_.a, -1), opts_, *pipes_, ring_.get());
+  }
+  void TearDown() override {
+    if (!conn_) return;
+    bool closed = false;
+    conn_->async_close([&](std::error_code) { closed = true; });
+    EXPECT_TRUE(run_until(ctx_, [&] { return closed; }));
+  }
+  // Arms one receive; it sets `got` to the block's size and `done`.
+  void arm_receive(bool& done, std::size_t& got) {
+    conn_->async_receive([&](std::error_code e, received r) {
       EXPECT_FALSE(e);
       got = r.size();
       r.release();
       done = true;
     });
+  }
+  void send_byte() { ASSERT_EQ(::send(pair_.b, "x", 1, 0), 1); }
+
+  runtime::context ctx_{backend(false)};
+  options opts_;
+  std::unique_ptr<pipe_pool> pipes_;
+  std::unique_ptr<recv_buffer_ring> ring_;
+  tcp_pair pair_ = make_pair();
+  std::unique_ptr<connection> conn_;
+};
+
+TEST_F(steady_loop_ring, n_receives_on_one_connection_allocate_nothing) {
+  std::uint64_t counted = 0;
+  for (int i = 0; i < kWarm + kReceives; ++i) {
+    if (i == kWarm) counted = t_allocations;
+    bool done = false;
+    std::size_t got = 0;
+    arm_receive(done, got);
     // The byte is sent after the receive is armed, so it is handed straight up (not queued).
-    const char byte = 'x';
-    ASSERT_EQ(::send(p.b, &byte, 1, 0), 1);
-    ASSERT_TRUE(run_until(ctx, [&] { return done; }));
+    send_byte();
+    ASSERT_TRUE(run_until(ctx_, [&] { return done; }));
     EXPECT_EQ(got, 1u);
   }
   const std::uint64_t during = t_allocations - counted;
   EXPECT_EQ(during, 0u) << "allocations in " << kReceives << " receives";
-  bool closed = false;
-  c.async_close([&](std::error_code) { closed = true; });
-  EXPECT_TRUE(run_until(ctx, [&] { return closed; }));
 }
 
-TEST(steady_loop_ring, n_receives_of_blocks_that_arrived_first_allocate_nothing) {
-  runtime::context ctx(backend(false));
-  if (!ctx.uses_io_uring() || !ctx.probe().multishot_recv) GTEST_SKIP() << "no multishot recv";
-  options opts;
-  opts.recv_buffers = 8;
-  opts.recv_buffer_size = 4096;
-  pipe_pool pipes(opts);
-  std::error_code ec;
-  auto ring = recv_buffer_ring::create(ctx, opts, 4, ec);
-  tcp_pair p = make_pair();
-  connection c(ctx, std::exchange(p.a, -1), opts, pipes, ring.get());
-  constexpr int kWarm = 4, kReceives = 200;
+TEST_F(steady_loop_ring, n_receives_of_blocks_that_arrived_first_allocate_nothing) {
   std::uint64_t counted = 0;
   for (int i = 0; i < kWarm + kReceives; ++i) {
     if (i == kWarm) counted = t_allocations;
-    const char byte = 'y';
     if (i > 0) {  // the multishot receive is armed: the byte arrives with nobody waiting
-      const auto before = c.stats().receives;
-      ASSERT_EQ(::send(p.b, &byte, 1, 0), 1);
-      ASSERT_TRUE(run_until(ctx, [&] { return c.stats().receives > before; }));
+      const auto before = conn_->stats().receives;
+      send_byte();
+      ASSERT_TRUE(run_until(ctx_, [&] { return conn_->stats().receives > before; }));
     }
     bool done = false;
     std::size_t got = 0;
-    c.async_receive([&](std::error_code e, received r) {
-      EXPECT_FALSE(e);
-      got = r.size();
-      r.release();
-      done = true;
-    });
-    if (i == 0) {  // the first receive arms the multishot receive
-      ASSERT_EQ(::send(p.b, &byte, 1, 0), 1);
-    }
-    ASSERT_TRUE(run_until(ctx, [&] { return done; }));
+    arm_receive(done, got);
+    if (i == 0) send_byte();  // the first receive arms the multishot receive
+    ASSERT_TRUE(run_until(ctx_, [&] { return done; }));
     EXPECT_EQ(got, 1u);
   }
   const std::uint64_t during = t_allocations - counted;
   EXPECT_EQ(during, 0u) << "allocations in " << kReceives << " queued receives";
-  bool closed = false;
-  c.async_close([&](std::error_code) { closed = true; });
-  EXPECT_TRUE(run_until(ctx, [&] { return closed; }));
 }
 
 INSTANTIATE_TEST_SUITE_P(backends, steady_loop, ::testing::Bool(),
