@@ -1,3 +1,4 @@
+#include <memory>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <vector>
@@ -16,88 +17,79 @@ namespace {
 
 using namespace testing;
 
-class acceptor_backends : public ::testing::TestWithParam<bool> {};
+// A listening socket and an acceptor started on it, on either backend: accepted descriptors
+// go to `accepted_`, the final ECANCELED call sets `stopped_`. TearDown closes every socket.
+class acceptor_backends : public ::testing::TestWithParam<bool> {
+ protected:
+  void SetUp() override {
+    std::error_code ec;
+    listener_ = listen_tcp("127.0.0.1", port_, true, 64, ec);
+    ASSERT_GE(listener_, 0) << ec.message();
+    acceptor_ = std::make_unique<acceptor>(ctx_, listener_, opts_);
+    acceptor_->start([this](std::error_code e, int fd) {
+      if (e == std::errc::operation_canceled) {
+        stopped_ = true;
+        return;
+      }
+      EXPECT_FALSE(e);
+      accepted_.push_back(fd);
+    });
+  }
+  void TearDown() override {
+    acceptor_.reset();
+    for (int fd : accepted_)
+      ::close(fd);
+    for (int fd : clients_)
+      ::close(fd);
+    if (listener_ >= 0) ::close(listener_);
+  }
+
+  runtime::context ctx_{backend(GetParam())};
+  options opts_;
+  std::uint16_t port_ = 0;
+  int listener_ = -1;
+  std::unique_ptr<acceptor> acceptor_;
+  std::vector<int> accepted_;
+  std::vector<int> clients_;
+  bool stopped_ = false;
+};
 
 TEST_P(acceptor_backends, accepts_every_connection_and_stops_cleanly) {
-  runtime::context ctx(backend(GetParam()));
-  options opts;
-  std::uint16_t port = 0;
-  std::error_code ec;
-  const int l = listen_tcp("127.0.0.1", port, true, 64, ec);
-  ASSERT_GE(l, 0) << ec.message();
-  acceptor a(ctx, l, opts);
-  std::vector<int> accepted;
-  bool stopped = false;
-  a.start([&](std::error_code e, int fd) {
-    if (e == std::errc::operation_canceled) {
-      stopped = true;
-      return;
-    }
-    EXPECT_FALSE(e);
-    accepted.push_back(fd);
-  });
-  std::vector<int> clients;
   for (int i = 0; i < 5; ++i)
-    clients.push_back(connect_loopback(port));
+    clients_.push_back(connect_loopback(port_));
   EXPECT_TRUE(run_until(
-      ctx, [&] { return accepted.size() == 5; }, 1000));
-  a.stop();
+      ctx_, [&] { return accepted_.size() == 5; }, 1000));
+  acceptor_->stop();
   EXPECT_TRUE(run_until(
-      ctx, [&] { return stopped; }, 1000));
-  EXPECT_FALSE(a.running());
-  for (int fd : accepted) {
+      ctx_, [&] { return stopped_; }, 1000));
+  EXPECT_FALSE(acceptor_->running());
+  for (int fd : accepted_)
     EXPECT_NE(::fcntl(fd, F_GETFL) & O_NONBLOCK, 0);
-    ::close(fd);
-  }
-  for (int fd : clients)
-    ::close(fd);
-  ::close(l);
 }
 
 TEST_P(acceptor_backends, pause_accepting_leaves_connections_in_the_backlog_until_resumed) {
-  runtime::context ctx(backend(GetParam()));
-  options opts;
-  std::uint16_t port = 0;
-  std::error_code ec;
-  const int l = listen_tcp("127.0.0.1", port, true, 64, ec);
-  ASSERT_GE(l, 0) << ec.message();
-  acceptor a(ctx, l, opts);
-  std::vector<int> accepted;
-  bool stopped = false;
-  a.start([&](std::error_code e, int fd) {
-    if (e == std::errc::operation_canceled) {
-      stopped = true;
-      return;
-    }
-    EXPECT_FALSE(e);
-    accepted.push_back(fd);
-  });
-  std::vector<int> clients{connect_loopback(port)};
+  acceptor& a = *acceptor_;
+  clients_.push_back(connect_loopback(port_));
   ASSERT_TRUE(run_until(
-      ctx, [&] { return accepted.size() == 1; }, 1000));
+      ctx_, [&] { return accepted_.size() == 1; }, 1000));
   a.pause_accepting();
   EXPECT_TRUE(a.accepting_paused());
   for (int i = 0; i < 3; ++i)
-    clients.push_back(connect_loopback(port));  // the kernel completes them in the backlog
-  runtime::timer wait(ctx);  // keep the loop running a while: the acceptor takes nothing
+    clients_.push_back(connect_loopback(port_));  // the kernel completes them in the backlog
+  runtime::timer wait(ctx_);  // keep the loop running a while: the acceptor takes nothing
   bool waited = false;
   wait.expires_after(std::chrono::milliseconds(100));
   wait.async_wait([&](std::error_code) { waited = true; });
-  ASSERT_TRUE(run_until(ctx, [&] { return waited; }));
-  EXPECT_EQ(accepted.size(), 1u);
+  ASSERT_TRUE(run_until(ctx_, [&] { return waited; }));
+  EXPECT_EQ(accepted_.size(), 1u);
   a.resume_accepting();
   EXPECT_FALSE(a.accepting_paused());
   EXPECT_TRUE(run_until(
-      ctx, [&] { return accepted.size() == 4; }, 1000));
+      ctx_, [&] { return accepted_.size() == 4; }, 1000));
   a.pause_accepting();  // stop() while paused still ends with the final ECANCELED call
   a.stop();
   EXPECT_TRUE(run_until(
-      ctx, [&] { return stopped; }, 1000));
-  for (int fd : accepted)
-    ::close(fd);
-  for (int fd : clients)
-    ::close(fd);
-  ::close(l);
+      ctx_, [&] { return stopped_; }, 1000));
 }
 
 INSTANTIATE_TEST_SUITE_P(backends, acceptor_backends, ::testing::Values(false, true),
