@@ -12,6 +12,7 @@
 # bench/results/server_compare.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/common.sh
 source bench/nginx_conf.sh
 
 BAZEL=${BAZEL:-bazel}
@@ -40,18 +41,9 @@ if [[ -z "${SKIP_BUILD:-}" ]]; then
 fi
 bin=$("$BAZEL" info --config=release bazel-bin 2>/dev/null)
 root=$bin/apps/demo/demo_root
-for f in 1k.bin 64k.bin 1m.bin 64m.bin; do
-  [[ -f "$root/$f" ]] || { echo "server_compare: missing $root/$f" >&2; exit 1; }
-done
+require_demo_files server_compare "$root" 1k.bin 64k.bin 1m.bin 64m.bin
 
-tmp=$(mktemp -d /tmp/pw_server_compare.XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+bench_tmp server_compare
 
 # HTTPS rows: one self-signed ECDSA P-256 certificate for both servers; TLS 1.3 only on
 # nginx (pagewire's default range is 1.2-1.3 and wrk's OpenSSL picks 1.3), both with

@@ -20,6 +20,7 @@
 #        saved copy of an earlier commit's, for before/after figures).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/common.sh
 source bench/nginx_conf.sh
 
 BAZEL=${BAZEL:-bazel}
@@ -47,18 +48,9 @@ fi
 bin=$("$BAZEL" info --config=release bazel-bin 2>/dev/null)
 server=${SERVER:-$bin/apps/sendfile_server/sendfile_server}
 root=$bin/apps/demo/demo_root
-for f in $FILES; do
-  [[ -f "$root/$f" ]] || { echo "server_profile: missing $root/$f" >&2; exit 1; }
-done
+require_demo_files server_profile "$root" $FILES
 
-tmp=$(mktemp -d /tmp/pw_server_profile.XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+bench_tmp server_profile
 
 cc -O2 -shared -fPIC -o "$tmp/malloc_count.so" bench/tools/malloc_count.c
 
