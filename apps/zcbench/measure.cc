@@ -32,6 +32,7 @@ trial_figures figures_of(const trial_result& r) {
   f.bytes_received = r.received.bytes;
   f.bytes_wire = r.received.wire_bytes;
   f.bytes_copied = r.sent.bytes_copied;
+  f.raw = r.sent.raw_used;
   return f;
 }
 
@@ -53,6 +54,10 @@ record reduce(const path& p, const options& o, transport via, std::size_t size,
   record r;
   r.path = p.name;
   r.raw = p.raw;
+  const auto used = trials.front().raw;
+  if (!used.empty() &&
+      std::all_of(trials.begin(), trials.end(), [&](const auto& t) { return t.raw == used; }))
+    r.raw = used;
   r.via = via;
   r.recv = p.decode == stream_coding::none ? o.recv : recv_mode::copy;
   r.source = content_of(p, o) == content::text ? "text" : "random";

@@ -28,10 +28,13 @@ struct trial_figures {
   std::uint64_t bytes_received = 0;  ///< application bytes, as the receiver counted them
   std::uint64_t bytes_wire = 0;      ///< bytes the receiver read off the socket
   std::uint64_t bytes_copied = 0;    ///< user-space copies, as the path counted them
+  std::string raw;                   ///< the raw loop of the calls made (send_counts::raw_used)
 };
 
 struct record {
   std::string path;
+  /// The raw loop compared with: path::raw, or the one every trial's calls matched instead
+  /// (send_counts::raw_used).
   std::string raw;
   transport via = transport::loopback;
   recv_mode recv = recv_mode::copy;

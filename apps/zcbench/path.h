@@ -45,6 +45,11 @@ struct send_counts {
   std::uint64_t bytes = 0;         ///< application bytes sent (== wire bytes unless transformed)
   std::uint64_t syscalls = 0;      ///< system calls made (io_uring_enter calls for ring paths)
   std::uint64_t bytes_copied = 0;  ///< bytes copied through user-space buffers
+  /// Empty: the trial made the calls of path::raw. Otherwise the raw loop of the calls it
+  /// made instead, which the trial is then compared with: pw_send_zc sends by sendmsg once
+  /// the kernel reports that it copied SEND_ZC's pages (loopback, veth) and for runs shorter
+  /// than send_zc_min_bytes, so "sendmsg". A string literal (lives for the program).
+  std::string_view raw_used;
 };
 
 /// One trial's inputs for a path. The socket is connected, blocking, with a send

@@ -88,6 +88,12 @@ class pw_sender final : public sender {
     // fstat, cachestat...).
     counts.syscalls = ctx_.stats().snapshot().enters - enters + op_.stats().syscalls - direct;
     counts.bytes_copied = pw::fs::stats::copied_bytes() - copied;
+    // pw_send_zc's calls were mostly sendmsg (the kernel reported copying SEND_ZC's pages,
+    // or the messages were shorter than send_zc_min_bytes): compared with the sendmsg loop.
+    const auto& st = op_.stats();
+    if (mode_ == mode::send_zc &&
+        st.bytes_of(pw::net::send_path::gather) > st.bytes_of(pw::net::send_path::send_zc))
+      counts.raw_used = "sendmsg";
     return ec;
   }
 
@@ -160,7 +166,9 @@ const path pw_sendfile_path{
 const path pw_send_zc_path{
     .name = "pw_send_zc",
     .raw = "send_zc",
-    .summary = "pagewire transmit: registered pages -> SEND_ZC (gather once the kernel copies)",
+    .summary =
+        "pagewire transmit: registered pages -> SEND_ZC (gather once the kernel copies; "
+        "then compared with sendmsg)",
     .reads = source_kind::memory,
     .make = make<mode::send_zc>,
 };
