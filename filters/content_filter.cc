@@ -7,7 +7,7 @@ namespace pagewire::filters {
 
 content_filter::content_filter(std::unique_ptr<stream> lower, const content_filter_options& options,
                                fs::page_pool& pool, fs::page_cache* cache, std::error_code& ec)
-    : layer(std::move(lower)),
+    : trip_layer(std::move(lower)),
       options_(options),
       pool_(pool),
       cache_(cache),
@@ -26,11 +26,8 @@ content_filter::content_filter(std::unique_ptr<stream> lower, const content_filt
     dec_ = make_decoder(*options_.decode, ec);
     if (ec) enc_.reset();
   }
-  action_.self = this;
   lower_reader_.self = this;
   lower_reader_.fn = &content_filter::on_lower_read;
-  file_reader_.self = this;
-  file_reader_.fn = &content_filter::on_file_pages;
 }
 
 content_filter::~content_filter() = default;
@@ -50,17 +47,7 @@ std::string content_filter::describe() const {
 
 void content_filter::start_write(write_request& r) {
   if (!enc_) return lower_->start_write(r);  // inactive: the chain passes untouched
-  if (wreq_) return r.finish(context(), errc::busy, 0);
-  wreq_ = &r;
-  in_ = std::move(r.data);
-  r.data.clear();
-  in_total_ = in_.size();
-  in_done_ = 0;
-  trip_in_ = 0;
-  more_ = r.more;
-  aborting_ = false;
-  r.push_action(action_);
-  pump();
+  if (begin_write(r)) pump();
 }
 
 // Encodes until a trip is ready (output limit, piece size, or the end of the input), then
@@ -68,18 +55,13 @@ void content_filter::start_write(write_request& r) {
 void content_filter::pump() {
   for (;;) {
     const std::size_t pending = wout_.pending();
-    if (pending >= options_.output_limit) return send_trip(false);
+    if (pending >= options_.output_limit) return send_trip(wout_.take(), false);
     std::size_t consumed = 0;
     bool finished = false;
     if (!in_.empty()) {
-      if (trip_in_ >= options_.piece_bytes) return send_trip(false);
-      const fs::segment& s = in_.front();
-      if (!fs::is_memory(s)) {
-        const fs::file_range& fr = std::get<fs::file_range>(s);
-        if (!cache_) return abort_write(errc::no_page_cache);
-        file_want_ = std::min<std::uint64_t>(fr.size(), options_.piece_bytes);
-        cache_->read_range(fr.handle(), fr.offset(), file_want_, file_reader_);
-        return;  // on_file_pages continues
+      if (trip_in_ >= options_.piece_bytes) return send_trip(wout_.take(), false);
+      if (!fs::is_memory(in_.front())) {
+        return read_file_front(cache_, options_.piece_bytes);  // pump() continues
       }
       // Slices back to back in memory go to the encoder as one span: one deflate or zstd
       // call per run of pages instead of one per page.
@@ -93,44 +75,17 @@ void content_filter::pump() {
       member_open_ = true;
       continue;
     }
-    if (more_) return send_trip(true);  // all input taken; output may lag until the end
+    if (more_)
+      return send_trip(wout_.take(), true);  // all input taken; output may lag until the end
     if (auto ec = enc_->encode({}, encoder::flush::end, wout_, options_.output_limit - pending,
                                consumed, finished)) {
       return abort_write(ec);
     }
     if (finished) {
       member_open_ = false;
-      return send_trip(true);
+      return send_trip(wout_.take(), true);
     }
   }
-}
-
-void content_filter::on_file_pages(fs::detail::range_waiter* w, std::error_code ec,
-                                   fs::chain pages) {
-  content_filter* self = static_cast<file_reader*>(w)->self;
-  if (ec) return self->abort_write(ec);
-  if (pages.size() != self->file_want_) return self->abort_write(errc::truncated);
-  self->in_.consume(self->file_want_);
-  pages.append(std::move(self->in_));
-  self->in_ = std::move(pages);
-  self->pump();
-}
-
-void content_filter::send_trip(bool last) {
-  last_trip_ = last;
-  wreq_->data = wout_.take();
-  wreq_->more = last ? more_ : true;
-  lower_->start_write(*wreq_);
-}
-
-void content_filter::abort_write(std::error_code ec) {
-  aborting_ = true;
-  wreq_->finish(context(), ec, 0);
-}
-
-runtime::action_result content_filter::write_action::on_complete(runtime::operation&, int& result,
-                                                                 bool) {
-  return self->on_trip_done(result);
 }
 
 // Runs when a trip below finished (or when the write was aborted): maps the bytes below to

@@ -30,9 +30,8 @@
 
 #include <pagewire/filters/codec.h>
 #include <pagewire/filters/page_writer.h>
-#include <pagewire/filters/stream.h>
+#include <pagewire/filters/trip_layer.h>
 #include <pagewire/fs/page_cache.h>
-#include <pagewire/runtime/completion_stack.h>
 
 namespace pagewire::filters {
 
@@ -49,7 +48,7 @@ struct content_filter_options {
   std::size_t read_output_limit = 256 * 1024;
 };
 
-class content_filter final : public layer {
+class content_filter final : public trip_layer {
  public:
   /// `pool` supplies output pages; `cache` (may be null when only memory is written)
   /// supplies file pages. Both outlive the layer. Bad options: `ec` set, layer inactive.
@@ -66,25 +65,15 @@ class content_filter final : public layer {
   bool decoding() const noexcept { return dec_ != nullptr; }
 
  private:
-  struct write_action final : runtime::completion_action {
-    content_filter* self = nullptr;
-    runtime::action_result on_complete(runtime::operation& op, int& result, bool) override;
-  };
   struct lower_reader final : read_waiter {
-    content_filter* self = nullptr;
-  };
-  struct file_reader final : fs::detail::range_waiter {
     content_filter* self = nullptr;
   };
   struct trailer_waiter final {
     content_filter* self = nullptr;
   };
 
-  void pump();
-  void send_trip(bool last);
-  void abort_write(std::error_code ec);
-  runtime::action_result on_trip_done(int result);
-  static void on_file_pages(fs::detail::range_waiter* w, std::error_code ec, fs::chain pages);
+  void pump() override;
+  runtime::action_result on_trip_done(int result) override;
   void decode_step();
   static void on_lower_read(read_waiter* w, std::error_code ec, fs::chain data);
   void deliver_read(std::error_code ec, fs::chain data);
@@ -96,21 +85,10 @@ class content_filter final : public layer {
   std::unique_ptr<encoder> enc_;
   std::unique_ptr<decoder> dec_;
 
-  // write side
-  write_request* wreq_ = nullptr;
-  write_action action_;
-  fs::chain in_;                // input not yet consumed
-  std::uint64_t in_total_ = 0;  // bytes of the write
-  std::uint64_t in_done_ = 0;   // input whose output has been sent below
-  std::uint64_t trip_in_ = 0;   // input consumed by the trip in flight
+  // write side (the write in flight: trip_layer)
   page_writer wout_;
-  bool more_ = false;
   bool ending_ = false;       // flush::end in progress (no more input)
   bool member_open_ = false;  // bytes encoded since the last end
-  bool aborting_ = false;
-  bool last_trip_ = false;
-  file_reader file_reader_;
-  std::uint64_t file_want_ = 0;
 
   // read side
   read_waiter* rw_ = nullptr;

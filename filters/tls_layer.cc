@@ -26,7 +26,7 @@ struct tls_layer::control_request final : write_request {
 tls_layer::tls_layer(std::unique_ptr<stream> lower, std::shared_ptr<tls_context> ctx,
                      const tls_layer_options& options, fs::page_pool& pool, fs::page_cache* cache,
                      std::error_code& ec)
-    : layer(std::move(lower)),
+    : trip_layer(std::move(lower)),
       options_(options),
       cache_(cache),
       raw_lower_(dynamic_cast<plain_transport*>(lower_.get())),
@@ -48,15 +48,12 @@ tls_layer::tls_layer(std::unique_ptr<stream> lower, std::shared_ptr<tls_context>
     w->self = this;
     w->fd = raw_lower_ ? raw_lower_->connection().fd() : -1;
   }
-  action_.self = this;
   hs_reader_.self = this;
   hs_reader_.fn = &tls_layer::on_hs_read;
   reader_.self = this;
   reader_.fn = &tls_layer::on_lower_read;
-  file_reader_.self = this;
   raw_reader_.self = this;
   raw_reader_.fn = &tls_layer::on_raw_read;
-  file_reader_.fn = &tls_layer::on_file_pages;
 }
 
 tls_layer::~tls_layer() {
@@ -251,16 +248,7 @@ void tls_layer::on_control_sent(void* arg, std::error_code ec, std::uint64_t byt
 // ---- write side ------------------------------------------------------------------------
 
 void tls_layer::start_write(write_request& r) {
-  if (wreq_) return r.finish(context(), errc::busy, 0);
-  wreq_ = &r;
-  in_ = std::move(r.data);
-  r.data.clear();
-  in_total_ = in_.size();
-  in_done_ = 0;
-  trip_in_ = 0;
-  more_ = r.more;
-  aborting_ = false;
-  r.push_action(action_);
+  if (!begin_write(r)) return;
   if (state_ == state::failed) return abort_write(hs_error_);
   if (state_ != state::established) {
     write_parked_ = true;
@@ -421,15 +409,11 @@ void tls_layer::pump() {
   for (;;) {
     if (out.pending() >= options_.piece_bytes + options_.piece_bytes / 8 ||
         trip_in_ >= options_.piece_bytes) {
-      return send_trip(false);
+      return send_trip(out.take(), false);
     }
-    if (in_.empty() && staged_off_ == staged_) return send_trip(true);
+    if (in_.empty() && staged_off_ == staged_) return send_trip(out.take(), true);
     if (staged_off_ == staged_ && !fs::is_memory(in_.front())) {
-      const fs::file_range& fr = std::get<fs::file_range>(in_.front());
-      if (!cache_) return abort_write(errc::no_page_cache);
-      file_want_ = std::min<std::uint64_t>(fr.size(), options_.piece_bytes);
-      cache_->read_range(fr.handle(), fr.offset(), file_want_, file_reader_);
-      return;
+      return read_file_front(cache_, options_.piece_bytes);  // pump() continues
     }
     bool staged = false;
     std::size_t accepted = 0;
@@ -455,39 +439,12 @@ void tls_layer::pump() {
     }
     trip_in_ += accepted;
     if (st == tls_engine::status::want_write) {
-      if (out.pending() > 0) return send_trip(false);  // retry the same bytes after
+      if (out.pending() > 0) return send_trip(out.take(), false);  // retry the same bytes after
       return abort_write(errc::pool_exhausted);
     }
     if (st != tls_engine::status::ok)
       return abort_write(ec ? ec : make_error_code(errc::tls_protocol));
   }
-}
-
-void tls_layer::on_file_pages(fs::detail::range_waiter* w, std::error_code ec, fs::chain pages) {
-  tls_layer* self = static_cast<file_reader*>(w)->self;
-  if (ec) return self->abort_write(ec);
-  if (pages.size() != self->file_want_) return self->abort_write(errc::truncated);
-  self->in_.consume(self->file_want_);
-  pages.append(std::move(self->in_));
-  self->in_ = std::move(pages);
-  self->pump();
-}
-
-void tls_layer::send_trip(bool last) {
-  last_trip_ = last;
-  wreq_->data = engine_.output().take();
-  wreq_->more = last ? more_ : true;
-  lower_->start_write(*wreq_);
-}
-
-void tls_layer::abort_write(std::error_code ec) {
-  aborting_ = true;
-  wreq_->finish(context(), ec, 0);
-}
-
-runtime::action_result tls_layer::write_action::on_complete(runtime::operation&, int& result,
-                                                            bool) {
-  return self->on_trip_done(result);
 }
 
 // Ciphertext bytes below -> plaintext bytes of this write.

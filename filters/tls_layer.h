@@ -54,8 +54,8 @@
 #include <pagewire/filters/stream.h>
 #include <pagewire/filters/tls_context.h>
 #include <pagewire/filters/tls_engine.h>
+#include <pagewire/filters/trip_layer.h>
 #include <pagewire/fs/page_cache.h>
-#include <pagewire/runtime/completion_stack.h>
 #include <pagewire/runtime/timer.h>
 
 namespace pagewire::filters {
@@ -92,7 +92,7 @@ struct tls_stats {
   std::uint64_t alerts_resealed = 0;  ///< OpenSSL's alerts after read errors, sealed by us
 };
 
-class tls_layer final : public layer {
+class tls_layer final : public trip_layer {
  public:
   tls_layer(std::unique_ptr<stream> lower, std::shared_ptr<tls_context> ctx,
             const tls_layer_options& options, fs::page_pool& pool, fs::page_cache* cache,
@@ -126,19 +126,12 @@ class tls_layer final : public layer {
   enum class state : std::uint8_t { idle, handshaking, established, failed };
   enum class after_control : std::uint8_t { nothing, handshake, shutdown };
 
-  struct write_action final : runtime::completion_action {
-    tls_layer* self = nullptr;
-    runtime::action_result on_complete(runtime::operation& op, int& result, bool) override;
-  };
   struct reader final : read_waiter {
     tls_layer* self = nullptr;
   };
   struct raw_reader final : raw_read_waiter {
     tls_layer* self = nullptr;
     bool handshake = false;
-  };
-  struct file_reader final : fs::detail::range_waiter {
-    tls_layer* self = nullptr;
   };
   /// Waits for the socket (socket-BIO engine): a POLL_ADD whose completion resumes `then`.
   enum class wait_for : std::uint8_t { handshake, read, write, shutdown };
@@ -167,7 +160,7 @@ class tls_layer final : public layer {
   void send_control(after_control then);
   static void on_control_sent(void* arg, std::error_code ec, std::uint64_t bytes);
 
-  void pump();
+  void pump() override;
   bool next_plaintext(std::span<const std::byte>& span, bool& staged);
   /// The next record's plaintext for the record sealer, read in place.
   struct record_pieces {
@@ -178,10 +171,7 @@ class tls_layer final : public layer {
     std::size_t total = 0;   // bytes
   };
   bool next_pieces(record_pieces& p) const;
-  void send_trip(bool last);
-  void abort_write(std::error_code ec);
-  runtime::action_result on_trip_done(int result);
-  static void on_file_pages(fs::detail::range_waiter* w, std::error_code ec, fs::chain pages);
+  runtime::action_result on_trip_done(int result) override;
 
   void read_step();
   static void on_lower_read(read_waiter* w, std::error_code ec, fs::chain data);
@@ -216,22 +206,11 @@ class tls_layer final : public layer {
   bool ctl_busy_ = false;
   after_control ctl_then_ = after_control::nothing;
 
-  // write side
-  write_request* wreq_ = nullptr;
+  // write side (the write in flight: trip_layer)
   bool write_parked_ = false;
-  write_action action_;
-  fs::chain in_;
-  std::uint64_t in_total_ = 0;
-  std::uint64_t in_done_ = 0;
-  std::uint64_t trip_in_ = 0;
-  bool more_ = false;
-  bool aborting_ = false;
-  bool last_trip_ = false;
   std::vector<std::byte> staging_;  // gathered plaintext for one record
   std::size_t staged_ = 0;          // bytes in staging_
   std::size_t staged_off_ = 0;      // bytes of staging_ accepted by SSL_write
-  file_reader file_reader_;
-  std::uint64_t file_want_ = 0;
 
   // read side
   read_waiter* rw_ = nullptr;
