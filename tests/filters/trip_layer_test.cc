@@ -1,0 +1,114 @@
+// The write side content_filter and tls_layer share (filters/trip_layer.h), through both
+// layers: one write at a time (a second one completes with errc::busy and the first is
+// delivered whole), and a file range the layer cannot read fails the write with a clear
+// error (no page cache; a file shorter than its range) instead of hanging or sending less.
+
+#include <pagewire/fs/file.h>
+#include <pagewire/fs/page_cache.h>
+
+#include "tests/filters/stack.h"
+
+namespace pwtest {
+namespace {
+
+struct world {
+  runtime::context ctx;
+  fs::page_pool pool{fs::page_pool_options{.max_bytes = std::size_t{1} << 30}};
+  fs::page_cache cache{ctx, pool};
+};
+
+// The writing side (the TLS server) and the reading side of one stack, over the in-memory
+// pair; `cache` may be null.
+struct pair_of_stacks {
+  std::unique_ptr<filters::stream> writer, reader;
+  pair_of_stacks(world& w, const std::string& spec, fs::page_cache* cache) {
+    auto [a, b] = filters::memory_transport::make_pair(w.ctx, w.pool);
+    const stack_env env{&w.pool, cache, 0};
+    reader = build_stack(spec, std::move(a), false, env);
+    writer = build_stack(spec, std::move(b), true, env);
+  }
+};
+
+class TripLayer : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(TripLayer, SecondWriteWhileOneIsInFlightCompletesBusyAndTheFirstArrivesWhole) {
+  world w;
+  pair_of_stacks s(w, GetParam(), &w.cache);
+  const auto data = text_bytes(1u << 20);
+  std::error_code first = filters::errc::busy, second;
+  std::uint64_t first_bytes = 0, second_bytes = 1;
+  s.writer->write(to_chain(w.pool, data), [&](std::error_code ec, std::uint64_t n) {
+    first = ec;
+    first_bytes = n;
+    s.writer->shutdown([](std::error_code) {});
+  });
+  s.writer->write(to_chain(w.pool, text_bytes(100)), [&](std::error_code ec, std::uint64_t n) {
+    second = ec;
+    second_bytes = n;
+  });
+  std::vector<std::byte> got;
+  std::error_code read_ec = filters::errc::busy;
+  asio::co_spawn(
+      w.ctx.get_executor(),
+      [&]() -> asio::awaitable<void> { read_ec = co_await recv_all(*s.reader, got); },
+      asio::detached);
+  w.ctx.run();
+  EXPECT_EQ(second, filters::errc::busy) << second.message();
+  EXPECT_EQ(second_bytes, 0u);
+  EXPECT_FALSE(first) << first.message();
+  EXPECT_EQ(first_bytes, data.size());
+  EXPECT_FALSE(read_ec) << read_ec.message();
+  EXPECT_TRUE(got == data) << "reader got " << got.size() << " of " << data.size();
+}
+
+// Writes `body` (a header slice, then `range`) and returns the write's error once the
+// writer has shut down and the reader has seen the end.
+std::error_code write_file_body(world& w, pair_of_stacks& s, fs::file_range range) {
+  std::error_code result = filters::errc::busy;
+  fs::chain body;
+  body.append(fs::slice::from_static("HTTP/1.1 200 OK\r\n\r\n", 19));
+  body.append(std::move(range));
+  s.writer->write(std::move(body), [&](std::error_code ec, std::uint64_t) {
+    result = ec;
+    s.writer->shutdown([](std::error_code) {});
+  });
+  std::vector<std::byte> got;
+  asio::co_spawn(
+      w.ctx.get_executor(), [&]() -> asio::awaitable<void> { co_await recv_all(*s.reader, got); },
+      asio::detached);
+  w.ctx.run();
+  return result;
+}
+
+TEST_P(TripLayer, FileRangeWithoutAPageCacheFailsTheWriteWithNoPageCache) {
+  world w;
+  const auto path = tmpdir() + "/trip_no_cache.bin";
+  write_file(path, text_bytes(50000));
+  std::error_code ec;
+  auto f = fs::file::open(path.c_str(), ec);
+  ASSERT_FALSE(ec) << ec.message();
+  pair_of_stacks s(w, GetParam(), nullptr);
+  EXPECT_EQ(write_file_body(w, s, fs::file_range(f, 0, 50000)), filters::errc::no_page_cache);
+}
+
+TEST_P(TripLayer, FileShorterThanItsRangeEndsTheWriteWithTruncated) {
+  world w;
+  const auto path = tmpdir() + "/trip_short.bin";
+  write_file(path, text_bytes(10000));
+  std::error_code ec;
+  auto f = fs::file::open(path.c_str(), ec);
+  ASSERT_FALSE(ec) << ec.message();
+  pair_of_stacks s(w, GetParam(), &w.cache);
+  EXPECT_EQ(write_file_body(w, s, fs::file_range(f, 0, 50000)), filters::errc::truncated);
+}
+
+INSTANTIATE_TEST_SUITE_P(Layers, TripLayer, ::testing::Values("gzip+plain", "tls"),
+                         [](const auto& info) {
+                           std::string s = info.param;
+                           for (char& c : s)
+                             if (c == '+') c = '_';
+                           return s;
+                         });
+
+}  // namespace
+}  // namespace pwtest
