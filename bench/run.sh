@@ -7,7 +7,9 @@
 #      CPU-bound (gzip -6 runs near 0.1 GB/s here), and openssl speed as the cipher's limit;
 #   3. the server comparison: sendfile_server vs nginx vs the Asio baseline (wrk);
 #   4. summary.md, the Markdown summary of all of the above.
-# Env: ZCBENCH_BYTES (1G), ZCBENCH_FILTER_BYTES (256M), ZCBENCH_REPEAT (3), ZCBENCH_PIN
+# Env: ZCBENCH_BYTES (1G), ZCBENCH_FILTER_BYTES (256M), ZCBENCH_REPEAT (3; trials per cell),
+#      ZCBENCH_TRANSMIT_REPEAT (5: the transmit paths, whose cells move by 5-10% from one
+#      trial to the next on a shared core; apps/zcbench/README.md), ZCBENCH_PIN
 #      (sender,receiver CPUs of every zcbench run, "1,1"),
 #      BENCH_REPETITIONS (5), DURATION (seconds per wrk run, 3), ROUNDS (wrk runs per
 #      server and file, 3; medians).
@@ -54,7 +56,7 @@ transmit_paths=$(grep -vE "$filter_re" <<<"$all_paths" | paste -sd, -)
 # (net/README.md, apps/zcbench/README.md).
 pin=${ZCBENCH_PIN:-$(($(nproc) > 1 ? 1 : 0)),$(($(nproc) > 1 ? 1 : 0))}
 echo "== zcbench: transmit paths (--pin $pin)"
-"$zcbench" --bytes "${ZCBENCH_BYTES:-1G}" --repeat "${ZCBENCH_REPEAT:-3}" --pin "$pin" \
+"$zcbench" --bytes "${ZCBENCH_BYTES:-1G}" --repeat "${ZCBENCH_TRANSMIT_REPEAT:-5}" --pin "$pin" \
   --paths "$transmit_paths" --json "$results/zcbench.json" --svg "$results/zcbench.svg" |
   tee "$results/zcbench.txt"
 if [ -n "$filter_paths" ]; then
