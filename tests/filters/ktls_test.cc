@@ -16,7 +16,7 @@
 #include <pagewire/net/pipe_pool.h>
 #include <pagewire/net/policy.h>
 
-#include "tests/filters/helpers.h"
+#include "tests/filters/stack.h"
 
 namespace pwtest {
 namespace {
@@ -63,18 +63,7 @@ TEST(KtlsDecision, ConfirmReasonNamesThePathAndCipher) {
   EXPECT_NE(no.find("ECDHE-RSA-AES128"), std::string::npos);
 }
 
-struct world {
-  runtime::context ctx;
-  fs::page_pool pool{fs::page_pool_options{.max_bytes = std::size_t{1} << 30}};
-  fs::page_cache cache{ctx, pool};
-  net::options opts = [] {
-    net::options o;
-    o.header_timeout = std::chrono::milliseconds(0);
-    o.idle_timeout = std::chrono::milliseconds(0);
-    return o;
-  }();
-  net::pipe_pool pipes{opts};
-};
+using world = socket_world;
 
 std::pair<int, int> tcp_pair() {
   int l = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);

@@ -21,19 +21,7 @@ namespace {
 
 namespace net = pagewire::net;
 
-struct world {
-  runtime::context ctx;
-  fs::page_pool pool{fs::page_pool_options{.max_bytes = std::size_t{1} << 30}};
-  fs::page_cache cache{ctx, pool};
-  net::options opts = [] {
-    net::options o;
-    o.header_timeout = std::chrono::milliseconds(0);
-    o.idle_timeout = std::chrono::milliseconds(0);
-    return o;
-  }();
-  net::pipe_pool pipes{opts};
-  stack_env env() { return {&pool, &cache, 0}; }
-};
+using world = socket_world;
 
 int listen_loopback(int& port) {
   int l = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);

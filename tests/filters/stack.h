@@ -1,9 +1,15 @@
 #pragma once
 
 // Stacks by name over any pair of transports: "plain", "tls", "gzip+plain", "gzip+tls",
-// "zstd+tls"... One side is the TLS server, the other the client.
+// "zstd+tls"... One side is the TLS server, the other the client. `world` is what one test
+// runs them on; `socket_world` adds what stacks over real sockets need.
 
+#include <chrono>
 #include <string>
+
+#include <pagewire/fs/page_cache.h>
+#include <pagewire/net/pipe_pool.h>
+#include <pagewire/net/policy.h>
 
 #include "tests/filters/helpers.h"
 
@@ -13,6 +19,26 @@ struct stack_env {
   fs::page_pool* pool = nullptr;
   fs::page_cache* cache = nullptr;
   std::size_t max_send = 0;
+};
+
+/// One test's context, page pool (up to 1 GiB) and page cache.
+struct world {
+  runtime::context ctx;
+  fs::page_pool pool{fs::page_pool_options{.max_bytes = std::size_t{1} << 30}};
+  fs::page_cache cache{ctx, pool};
+  stack_env env() { return {&pool, &cache, 0}; }
+};
+
+/// A world for stacks over sockets: net options without header and idle timeouts (tests pace
+/// themselves) and a pipe pool.
+struct socket_world : world {
+  pagewire::net::options opts = [] {
+    pagewire::net::options o;
+    o.header_timeout = std::chrono::milliseconds(0);
+    o.idle_timeout = std::chrono::milliseconds(0);
+    return o;
+  }();
+  pagewire::net::pipe_pool pipes{opts};
 };
 
 inline std::unique_ptr<filters::stream> build_stack(const std::string& spec,

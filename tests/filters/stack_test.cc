@@ -16,13 +16,6 @@
 namespace pwtest {
 namespace {
 
-struct world {
-  runtime::context ctx;
-  fs::page_pool pool{fs::page_pool_options{.max_bytes = std::size_t{1} << 30}};
-  fs::page_cache cache{ctx, pool};
-  stack_env env() { return {&pool, &cache, 0}; }
-};
-
 // The application: the client sends `data` in a few writes and shuts down; the server
 // reads to the end, answers with what it got (an echo) and shuts down; the client reads
 // the echo to the end. Runs unchanged over any stack.

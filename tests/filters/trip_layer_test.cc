@@ -11,12 +11,6 @@
 namespace pwtest {
 namespace {
 
-struct world {
-  runtime::context ctx;
-  fs::page_pool pool{fs::page_pool_options{.max_bytes = std::size_t{1} << 30}};
-  fs::page_cache cache{ctx, pool};
-};
-
 // The writing side (the TLS server) and the reading side of one stack, over the in-memory
 // pair; `cache` may be null.
 struct pair_of_stacks {
@@ -80,24 +74,28 @@ std::error_code write_file_body(world& w, pair_of_stacks& s, fs::file_range rang
   return result;
 }
 
-TEST_P(TripLayer, FileRangeWithoutAPageCacheFailsTheWriteWithNoPageCache) {
-  world w;
-  const auto path = tmpdir() + "/trip_no_cache.bin";
-  write_file(path, text_bytes(50000));
+// A file of `size` text-like bytes in the test's temp dir, opened.
+std::shared_ptr<const fs::file> text_file(const std::string& name, std::size_t size) {
+  const auto path = tmpdir() + "/" + name;
+  write_file(path, text_bytes(size));
   std::error_code ec;
   auto f = fs::file::open(path.c_str(), ec);
-  ASSERT_FALSE(ec) << ec.message();
+  EXPECT_FALSE(ec) << path << ": " << ec.message();
+  return f;
+}
+
+TEST_P(TripLayer, FileRangeWithoutAPageCacheFailsTheWriteWithNoPageCache) {
+  world w;
+  auto f = text_file("trip_no_cache.bin", 50000);
+  ASSERT_TRUE(f);
   pair_of_stacks s(w, GetParam(), nullptr);
   EXPECT_EQ(write_file_body(w, s, fs::file_range(f, 0, 50000)), filters::errc::no_page_cache);
 }
 
 TEST_P(TripLayer, FileShorterThanItsRangeEndsTheWriteWithTruncated) {
   world w;
-  const auto path = tmpdir() + "/trip_short.bin";
-  write_file(path, text_bytes(10000));
-  std::error_code ec;
-  auto f = fs::file::open(path.c_str(), ec);
-  ASSERT_FALSE(ec) << ec.message();
+  auto f = text_file("trip_short.bin", 10000);
+  ASSERT_TRUE(f);
   pair_of_stacks s(w, GetParam(), &w.cache);
   EXPECT_EQ(write_file_body(w, s, fs::file_range(f, 0, 50000)), filters::errc::truncated);
 }
