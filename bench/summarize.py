@@ -121,10 +121,8 @@ def zcbench_section(paths):
                 misses.append(f"{r['path']} at {size_label(r['message_size'])} over "
                               f"{r['transport']}: {r['ratio_to_raw']:.2f}x {r['raw']}{calls}")
         out.append("")
-        copies = {(r["path"], r["transport"], r["message_size"]): r["copied_per_byte"]
-                  for r in doc["records"]}
-        splice = [v for (p, _, _), v in copies.items() if p == "pw_splice_pipe"]
-        base = [v for (p, _, _), v in copies.items() if p == "copy"]
+        splice = [r["copied_per_byte"] for r in doc["records"] if r["path"] == "pw_splice_pipe"]
+        base = [r["copied_per_byte"] for r in doc["records"] if r["path"] == "copy"]
         if splice and base:
             out.append(f"- splice_pipe copied/B: max {max(splice):.2f}; copy baseline: "
                        f"min {min(base):.2f}.")
