@@ -15,6 +15,7 @@
 #include <random>
 #include <string>
 #include <sys/socket.h>
+#include <system_error>
 #include <thread>
 #include <unistd.h>
 #include <vector>
@@ -187,6 +188,24 @@ class sink {
   digest hash_{};
   std::uint64_t bytes_ = 0;
   std::thread thread_;
+};
+
+/// A splice_pipe or transmit_op that records its completion: done, the error and the bytes
+/// it reported.
+template <class Op>
+class recording : public Op {
+ public:
+  using Op::Op;
+  bool done = false;
+  std::error_code ec;
+  std::uint64_t bytes = 0;
+
+ protected:
+  void on_complete(std::error_code e, std::uint64_t n) override {
+    done = true;
+    ec = e;
+    bytes = n;
+  }
 };
 
 /// Runs `ctx` one handler at a time until `done()` or `max_steps` handlers ran.

@@ -17,20 +17,7 @@ namespace {
 
 using namespace testing;
 
-class recording_pipe : public splice_pipe {
- public:
-  using splice_pipe::splice_pipe;
-  bool done = false;
-  std::error_code ec;
-  std::uint64_t bytes = 0;
-
- protected:
-  void on_complete(std::error_code e, std::uint64_t n) override {
-    done = true;
-    ec = e;
-    bytes = n;
-  }
-};
+using recording_pipe = recording<splice_pipe>;
 
 /// Writes `data` into `fd` from a thread, then shuts the write side.
 std::thread feeder(int fd, const std::vector<char>& data) {

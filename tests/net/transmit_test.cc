@@ -35,20 +35,7 @@ using namespace testing;
 
 constexpr std::uint64_t kMiB = 1 << 20;
 
-class recording_op : public transmit_op {
- public:
-  using transmit_op::transmit_op;
-  bool done = false;
-  std::error_code ec;
-  std::uint64_t bytes = 0;
-
- protected:
-  void on_complete(std::error_code e, std::uint64_t b) override {
-    done = true;
-    ec = e;
-    bytes = b;
-  }
-};
+using recording_op = recording<transmit_op>;
 
 std::shared_ptr<const fs::file> adopt(int fd) {
   std::error_code ec;

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <fcntl.h>
 #include <string>
+#include <type_traits>
 #include <unistd.h>
 #include <vector>
 
@@ -40,19 +41,27 @@ struct nop_op : operation {
   }
 };
 
-/// read(2) of `len` bytes at `off` (-1: current position), resumable.
-struct read_op : operation {
-  read_op(int f, char* b, std::size_t n, long long o = -1) : fd(f), buf(b), len(n), off(o) {}
+/// read(2) (Write = false) or write(2) of `len` bytes at `off` (-1: current position),
+/// resumable.
+template <bool Write>
+struct rw_op : operation {
+  using byte_ptr = std::conditional_t<Write, const char*, char*>;
+  rw_op(int f, byte_ptr b, std::size_t n, long long o = -1) : fd(f), buf(b), len(n), off(o) {}
   int fd;
-  char* buf;
+  byte_ptr buf;
   std::size_t len;
   long long off;
   std::size_t advanced = 0;
   int result_seen = INT_MIN;
   int completions = 0;
   void prepare(io_uring_sqe* sqe) override {
-    io_uring_prep_read(sqe, fd, buf + advanced, static_cast<unsigned>(len - advanced),
-                       off < 0 ? ~0ull : static_cast<unsigned long long>(off) + advanced);
+    const auto n = static_cast<unsigned>(len - advanced);
+    const auto at = off < 0 ? ~0ull : static_cast<unsigned long long>(off) + advanced;
+    if constexpr (Write) {
+      io_uring_prep_write(sqe, fd, buf + advanced, n, at);
+    } else {
+      io_uring_prep_read(sqe, fd, buf + advanced, n, at);
+    }
   }
   bool consume(std::size_t n) override {
     advanced += n;
@@ -63,30 +72,8 @@ struct read_op : operation {
     ++completions;
   }
 };
-
-/// write(2) of `len` bytes at `off` (-1: current position), resumable.
-struct write_op : operation {
-  write_op(int f, const char* b, std::size_t n, long long o = -1) : fd(f), buf(b), len(n), off(o) {}
-  int fd;
-  const char* buf;
-  std::size_t len;
-  long long off;
-  std::size_t advanced = 0;
-  int result_seen = INT_MIN;
-  int completions = 0;
-  void prepare(io_uring_sqe* sqe) override {
-    io_uring_prep_write(sqe, fd, buf + advanced, static_cast<unsigned>(len - advanced),
-                        off < 0 ? ~0ull : static_cast<unsigned long long>(off) + advanced);
-  }
-  bool consume(std::size_t n) override {
-    advanced += n;
-    return true;
-  }
-  void complete(int r, unsigned) override {
-    result_seen = r;
-    ++completions;
-  }
-};
+using read_op = rw_op<false>;
+using write_op = rw_op<true>;
 
 struct pipe_fds {
   int r = -1, w = -1;
