@@ -1,7 +1,12 @@
 """Build macros shared by pagewire's layers."""
 
 def pw_library(name, hdrs = [], srcs = [], deps = [], visibility = None, **kwargs):
-    """A pagewire library whose headers are included as <pagewire/FOLDER/NAME.h>."""
+    """A pagewire library whose headers are included as <pagewire/FOLDER/NAME.h>.
+
+    alwayslink: every object file goes into whatever links the library. Without it the
+    shared object //:libpagewire.so (a cc_binary with no sources of its own) would take
+    only what something in it refers to, which is nothing, and come out empty.
+    """
     native.cc_library(
         name = name,
         hdrs = hdrs,
@@ -9,6 +14,7 @@ def pw_library(name, hdrs = [], srcs = [], deps = [], visibility = None, **kwarg
         deps = deps,
         include_prefix = "pagewire/" + native.package_name(),
         visibility = visibility or ["//visibility:public"],
+        alwayslink = True,
         **kwargs
     )
 

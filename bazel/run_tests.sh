@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `make test`: the whole suite plainly, then under ASan+UBSan, and one closing line
-# "N passed, N failed" counting test cases from each run's test.xml files.
+# `make test`: the whole suite plainly, then under ASan+UBSan, then `make install` checked by
+# building a program against it with pkg-config (bazel/install_test.sh), and one closing line
+# "N passed, N failed" counting test cases from each run's test.xml files (and that check).
 # Extra configs can be added with PAGEWIRE_TEST_CONFIGS (e.g. "plain asan-ubsan tsan").
 set -u
 cd "$(dirname "$0")/.."
@@ -35,6 +36,16 @@ for config in $configs; do
   failed=$((failed + f))
   skipped=$((skipped + s))
 done
+
+# `make install` for pkg-config users, once per run with the plain suite: one more case.
+if [[ " $configs " == *" plain "* ]]; then
+  echo "== make install: a pkg-config program against the installed library"
+  if BAZEL="$BAZEL" bash bazel/install_test.sh; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+  fi
+fi
 
 [ "$failed" -ne 0 ] && status=1
 echo "${passed} passed, ${failed} failed, ${skipped} skipped"

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# `make test`'s check of `make install`: installs into a temporary prefix with
+# bazel/install.sh (a release build of //:libpagewire.so), builds
+# tests/install/pkg_config_consumer.cc against that prefix with nothing but pkg-config, and
+# runs it. Exit 0 and one line "install: ok" when the program printed "ok".
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+prefix=$(mktemp -d)
+trap 'rm -rf "$prefix"' EXIT
+
+if ! PREFIX="$prefix" bash bazel/install.sh >"$prefix/install.log" 2>&1; then
+  cat "$prefix/install.log" >&2
+  echo "install: bazel/install.sh failed" >&2
+  exit 1
+fi
+export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
+# shellcheck disable=SC2046  # pkg-config's output is a list of flags
+g++ -Wall -Wextra -Werror tests/install/pkg_config_consumer.cc \
+  $(pkg-config --cflags --libs pagewire) -o "$prefix/consumer"
+out=$("$prefix/consumer")
+if [ "$out" != ok ]; then
+  echo "install: the consumer printed '$out'" >&2
+  exit 1
+fi
+echo "install: ok"
