@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make test`'s check of `make install`: installs into a temporary prefix with
 # bazel/install.sh (a release build of //:libpagewire.so), builds
-# tests/install/pkg_config_consumer.cc against that prefix with nothing but pkg-config, and
+# tests/install/consumer.cc against that prefix with nothing but pkg-config, and
 # runs it. Exit 0 and one line "install: ok" when the program printed "ok".
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,7 +16,7 @@ if ! PREFIX="$prefix" bash bazel/install.sh >"$prefix/install.log" 2>&1; then
 fi
 export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
 # shellcheck disable=SC2046  # pkg-config's output is a list of flags
-g++ -Wall -Wextra -Werror tests/install/pkg_config_consumer.cc \
+g++ -Wall -Wextra -Werror tests/install/consumer.cc \
   $(pkg-config --cflags --libs pagewire) -o "$prefix/consumer"
 out=$("$prefix/consumer")
 if [ "$out" != ok ]; then

@@ -1,8 +1,10 @@
 """Build macros shared by pagewire's layers."""
 
-def pw_library(name, hdrs = [], srcs = [], deps = [], visibility = None, **kwargs):
+def pw_library(name, hdrs = [], srcs = [], deps = [], copts = [], visibility = None, **kwargs):
     """A pagewire library whose headers are included as <pagewire/FOLDER/NAME.h>.
 
+    copts: C++20 on the library's own compile lines, so that it builds as an outside
+    workspace's @pagewire dependency too, where this repository's .bazelrc does not apply.
     alwayslink: every object file goes into whatever links the library. Without it the
     shared object //:libpagewire.so (a cc_binary with no sources of its own) would take
     only what something in it refers to, which is nothing, and come out empty.
@@ -12,6 +14,7 @@ def pw_library(name, hdrs = [], srcs = [], deps = [], visibility = None, **kwarg
         hdrs = hdrs,
         srcs = srcs,
         deps = deps,
+        copts = ["-std=c++20"] + copts,
         include_prefix = "pagewire/" + native.package_name(),
         visibility = visibility or ["//visibility:public"],
         alwayslink = True,

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# `make test`: the whole suite plainly, then under ASan+UBSan, then `make install` checked by
-# building a program against it with pkg-config (bazel/install_test.sh), and one closing line
-# "N passed, N failed" counting test cases from each run's test.xml files (and that check).
+# `make test`: the whole suite plainly, then under ASan+UBSan, then a program built against
+# pagewire from outside (bazel/install_test.sh: make install + pkg-config;
+# bazel/workspace_test.sh: a Bazel workspace of its own), and one closing line "N passed, N
+# failed" counting test cases from each run's test.xml files and those two checks.
 # Extra configs can be added with PAGEWIRE_TEST_CONFIGS (e.g. "plain asan-ubsan tsan").
 set -u
 cd "$(dirname "$0")/.."
@@ -37,14 +38,17 @@ for config in $configs; do
   skipped=$((skipped + s))
 done
 
-# `make install` for pkg-config users, once per run with the plain suite: one more case.
+# pagewire used from outside, once per run with the plain suite, one case each: a program
+# built with pkg-config against `make install`, and one in a Bazel workspace of its own.
 if [[ " $configs " == *" plain "* ]]; then
-  echo "== make install: a pkg-config program against the installed library"
-  if BAZEL="$BAZEL" bash bazel/install_test.sh; then
-    passed=$((passed + 1))
-  else
-    failed=$((failed + 1))
-  fi
+  for check in install workspace; do
+    echo "== ${check}: a program built against pagewire from outside (bazel/${check}_test.sh)"
+    if BAZEL="$BAZEL" bash "bazel/${check}_test.sh"; then
+      passed=$((passed + 1))
+    else
+      failed=$((failed + 1))
+    fi
+  done
 fi
 
 [ "$failed" -ne 0 ] && status=1
