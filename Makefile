@@ -29,7 +29,8 @@ bench-deps: deps
 build: deps
 	$(BAZEL) build //...
 
-# Whole suite plainly and under ASan+UBSan; closes with "N passed, N failed".
+# Whole suite plainly and under ASan+UBSan, then pagewire built against from outside
+# (make install + pkg-config, a Bazel workspace of its own); closes with "N passed, N failed".
 test: deps
 	@bash bazel/run_tests.sh
 

@@ -1,7 +1,9 @@
-// A program built the way a non-Bazel user builds one: only the installed headers,
-// `pkg-config --cflags --libs pagewire` and libpagewire.so (bazel/install_test.sh). It
-// touches every layer, so a symbol missing from the shared object fails the link and a
-// broken layer fails the run. Prints "ok" and exits 0 on success.
+// A program built the way a user outside this repository builds one, checked by `make test`:
+//  - bazel/install_test.sh: only the installed headers, `pkg-config --cflags --libs pagewire`
+//    and libpagewire.so;
+//  - bazel/workspace_test.sh: a Bazel workspace of its own with `@pagewire//:pagewire`.
+// It touches every layer, so a symbol missing from the library fails the link and a broken
+// layer fails the run. Prints "ok" and exits 0 on success.
 
 #include <cstdio>
 #include <system_error>
@@ -18,7 +20,7 @@ namespace pw = pagewire;
 namespace {
 
 int fail(const char* what) {
-  std::fprintf(stderr, "pkg_config_consumer: %s\n", what);
+  std::fprintf(stderr, "consumer: %s\n", what);
   return 1;
 }
 
