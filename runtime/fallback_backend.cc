@@ -150,6 +150,7 @@ void fallback_backend::flush() {
 
 void fallback_backend::start_job(std::shared_ptr<job> j) {
   jobs_.emplace(j.get(), j);
+  index(*j);
   asio::post(*io_, [this, j] { step(j); });
 }
 
@@ -173,23 +174,52 @@ void fallback_backend::cancel_job(const std::shared_ptr<job>& j) {
 
 void fallback_backend::cancel(std::uint64_t user_data) {
   flush();
-  for (auto& [p, j] : jobs_) {
-    if (j->index < j->entries.size() && j->entries[j->index].sqe.user_data == user_data) {
-      cancel_job(j);
+  const auto it = by_user_data_.find(user_data);
+  if (it != by_user_data_.end()) cancel_job(jobs_.at(it->second));
+}
+
+void fallback_backend::cancel_fd(int fd) {
+  flush();
+  const auto [first, last] = by_fd_.equal_range(fd);
+  for (auto it = first; it != last; ++it)
+    cancel_job(jobs_.at(it->second));  // marks and cancels waits: the index stays as it is
+}
+
+namespace {
+
+// The fds cancel_fd() matches an entry by: its fd, and a splice's input.
+int second_fd(const io_uring_sqe& s) {
+  const int in = static_cast<int>(s.splice_fd_in);
+  return s.opcode == IORING_OP_SPLICE && in != s.fd ? in : -1;
+}
+
+template <typename Map, typename Key>
+void erase_pair(Map& map, const Key& key, fallback_backend::job* j) {
+  const auto [first, last] = map.equal_range(key);
+  for (auto it = first; it != last; ++it) {
+    if (it->second == j) {
+      map.erase(it);
       return;
     }
   }
 }
 
-void fallback_backend::cancel_fd(int fd) {
-  flush();
-  for (auto& [p, j] : jobs_) {
-    if (j->index >= j->entries.size()) continue;
-    const io_uring_sqe& s = j->entries[j->index].sqe;
-    if (s.fd == fd || (s.opcode == IORING_OP_SPLICE && static_cast<int>(s.splice_fd_in) == fd)) {
-      cancel_job(j);
-    }
-  }
+}  // namespace
+
+void fallback_backend::index(job& j) {
+  if (j.index >= j.entries.size()) return;
+  const io_uring_sqe& s = j.entries[j.index].sqe;
+  by_user_data_.emplace(s.user_data, &j);
+  by_fd_.emplace(s.fd, &j);
+  if (const int in = second_fd(s); in >= 0) by_fd_.emplace(in, &j);
+}
+
+void fallback_backend::unindex(job& j) {
+  if (j.index >= j.entries.size()) return;
+  const io_uring_sqe& s = j.entries[j.index].sqe;
+  erase_pair(by_user_data_, s.user_data, &j);
+  erase_pair(by_fd_, s.fd, &j);
+  if (const int in = second_fd(s); in >= 0) erase_pair(by_fd_, in, &j);
 }
 
 void fallback_backend::cancel_all() {
@@ -199,6 +229,7 @@ void fallback_backend::cancel_all() {
 }
 
 void fallback_backend::end_job(const std::shared_ptr<job>& j) {
+  unindex(*j);
   jobs_.erase(j.get());
 }
 
@@ -432,9 +463,11 @@ void fallback_backend::finish_entry(const std::shared_ptr<job>& j, int res) {
     return;
   }
   const bool zc = s.opcode == IORING_OP_SEND_ZC || s.opcode == IORING_OP_SENDMSG_ZC;
+  unindex(*j);
   ++j->index;
   j->cancelled = false;
   const bool failed = breaks_chain(s, res);
+  if (!failed) index(*j);  // a chain's next entry, cancellable while this result is delivered
   if (zc && res >= 0) {
     ctx_.deliver(ud, res, IORING_CQE_F_MORE);
     ctx_.deliver(ud, 0, IORING_CQE_F_NOTIF);

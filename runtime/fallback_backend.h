@@ -69,6 +69,9 @@ class fallback_backend {
   void finish_entry(const std::shared_ptr<job>& j, int result);
   void end_job(const std::shared_ptr<job>& j);
   void cancel_job(const std::shared_ptr<job>& j);
+  // Adds (removes) the job's current entry to (from) the two indexes below.
+  void index(job& j);
+  void unindex(job& j);
 
   context& ctx_;
   std::unique_ptr<boost::asio::io_context> own_io_;
@@ -77,6 +80,11 @@ class fallback_backend {
   std::unique_ptr<guard> guard_;
   std::deque<io_uring_sqe> staged_;
   std::unordered_map<job*, std::shared_ptr<job>> jobs_;
+  // Every unfinished job by its current entry's user_data and by the fds that entry uses,
+  // so cancel() and cancel_fd() cost the same with ten jobs or ten thousand (a server closes
+  // one connection among thousands; a scan of every job made each close O(connections)).
+  std::unordered_multimap<std::uint64_t, job*> by_user_data_;
+  std::unordered_multimap<int, job*> by_fd_;
 };
 
 }  // namespace pagewire::runtime

@@ -1,9 +1,14 @@
 // Runtime overheads: a NOP round trip through pagewire against raw liburing in the
-// same binary, completion stacks of 0/1/4 actions, a compound of 16 children.
+// same binary, completion stacks of 0/1/4 actions, a compound of 16 children, and what
+// closing one connection costs the epoll fallback with N others idle.
 // Build and run: bazel run --config=release //tests/bench:runtime_bench
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <vector>
 
 #include <benchmark/benchmark.h>
@@ -118,6 +123,76 @@ void BM_Compound16(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * 16);
 }
 BENCHMARK(BM_Compound16);
+
+struct recv_op final : operation {
+  int fd = -1;
+  int result = 0;
+  bool done = false;
+  char buf[64];
+  void prepare(io_uring_sqe* sqe) override { io_uring_prep_recv(sqe, fd, buf, sizeof buf, 0); }
+  void complete(int r, unsigned) override {
+    result = r;
+    done = true;
+  }
+};
+
+// A server closing one connection (cancel_fd of its pending receive) while arg(0) others wait
+// for their next request, on the epoll fallback. Flat in arg(0) when cancellation looks the
+// job up; it grew with every idle connection when it scanned them all.
+void BM_FallbackCloseAmongIdle(benchmark::State& state) {
+  const auto idle = static_cast<std::size_t>(state.range(0));
+  rlimit lim{};
+  ::getrlimit(RLIMIT_NOFILE, &lim);
+  lim.rlim_cur = lim.rlim_max;
+  ::setrlimit(RLIMIT_NOFILE, &lim);
+  if (lim.rlim_cur < 3 * idle + 64) {  // a socketpair each, and the fallback's dup per wait
+    state.SkipWithError("RLIMIT_NOFILE too low");
+    return;
+  }
+  std::vector<int> fds;
+  std::vector<recv_op> waiting(idle);  // outlive the context, which drains them when destroyed
+  recv_op closing;
+  context_options o;
+  o.backend = backend_kind::fallback;
+  o.read_environment = false;
+  context ctx(o);
+  for (auto& r : waiting) {
+    int sv[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+      state.SkipWithError("socketpair");
+      break;
+    }
+    fds.insert(fds.end(), {sv[0], sv[1]});
+    r.fd = sv[0];
+    ctx.start(r);
+  }
+  ctx.poll();
+  int sv[2];
+  if (state.error_occurred() || ::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+    for (int fd : fds)
+      ::close(fd);
+    if (!state.error_occurred()) state.SkipWithError("socketpair");
+    return;
+  }
+  closing.fd = sv[0];
+  for (auto _ : state) {
+    closing.done = false;
+    ctx.start(closing);
+    ctx.poll();
+    ctx.cancel_fd(closing.fd);
+    while (!closing.done && ctx.run_one() > 0) {
+    }
+  }
+  if (closing.result != -ECANCELED) state.SkipWithError("the receive was not cancelled");
+  for (auto& r : waiting)
+    ctx.cancel(r);
+  ctx.run();
+  for (int fd : fds)
+    ::close(fd);
+  ::close(sv[0]);
+  ::close(sv[1]);
+}
+BENCHMARK(BM_FallbackCloseAmongIdle)->Arg(16)->Arg(1024)->Arg(4096);
 
 }  // namespace
 }  // namespace pagewire::runtime

@@ -1,7 +1,9 @@
+#include <array>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <future>
+#include <memory>
 #include <string>
 #include <sys/socket.h>
 #include <thread>
@@ -190,6 +192,67 @@ TEST_P(Context, CancelByFdCancelsEverythingOnThatFd) {
   ctx.cancel(r3);
   ctx.run();
   EXPECT_EQ(r3.result_seen, -ECANCELED);
+  ::close(sv[0]);
+  ::close(sv[1]);
+}
+
+TEST_P(Context, CancelByFdAmongManyWaitersCancelsOnlyThatFd) {
+  constexpr int kPairs = 200;
+  std::vector<std::array<int, 2>> pairs(kPairs);
+  std::vector<char> bufs(kPairs);
+  std::vector<std::unique_ptr<read_op>> reads;
+  for (int i = 0; i < kPairs; ++i) {
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pairs[i].data()), 0);
+    reads.push_back(std::make_unique<read_op>(pairs[i][0], &bufs[i], 1));
+    ctx.start(*reads.back());
+  }
+  ctx.poll();
+  for (int i = 0; i < kPairs; i += 2)
+    ctx.cancel_fd(pairs[i][0]);
+  for (int i = 1; i < kPairs; i += 2)
+    ASSERT_EQ(::write(pairs[i][1], "y", 1), 1);
+  ASSERT_TRUE(testing::run_until(ctx, [&] {
+    for (const auto& r : reads)
+      if (r->completions == 0) return false;
+    return true;
+  }));
+  for (int i = 0; i < kPairs; ++i) {
+    EXPECT_EQ(reads[i]->result_seen, i % 2 == 0 ? -ECANCELED : 1) << i;
+    EXPECT_EQ(reads[i]->completions, 1) << i;
+    ::close(pairs[i][0]);
+    ::close(pairs[i][1]);
+  }
+}
+
+TEST_P(Context, CancelReachesALaterLinkOnceItWaits) {
+  pipe_fds p;
+  int sv[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  const std::string a = "x";
+  char b1[1], b2[1];
+  write_op w(p.w, a.data(), 1);
+  read_op linked(sv[0], b1, sizeof b1);  // starts once the write completed
+  linked_op chain[] = {{&w, {}}, {&linked, {}}};
+  ASSERT_FALSE(ctx.start_linked(chain));
+  read_op other_end(sv[1], b2, sizeof b2);
+  ctx.start(other_end);
+  ASSERT_TRUE(testing::run_until(ctx, [&] { return w.completions == 1; }));
+  ctx.poll();
+  EXPECT_TRUE(linked.in_flight());
+  pipe_fds idle;
+  char b3[1];
+  read_op deadline(idle.r, b3, sizeof b3);  // wakes the loop in 5 s if the cancel is lost
+  ctx.start(deadline, 5s);
+  ctx.cancel_fd(sv[0]);
+  ASSERT_TRUE(testing::run_until(
+      ctx, [&] { return linked.completions == 1 || deadline.completions == 1; }));
+  EXPECT_EQ(linked.result_seen, -ECANCELED);
+  EXPECT_TRUE(other_end.in_flight());
+  ctx.cancel(other_end);
+  ctx.cancel(deadline);
+  ASSERT_TRUE(testing::run_until(
+      ctx, [&] { return other_end.completions == 1 && deadline.completions == 1; }));
+  EXPECT_EQ(other_end.result_seen, -ECANCELED);
   ::close(sv[0]);
   ::close(sv[1]);
 }
