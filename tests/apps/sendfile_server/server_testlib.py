@@ -46,10 +46,12 @@ def make_root(sizes=SIZES):
 class Server:
     """The sendfile_server binary on 127.0.0.1 with an ephemeral port."""
 
-    def __init__(self, root, *extra, threads=1, start_timeout=20):
+    def __init__(self, root, *extra, threads=1, start_timeout=20, env=None):
+        """`env`: variables added to this process's environment for the server."""
         args = [BINARY, "--root", root, "--listen", "127.0.0.1:0", "--threads", str(threads),
                 *extra]
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     env={**os.environ, **(env or {})})
         self.stderr_lines = []
         self.port = None
         deadline = time.monotonic() + start_timeout
