@@ -1,11 +1,15 @@
 #include "apps/zcbench/netns.h"
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <dirent.h>
 #include <fcntl.h>
 #include <initializer_list>
+#include <random>
 #include <sched.h>
 #include <spawn.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -19,6 +23,10 @@ namespace zcbench {
 namespace {
 
 constexpr const char* kNetnsDir = "/run/netns/";
+constexpr const char* kNamePrefix = "zcbench-";
+// Held while a run creates and locks its namespaces, and while a run looks for stale ones,
+// so that no run takes another's half-made pair for a dead one.
+constexpr const char* kCreationLock = "/run/zcbench.lock";
 
 std::string find_ip() {
   for (const char* candidate : {"/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"}) {
@@ -71,9 +79,59 @@ bool run_ip(const std::string& ip, std::initializer_list<std::string> args, std:
   return false;
 }
 
+void delete_namespace(const std::string& ip, const std::string& name) {
+  std::string why;
+  if (!run_ip(ip, {"netns", "del", name}, why)) {
+    // Fall back to what `ip netns del` does itself.
+    const std::string mount = kNetnsDir + name;
+    ::umount2(mount.c_str(), MNT_DETACH);
+    ::unlink(mount.c_str());
+  }
+}
+
+// An exclusive flock on `path`, blocking; -1 when the file cannot be opened.
+int lock_file(const char* path) {
+  const int fd = ::open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return -1;
+  while (::flock(fd, LOCK_EX) != 0 && errno == EINTR) {
+  }
+  return fd;
+}
+
+// Deletes the namespaces of zcbench runs that died without cleaning up (SIGKILL, a test
+// runner's timeout): a live run holds a flock on each of its namespaces until it deletes
+// them, so a namespace this run can lock has no owner left.
+void reap_stale_namespaces(const std::string& ip) {
+  DIR* dir = ::opendir(kNetnsDir);
+  if (dir == nullptr) return;
+  std::vector<std::string> stale;
+  while (const dirent* e = ::readdir(dir)) {
+    const std::string name = e->d_name;
+    if (name.rfind(kNamePrefix, 0) != 0) continue;
+    const int fd = ::open((kNetnsDir + name).c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    if (::flock(fd, LOCK_EX | LOCK_NB) == 0) stale.push_back(name);
+    ::close(fd);
+  }
+  ::closedir(dir);
+  for (const std::string& name : stale) {
+    std::fprintf(stderr, "zcbench: removing network namespace %s left by an earlier run\n",
+                 name.c_str());
+    delete_namespace(ip, name);
+  }
+}
+
+// PID and 32 random bits: a PID alone repeats across PID namespaces (each test sandbox
+// starts its own), and a name left by a killed run must not block the next.
+std::string unique_base() {
+  char suffix[16];
+  std::snprintf(suffix, sizeof suffix, "%08x", std::random_device{}());
+  return kNamePrefix + std::to_string(::getpid()) + "-" + suffix;
+}
+
 }  // namespace
 
-bool veth_pair::add_namespace(const std::string& name, std::string& why_not) {
+bool veth_pair::add_namespace(const std::string& name, int& fd, std::string& why_not) {
   // Register before creating, so a signal in between still removes it.
   const std::string mount = kNetnsDir + name;
   register_cleanup(cleanup_kind::netns_mount, mount.c_str());
@@ -86,6 +144,12 @@ bool veth_pair::add_namespace(const std::string& name, std::string& why_not) {
       slot = name;
       break;
     }
+  }
+  // Open and lock it: the lock says "in use" to other runs until this one deletes it.
+  fd = ::open(mount.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || ::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    why_not = "open/flock " + mount + ": " + std::strerror(errno);
+    return false;
   }
   return true;
 }
@@ -101,10 +165,19 @@ std::unique_ptr<veth_pair> veth_pair::create(std::string& why_not) {
     why_not = "no `ip` binary (iproute2) found";
     return nullptr;
   }
-  const std::string base = "zcbench-" + std::to_string(::getpid());
-  const std::string tx = base + "-tx", rx = base + "-rx";
-  if (!v->add_namespace(tx, why_not) || !v->add_namespace(rx, why_not)) return nullptr;
+  {
+    const int creating = lock_file(kCreationLock);
+    reap_stale_namespaces(v->ip_);
+    const std::string base = unique_base();
+    const std::string tx = base + "-tx", rx = base + "-rx";
+    const bool added = v->add_namespace(tx, v->sender_fd_, why_not) &&
+                       v->add_namespace(rx, v->receiver_fd_, why_not);
+    if (creating >= 0) ::close(creating);
+    if (!added) return nullptr;
+  }
   const std::string& ip = v->ip_;
+  const std::string& tx = v->names_[0];
+  const std::string& rx = v->names_[1];
   const bool ok =
       run_ip(ip,
              {"-n", tx, "link", "add", "zcb0", "type", "veth", "peer", "name", "zcb1", "netns", rx},
@@ -116,12 +189,6 @@ std::unique_ptr<veth_pair> veth_pair::create(std::string& why_not) {
       run_ip(ip, {"-n", tx, "link", "set", "zcb0", "up"}, why_not) &&
       run_ip(ip, {"-n", rx, "link", "set", "zcb1", "up"}, why_not);
   if (!ok) return nullptr;
-  v->sender_fd_ = ::open((kNetnsDir + tx).c_str(), O_RDONLY | O_CLOEXEC);
-  v->receiver_fd_ = ::open((kNetnsDir + rx).c_str(), O_RDONLY | O_CLOEXEC);
-  if (v->sender_fd_ < 0 || v->receiver_fd_ < 0) {
-    why_not = std::string("open ") + kNetnsDir + ": " + std::strerror(errno);
-    return nullptr;
-  }
   return v;
 }
 
@@ -130,14 +197,8 @@ veth_pair::~veth_pair() {
   if (receiver_fd_ >= 0) ::close(receiver_fd_);
   for (const auto& name : names_) {
     if (name.empty()) continue;
-    std::string why;
-    const std::string mount = kNetnsDir + name;
-    if (!run_ip(ip_, {"netns", "del", name}, why)) {
-      // Fall back to what `ip netns del` does itself.
-      ::umount2(mount.c_str(), MNT_DETACH);
-      ::unlink(mount.c_str());
-    }
-    forget_cleanup(mount.c_str());
+    delete_namespace(ip_, name);
+    forget_cleanup((kNetnsDir + name).c_str());
   }
 }
 

@@ -1,11 +1,13 @@
 #pragma once
 
 /// A veth pair between two network namespaces that zcbench creates for itself
-/// (`zcbench-PID-tx` holding 10.200.0.1/30, `zcbench-PID-rx` holding
+/// (`zcbench-PID-RANDOM-tx` holding 10.200.0.1/30, `zcbench-PID-RANDOM-rx` holding
 /// 10.200.0.2/30), so that traffic crosses a real device driver instead of
 /// loopback while never touching the host's own namespace. Needs root and
 /// `ip` (iproute2). The object owns both namespaces: its destructor deletes them
 /// (which deletes the veth), and SIGINT/SIGTERM do the same through cleanup.h.
+/// It holds a flock on each while they live; create() first deletes any
+/// `zcbench-*` namespace nobody holds (left by a run killed with SIGKILL).
 /// Create and destroy on the main thread; the descriptors may be used by any
 /// thread to join a namespace.
 
@@ -32,7 +34,8 @@ class veth_pair {
 
  private:
   veth_pair() = default;
-  bool add_namespace(const std::string& name, std::string& why_not);
+  // `ip netns add NAME`, then opens and locks it into `fd`.
+  bool add_namespace(const std::string& name, int& fd, std::string& why_not);
 
   std::string ip_;  // path of the ip binary
   std::string names_[2];
