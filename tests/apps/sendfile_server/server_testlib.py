@@ -192,13 +192,17 @@ def get(port, path, headers=(), method="GET", version="HTTP/1.1"):
     return request(port, "\r\n".join(lines).encode("latin-1"), head_request=method == "HEAD")
 
 
-def raw_exchange(port, data, timeout=5):
-    """Sends `data`, returns every byte until the server closes (or `timeout` idles)."""
+def raw_exchange(port, data, timeout=5, limit=None):
+    """Sends `data` (the server may close before taking it all), returns every byte until
+    the server closes, `timeout` idles or `limit` bytes have come."""
     with connect(port, timeout) as s:
-        s.sendall(data)
+        try:
+            s.sendall(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
         out = b""
         try:
-            while True:
+            while limit is None or len(out) < limit:
                 chunk = s.recv(1 << 16)
                 if not chunk:
                     break
