@@ -210,7 +210,7 @@ void fallback_backend::index(job& j) {
   if (j.index >= j.entries.size()) return;
   const io_uring_sqe& s = j.entries[j.index].sqe;
   by_user_data_.emplace(s.user_data, &j);
-  by_fd_.emplace(s.fd, &j);
+  if (s.fd >= 0) by_fd_.emplace(s.fd, &j);  // not timers' -1: one bucket for all of them
   if (const int in = second_fd(s); in >= 0) by_fd_.emplace(in, &j);
 }
 
@@ -218,7 +218,7 @@ void fallback_backend::unindex(job& j) {
   if (j.index >= j.entries.size()) return;
   const io_uring_sqe& s = j.entries[j.index].sqe;
   erase_pair(by_user_data_, s.user_data, &j);
-  erase_pair(by_fd_, s.fd, &j);
+  if (s.fd >= 0) erase_pair(by_fd_, s.fd, &j);
   if (const int in = second_fd(s); in >= 0) erase_pair(by_fd_, in, &j);
 }
 

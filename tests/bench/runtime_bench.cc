@@ -1,11 +1,13 @@
 // Runtime overheads: a NOP round trip through pagewire against raw liburing in the
 // same binary, completion stacks of 0/1/4 actions, a compound of 16 children, and what
-// closing one connection costs the epoll fallback with N others idle.
+// closing one connection and cancelling one timer cost the epoll fallback with N others
+// pending.
 // Build and run: bazel run --config=release //tests/bench:runtime_bench
 
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -18,6 +20,7 @@
 #include <pagewire/runtime/completion_stack.h>
 #include <pagewire/runtime/compound.h>
 #include <pagewire/runtime/context.h>
+#include <pagewire/runtime/timer.h>
 
 namespace pagewire::runtime {
 namespace {
@@ -193,6 +196,38 @@ void BM_FallbackCloseAmongIdle(benchmark::State& state) {
   ::close(sv[1]);
 }
 BENCHMARK(BM_FallbackCloseAmongIdle)->Arg(16)->Arg(1024)->Arg(4096);
+
+// A timer armed and cancelled (a connection's header or idle timeout) while arg(0) other
+// timers are pending, on the epoll fallback: flat in arg(0) too.
+void BM_FallbackTimerAmongIdle(benchmark::State& state) {
+  using namespace std::chrono_literals;
+  context_options o;
+  o.backend = backend_kind::fallback;
+  o.read_environment = false;
+  context ctx(o);
+  std::vector<std::unique_ptr<timer>> idle;
+  for (std::int64_t i = 0; i < state.range(0); ++i) {
+    idle.push_back(std::make_unique<timer>(ctx));
+    idle.back()->expires_after(1h);
+    idle.back()->async_wait([](std::error_code) {});
+  }
+  ctx.poll();
+  timer t(ctx);
+  bool done = false;
+  for (auto _ : state) {
+    done = false;
+    t.expires_after(1h);
+    t.async_wait([&](std::error_code) { done = true; });
+    ctx.poll();
+    t.cancel();
+    while (!done && ctx.run_one() > 0) {
+    }
+  }
+  for (auto& i : idle)
+    i->cancel();
+  ctx.run();
+}
+BENCHMARK(BM_FallbackTimerAmongIdle)->Arg(16)->Arg(1024)->Arg(4096);
 
 }  // namespace
 }  // namespace pagewire::runtime
