@@ -219,6 +219,9 @@ def gbench_section(paths):
             if b.get("run_type") == "aggregate" and b.get("aggregate_name") != "median":
                 continue
             name = b["name"]
+            if b.get("error_occurred"):  # SkipWithError: say why instead of a 0
+                out.append(f"| {suite} | {name} | skipped: {b.get('error_message', '')} | | |")
+                continue
             counters = {k: v for k, v in b.items() if k not in {
                 "name", "family_index", "per_family_instance_index", "run_name", "run_type",
                 "repetitions", "repetition_index", "threads", "iterations", "real_time",
