@@ -38,9 +38,9 @@ struct pass_action final : completion_action {
   }
 };
 
-context_options bench_options() {
+context_options bench_options(backend_kind backend = backend_kind::io_uring) {
   context_options o;
-  o.backend = backend_kind::io_uring;
+  o.backend = backend;
   o.read_environment = false;
   return o;
 }
@@ -155,10 +155,7 @@ void BM_FallbackCloseAmongIdle(benchmark::State& state) {
   std::vector<int> fds;
   std::vector<recv_op> waiting(idle);  // outlive the context, which drains them when destroyed
   recv_op closing;
-  context_options o;
-  o.backend = backend_kind::fallback;
-  o.read_environment = false;
-  context ctx(o);
+  context ctx(bench_options(backend_kind::fallback));
   for (auto& r : waiting) {
     int sv[2];
     if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
@@ -201,10 +198,7 @@ BENCHMARK(BM_FallbackCloseAmongIdle)->Arg(16)->Arg(1024)->Arg(4096);
 // timers are pending, on the epoll fallback: flat in arg(0) too.
 void BM_FallbackTimerAmongIdle(benchmark::State& state) {
   using namespace std::chrono_literals;
-  context_options o;
-  o.backend = backend_kind::fallback;
-  o.read_environment = false;
-  context ctx(o);
+  context ctx(bench_options(backend_kind::fallback));
   std::vector<std::unique_ptr<timer>> idle;
   for (std::int64_t i = 0; i < state.range(0); ++i) {
     idle.push_back(std::make_unique<timer>(ctx));
