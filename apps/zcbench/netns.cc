@@ -165,19 +165,15 @@ std::unique_ptr<veth_pair> veth_pair::create(std::string& why_not) {
     why_not = "no `ip` binary (iproute2) found";
     return nullptr;
   }
-  {
-    const int creating = lock_file(kCreationLock);
-    reap_stale_namespaces(v->ip_);
-    const std::string base = unique_base();
-    const std::string tx = base + "-tx", rx = base + "-rx";
-    const bool added = v->add_namespace(tx, v->sender_fd_, why_not) &&
-                       v->add_namespace(rx, v->receiver_fd_, why_not);
-    if (creating >= 0) ::close(creating);
-    if (!added) return nullptr;
-  }
+  const int creating = lock_file(kCreationLock);  // until ours exist and are locked
+  reap_stale_namespaces(v->ip_);
+  const std::string base = unique_base();
+  const std::string tx = base + "-tx", rx = base + "-rx";
+  const bool added = v->add_namespace(tx, v->sender_fd_, why_not) &&
+                     v->add_namespace(rx, v->receiver_fd_, why_not);
+  if (creating >= 0) ::close(creating);
+  if (!added) return nullptr;
   const std::string& ip = v->ip_;
-  const std::string& tx = v->names_[0];
-  const std::string& rx = v->names_[1];
   const bool ok =
       run_ip(ip,
              {"-n", tx, "link", "add", "zcb0", "type", "veth", "peer", "name", "zcb1", "netns", rx},
