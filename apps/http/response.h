@@ -49,7 +49,8 @@ struct response {
   std::optional<std::int64_t> last_modified;  // seconds
   bool accept_ranges = false;                 // "Accept-Ranges: bytes"
   bool vary_accept_encoding = false;
-  bool allow = false;  // 405: "Allow: GET, HEAD"
+  bool allow = false;         // 405: "Allow: GET, HEAD"
+  std::string_view location;  // 301: the Location field's value (empty: none)
   std::optional<http::content_range> range;
   std::string_view fixed_body;
   std::optional<multipart_plan> multipart;

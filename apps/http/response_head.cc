@@ -55,6 +55,7 @@ std::optional<std::size_t> write_head(const response& r, const head_context& ctx
   if (r.coding != content_coding::identity) w.field("Content-Encoding", coding_token(r.coding));
   if (r.vary_accept_encoding) w.field("Vary", "Accept-Encoding");
   if (r.allow) w.field("Allow", "GET, HEAD");
+  if (!r.location.empty()) w.field("Location", r.location);
   if (!r.keep_alive) {
     w.field("Connection", "close");
   } else if (r.version == http_version::http10) {
@@ -95,12 +96,12 @@ class unchecked_writer {
 
 // At least what write_head can write for `r`: every constant part it may emit (status
 // line <= 47, field names and separators, four numbers of <= 20 digits, Last-Modified
-// and the coding token bounded generously: 375 in all) under kFixed, plus the variable
+// and the coding token bounded generously: 387 in all) under kFixed, plus the variable
 // strings.
 std::size_t head_bound(const response& r, const head_context& ctx) {
   constexpr std::size_t kFixed = 512;
   return kFixed + ctx.date.size() + ctx.server.size() + r.content_type.size() +
-         (r.etag ? r.etag->view().size() : 0);
+         (r.etag ? r.etag->view().size() : 0) + r.location.size();
 }
 
 }  // namespace

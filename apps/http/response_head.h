@@ -53,7 +53,7 @@ struct head_context {
 /// Status line and fields in this order: Date, Server, Content-Type, Content-Length
 /// (always, except on 304: RFC 9110 §8.6 allows it there only equal to the 200's),
 /// Last-Modified, ETag, Accept-Ranges, Content-Range, Content-Encoding,
-/// Vary: Accept-Encoding, Allow, Connection (close; keep-alive for HTTP/1.0).
+/// Vary: Accept-Encoding, Allow, Location, Connection (close; keep-alive for HTTP/1.0).
 /// Returns the head's length, or nullopt when `out` is too small.
 std::optional<std::size_t> build_head(const response& r, const head_context& ctx,
                                       std::span<char> out);

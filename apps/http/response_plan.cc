@@ -12,6 +12,7 @@ std::string_view error_body(status s) {
 #define PW_BODY(st, text) \
   case status::st:        \
     return text;
+    PW_BODY(moved_permanently, "301 Moved Permanently\n")
     PW_BODY(bad_request, "400 Bad Request\n")
     PW_BODY(forbidden, "403 Forbidden\n")
     PW_BODY(not_found, "404 Not Found\n")
@@ -44,6 +45,13 @@ response plan_error(status s, http_version version, bool head_only, bool keep_al
   r.content_length = r.fixed_body.size();
   if (!r.fixed_body.empty()) r.content_type = "text/plain; charset=utf-8";
   r.allow = s == status::method_not_allowed;
+  return r;
+}
+
+response plan_redirect(std::string_view location, http_version version, bool head_only,
+                       bool keep_alive) {
+  response r = plan_error(status::moved_permanently, version, head_only, keep_alive);
+  r.location = location;
   return r;
 }
 

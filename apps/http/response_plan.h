@@ -61,6 +61,11 @@ response plan_response(const request& req, const resource& res, const plan_optio
 /// `keep_alive` false adds "Connection: close" (parser errors must close).
 response plan_error(status s, http_version version, bool head_only, bool keep_alive);
 
+/// 301 Moved Permanently to `location` (which must outlive the response), with the fixed
+/// body "301 Moved Permanently\n"; keep-alive as the request asked.
+response plan_redirect(std::string_view location, http_version version, bool head_only,
+                       bool keep_alive);
+
 /// The fixed body plan_error() uses for `s`.
 std::string_view error_body(status s);
 

@@ -11,6 +11,7 @@ namespace pagewire::http {
 enum class status : std::uint16_t {
   ok = 200,
   partial_content = 206,
+  moved_permanently = 301,
   not_modified = 304,
   bad_request = 400,
   forbidden = 403,
@@ -38,6 +39,8 @@ constexpr std::string_view reason_phrase(status s) {
       return "OK";
     case status::partial_content:
       return "Partial Content";
+    case status::moved_permanently:
+      return "Moved Permanently";
     case status::not_modified:
       return "Not Modified";
     case status::bad_request:
@@ -80,6 +83,8 @@ constexpr std::string_view status_line(status s) {
       return "HTTP/1.1 200 OK\r\n";
     case status::partial_content:
       return "HTTP/1.1 206 Partial Content\r\n";
+    case status::moved_permanently:
+      return "HTTP/1.1 301 Moved Permanently\r\n";
     case status::not_modified:
       return "HTTP/1.1 304 Not Modified\r\n";
     case status::bad_request:

@@ -40,7 +40,52 @@ std::optional<std::string_view> path_of(std::string_view t) {
   return rest.substr(end);
 }
 
+// RFC 3986 §2-3: unreserved, sub-delims, ':', '@', '/', '?' and '%' (escapes already
+// made) may stand in a URI's path and query as they are.
+constexpr std::array<bool, 256> make_uri_table() {
+  std::array<bool, 256> t{};
+  for (int c = '0'; c <= '9'; ++c)
+    t[c] = true;
+  for (int c = 'a'; c <= 'z'; ++c)
+    t[c] = t[c - 'a' + 'A'] = true;
+  for (const char c : std::string_view("-._~!$&'()*+,;=:@/?%"))
+    t[static_cast<unsigned char>(c)] = true;
+  return t;
+}
+constexpr std::array<bool, 256> kUriByte = make_uri_table();
+
+void append_uri_bytes(std::string& out, std::string_view s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  for (const char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (kUriByte[u]) {
+      out += c;
+    } else {
+      out += '%';
+      out += kHex[u >> 4];
+      out += kHex[u & 15];
+    }
+  }
+}
+
 }  // namespace
+
+bool directory_location(std::string_view target, std::string& out) {
+  const auto path = path_of(target);
+  if (!path) return false;
+  std::string_view p = *path;
+  std::string_view query;
+  const auto end = p.find_first_of("?#");
+  if (end != std::string_view::npos) {
+    if (p[end] == '?') query = p.substr(end, p.find('#', end) - end);
+    p = p.substr(0, end);
+  }
+  out.clear();
+  append_uri_bytes(out, p);
+  out += '/';
+  append_uri_bytes(out, query);
+  return true;
+}
 
 // One pass over the path: stop at '?' or '#', decode percent-escapes, and normalize
 // segments as they end (drop "" and ".", reject ".."), writing each kept segment once.

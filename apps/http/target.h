@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <optional>
 #include <span>
+#include <string>
 #include <string_view>
 
 namespace pagewire::http {
@@ -25,5 +26,13 @@ struct resolved_target {
 /// Returns nullopt when the target must be answered with 400. `scratch` must hold at
 /// least target.size() bytes (else nullopt); `path` points into it.
 std::optional<resolved_target> resolve_target(std::string_view target, std::span<char> scratch);
+
+/// The Location for a directory named without its trailing '/' (RFC 9110 §15.4.2; nginx and
+/// Apache answer 301 too, so that relative links in the directory's index resolve inside
+/// it): the target's path as received (still percent-encoded; absolute-form reduced to its
+/// path), then '/', then the target's query; a byte a URI may not hold ('"', '<', '{', ...)
+/// is percent-encoded. Writes `out` (reusing its capacity) and returns false for a target
+/// that is neither origin- nor absolute-form.
+bool directory_location(std::string_view target, std::string& out);
 
 }  // namespace pagewire::http

@@ -15,6 +15,7 @@ namespace pagewire::sendfile_server {
 namespace {
 
 constexpr std::size_t kMaxListing = 10'000;  // entries; bounded work per request
+constexpr std::size_t kMaxLocation = 2048;   // bytes of a 301's Location (heads fit a page)
 
 void append_html_escaped(std::string& out, std::string_view s) {
   for (char c : s) {
@@ -247,7 +248,6 @@ response_summary responder::respond_generated(const http::request& req,
 }
 
 bool responder::open_resource(std::string_view path, bool trailing_slash, opened& o, int& err) {
-  (void)trailing_slash;
   std::error_code ec;
   o.path.assign(path.empty() ? std::string_view(".") : path);
   o.file = files_.open(o.path, ec);
@@ -260,7 +260,13 @@ bool responder::open_resource(std::string_view path, bool trailing_slash, opened
     std::string index =
         path.empty() ? std::string("index.html") : std::string(path) + "/index.html";
     auto f = files_.open(index, ec);
-    if (f && f->regular()) {
+    const bool has_index = f && f->regular();
+    if (!trailing_slash && (has_index || options_.list_dirs)) {
+      o.needs_slash = true;
+      err = EISDIR;
+      return false;
+    }
+    if (has_index) {
       o.file = std::move(f);
       o.path = std::move(index);
       o.directory = false;
@@ -357,6 +363,16 @@ response_summary responder::respond(const http::request& req, fs::chain& out, co
   opened o;
   int err = 0;
   if (!open_resource(t->path, t->trailing_slash, o, err)) {
+    if (o.needs_slash) {
+      // A Location too long for one head page is refused rather than sent cut.
+      if (!http::directory_location(req.target, location_) || location_.size() > kMaxLocation) {
+        return emit(
+            http::plan_error(http::status::uri_too_long, req.version, head_only, req.keep_alive),
+            nullptr, out);
+      }
+      return emit(http::plan_redirect(location_, req.version, head_only, req.keep_alive), nullptr,
+                  out);
+    }
     if (o.directory && options_.list_dirs && t->trailing_slash && render_listing(o, t->path, text_))
       return respond_generated(req, "text/html; charset=utf-8", text_, out);
     const auto s = err == EACCES ? http::status::forbidden : http::status::not_found;

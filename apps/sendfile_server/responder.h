@@ -6,10 +6,11 @@
 /// head and body go out in one gathered send; the slices of recent such bodies are
 /// remembered, resident_bodies). Resolves the target under the root
 /// through the worker's open_file_cache (openat2 RESOLVE_BENEATH), falls back to
-/// index.html for directories (or a listing with --list-dirs), picks a precompressed
-/// sibling ("file.zst", "file.gz", not older than the file) when the client accepts it,
-/// and answers /-/stats when enabled. A sibling that failed to open is not looked for again
-/// until `absent_ttl` has passed (absent_cache), so steady requests for a file without
+/// index.html for directories (or a listing with --list-dirs; a directory named without
+/// its trailing '/' that would be served so is answered 301 to the name with it), picks a
+/// precompressed sibling ("file.zst", "file.gz", not older than the file) when the client
+/// accepts it, and answers /-/stats when enabled. A sibling that failed to open is not looked for
+/// again until `absent_ttl` has passed (absent_cache), so steady requests for a file without
 /// siblings make no syscall.
 ///
 /// Ownership: borrows everything it is built with; they outlive it. Appended segments
@@ -102,6 +103,9 @@ class responder {
     std::shared_ptr<const fs::file> file;
     std::string path;  // relative path actually opened (index.html after a directory)
     bool directory = false;
+    /// A directory named without its trailing '/' that the name with it would serve (an
+    /// index.html, or a listing under --list-dirs): answered with a 301 there.
+    bool needs_slash = false;
   };
 
   response_summary emit(const http::response& r, const std::shared_ptr<const fs::file>& body_file,
@@ -124,8 +128,9 @@ class responder {
   fs::page_cache* cache_;
   std::function<void(std::string&)> stats_json_;
   std::uint64_t boundary_seed_ = 0;
-  std::string scratch_;  // target decoding
-  std::string text_;     // generated bodies
+  std::string scratch_;   // target decoding
+  std::string text_;      // generated bodies
+  std::string location_;  // a 301's Location, built here, reused
   std::vector<http::precompressed> siblings_;
   std::vector<std::shared_ptr<const fs::file>> sibling_files_;
   std::string sibling_path_;  // "path.gz" built here, reused

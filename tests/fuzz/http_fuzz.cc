@@ -80,6 +80,16 @@ void check_path(std::string_view target) {
     check(seg != ".." && seg != ".");
     i = j + 1;
   }
+  // A directory's 301 Location: plain URI bytes only, naming the same path with its slash.
+  std::string location;
+  check(http::directory_location(target, location));
+  check(!location.empty() && location.front() == '/');
+  for (const char c : location)
+    check(c > 0x20 && c < 0x7f &&
+          std::string_view("\"<>\\^`{|}#").find(c) == std::string_view::npos);
+  std::vector<char> again(location.size());
+  const auto back = http::resolve_target(location, again);
+  check(back && back->path == p && back->trailing_slash);
 }
 
 void check_request(const http::request& req) {

@@ -23,6 +23,7 @@ response every_field() {
   r.accept_ranges = true;
   r.vary_accept_encoding = true;
   r.allow = true;
+  r.location = "/a-directory-name-of-some-length/?with=a&query=string";
   r.range = content_range{false, UINT64_MAX - 1, UINT64_MAX, UINT64_MAX};
   return r;
 }
@@ -40,6 +41,7 @@ TEST(ResponseHead, WritesEveryFieldInOrder) {
                       "18446744073709551615\r\n"),
             std::string::npos);
   EXPECT_NE(head.find("Content-Encoding: zstd\r\nVary: Accept-Encoding\r\nAllow: GET, HEAD\r\n"
+                      "Location: /a-directory-name-of-some-length/?with=a&query=string\r\n"
                       "Connection: keep-alive\r\n\r\n"),
             std::string::npos);
 }

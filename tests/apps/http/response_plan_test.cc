@@ -254,6 +254,19 @@ TEST(PlanError, FixedBodyAndClose) {
   EXPECT_FALSE(r.keep_alive);
 }
 
+TEST_F(ResponsePlan, RedirectIsMovedPermanentlyWithLocationAndKeepAlive) {
+  const auto r = plan_redirect("/docs/?x=1", http_version::http11, false, true);
+  EXPECT_EQ(r.status, status::moved_permanently);
+  EXPECT_EQ(r.location, "/docs/?x=1");
+  EXPECT_EQ(r.fixed_body, "301 Moved Permanently\n");
+  EXPECT_TRUE(r.keep_alive);
+  const std::string h = head(r);
+  EXPECT_EQ(h.rfind("HTTP/1.1 301 Moved Permanently\r\n", 0), 0u);
+  EXPECT_NE(h.find("\r\nLocation: /docs/?x=1\r\n"), std::string::npos);
+  EXPECT_NE(h.find("\r\nContent-Length: 22\r\n"), std::string::npos);
+  EXPECT_EQ(h.find("Connection:"), std::string::npos);
+}
+
 TEST(ResponseHead, ReportsWhenTheBufferIsTooSmall) {
   const auto r = plan_error(status::not_found, http_version::http11, false, true);
   char buf[300];

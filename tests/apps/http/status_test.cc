@@ -10,6 +10,7 @@ namespace {
 constexpr status kAll[] = {
     status::ok,
     status::partial_content,
+    status::moved_permanently,
     status::not_modified,
     status::bad_request,
     status::forbidden,

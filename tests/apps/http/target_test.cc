@@ -67,6 +67,35 @@ TEST(ResolveTarget, EscapedDelimitersInOnePass) {
   EXPECT_EQ(resolve_target("/a/.", s)->path, "a");
 }
 
+std::optional<std::string> location(std::string_view target) {
+  std::string out = "stale";
+  if (!directory_location(target, out)) return std::nullopt;
+  return out;
+}
+
+// The 301 for a directory named without its '/': the path as received (escapes kept, so it
+// names the same directory), the slash, then the query; the fragment is dropped.
+TEST(DirectoryLocation, AddsTheSlashBeforeTheQuery) {
+  EXPECT_EQ(location("/docs"), "/docs/");
+  EXPECT_EQ(location("/a/b?x=1&y=/z"), "/a/b/?x=1&y=/z");
+  EXPECT_EQ(location("/a%20b#frag"), "/a%20b/");
+  EXPECT_EQ(location("/a?q#frag"), "/a/?q");
+  EXPECT_EQ(location("/a/."), "/a/./");
+  EXPECT_EQ(location("http://host:8080/docs?v=2"), "/docs/?v=2");
+  EXPECT_EQ(location("HTTPS://host/docs"), "/docs/");
+  EXPECT_FALSE(location("docs"));
+  EXPECT_FALSE(location("*"));
+  EXPECT_FALSE(location("http:///docs"));
+}
+
+// A visible byte that a URI may not hold is escaped: the Location stays one valid field
+// value whatever the target held (the parser admits any visible ASCII byte).
+TEST(DirectoryLocation, EscapesBytesAUriMayNotHold) {
+  EXPECT_EQ(location("/a\"<b>{c}|^`[d]?q=\"x\""), "/a%22%3Cb%3E%7Bc%7D%7C%5E%60%5Bd%5D/?q=%22x%22");
+  EXPECT_EQ(location("/~user/-._!$&'()*+,;=:@%41"), "/~user/-._!$&'()*+,;=:@%41/");
+  EXPECT_EQ(location("/caf\xC3\xA9"), "/caf%C3%A9/");
+}
+
 // The security corpus of issue 7 at the path level: rejected, or under the root.
 TEST(ResolveTarget, SecurityCorpus) {
   EXPECT_FALSE(resolve("/../etc/passwd"));

@@ -125,6 +125,42 @@ class Basics(unittest.TestCase):
 
     def test_directory_without_index_is_404_without_list_dirs(self):
         self.assertEqual(get("/empty/").status, 404)
+        # Without the slash too: no redirect to a 404, no hint that the directory exists.
+        self.assertEqual(get("/empty").status, 404)
+
+    def test_directory_without_slash_redirects_to_it_keeping_the_query(self):
+        # RFC 9110 §15.4.2, as nginx and Apache: relative links in the index then resolve
+        # inside the directory. Escapes stay as sent; the connection stays open.
+        with lib.connect(SRV.port) as s:
+            s.sendall(b"GET /docs?v=1&w=/x HTTP/1.1\r\nHost: x\r\n\r\n"
+                      b"HEAD /d%6Fcs HTTP/1.1\r\nHost: x\r\n\r\n"
+                      b"GET http://x/docs HTTP/1.1\r\nHost: x\r\n\r\n")
+            rd = lib.Reader(s)
+            r1 = rd.read_response()
+            r2 = rd.read_response(head_request=True)
+            r3 = rd.read_response()
+        self.assertEqual((r1.status, r2.status, r3.status), (301, 301, 301))
+        self.assertEqual(r1.header("Location"), "/docs/?v=1&w=/x")
+        self.assertEqual(r2.header("Location"), "/d%6Fcs/")
+        self.assertEqual(r3.header("Location"), "/docs/")
+        self.assertEqual(r1.body, b"301 Moved Permanently\n")
+        self.assertEqual(r2.header("Content-Length"), str(len(r1.body)))
+        self.assertIsNone(r1.header("Connection"))
+        self.assertEqual(get("/docs/").status, 200)
+
+    def test_curl_follows_the_directory_redirect_to_the_index(self):
+        p = lib.run(["curl", "-s", "--http1.1", "-L", "-w", "%{num_redirects} %{url_effective}",
+                     "-o", "/dev/null", SRV.url("/docs")])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.stdout.decode(), "1 " + SRV.url("/docs/"))
+        p = lib.run(["curl", "-s", "--http1.1", "-L", SRV.url("/docs")])
+        self.assertEqual(p.stdout, b"<p>docs</p>\n")
+
+    def test_redirect_with_a_location_too_long_for_a_head_is_414(self):
+        r = get("/docs?" + "q" * 4000)
+        self.assertEqual(r.status, 414)
+        self.assertIsNone(r.header("Location"))
+        self.assertEqual(get("/docs?" + "q" * 1000).status, 301)
 
     def test_list_dirs_lists_entries(self):
         with lib.Server(ROOT, "--list-dirs") as srv:
@@ -135,8 +171,12 @@ class Basics(unittest.TestCase):
                 f.write("x")
             r = lib.get(srv.port, "/listed/")
             self.assertEqual(r.status, 200)
+
             self.assertIn(b"a&lt;b&gt;.txt", r.body)
             self.assertIn(b'href="a%3Cb%3E.txt"', r.body)
+            # The entries' relative links resolve inside the directory only with the slash.
+            r = lib.get(srv.port, "/empty")
+            self.assertEqual((r.status, r.header("Location")), (301, "/empty/"))
 
 
 class Conditionals(unittest.TestCase):
