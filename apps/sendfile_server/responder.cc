@@ -275,7 +275,9 @@ bool responder::open_resource(std::string_view path, bool trailing_slash, opened
     err = ENOENT;
     return false;
   }
-  if (!o.file->regular()) {
+  // Only regular files; "/file.txt/" names no directory and is not the file (nginx and
+  // Apache answer 404 too: the same bytes under two names, relative links off by one level).
+  if (!o.file->regular() || trailing_slash) {
     err = ENOENT;
     return false;
   }

@@ -148,6 +148,12 @@ class Basics(unittest.TestCase):
         self.assertIsNone(r1.header("Connection"))
         self.assertEqual(get("/docs/").status, 200)
 
+    def test_file_named_with_a_trailing_slash_is_404(self):
+        self.assertEqual(get("/page.html").status, 200)
+        self.assertEqual(get("/page.html/").status, 404)
+        self.assertEqual(get("/page.html%2f").status, 404)
+        self.assertEqual(get("/docs/index.html/").status, 404)
+
     def test_curl_follows_the_directory_redirect_to_the_index(self):
         p = lib.run(["curl", "-s", "--http1.1", "-L", "-w", "%{num_redirects} %{url_effective}",
                      "-o", "/dev/null", SRV.url("/docs")])
