@@ -83,6 +83,13 @@ class ring {
   /// number submitted or a negative errno (EBUSY/EAGAIN: reap, then retry; EINTR).
   int submit_and_wait(unsigned wait_nr) noexcept;
 
+  /// CQEs waiting in the CQ (one load, no system call).
+  unsigned cq_ready() const noexcept { return io_uring_cq_ready(&ring_); }
+  /// True when the kernel holds task work for this ring that an enter with GETEVENTS would
+  /// run, posting its CQEs (IORING_SQ_TASKRUN; set only with COOP_TASKRUN's TASKRUN_FLAG).
+  bool task_work_pending() const noexcept {
+    return (IO_URING_READ_ONCE(*ring_.sq.kflags) & IORING_SQ_TASKRUN) != 0;
+  }
   /// True when the kernel holds CQEs it could not post (IORING_SQ_CQ_OVERFLOW).
   bool cq_overflow_pending() const noexcept {
     return IO_URING_READ_ONCE(*ring_.sq.kflags) & IORING_SQ_CQ_OVERFLOW;

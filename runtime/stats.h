@@ -21,6 +21,8 @@ struct stats_snapshot {
   std::uint64_t fallbacks = 0;        ///< 1 when the context runs on the fallback
   std::uint64_t posted = 0;           ///< functions posted through post()
   std::uint64_t faults_injected = 0;  ///< results replaced by fault injection
+  std::uint64_t polled_wakeups = 0;   ///< busy polls that found work (sleeps avoided)
+  std::uint64_t polled_idle = 0;      ///< busy polls that ran out and slept in the kernel
 };
 
 /// Counters of one context. Relaxed atomics: each counter is exact, the set is
@@ -37,6 +39,8 @@ class context_stats {
   std::atomic<std::uint64_t> fallbacks{0};
   std::atomic<std::uint64_t> posted{0};
   std::atomic<std::uint64_t> faults_injected{0};
+  std::atomic<std::uint64_t> polled_wakeups{0};
+  std::atomic<std::uint64_t> polled_idle{0};
 
   /// Adds `n` to `counter` from the owning thread (a relaxed load+store, no
   /// locked instruction: only one thread writes each of these counters).
@@ -46,9 +50,10 @@ class context_stats {
 
   stats_snapshot snapshot() const noexcept {
     constexpr auto r = std::memory_order_relaxed;
-    return {submitted.load(r),    completed.load(r),      cqes.load(r),       enters.load(r),
-            cq_overflows.load(r), cq_dropped.load(r),     stale_cqes.load(r), fallbacks.load(r),
-            posted.load(r),       faults_injected.load(r)};
+    return {submitted.load(r),       completed.load(r),      cqes.load(r),
+            enters.load(r),          cq_overflows.load(r),   cq_dropped.load(r),
+            stale_cqes.load(r),      fallbacks.load(r),      posted.load(r),
+            faults_injected.load(r), polled_wakeups.load(r), polled_idle.load(r)};
   }
 };
 

@@ -7,6 +7,7 @@
 #include <string>
 #include <sys/socket.h>
 #include <thread>
+#include <unistd.h>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -332,6 +333,112 @@ TEST_P(Context, ContextPoolRunsOneContextPerThread) {
 INSTANTIATE_TEST_SUITE_P(Backends, Context,
                          ::testing::Values(backend_kind::io_uring, backend_kind::fallback),
                          [](const auto& info) { return testing::backend_name(info.param); });
+
+// ---- busy polling (context_options::busy_poll) ---------------------------------
+
+context_options busy_polling(backend_kind k, std::chrono::microseconds window) {
+  context_options o = testing::options_for(k);
+  o.busy_poll = window;
+  return o;
+}
+
+// A read that a writer thread completes 20 ms later: with a window far longer than that,
+// the loop finds the completion while polling and never sleeps in the kernel for it.
+TEST(BusyPoll, ACompletionWithinTheWindowIsFoundWithoutSleeping) {
+  context ctx(busy_polling(backend_kind::io_uring, 30s));
+  pipe_fds p;
+  char buf[1];
+  read_op r(p.r, buf, 1);
+  ctx.start(r);
+  std::thread writer([&] {
+    std::this_thread::sleep_for(20ms);
+    EXPECT_EQ(::write(p.w, "x", 1), 1);
+  });
+  ctx.run();
+  writer.join();
+  EXPECT_EQ(r.result_seen, 1);
+  const auto s = ctx.stats().snapshot();
+  EXPECT_GE(s.polled_wakeups, 1u);
+  EXPECT_EQ(s.polled_idle, 0u);
+}
+
+// A window shorter than the wait: the loop polls, gives up, sleeps in the kernel, and the
+// completion still arrives.
+TEST(BusyPoll, AWindowThatRunsOutSleepsAndStillCompletes) {
+  context ctx(busy_polling(backend_kind::io_uring, 200us));
+  pipe_fds p;
+  char buf[1];
+  read_op r(p.r, buf, 1);
+  ctx.start(r);
+  std::thread writer([&] {
+    std::this_thread::sleep_for(50ms);
+    EXPECT_EQ(::write(p.w, "x", 1), 1);
+  });
+  ctx.run();
+  writer.join();
+  EXPECT_EQ(r.result_seen, 1);
+  EXPECT_GE(ctx.stats().snapshot().polled_idle, 1u);
+}
+
+// Work from other threads is not held off for the window: a post() and a stop() that come
+// while the loop polls are seen while it polls (the window, 30 s, would outlast the test).
+TEST(BusyPoll, PostAndStopFromAnotherThreadEndThePollAtOnce) {
+  context ctx(busy_polling(backend_kind::io_uring, 30s));
+  bool ran = false;
+  ctx.work_started();
+  const auto t0 = std::chrono::steady_clock::now();
+  std::thread poster([&] {
+    std::this_thread::sleep_for(20ms);
+    ctx.post([&] {
+      ran = true;
+      ctx.work_finished();
+    });
+  });
+  ctx.run();
+  poster.join();
+  EXPECT_TRUE(ran);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 15s);
+
+  pipe_fds p;
+  char buf[1];
+  read_op stuck(p.r, buf, 1);
+  ctx.restart();
+  ctx.start(stuck);
+  const auto t1 = std::chrono::steady_clock::now();
+  std::thread stopper([&] {
+    std::this_thread::sleep_for(20ms);
+    ctx.stop();
+  });
+  ctx.run();  // returns once stop() is seen
+  stopper.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - t1, 15s);
+  EXPECT_TRUE(stuck.in_flight());
+  ctx.cancel(stuck);
+  ctx.restart();
+  ctx.run();
+  EXPECT_EQ(stuck.result_seen, -ECANCELED);
+}
+
+// Off by default, and the fallback ignores it: neither polls.
+TEST(BusyPoll, OffByDefaultAndIgnoredByTheFallback) {
+  for (const context_options& o :
+       {testing::options_for(backend_kind::io_uring), busy_polling(backend_kind::fallback, 30s)}) {
+    context ctx(o);
+    pipe_fds p;
+    char buf[1];
+    read_op r(p.r, buf, 1);
+    ctx.start(r);
+    std::thread writer([&] {
+      std::this_thread::sleep_for(20ms);
+      EXPECT_EQ(::write(p.w, "x", 1), 1);
+    });
+    ctx.run();
+    writer.join();
+    EXPECT_EQ(r.result_seen, 1);
+    const auto s = ctx.stats().snapshot();
+    EXPECT_EQ(s.polled_wakeups + s.polled_idle, 0u);
+  }
+}
 
 // ---- io_uring only -----------------------------------------------------------
 
