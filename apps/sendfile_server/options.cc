@@ -14,13 +14,16 @@ constexpr std::string_view kUsage =
     "                       [--tls-cert FILE --tls-key FILE] [--compress gzip,zstd]\n"
     "                       [--access-log FILE|-] [--cache-mb N] [--stats] [--list-dirs]\n"
     "                       [--header-timeout-ms N] [--idle-timeout-ms N] [--send-timeout-ms N]\n"
-    "                       [--shutdown-timeout-ms N] [--max-connections N] [--help]\n"
+    "                       [--shutdown-timeout-ms N] [--max-connections N] [--busy-poll-us N]\n"
+    "                       [--help]\n"
     "A static HTTP/1.1 file server on pagewire. Defaults: --root "
     "bazel-bin/apps/demo/demo_root,\n"
     "--listen 127.0.0.1:8080, --threads = cores, timeouts 10000/60000/30000/10000 ms.\n"
     "--cache-mb N (default 64, shared by the threads): file pages kept in user space for\n"
     "one-page bodies sent with their head and for the bytes TLS and compression read;\n"
-    "0 keeps none between requests.\n";
+    "0 keeps none between requests.\n"
+    "--busy-poll-us N (default 0: off): each thread polls its ring for up to N us before\n"
+    "sleeping; a thread under load then keeps its core busy. For threads that own a core.\n";
 
 template <class T>
 bool parse_number(std::string_view s, T lo, T hi, T& out) {
@@ -122,6 +125,11 @@ bool apply_valued(std::string_view name, std::string_view v, server_options& o,
   } else if (name == "--max-connections") {
     ok = parse_number<std::size_t>(v, 1, 1 << 24, o.max_connections);
     expect = "a number in 1..16777216";
+  } else if (name == "--busy-poll-us") {
+    std::uint32_t us = 0;
+    ok = parse_number<std::uint32_t>(v, 0, 1'000'000, us);
+    o.busy_poll = std::chrono::microseconds(us);
+    expect = "microseconds in 0..1000000";
   } else {
     error = "unknown option " + std::string(name);
     return false;
@@ -143,7 +151,8 @@ bool is_valued(std::string_view name) {
                                                  "--idle-timeout-ms",
                                                  "--send-timeout-ms",
                                                  "--shutdown-timeout-ms",
-                                                 "--max-connections"};
+                                                 "--max-connections",
+                                                 "--busy-poll-us"};
   for (auto n : kValued)
     if (n == name) return true;
   return false;

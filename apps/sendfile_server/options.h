@@ -33,7 +33,8 @@ struct server_options {
   std::chrono::milliseconds send_timeout{30'000};      // --send-timeout-ms
   std::chrono::milliseconds shutdown_timeout{10'000};  // --shutdown-timeout-ms
   std::size_t max_connections = 10'000;                // --max-connections (per thread)
-  bool help = false;                                   // --help
+  std::chrono::microseconds busy_poll{0};  // --busy-poll-us: runtime::context_options::busy_poll
+  bool help = false;                       // --help
 
   bool tls() const { return !tls_cert.empty(); }
 };

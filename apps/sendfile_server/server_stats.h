@@ -60,7 +60,10 @@ struct stats_context {
   bool fallback_backend = false;   // a worker runs on the epoll fallback
   std::size_t threads = 0;
   bool tls = false;
-  std::string ktls_reason;  // filters::probe_ktls().reason() when tls
+  std::string ktls_reason;           // filters::probe_ktls().reason() when tls
+  std::uint64_t busy_poll_us = 0;    // --busy-poll-us
+  std::uint64_t polled_wakeups = 0;  // runtime::stats_snapshot, summed over the workers
+  std::uint64_t polled_idle = 0;
 };
 
 /// Renders the JSON object served at /-/stats into `out` (replacing its contents).

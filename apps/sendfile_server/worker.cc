@@ -35,7 +35,9 @@ worker::~worker() {
 
 void worker::build() {
   const server_options& o = *config_.options;
-  ctx_ = std::make_unique<runtime::context>();
+  runtime::context_options copts;
+  copts.busy_poll = o.busy_poll;
+  ctx_ = std::make_unique<runtime::context>(copts);
   fallback_.store(!ctx_->uses_io_uring(), std::memory_order_relaxed);
   const std::size_t cache_pages = o.cache_mb * (std::size_t{1} << 20) / fs::kPageSize / o.threads;
   fs::page_pool_options po;

@@ -1,9 +1,11 @@
 """sendfile_server's command line: a bad flag, a missing root or an unreadable
 certificate gives one line on stderr and a non-zero exit before anything is served;
---help prints the usage and exits 0; SIGINT and SIGTERM stop it with status 0.
+--help prints the usage and exits 0; SIGINT and SIGTERM stop it with status 0;
+--busy-poll-us reaches the threads' rings.
 
 Usage: options_test.py SENDFILE_SERVER_BINARY"""
 
+import json
 import os
 import signal
 import tempfile
@@ -81,6 +83,10 @@ class BadOptions(unittest.TestCase):
         self.check_rejected(["--root", self.root, "--header-timeout-ms", "0"],
                             "--header-timeout-ms")
 
+    def test_busy_poll_out_of_range(self):
+        self.check_rejected(["--root", self.root, "--busy-poll-us", "1000001"], "--busy-poll-us")
+        self.check_rejected(["--root", self.root, "--busy-poll-us", "-1"], "--busy-poll-us")
+
     def test_access_log_unwritable(self):
         self.check_rejected(["--root", self.root, "--listen", "127.0.0.1:0",
                              "--access-log", "/nonexistent/dir/log"], "--access-log")
@@ -92,6 +98,24 @@ class GoodOptions(unittest.TestCase):
         self.assertEqual(proc.returncode, 0)
         self.assertIn(b"usage: sendfile_server", proc.stdout)
         self.assertIn(b"--root", proc.stdout)
+
+    def test_busy_poll_reaches_every_thread_and_is_counted(self):
+        root, _ = lib.make_root({"a.txt": 10})
+
+        def served_with(*args):
+            with lib.Server(root, "--stats", *args, threads=2) as srv:
+                for _ in range(20):
+                    self.assertEqual(lib.get(srv.port, "/a.txt").status, 200)
+                stats = json.loads(lib.get(srv.port, "/-/stats").body)
+                self.assertEqual(srv.stop(), 0, srv.stderr())
+            return stats["busy_poll"], stats["backend"]
+
+        polled, backend = served_with("--busy-poll-us", "1000")
+        self.assertEqual(polled["us"], 1000)
+        if backend == "io_uring":  # the fallback ignores it
+            self.assertGreater(polled["wakeups"] + polled["idle"], 0)
+        polled, _ = served_with()
+        self.assertEqual(polled, {"us": 0, "wakeups": 0, "idle": 0})
 
     def test_sigint_and_sigterm_exit_zero(self):
         root, _ = lib.make_root({"a.txt": 10})
