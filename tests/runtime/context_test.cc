@@ -342,21 +342,27 @@ context_options busy_polling(backend_kind k, std::chrono::microseconds window) {
   return o;
 }
 
-// A read that a writer thread completes 20 ms later: with a window far longer than that,
-// the loop finds the completion while polling and never sleeps in the kernel for it.
-TEST(BusyPoll, ACompletionWithinTheWindowIsFoundWithoutSleeping) {
-  context ctx(busy_polling(backend_kind::io_uring, 30s));
+// Runs `ctx` until a one-byte pipe read completes that another thread writes `delay` after
+// the start; returns the read's result.
+int run_read_written_after(context& ctx, std::chrono::milliseconds delay) {
   pipe_fds p;
   char buf[1];
   read_op r(p.r, buf, 1);
   ctx.start(r);
   std::thread writer([&] {
-    std::this_thread::sleep_for(20ms);
+    std::this_thread::sleep_for(delay);
     EXPECT_EQ(::write(p.w, "x", 1), 1);
   });
   ctx.run();
   writer.join();
-  EXPECT_EQ(r.result_seen, 1);
+  return r.result_seen;
+}
+
+// A read that a writer thread completes 20 ms later: with a window far longer than that,
+// the loop finds the completion while polling and never sleeps in the kernel for it.
+TEST(BusyPoll, ACompletionWithinTheWindowIsFoundWithoutSleeping) {
+  context ctx(busy_polling(backend_kind::io_uring, 30s));
+  EXPECT_EQ(run_read_written_after(ctx, 20ms), 1);
   const auto s = ctx.stats().snapshot();
   EXPECT_GE(s.polled_wakeups, 1u);
   EXPECT_EQ(s.polled_idle, 0u);
@@ -366,17 +372,7 @@ TEST(BusyPoll, ACompletionWithinTheWindowIsFoundWithoutSleeping) {
 // completion still arrives.
 TEST(BusyPoll, AWindowThatRunsOutSleepsAndStillCompletes) {
   context ctx(busy_polling(backend_kind::io_uring, 200us));
-  pipe_fds p;
-  char buf[1];
-  read_op r(p.r, buf, 1);
-  ctx.start(r);
-  std::thread writer([&] {
-    std::this_thread::sleep_for(50ms);
-    EXPECT_EQ(::write(p.w, "x", 1), 1);
-  });
-  ctx.run();
-  writer.join();
-  EXPECT_EQ(r.result_seen, 1);
+  EXPECT_EQ(run_read_written_after(ctx, 50ms), 1);
   EXPECT_GE(ctx.stats().snapshot().polled_idle, 1u);
 }
 
@@ -424,17 +420,7 @@ TEST(BusyPoll, OffByDefaultAndIgnoredByTheFallback) {
   for (const context_options& o :
        {testing::options_for(backend_kind::io_uring), busy_polling(backend_kind::fallback, 30s)}) {
     context ctx(o);
-    pipe_fds p;
-    char buf[1];
-    read_op r(p.r, buf, 1);
-    ctx.start(r);
-    std::thread writer([&] {
-      std::this_thread::sleep_for(20ms);
-      EXPECT_EQ(::write(p.w, "x", 1), 1);
-    });
-    ctx.run();
-    writer.join();
-    EXPECT_EQ(r.result_seen, 1);
+    EXPECT_EQ(run_read_written_after(ctx, 20ms), 1);
     const auto s = ctx.stats().snapshot();
     EXPECT_EQ(s.polled_wakeups + s.polled_idle, 0u);
   }
