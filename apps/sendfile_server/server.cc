@@ -111,11 +111,6 @@ void server::render_stats(std::string& out) const {
     fallback = fallback || w->fallback_backend();
   }
   stats_context c;
-  for (const auto& w : workers_) {
-    const auto s = w->ctx().stats().snapshot();  // relaxed atomics: any thread
-    c.polled_wakeups += s.polled_wakeups;
-    c.polled_idle += s.polled_idle;
-  }
   c.busy_poll_us = static_cast<std::uint64_t>(options_.busy_poll.count());
   c.workers = counters;
   c.copied_bytes = fs::stats::copied_bytes();

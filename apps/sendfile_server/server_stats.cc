@@ -86,8 +86,8 @@ void render_stats_json(const stats_context& c, std::string& out) {
   field(out, "failed", sum(ws, &worker_counters::tls_handshake_failures), true);
   put(out, "},\"busy_poll\":{");
   field(out, "us", c.busy_poll_us);
-  field(out, "wakeups", c.polled_wakeups);
-  field(out, "idle", c.polled_idle, true);
+  field(out, "wakeups", sum(ws, &worker_counters::polled_wakeups));
+  field(out, "idle", sum(ws, &worker_counters::polled_idle), true);
   put(out, "},");
   field(out, "threads", c.threads, true);
   put(out, "}\n");

@@ -45,6 +45,9 @@ struct worker_counters {
   std::atomic<std::uint64_t> tx_yields{0};        // transfer_quantum reached: one task hop
   std::atomic<std::uint64_t> tx_top_ups{0};       // splice pipe refilled after a short commit
   std::atomic<std::uint64_t> tx_short_sends{0};   // results below what was asked, continued
+  // The loop's busy polls (runtime::stats_snapshot), as of the worker's last response.
+  std::atomic<std::uint64_t> polled_wakeups{0};
+  std::atomic<std::uint64_t> polled_idle{0};
 
   static void bump(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) {
     c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
@@ -60,10 +63,8 @@ struct stats_context {
   bool fallback_backend = false;   // a worker runs on the epoll fallback
   std::size_t threads = 0;
   bool tls = false;
-  std::string ktls_reason;           // filters::probe_ktls().reason() when tls
-  std::uint64_t busy_poll_us = 0;    // --busy-poll-us
-  std::uint64_t polled_wakeups = 0;  // runtime::stats_snapshot, summed over the workers
-  std::uint64_t polled_idle = 0;
+  std::string ktls_reason;         // filters::probe_ktls().reason() when tls
+  std::uint64_t busy_poll_us = 0;  // --busy-poll-us
 };
 
 /// Renders the JSON object served at /-/stats into `out` (replacing its contents).

@@ -162,13 +162,13 @@ bool session::handle_request(const http::request& req) {
         w_.responses().finish_compressed(job_, std::move(cached), pending_);
     job_ = compress_job{};
     log(&req, done);
-    worker_counters::bump(w_.counters().requests);
+    w_.count_request();
     worker_counters::bump(w_.counters().body_bytes, done.body_bytes);
     if (!done.keep_alive || w_.stopping()) close_after_ = true;
     return true;
   }
   log(&req, sum);
-  worker_counters::bump(w_.counters().requests);
+  w_.count_request();
   worker_counters::bump(w_.counters().body_bytes, sum.body_bytes);
   if (sum.from_page_cache) worker_counters::bump(w_.counters().page_cache_hits);
   if (!sum.keep_alive || w_.stopping()) close_after_ = true;
@@ -205,7 +205,7 @@ void session::on_compressed(std::error_code ec, fs::chain identity) {
     sum = w_.responses().finish_compressed(job_, std::move(body), pending_);
   }
   log(&req, sum);
-  worker_counters::bump(w_.counters().requests);
+  w_.count_request();
   worker_counters::bump(w_.counters().body_bytes, sum.body_bytes);
   if (!sum.keep_alive || w_.stopping()) close_after_ = true;
   job_ = compress_job{};

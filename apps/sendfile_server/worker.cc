@@ -182,6 +182,15 @@ void worker::note_truncated() {
   std::fprintf(stderr, "sendfile_server: a file shrank while being served; connection closed\n");
 }
 
+void worker::count_request() {
+  worker_counters::bump(counters_.requests);
+  const auto& s = ctx_->stats();
+  counters_.polled_wakeups.store(s.polled_wakeups.load(std::memory_order_relaxed),
+                                 std::memory_order_relaxed);
+  counters_.polled_idle.store(s.polled_idle.load(std::memory_order_relaxed),
+                              std::memory_order_relaxed);
+}
+
 void worker::teardown() {
   {
     std::lock_guard lock(stop_mu_);

@@ -89,6 +89,9 @@ class worker {
   const std::shared_ptr<filters::tls_context>& tls() const { return config_.tls; }
   bool stopping() const { return stopping_; }
   void on_session_closed(session* s);
+  /// Counts one response, and copies this loop's busy-poll counters into counters()
+  /// (read by /-/stats on any worker's thread; the context itself is this thread's).
+  void count_request();
   /// Logs "file truncated while served" once per worker.
   void note_truncated();
 
