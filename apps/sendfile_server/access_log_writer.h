@@ -8,10 +8,14 @@
 ///
 /// Ownership: the writer owns its buffers, the output descriptor (unless it is stdout)
 /// and the thread. stop() (also run by the destructor) flushes everything appended
-/// before it and joins. Threading: buffer(i).append() from worker i; everything else
-/// from the thread that created the writer. Errors: open() reports the errno; a
-/// failing write() later is counted and the lines are dropped (a full disk must not
-/// stop the server).
+/// before it and joins. reopen() (SIGUSR1 in sendfile_server, as nginx) has the writer
+/// thread flush what was appended so far to the file it has open, then open the path
+/// again: after logrotate renamed the file, new lines go to a new one. Threading:
+/// buffer(i).append() from worker i; reopen() and write_errors() from any thread;
+/// everything else from the thread that created the writer. Errors: open() reports the
+/// errno; a failing write() later is counted and the lines are dropped (a full disk must
+/// not stop the server); a failed reopen keeps the old file, counts, and says so once on
+/// stderr.
 
 #include <atomic>
 #include <chrono>
@@ -55,24 +59,34 @@ class access_log_writer {
   buffer& at(std::size_t worker) { return *buffers_[worker]; }
   /// Flushes what was appended so far and stops the thread. Idempotent.
   void stop();
+  /// Asks the writer thread to reopen the log's path (no-op for stdout); returns at once.
+  void reopen();
   std::uint64_t write_errors() const { return write_errors_.load(std::memory_order_relaxed); }
+  /// Reopens done (for tests and stats) and reopens that failed.
+  std::uint64_t reopens() const { return reopens_.load(std::memory_order_relaxed); }
+  std::uint64_t reopen_errors() const { return reopen_errors_.load(std::memory_order_relaxed); }
 
   static constexpr std::size_t kHighWater = 64 * 1024;
   static constexpr std::chrono::milliseconds kFlushInterval{100};
 
  private:
-  access_log_writer(int fd, bool own_fd, std::size_t workers);
+  access_log_writer(int fd, bool own_fd, std::size_t workers, std::string path);
   void run();
+  void reopen_now();
   void flush_all(std::string& scratch);
   void wake() { cv_.notify_one(); }
 
-  int fd_;
+  int fd_;  // replaced only by the writer thread (reopen_now)
   bool own_fd_;
+  std::string path_;  // "" for stdout
   std::vector<std::unique_ptr<buffer>> buffers_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;
+  bool reopen_requested_ = false;  // under mu_
   std::atomic<std::uint64_t> write_errors_{0};
+  std::atomic<std::uint64_t> reopens_{0};
+  std::atomic<std::uint64_t> reopen_errors_{0};
   std::thread thread_;
 };
 

@@ -49,6 +49,7 @@ int main(int argc, char** argv) {
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGUSR1);  // reopen the access log (logrotate's postrotate, as nginx)
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   raise_nofile_limit();
 
@@ -60,7 +61,8 @@ int main(int argc, char** argv) {
   std::fflush(stderr);
 
   int sig = 0;
-  sigwait(&set, &sig);
+  while (sigwait(&set, &sig) == 0 && sig == SIGUSR1)
+    srv.reopen_access_log();
   std::fprintf(stderr, "sendfile_server: signal %d, stopping\n", sig);
   srv.stop();
   if (!srv.wait(error)) return fail(error);

@@ -103,6 +103,10 @@ bool server::wait(std::string& error) {
   return true;
 }
 
+void server::reopen_access_log() {
+  if (log_) log_->reopen();
+}
+
 void server::render_stats(std::string& out) const {
   std::vector<const worker_counters*> counters;
   bool fallback = false;

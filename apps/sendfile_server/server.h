@@ -35,6 +35,8 @@ class server {
   /// Graceful stop: stop accepting, finish in-flight responses (bounded by
   /// --shutdown-timeout-ms), then the threads end.
   void stop();
+  /// Reopens the access log's path (after logrotate renamed the file); any thread.
+  void reopen_access_log();
   /// Joins the workers and flushes the access log. Returns false when a worker failed.
   bool wait(std::string& error);
 

@@ -1,13 +1,15 @@
 """The access log: one combined-format line per response (nginx/Apache "combined"),
 written by the log writer off the hot path, complete after a graceful stop; quotes
 and control bytes in client-supplied fields are escaped so no line can be forged;
-"-" writes to stdout.
+"-" writes to stdout; SIGUSR1 reopens the file after logrotate renamed it.
 
 Usage: access_log_test.py SENDFILE_SERVER_BINARY"""
 
 import os
 import re
+import signal
 import tempfile
+import time
 import unittest
 
 import server_testlib as lib
@@ -46,6 +48,43 @@ class AccessLog(unittest.TestCase):
         self.assertIn("400", [b[0] for b in by_status])
         for m in parsed:
             self.assertEqual(m.group(1), "127.0.0.1")
+
+    def test_sigusr1_reopens_the_log_after_a_rename(self):
+        root, _ = lib.make_root({"1k.bin": 1024})
+        log = os.path.join(tempfile.mkdtemp(dir=os.environ.get("TEST_TMPDIR")), "access.log")
+
+        def wait_for(pred, what):
+            deadline = time.monotonic() + 10
+            while not pred():
+                self.assertLess(time.monotonic(), deadline, what)
+                time.sleep(0.02)
+
+        def lines(path):
+            with open(path) as f:
+                return f.read().splitlines()
+
+        with lib.Server(root, "--access-log", log, threads=2) as srv:
+            lib.get(srv.port, "/1k.bin?before")
+            wait_for(lambda: any("?before" in x for x in lines(log)), "first line flushed")
+            os.rename(log, log + ".1")  # what logrotate does
+            lib.get(srv.port, "/1k.bin?renamed")  # still goes to the renamed file
+            srv.proc.send_signal(signal.SIGUSR1)
+            wait_for(lambda: os.path.exists(log), "log reopened")
+            lib.get(srv.port, "/1k.bin?after")
+            srv.proc.send_signal(signal.SIGUSR1)  # again, with nothing renamed: same file
+            lib.get(srv.port, "/1k.bin?again")
+            self.assertEqual(lib.get(srv.port, "/1k.bin").status, 200)
+            self.assertEqual(srv.stop(), 0, srv.stderr())
+        old, new = lines(log + ".1"), lines(log)
+        self.assertEqual([x for x in old if "?" in x and "?before" not in x and "?renamed" not in x],
+                         [], old)
+        self.assertTrue(any("?before" in x for x in old), old)
+        self.assertTrue(any("?renamed" in x for x in old), old)
+        self.assertTrue(any("?after" in x for x in new), new)
+        self.assertTrue(any("?again" in x for x in new), new)
+        self.assertEqual(len(old) + len(new), 5)
+        for line in old + new:
+            self.assertIsNotNone(COMBINED.match(line), line)
 
     def test_dash_logs_to_stdout(self):
         root, _ = lib.make_root({"1k.bin": 1024})
