@@ -62,7 +62,7 @@ class access_log_writer {
   /// Asks the writer thread to reopen the log's path (no-op for stdout); returns at once.
   void reopen();
   std::uint64_t write_errors() const { return write_errors_.load(std::memory_order_relaxed); }
-  /// Reopens done (for tests and stats) and reopens that failed.
+  /// Reopens done and reopens that failed (both in /-/stats).
   std::uint64_t reopens() const { return reopens_.load(std::memory_order_relaxed); }
   std::uint64_t reopen_errors() const { return reopen_errors_.load(std::memory_order_relaxed); }
 

@@ -116,6 +116,11 @@ void server::render_stats(std::string& out) const {
   }
   stats_context c;
   c.busy_poll_us = static_cast<std::uint64_t>(options_.busy_poll.count());
+  if (log_) {  // set before the workers start, kept until the server is destroyed
+    c.log_write_errors = log_->write_errors();
+    c.log_reopens = log_->reopens();
+    c.log_reopen_errors = log_->reopen_errors();
+  }
   c.workers = counters;
   c.copied_bytes = fs::stats::copied_bytes();
   c.fallback_backend = fallback;

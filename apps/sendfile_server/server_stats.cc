@@ -88,6 +88,10 @@ void render_stats_json(const stats_context& c, std::string& out) {
   field(out, "us", c.busy_poll_us);
   field(out, "wakeups", sum(ws, &worker_counters::polled_wakeups));
   field(out, "idle", sum(ws, &worker_counters::polled_idle), true);
+  put(out, "},\"access_log\":{");
+  field(out, "write_errors", c.log_write_errors);
+  field(out, "reopens", c.log_reopens);
+  field(out, "reopen_errors", c.log_reopen_errors, true);
   put(out, "},");
   field(out, "threads", c.threads, true);
   put(out, "}\n");

@@ -65,6 +65,8 @@ struct stats_context {
   bool tls = false;
   std::string ktls_reason;         // filters::probe_ktls().reason() when tls
   std::uint64_t busy_poll_us = 0;  // --busy-poll-us
+  // access_log_writer's counters (0 without --access-log).
+  std::uint64_t log_write_errors = 0, log_reopens = 0, log_reopen_errors = 0;
 };
 
 /// Renders the JSON object served at /-/stats into `out` (replacing its contents).

@@ -5,6 +5,7 @@ and control bytes in client-supplied fields are escaped so no line can be forged
 
 Usage: access_log_test.py SENDFILE_SERVER_BINARY"""
 
+import json
 import os
 import re
 import signal
@@ -63,7 +64,10 @@ class AccessLog(unittest.TestCase):
             with open(path) as f:
                 return f.read().splitlines()
 
-        with lib.Server(root, "--access-log", log, threads=2) as srv:
+        def log_stats(srv):
+            return json.loads(lib.get(srv.port, "/-/stats").body)["access_log"]
+
+        with lib.Server(root, "--access-log", log, "--stats", threads=2) as srv:
             lib.get(srv.port, "/1k.bin?before")
             wait_for(lambda: any("?before" in x for x in lines(log)), "first line flushed")
             os.rename(log, log + ".1")  # what logrotate does
@@ -73,7 +77,9 @@ class AccessLog(unittest.TestCase):
             lib.get(srv.port, "/1k.bin?after")
             srv.proc.send_signal(signal.SIGUSR1)  # again, with nothing renamed: same file
             lib.get(srv.port, "/1k.bin?again")
-            self.assertEqual(lib.get(srv.port, "/1k.bin").status, 200)
+            wait_for(lambda: log_stats(srv)["reopens"] == 2, "second reopen counted")
+            self.assertEqual(log_stats(srv),
+                             {"write_errors": 0, "reopens": 2, "reopen_errors": 0})
             self.assertEqual(srv.stop(), 0, srv.stderr())
         old, new = lines(log + ".1"), lines(log)
         self.assertEqual([x for x in old if "?" in x and "?before" not in x and "?renamed" not in x],
@@ -82,9 +88,31 @@ class AccessLog(unittest.TestCase):
         self.assertTrue(any("?renamed" in x for x in old), old)
         self.assertTrue(any("?after" in x for x in new), new)
         self.assertTrue(any("?again" in x for x in new), new)
-        self.assertEqual(len(old) + len(new), 5)
+        self.assertEqual(len([x for x in old + new if "?" in x]), 4)
         for line in old + new:
             self.assertIsNotNone(COMBINED.match(line), line)
+
+    def test_a_failed_reopen_keeps_writing_to_the_old_file(self):
+        root, _ = lib.make_root({"1k.bin": 1024})
+        top = tempfile.mkdtemp(dir=os.environ.get("TEST_TMPDIR"))
+        os.mkdir(os.path.join(top, "logs"))
+        log = os.path.join(top, "logs", "access.log")
+        with lib.Server(root, "--access-log", log, "--stats") as srv:
+            lib.get(srv.port, "/1k.bin?one")
+            os.rename(log, os.path.join(top, "rotated.log"))
+            os.rmdir(os.path.join(top, "logs"))  # the path cannot be opened again
+            srv.proc.send_signal(signal.SIGUSR1)
+            deadline = time.monotonic() + 10
+            while json.loads(lib.get(srv.port, "/-/stats").body)["access_log"]["reopen_errors"] < 1:
+                self.assertLess(time.monotonic(), deadline, "reopen error counted")
+                time.sleep(0.02)
+            lib.get(srv.port, "/1k.bin?two")
+            self.assertEqual(srv.stop(), 0)
+            self.assertIn("cannot reopen access log", srv.stderr())
+        with open(os.path.join(top, "rotated.log")) as f:
+            text = f.read()
+        self.assertIn("?one", text)
+        self.assertIn("?two", text)
 
     def test_dash_logs_to_stdout(self):
         root, _ = lib.make_root({"1k.bin": 1024})
