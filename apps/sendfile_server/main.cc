@@ -50,6 +50,7 @@ int main(int argc, char** argv) {
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGUSR1);  // reopen the access log (logrotate's postrotate, as nginx)
+  sigaddset(&set, SIGHUP);   // the same (nginx's reload reopens logs too); never a hard stop
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   raise_nofile_limit();
 
@@ -61,7 +62,7 @@ int main(int argc, char** argv) {
   std::fflush(stderr);
 
   int sig = 0;
-  while (sigwait(&set, &sig) == 0 && sig == SIGUSR1)
+  while (sigwait(&set, &sig) == 0 && (sig == SIGUSR1 || sig == SIGHUP))
     srv.reopen_access_log();
   std::fprintf(stderr, "sendfile_server: signal %d, stopping\n", sig);
   srv.stop();

@@ -1,7 +1,7 @@
 """The access log: one combined-format line per response (nginx/Apache "combined"),
 written by the log writer off the hot path, complete after a graceful stop; quotes
 and control bytes in client-supplied fields are escaped so no line can be forged;
-"-" writes to stdout; SIGUSR1 reopens the file after logrotate renamed it.
+"-" writes to stdout; SIGUSR1 (or SIGHUP) reopens the file after logrotate renamed it.
 
 Usage: access_log_test.py SENDFILE_SERVER_BINARY"""
 
@@ -75,7 +75,7 @@ class AccessLog(unittest.TestCase):
             srv.proc.send_signal(signal.SIGUSR1)
             wait_for(lambda: os.path.exists(log), "log reopened")
             lib.get(srv.port, "/1k.bin?after")
-            srv.proc.send_signal(signal.SIGUSR1)  # again, with nothing renamed: same file
+            srv.proc.send_signal(signal.SIGHUP)  # the same, with nothing renamed: same file
             lib.get(srv.port, "/1k.bin?again")
             wait_for(lambda: log_stats(srv)["reopens"] == 2, "second reopen counted")
             self.assertEqual(log_stats(srv),
