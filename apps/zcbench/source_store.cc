@@ -2,10 +2,15 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <ctime>
+#include <dirent.h>
 #include <fcntl.h>
 #include <iterator>
 #include <random>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "apps/zcbench/cleanup.h"
@@ -54,6 +59,39 @@ bool write_all(int fd, const std::byte* data, std::size_t n) {
   return true;
 }
 
+constexpr const char* kPrefix = "zcbench-";
+constexpr std::size_t kNameLength = 14;  // "zcbench-" and mkdtemp's six characters
+// Older than any run's moment between mkdtemp and its flock.
+constexpr std::time_t kStaleAfterSeconds = 60;
+
+// Removes the source directories of runs that died without cleaning up (SIGKILL, the OOM
+// killer): a live run holds a flock on its directory from right after mkdtemp until it
+// removes it, so a directory of ours that can be locked and has not changed for a minute has
+// no owner left. Only this user's directories, never through a symlink.
+void reap_stale_sources(const std::string& parent) {
+  DIR* d = ::opendir(parent.c_str());
+  if (d == nullptr) return;
+  const std::time_t now = std::time(nullptr);
+  while (const dirent* e = ::readdir(d)) {
+    const std::string name = e->d_name;
+    if (name.size() != kNameLength || name.rfind(kPrefix, 0) != 0) continue;
+    const int fd =
+        ::openat(::dirfd(d), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) continue;
+    struct stat st {};
+    if (::fstat(fd, &st) == 0 && st.st_uid == ::geteuid() &&
+        now - st.st_mtime > kStaleAfterSeconds && ::flock(fd, LOCK_EX | LOCK_NB) == 0) {
+      ::unlinkat(fd, "source.bin", 0);
+      if (::unlinkat(::dirfd(d), name.c_str(), AT_REMOVEDIR) == 0) {
+        std::fprintf(stderr, "zcbench: removed %s/%s left by an earlier run\n", parent.c_str(),
+                     name.c_str());
+      }
+    }
+    ::close(fd);
+  }
+  ::closedir(d);
+}
+
 }  // namespace
 
 std::size_t window_size(std::uint64_t total, std::size_t window) {
@@ -67,13 +105,20 @@ std::unique_ptr<source_store> source_store::create(const std::string& dir_parent
   std::unique_ptr<source_store> s(new source_store);
   s->total_ = total;
   s->with_memory_ = with_memory;
-  std::string templ = dir_parent + "/zcbench-XXXXXX";
+  reap_stale_sources(dir_parent);
+  std::string templ = dir_parent + "/" + kPrefix + "XXXXXX";
   if (::mkdtemp(templ.data()) == nullptr) {
     why = errno_line("mkdtemp " + templ);
     return nullptr;
   }
   s->dir_ = templ;
   register_cleanup(cleanup_kind::directory, s->dir_.c_str());
+  // Held until the directory is removed: a later run then knows it is not stale.
+  s->lock_fd_ = ::open(s->dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (s->lock_fd_ < 0 || ::flock(s->lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    why = errno_line("lock " + s->dir_);
+    return nullptr;
+  }
   s->file_ = s->dir_ + "/source.bin";
   register_cleanup(cleanup_kind::file, s->file_.c_str());
   s->fd_ = ::open(s->file_.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -110,6 +155,7 @@ source_store::~source_store() {
     ::rmdir(dir_.c_str());
     forget_cleanup(dir_.c_str());
   }
+  if (lock_fd_ >= 0) ::close(lock_fd_);
 }
 
 source source_store::view() const {

@@ -5,7 +5,10 @@
 /// a memory window of the same stream. The content is pseudo-random (it does not
 /// compress) or text-like (HTML/JSON words, as tests/bench/filters_bench makes them;
 /// gzip -6 shrinks it about 4x). The store owns the file, directory and memory and removes them on
-/// destruction (and on SIGINT/SIGTERM through cleanup.h). Main thread only;
+/// destruction (and on SIGINT/SIGTERM through cleanup.h). A run killed outright (SIGKILL)
+/// cannot: each run holds a flock on its directory, and the next run's create() removes
+/// every zcbench-XXXXXX directory of the same user under the same parent that nobody holds
+/// and that has not changed for a minute, saying so on stderr. Main thread only;
 /// `view()` may then be read from any thread while the store lives.
 
 #include <cstddef>
@@ -44,6 +47,7 @@ class source_store {
   std::string dir_;
   std::string file_;
   int fd_ = -1;
+  int lock_fd_ = -1;  // the directory, flock'ed while it lives
   std::uint64_t total_ = 0;
   std::vector<std::byte> window_;  // the stream's repeating window
   bool with_memory_ = false;

@@ -415,5 +415,39 @@ class Interrupt(unittest.TestCase):
         self.assertLessEqual(netns_names(), before)
 
 
+class StaleSource(unittest.TestCase):
+    def test_a_source_left_by_a_killed_run_is_removed_and_one_in_use_kept(self):
+        work = tempfile.mkdtemp(dir=tmpdir())
+        old = time.time() - 3600
+
+        def fake_run_dir(name, mtime):
+            path = os.path.join(work, name)
+            os.mkdir(path)
+            with open(os.path.join(path, "source.bin"), "wb") as f:
+                f.write(b"x" * 4096)
+            os.utime(path, (mtime, mtime))
+            return path
+
+        dead = fake_run_dir("zcbench-Dead01", old)        # nobody holds it, an hour old
+        held = fake_run_dir("zcbench-Held01", old)        # a live run's lock
+        young = fake_run_dir("zcbench-Young1", time.time())  # just made: maybe not locked yet
+        other = fake_run_dir("zcbench-other-name", old)   # not a name zcbench makes
+        fd = os.open(held, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            proc = lib.run_zcbench(BINARY, "--bytes", "1M", "--sizes", "64K", "--repeat", "1",
+                                   "--paths", "sendfile", "--transport", "loopback",
+                                   "--tmpdir", work)
+        finally:
+            os.close(fd)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertFalse(os.path.exists(dead))
+        self.assertIn(f"removed {dead} left by an earlier run", proc.stderr)
+        for kept in (held, young, other):
+            self.assertTrue(os.path.exists(os.path.join(kept, "source.bin")), kept)
+        self.assertEqual(sorted(os.listdir(work)),
+                         sorted(os.path.basename(p) for p in (held, young, other)))
+
+
 if __name__ == "__main__":
     lib.main("zcbench_report_test")
