@@ -46,10 +46,12 @@ run: deps
 bench: bench-deps
 	@bash bench/run.sh
 
-# libFuzzer over the HTTP parser and path decoder, bounded (FUZZ_SECONDS, default 60).
+# libFuzzer over every target in tests/fuzz/ (TARGET.build), each bounded by FUZZ_SECONDS
+# (default 60); FUZZ_TARGETS="http ..." runs only those.
 fuzz: deps
 	@bash bazel/install_packages.sh $(FUZZ_PACKAGES)
-	@bash tests/fuzz/run_http_fuzz.sh $${FUZZ_SECONDS:-60}
+	@set -e; for t in $${FUZZ_TARGETS:-$$(basename -s .build tests/fuzz/*.build)}; do \
+		bash tests/fuzz/run_fuzz.sh "$$t" $${FUZZ_SECONDS:-60}; done
 
 # The library, headers and pagewire.pc under PREFIX (default /usr/local).
 install: deps

@@ -1,7 +1,7 @@
 // libFuzzer target for the HTTP protocol core: the request parser (whole input vs the
 // same bytes split at a data-chosen point and byte-by-byte must agree), and the
 // path decoder, range and Accept-Encoding evaluators on what the parser produced.
-// Built outside Bazel by tests/fuzz/run_http_fuzz.sh with clang++-14.
+// Built outside Bazel by `tests/fuzz/run_fuzz.sh http` with clang++-14.
 
 #include <cstddef>
 #include <cstdint>
