@@ -1,7 +1,8 @@
 // Layer stacks over the in-memory transport pair: one application body over plain, tls,
 // gzip+plain and gzip+tls unchanged; completion stacking (each write reports the
 // application's bytes); TLS and gzip through the random 1..4096-byte send shim; the
-// inactive filter leaves file ranges alone; every failure ends in a clear error.
+// inactive filter leaves file ranges alone; every failure ends in a clear error, and a
+// record altered in flight hands up no forged byte.
 
 #include "tests/filters/stack.h"
 
@@ -369,6 +370,69 @@ TEST(Tls, TruncatedRecordIsAnErrorNotAHang) {
   EXPECT_EQ(last, filters::errc::truncated) << last.message();
   EXPECT_LT(got.size(), 20000u);
 }
+
+// Forwards writes, but flips one bit of the byte at stream offset `at` (in a copy: the
+// writer's pages are left alone), as a corrupting middlebox or a forger would.
+class tamperer final : public filters::layer {
+ public:
+  tamperer(std::unique_ptr<filters::stream> lower, fs::page_pool& pool, std::uint64_t at)
+      : layer(std::move(lower)), pool_(pool), at_(at) {}
+  void start_write(filters::write_request& r) override {
+    const std::uint64_t n = r.data.size();
+    if (offset_ <= at_ && at_ < offset_ + n) {
+      std::vector<std::byte> bytes = to_bytes(r.data);
+      bytes[at_ - offset_] ^= std::byte{0x10};
+      r.data = to_chain(pool_, bytes);
+    }
+    offset_ += n;
+    lower_->start_write(r);
+  }
+  void start_read(filters::read_waiter& w) override { lower_->start_read(w); }
+  void start_shutdown(filters::done_waiter& w) override { lower_->start_shutdown(w); }
+  std::string describe() const override { return "tamperer>" + lower_->describe(); }
+
+ private:
+  fs::page_pool& pool_;
+  std::uint64_t at_;
+  std::uint64_t offset_ = 0;
+};
+
+class TamperedRecord : public ::testing::TestWithParam<int> {};
+
+// A record altered in flight fails authentication: the reader ends with tls_protocol after
+// exactly the records before it, and never hands up a forged byte.
+TEST_P(TamperedRecord, EndsTheReadWithAProtocolErrorAfterOnlyGenuineBytes) {
+  world w;
+  auto [a, b] = filters::memory_transport::make_pair(w.ctx, w.pool);
+  std::error_code ec;
+  filters::tls_layer server(std::move(b), server_tls(), {}, w.pool, nullptr, ec);
+  ASSERT_FALSE(ec) << ec.message();
+  // 50,000 bytes into the client's stream: past its handshake, inside its application data.
+  filters::tls_layer client(std::make_unique<tamperer>(std::move(a), w.pool, 50000),
+                            client_tls(GetParam()), {}, w.pool, nullptr, ec);
+  ASSERT_FALSE(ec) << ec.message();
+  const std::vector<std::byte> sent = random_bytes(200000, 3);
+  std::vector<std::byte> got;
+  std::error_code last;
+  asio::co_spawn(
+      w.ctx.get_executor(),
+      [&]() -> asio::awaitable<void> {
+        co_await client.write(to_chain(w.pool, sent), asio::use_awaitable);
+      },
+      asio::detached);
+  asio::co_spawn(
+      w.ctx.get_executor(),
+      [&]() -> asio::awaitable<void> { last = co_await recv_all(server, got); }, asio::detached);
+  w.ctx.run();
+  EXPECT_EQ(last, filters::errc::tls_protocol) << last.message();
+  // Up to the record that holds offset 50,000 (records carry at most 16 KiB), nothing more.
+  EXPECT_GT(got.size(), 50000u - 2 * 16384);
+  EXPECT_LT(got.size(), 50000u);
+  EXPECT_TRUE(std::equal(got.begin(), got.end(), sent.begin())) << "a forged byte was handed up";
+}
+
+INSTANTIATE_TEST_SUITE_P(Versions, TamperedRecord, ::testing::Values(12, 13),
+                         [](const auto& info) { return "Tls1" + std::to_string(info.param % 10); });
 
 TEST(Tls, NegotiatesAlpnAndReportsTheUserspacePath) {
   world w;
