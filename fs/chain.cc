@@ -197,6 +197,7 @@ std::span<const std::byte> chain::front_run(std::size_t max, std::size_t* slices
 }
 
 std::size_t chain::iovecs(std::span<iovec> out, std::size_t first) const noexcept {
+  if (first >= segment_count()) return 0;  // head_ + first would wrap for the largest indexes
   std::size_t n = 0;
   for (std::size_t i = head_ + first; i < segs_.size() && n < out.size(); ++i) {
     if (!is_memory(segs_[i])) break;
