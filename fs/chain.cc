@@ -98,7 +98,8 @@ void chain::append(segment s) {
 
 void chain::append(chain&& other) {
   if (this == &other) return;
-  if (empty()) {
+  // An empty chain takes other's storage, unless reserve() gave it room for all of other.
+  if (empty() && segs_.capacity() < other.segment_count()) {
     *this = std::move(other);
     return;
   }

@@ -140,6 +140,22 @@ TEST_F(ChainTest, ReserveOnAPartlyConsumedChainKeepsItsBytes) {
   EXPECT_EQ(c.segments().data(), storage);
 }
 
+TEST_F(ChainTest, ReservedEmptyChainKeepsItsStorageWhenAChainIsAppended) {
+  chain c;
+  c.reserve(8);
+  const segment* storage = c.segments().data();
+  chain body;
+  for (std::uint64_t i = 0; i < 3; ++i)
+    body.append(file_range(file_, i * 2, 1));
+  c.append(std::move(body));
+  EXPECT_EQ(c.segment_count(), 3u);
+  EXPECT_EQ(c.size(), 3u);
+  EXPECT_TRUE(body.empty());
+  for (std::uint64_t i = 3; i < 8; ++i)
+    c.append(file_range(file_, i * 2, 1));
+  EXPECT_EQ(c.segments().data(), storage);  // the reserved room was used, not replaced
+}
+
 TEST_F(ChainTest, AdjacentNeighboursMerge) {
   chain c;
   slice s = text(std::string(300, 'a'));
