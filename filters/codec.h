@@ -10,8 +10,10 @@
 /// Memory bounds: zlib keeps a 2^window_bits window (<= 32 KiB) plus its hash tables;
 /// zstd encoders keep 2^window_log; zstd decoders refuse frames whose window exceeds
 /// 2^window_log_max (8 MiB by default; ZSTD_d_windowLogMax) with errc::window_too_large,
-/// and every decoder fails with errc::output_limit once it produced more than max_output
-/// bytes in total, so a small bomb cannot take memory.
+/// and every decoder fails with errc::output_limit when the content goes on past max_output
+/// bytes in total (it hands out at most max_output), so a small bomb cannot take memory.
+/// Corrupt input ends in errc::corrupt_data or errc::truncated, and the same bytes give the
+/// same outcome however they are cut into calls (tests/filters/codec_corrupt_input_test).
 ///
 /// Threading: an engine is used by one thread at a time. Errors: filters::errc.
 
@@ -43,7 +45,8 @@ struct encoder_options {
 
 struct decoder_options {
   coding kind = coding::gzip;
-  /// Total output allowed over the decoder's life; beyond it: errc::output_limit.
+  /// Total output allowed over the decoder's life; content beyond it: errc::output_limit,
+  /// with exactly max_output bytes handed out.
   std::uint64_t max_output = std::uint64_t{128} << 20;
   /// zstd: largest window accepted, as log2 (23 = 8 MiB).
   int zstd_window_log_max = 23;

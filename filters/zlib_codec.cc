@@ -98,14 +98,17 @@ class zlib_decoder final : public decoder {
         ec = errc::pool_exhausted;
         break;
       }
+      // Room for one byte past max_output, to tell that the content goes on beyond it.
+      const std::uint64_t room = max_output_ - produced_;
+      if (room < space.size()) space = space.first(room + 1);
       z_.next_out = reinterpret_cast<Bytef*>(space.data());
       z_.avail_out = static_cast<uInt>(space.size());
       const uInt in_before = z_.avail_in;
       const int rc = inflate(&z_, Z_NO_FLUSH);
       const std::size_t produced = space.size() - z_.avail_out;
-      out.commit(produced);
-      produced_ += produced;
-      if (produced_ > max_output_) {
+      out.commit(produced < room ? produced : room);
+      produced_ += produced < room ? produced : room;
+      if (produced > room) {
         ec = errc::output_limit;
         break;
       }

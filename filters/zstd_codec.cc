@@ -83,27 +83,40 @@ class zstd_decoder final : public decoder {
         ec = errc::pool_exhausted;
         break;
       }
+      // Room for one byte past max_output, to tell that the content goes on beyond it.
+      const std::uint64_t room = max_output_ - produced_;
+      if (room < space.size()) space = space.first(room + 1);
       ZSTD_outBuffer zout{space.data(), space.size(), 0};
+      // A frame's first bytes (a whole header) go in one at a time. Given more, libzstd may
+      // leave its streaming path: with a whole frame at hand it takes a one-shot path that
+      // refuses frames the streaming path accepts (a zero-size compressed block, a content
+      // size an empty last block leaves short), and after a header it cannot parse it looks
+      // for a legacy (pre-1.0) frame in that call's bytes alone. Either way the outcome
+      // would depend on how the input was cut.
+      zin.size = frame_in_ < kHeaderMax && zin.pos < in.size() ? zin.pos + 1 : in.size();
       const std::size_t in_before = zin.pos;
       const std::size_t r = ZSTD_decompressStream(d_, &zout, &zin);
-      out.commit(zout.pos);
-      produced_ += zout.pos;
+      frame_in_ += zin.pos - in_before;
+      const std::size_t kept = zout.pos < room ? zout.pos : room;
+      out.commit(kept);
+      produced_ += kept;
       if (ZSTD_isError(r)) {
         ec = ZSTD_getErrorCode(r) == ZSTD_error_frameParameter_windowTooLarge
                  ? errc::window_too_large
                  : errc::corrupt_data;
         break;
       }
-      if (produced_ > max_output_) {
+      if (zout.pos > room) {
         ec = errc::output_limit;
         break;
       }
       if (r == 0) {
         boundary_ = true;
+        frame_in_ = 0;
       } else if (zin.pos != in_before || zout.pos != 0) {
         boundary_ = false;
       }
-      if (zin.pos == zin.size && zout.pos < zout.size) break;
+      if (zin.pos == in.size() && zout.pos < zout.size) break;
     }
     consumed = zin.pos;
     return ec;
@@ -116,6 +129,8 @@ class zstd_decoder final : public decoder {
   std::uint64_t produced_ = 0;
   ZSTD_DCtx* d_ = nullptr;
   bool boundary_ = true;
+  static constexpr std::size_t kHeaderMax = 18;  // ZSTD_FRAMEHEADERSIZE_MAX
+  std::size_t frame_in_ = 0;                     // bytes of the current frame taken so far
 };
 
 }  // namespace

@@ -19,18 +19,11 @@
 #include <pagewire/apps/http/response_plan.h>
 #include <pagewire/apps/http/target.h>
 
+#include "fuzz_check.h"
+
 namespace http = pagewire::http;
 
 namespace {
-
-// Reports the failed invariant's line, then aborts so libFuzzer saves the input.
-#define check(ok)                                                              \
-  do {                                                                         \
-    if (!(ok)) {                                                               \
-      std::fprintf(stderr, "invariant failed: %s (line %d)\n", #ok, __LINE__); \
-      std::abort();                                                            \
-    }                                                                          \
-  } while (0)
 
 struct outcome {
   http::parse_state state;
