@@ -76,6 +76,19 @@ def headline_section(docs):
     return out + [""]
 
 
+def paired(r, raw):
+    """Trial k of a path over trial k of its raw loop: zcbench interleaves trials, so the two
+    of a pair ran back to back, and the spread of the pairs tells a steady shortfall from
+    scheduling noise."""
+    pairs = [a["gb_per_s"] / b["gb_per_s"]
+             for a, b in zip(r.get("trials", []), raw.get("trials", [])) if b["gb_per_s"] > 0]
+    if not pairs:
+        return ""
+    met = sum(1 for x in pairs if x >= RATIO_TARGET)
+    return (f"; trial pairs {min(pairs):.2f}-{max(pairs):.2f}x, {met} of {len(pairs)} at "
+            f"{RATIO_TARGET}x or more")
+
+
 def zcbench_section(paths):
     out = []
     if not paths:
@@ -117,7 +130,7 @@ def zcbench_section(paths):
                 raw = by_cell.get((r["raw"], r["transport"], r["message_size"]))
                 calls = ("" if raw is None else
                          f" (receiver recv calls/GB {r['receiver_syscalls_per_gb'] / 1e3:.0f}k "
-                         f"vs {raw['receiver_syscalls_per_gb'] / 1e3:.0f}k)")
+                         f"vs {raw['receiver_syscalls_per_gb'] / 1e3:.0f}k{paired(r, raw)})")
                 misses.append(f"{r['path']} at {size_label(r['message_size'])} over "
                               f"{r['transport']}: {r['ratio_to_raw']:.2f}x {r['raw']}{calls}")
         out.append("")
