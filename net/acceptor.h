@@ -34,7 +34,9 @@ namespace pagewire::net {
 
 /// socket + SO_REUSEADDR (+ SO_REUSEPORT) + bind + listen on `host` (an IPv4 or IPv6 literal)
 /// and `port` (0: any). O_NONBLOCK | O_CLOEXEC. Returns the fd, or -1 with `ec` set. The bound
-/// port is written back to `port`.
+/// port is written back to `port`. With `reuse_port`, any SO_REUSEPORT socket of the same user
+/// may join the port, another process's included; sendfile_server's listener.cc shows how to
+/// refuse a port that is already in use first.
 int listen_tcp(const char* host, std::uint16_t& port, bool reuse_port, int backlog,
                std::error_code& ec);
 

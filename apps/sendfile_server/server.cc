@@ -65,7 +65,7 @@ bool server::start(std::string& error) {
   std::uint16_t port = options_.port;
   for (std::size_t i = 0; i < options_.threads; ++i) {
     std::error_code ec;
-    const int fd = open_listen_socket(options_.host, port, ec);
+    const int fd = open_listen_socket(options_.host, port, i == 0, ec);
     if (fd < 0) {
       for (int f : fds)
         ::close(f);

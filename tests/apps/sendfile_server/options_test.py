@@ -1,5 +1,6 @@
 """sendfile_server's command line: a bad flag, a missing root or an unreadable
-certificate gives one line on stderr and a non-zero exit before anything is served;
+certificate gives one line on stderr and a non-zero exit before anything is served, and
+so does a port another server listens on;
 --help prints the usage and exits 0; SIGINT and SIGTERM stop it with status 0;
 --busy-poll-us reaches the threads' rings.
 
@@ -8,6 +9,7 @@ Usage: options_test.py SENDFILE_SERVER_BINARY"""
 import json
 import os
 import signal
+import socket
 import tempfile
 import unittest
 
@@ -87,6 +89,19 @@ class BadOptions(unittest.TestCase):
         self.check_rejected(["--root", self.root, "--busy-poll-us", "1000001"], "--busy-poll-us")
         self.check_rejected(["--root", self.root, "--busy-poll-us", "-1"], "--busy-poll-us")
 
+    def test_port_another_reuseport_listener_holds(self):
+        # Without the exclusivity check the kernel lets a second SO_REUSEPORT listener of the
+        # same user join, and the two would split the connections.
+        other = socket.socket()
+        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        with other:
+            port = other.getsockname()[1]
+            self.check_rejected(["--root", self.root, "--listen", f"127.0.0.1:{port}",
+                                 "--threads", "2"], "in use")
+
     def test_access_log_unwritable(self):
         self.check_rejected(["--root", self.root, "--listen", "127.0.0.1:0",
                              "--access-log", "/nonexistent/dir/log"], "--access-log")
@@ -116,6 +131,17 @@ class GoodOptions(unittest.TestCase):
             self.assertGreater(polled["wakeups"] + polled["idle"], 0)
         polled, _ = served_with()
         self.assertEqual(polled, {"us": 0, "wakeups": 0, "idle": 0})
+
+    def test_second_server_on_the_same_port_is_refused_and_the_first_serves_on(self):
+        root, _ = lib.make_root({"a.bin": 4096})
+        with lib.Server(root, threads=2) as first:
+            proc = lib.run([lib.BINARY, "--root", root, "--listen", f"127.0.0.1:{first.port}"],
+                           timeout=10)
+            self.assertNotEqual(proc.returncode, 0)
+            self.assertIn(b"--listen", proc.stderr)
+            self.assertIn(b"in use", proc.stderr)
+            for _ in range(8):  # every connection still reaches the first server
+                self.assertEqual(lib.get(first.port, "/a.bin").status, 200)
 
     def test_sigint_and_sigterm_exit_zero(self):
         root, _ = lib.make_root({"a.txt": 10})
