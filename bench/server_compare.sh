@@ -6,7 +6,7 @@
 # (taskset), wrk to another. Access logs are off for every server.
 #
 # Usage: bench/server_compare.sh [OUT.md]
-# Env:   DURATION (seconds per cell, default 5), SERVER_CPU (0), LOAD_CPU (1),
+# Env:   DURATION (seconds per cell, default 3), SERVER_CPU (0), LOAD_CPU (1),
 #        BAZEL (bazel), SKIP_BUILD=1 (reuse the release binaries).
 # Prints one Markdown table (and writes it to OUT.md, default
 # bench/results/server_compare.md).
@@ -59,11 +59,18 @@ start() {  # start NAME PORT CMD...: pinned to SERVER_CPU, waits for the port
   local name=$1 port=$2 scheme=http
   shift 2
   [[ $name == *-tls ]] && scheme=https
+  # Something already listening there would answer in the server's place (or, through
+  # SO_REUSEPORT, beside it) and every figure would be wrong.
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "server_compare: port $port is already in use; stop what listens there" \
+      "or set PORT_* (see the top of $0)" >&2
+    exit 1
+  fi
   taskset -c "$SERVER_CPU" "$@" >"$tmp/$name.out" 2>&1 &
   pids+=($!)
   server_pid[$port]=$!
   for _ in $(seq 100); do
-    curl -sk -o /dev/null "$scheme://127.0.0.1:$port/1k.bin" && return 0
+    curl -skf -o /dev/null "$scheme://127.0.0.1:$port/1k.bin" && return 0
     sleep 0.1
   done
   echo "server_compare: $name did not come up:" >&2
@@ -112,8 +119,10 @@ rps() {
   out=$(taskset -c "$LOAD_CPU" wrk -t1 -c"$(conns "$2")" -d"${DURATION}s" \
     "${3:-http}://127.0.0.1:$1/$2" 2>&1)
   after=$(cpu_ns "$1")
+  # A server answering errors is fast at it: its requests/s would mean nothing. (This runs
+  # in a subshell: the table loop checks for the file after each file's measurement.)
   if grep -q "Non-2xx" <<<"$out"; then
-    echo "server_compare: non-2xx responses from port $1 for $2" >&2
+    { echo "server_compare: non-2xx responses from port $1 for $2:"; echo "$out"; } >>"$tmp/failed"
   fi
   awk -v ns=$((after - before)) '/requests in/ {n = $1} /Requests\/sec/ {r = $2}
     END { printf "%s %.1f\n", r, (n > 0 ? ns / n / 1000 : 0) }' <<<"$out"
@@ -162,13 +171,20 @@ spreads=$tmp/spreads
   echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
   for f in 1k.bin 64k.bin 1m.bin 64m.bin; do
     read -r pw ng as cpw cng cas < <(measure "$f" http "$PORT_PW" "$PORT_NGINX" "$PORT_ASIO" 3>>"$spreads")
+    [[ -e $tmp/failed ]] && exit 1
     echo "| $f | $pw | $ng | $as | $(ratio "$pw" "$ng") | $(ratio "$pw" "$as") | $cpw / $cng / $cas | $(cpu_ratio "$cpw" "$cng") | $(cpu_ratio "$cpw" "$cas") |"
   done
   for f in 1k.bin 1m.bin; do  # HTTPS (TLS 1.3 on both sides)
     read -r pw ng cpw cng < <(measure "$f" https "$PORT_PW_TLS" "$PORT_NGINX_TLS" 3>>"$spreads")
+    [[ -e $tmp/failed ]] && exit 1
     echo "| $f (https) | $pw | $ng | n/a | $(ratio "$pw" "$ng") | n/a | $cpw / $cng / n/a | $(cpu_ratio "$cpw" "$cng") | n/a |"
   done
 } | tee "$OUT"
+if [[ -e $tmp/failed ]]; then
+  cat "$tmp/failed" >&2
+  echo "server comparison failed: a server answered with errors (see make bench's output)" >"$OUT"
+  exit 1
+fi
 {
   echo
   echo "Medians of $ROUNDS wrk runs of ${DURATION}s per server and file, servers taking turns;"
