@@ -66,7 +66,7 @@ void chain::push_back_merged(segment s) {
   size_ += n;
   if (segment_count() > 0 && merge_into(segs_.back(), s)) return;
   if (!is_memory(s)) ++file_segments_;
-  if (segs_.empty()) segs_.reserve(4);
+  if (segs_.capacity() == 0) segs_.reserve(4);  // a first allocation with room to grow
   segs_.push_back(std::move(s));
 }
 

@@ -140,6 +140,16 @@ TEST_F(ChainTest, ReserveOnAPartlyConsumedChainKeepsItsBytes) {
   EXPECT_EQ(c.segments().data(), storage);
 }
 
+TEST_F(ChainTest, ReserveForFewerThanFourSegmentsIsKeptByTheFirstAppends) {
+  chain c;
+  c.reserve(2);
+  const segment* storage = c.segments().data();
+  c.append(file_range(file_, 0, 1));
+  c.append(file_range(file_, 2, 1));
+  EXPECT_EQ(c.segment_count(), 2u);
+  EXPECT_EQ(c.segments().data(), storage);  // no second allocation
+}
+
 TEST_F(ChainTest, ReservedEmptyChainKeepsItsStorageWhenAChainIsAppended) {
   chain c;
   c.reserve(8);
