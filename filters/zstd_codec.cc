@@ -1,3 +1,5 @@
+#include <array>
+
 #include <zstd.h>
 #include <zstd_errors.h>
 
@@ -96,7 +98,10 @@ class zstd_decoder final : public decoder {
       zin.size = frame_in_ < kHeaderMax && zin.pos < in.size() ? zin.pos + 1 : in.size();
       const std::size_t in_before = zin.pos;
       const std::size_t r = ZSTD_decompressStream(d_, &zout, &zin);
-      frame_in_ += zin.pos - in_before;
+      // Keep the frame's first bytes: at its end they tell the content size it declared.
+      for (std::size_t i = in_before; i < zin.pos && frame_in_ < kHeaderMax; ++i)
+        head_[frame_in_++] = in[i];
+      frame_out_ += zout.pos;
       const std::size_t kept = zout.pos < room ? zout.pos : room;
       out.commit(kept);
       produced_ += kept;
@@ -111,8 +116,17 @@ class zstd_decoder final : public decoder {
         break;
       }
       if (r == 0) {
+        // libzstd's streaming path lets a frame end short of the size its header declared
+        // (an empty last block); its one-shot path and RFC 8878 do not.
+        const unsigned long long declared = ZSTD_getFrameContentSize(head_.data(), frame_in_);
+        if (declared != ZSTD_CONTENTSIZE_UNKNOWN && declared != ZSTD_CONTENTSIZE_ERROR &&
+            declared != frame_out_) {
+          ec = errc::corrupt_data;
+          break;
+        }
         boundary_ = true;
         frame_in_ = 0;
+        frame_out_ = 0;
       } else if (zin.pos != in_before || zout.pos != 0) {
         boundary_ = false;
       }
@@ -130,7 +144,9 @@ class zstd_decoder final : public decoder {
   ZSTD_DCtx* d_ = nullptr;
   bool boundary_ = true;
   static constexpr std::size_t kHeaderMax = 18;  // ZSTD_FRAMEHEADERSIZE_MAX
-  std::size_t frame_in_ = 0;                     // bytes of the current frame taken so far
+  std::size_t frame_in_ = 0;                     // bytes of the current frame taken, to 18
+  std::array<std::byte, kHeaderMax> head_{};     // those bytes: the frame header
+  std::uint64_t frame_out_ = 0;                  // bytes the current frame decoded to
 };
 
 }  // namespace

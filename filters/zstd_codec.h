@@ -5,9 +5,9 @@
 /// a larger window fails with errc::window_too_large before any window is allocated.
 /// Frames are checksummed. The decoder feeds each frame's header to libzstd a byte at a
 /// time, which keeps libzstd on its streaming path whatever the cut: legacy (pre-1.0) frames
-/// are refused (errc::corrupt_data), and a frame is judged as `zstd -d` judges it (a declared
-/// content size that an empty last block leaves short is accepted; a checksum still has to
-/// match). See codec.h for the contract.
+/// are refused (errc::corrupt_data). A frame that decodes to another size than its header
+/// declares is corrupt too (libzstd's streaming path lets an empty last block end it short).
+/// See codec.h for the contract.
 
 #include <memory>
 #include <system_error>
