@@ -325,11 +325,24 @@ TEST(Tls, PeerVanishingMidHandshakeIsAnError) {
   EXPECT_TRUE(ec == filters::errc::tls_handshake || ec == filters::errc::truncated) << ec.message();
 }
 
+// A layer that sees each write on its way down (start_write) and passes the rest through.
+class write_hook : public filters::layer {
+ public:
+  write_hook(std::unique_ptr<filters::stream> lower, std::string name)
+      : layer(std::move(lower)), name_(std::move(name)) {}
+  void start_read(filters::read_waiter& w) override { lower_->start_read(w); }
+  void start_shutdown(filters::done_waiter& w) override { lower_->start_shutdown(w); }
+  std::string describe() const override { return name_ + ">" + lower_->describe(); }
+
+ private:
+  std::string name_;
+};
+
 // Forwards writes until `limit` bytes went below, then cuts the stream (FIN mid-record).
-class cutter final : public filters::layer {
+class cutter final : public write_hook {
  public:
   cutter(std::unique_ptr<filters::stream> lower, std::uint64_t limit)
-      : layer(std::move(lower)), left_(limit) {}
+      : write_hook(std::move(lower), "cutter"), left_(limit) {}
   void start_write(filters::write_request& r) override {
     if (r.data.size() > left_) {
       r.data = r.data.split(left_);
@@ -339,44 +352,18 @@ class cutter final : public filters::layer {
     lower_->start_write(r);
     if (cut_) lower_->shutdown([](std::error_code) {});
   }
-  void start_read(filters::read_waiter& w) override { lower_->start_read(w); }
-  void start_shutdown(filters::done_waiter& w) override { lower_->start_shutdown(w); }
-  std::string describe() const override { return "cutter>" + lower_->describe(); }
 
  private:
   std::uint64_t left_;
   bool cut_ = false;
 };
 
-TEST(Tls, TruncatedRecordIsAnErrorNotAHang) {
-  world w;
-  auto [a, b] = filters::memory_transport::make_pair(w.ctx, w.pool);
-  std::error_code ec;
-  filters::tls_layer server(std::move(b), server_tls(), {}, w.pool, nullptr, ec);
-  filters::tls_layer client(std::make_unique<cutter>(std::move(a), 20000), client_tls(), {}, w.pool,
-                            nullptr, ec);
-  std::vector<std::byte> got;
-  std::error_code last;
-  asio::co_spawn(
-      w.ctx.get_executor(),
-      [&]() -> asio::awaitable<void> {
-        co_await client.write(to_chain(w.pool, random_bytes(100000)), asio::use_awaitable);
-      },
-      asio::detached);
-  asio::co_spawn(
-      w.ctx.get_executor(),
-      [&]() -> asio::awaitable<void> { last = co_await recv_all(server, got); }, asio::detached);
-  w.ctx.run();
-  EXPECT_EQ(last, filters::errc::truncated) << last.message();
-  EXPECT_LT(got.size(), 20000u);
-}
-
 // Forwards writes, but flips one bit of the byte at stream offset `at` (in a copy: the
 // writer's pages are left alone), as a corrupting middlebox or a forger would.
-class tamperer final : public filters::layer {
+class tamperer final : public write_hook {
  public:
   tamperer(std::unique_ptr<filters::stream> lower, fs::page_pool& pool, std::uint64_t at)
-      : layer(std::move(lower)), pool_(pool), at_(at) {}
+      : write_hook(std::move(lower), "tamperer"), pool_(pool), at_(at) {}
   void start_write(filters::write_request& r) override {
     const std::uint64_t n = r.data.size();
     if (offset_ <= at_ && at_ < offset_ + n) {
@@ -387,9 +374,6 @@ class tamperer final : public filters::layer {
     offset_ += n;
     lower_->start_write(r);
   }
-  void start_read(filters::read_waiter& w) override { lower_->start_read(w); }
-  void start_shutdown(filters::done_waiter& w) override { lower_->start_shutdown(w); }
-  std::string describe() const override { return "tamperer>" + lower_->describe(); }
 
  private:
   fs::page_pool& pool_;
@@ -397,22 +381,21 @@ class tamperer final : public filters::layer {
   std::uint64_t offset_ = 0;
 };
 
-class TamperedRecord : public ::testing::TestWithParam<int> {};
-
-// A record altered in flight fails authentication: the reader ends with tls_protocol after
-// exactly the records before it, and never hands up a forged byte.
-TEST_P(TamperedRecord, EndsTheReadWithAProtocolErrorAfterOnlyGenuineBytes) {
-  world w;
+// A TLS client (highest version `client_version`) writes `sent` with `hook` between it and
+// its end of a memory pair; the server reads to the end. Returns how the server's reads
+// ended; `got` holds what they handed up.
+template <typename MakeHook>
+std::error_code server_reads_through(world& w, MakeHook make_hook, int client_version,
+                                     const std::vector<std::byte>& sent,
+                                     std::vector<std::byte>& got) {
   auto [a, b] = filters::memory_transport::make_pair(w.ctx, w.pool);
   std::error_code ec;
   filters::tls_layer server(std::move(b), server_tls(), {}, w.pool, nullptr, ec);
-  ASSERT_FALSE(ec) << ec.message();
-  // 50,000 bytes into the client's stream: past its handshake, inside its application data.
-  filters::tls_layer client(std::make_unique<tamperer>(std::move(a), w.pool, 50000),
-                            client_tls(GetParam()), {}, w.pool, nullptr, ec);
-  ASSERT_FALSE(ec) << ec.message();
-  const std::vector<std::byte> sent = random_bytes(200000, 3);
-  std::vector<std::byte> got;
+  EXPECT_FALSE(ec) << ec.message();
+  filters::tls_layer client(make_hook(std::move(a)), client_tls(client_version), {}, w.pool,
+                            nullptr, ec);
+  EXPECT_FALSE(ec) << ec.message();
+  if (ec) return ec;
   std::error_code last;
   asio::co_spawn(
       w.ctx.get_executor(),
@@ -424,6 +407,31 @@ TEST_P(TamperedRecord, EndsTheReadWithAProtocolErrorAfterOnlyGenuineBytes) {
       w.ctx.get_executor(),
       [&]() -> asio::awaitable<void> { last = co_await recv_all(server, got); }, asio::detached);
   w.ctx.run();
+  return last;
+}
+
+TEST(Tls, TruncatedRecordIsAnErrorNotAHang) {
+  world w;
+  std::vector<std::byte> got;
+  const std::error_code last = server_reads_through(
+      w, [](auto lower) { return std::make_unique<cutter>(std::move(lower), 20000); }, 13,
+      random_bytes(100000), got);
+  EXPECT_EQ(last, filters::errc::truncated) << last.message();
+  EXPECT_LT(got.size(), 20000u);
+}
+
+class TamperedRecord : public ::testing::TestWithParam<int> {};
+
+// A record altered in flight fails authentication: the reader ends with tls_protocol after
+// exactly the records before it, and never hands up a forged byte.
+TEST_P(TamperedRecord, EndsTheReadWithAProtocolErrorAfterOnlyGenuineBytes) {
+  world w;
+  const std::vector<std::byte> sent = random_bytes(200000, 3);
+  std::vector<std::byte> got;
+  // 50,000 bytes into the client's stream: past its handshake, inside its application data.
+  const std::error_code last = server_reads_through(
+      w, [&](auto lower) { return std::make_unique<tamperer>(std::move(lower), w.pool, 50000); },
+      GetParam(), sent, got);
   EXPECT_EQ(last, filters::errc::tls_protocol) << last.message();
   // Up to the record that holds offset 50,000 (records carry at most 16 KiB), nothing more.
   EXPECT_GT(got.size(), 50000u - 2 * 16384);
