@@ -90,6 +90,18 @@ bool responder::append_head(const http::response& r, fs::chain& out) {
   return true;
 }
 
+// The part of page `page` that [offset, offset + length) covers, shared from the page cache;
+// empty when that part is not all resident.
+fs::slice responder::resident_part(const fs::file& f, std::uint64_t page, std::uint64_t offset,
+                                   std::uint64_t length) {
+  fs::slice s = cache_->lookup(f, page);
+  const std::uint64_t page_start = page * fs::kPageSize;
+  const std::uint64_t from = std::max(offset, page_start) - page_start;
+  const std::uint64_t to = std::min(offset + length, page_start + fs::kPageSize) - page_start;
+  if (s.size() < to) return {};
+  return s.share(from, to - from);
+}
+
 void responder::append_file_body(const std::shared_ptr<const fs::file>& f, std::uint64_t offset,
                                  std::uint64_t length, fs::chain& out, response_summary& sum) {
   sum.body_bytes += length;
@@ -105,31 +117,21 @@ void responder::append_file_body(const std::shared_ptr<const fs::file>& f, std::
     // `out` only when every page is resident.
     constexpr std::uint64_t kMaxPages = resident_bodies::kMaxPages;
     if (first == last) {  // the common small file: one page, no gathering
-      fs::slice s = cache_->lookup(*f, first);
-      const std::uint64_t from = offset - first * fs::kPageSize;
-      if (s.size() >= from + length) {
+      fs::slice body = resident_part(*f, first, offset, length);
+      if (!body.empty()) {
         sum.from_page_cache = true;
-        const fs::slice body = s.share(from, length);
         resident_.remember(f, offset, length, {&body, 1});
-        out.append(body);
+        out.append(std::move(body));
         return;
       }
     } else if (last - first < kMaxPages) {
       std::array<fs::slice, kMaxPages> pages;
       std::size_t n = 0;
-      bool all = true;
-      for (std::uint64_t i = first; i <= last; ++i) {
-        fs::slice s = cache_->lookup(*f, i);
-        const std::uint64_t page_start = i * fs::kPageSize;
-        const std::uint64_t from = std::max(offset, page_start) - page_start;
-        const std::uint64_t to = std::min(offset + length, page_start + fs::kPageSize) - page_start;
-        if (s.size() < to) {
-          all = false;
-          break;
-        }
-        pages[n++] = s.share(from, to - from);
+      for (; first + n <= last; ++n) {
+        pages[n] = resident_part(*f, first + n, offset, length);
+        if (pages[n].empty()) break;
       }
-      if (all) {
+      if (first + n > last) {
         sum.from_page_cache = true;
         resident_.remember(f, offset, length, {pages.data(), n});
         for (std::size_t i = 0; i < n; ++i)
@@ -138,19 +140,13 @@ void responder::append_file_body(const std::shared_ptr<const fs::file>& f, std::
       }
     } else {  // more pages than the stack holds (a raised page_cache_max_file)
       fs::chain body;
-      bool all = true;
-      for (std::uint64_t i = first; i <= last && all; ++i) {
-        fs::slice s = cache_->lookup(*f, i);
-        const std::uint64_t page_start = i * fs::kPageSize;
-        const std::uint64_t from = std::max(offset, page_start) - page_start;
-        const std::uint64_t to = std::min(offset + length, page_start + fs::kPageSize) - page_start;
-        if (s.size() < to) {
-          all = false;
-          break;
-        }
-        body.append(s.share(from, to - from));
+      std::uint64_t i = first;
+      for (; i <= last; ++i) {
+        fs::slice part = resident_part(*f, i, offset, length);
+        if (part.empty()) break;
+        body.append(std::move(part));
       }
-      if (all) {
+      if (i > last) {
         sum.from_page_cache = true;
         out.append(std::move(body));
         return;

@@ -115,6 +115,8 @@ class responder {
   std::size_t body_segments(const http::response& r) const;
   void append_file_body(const std::shared_ptr<const fs::file>& f, std::uint64_t offset,
                         std::uint64_t length, fs::chain& out, response_summary& sum);
+  fs::slice resident_part(const fs::file& f, std::uint64_t page, std::uint64_t offset,
+                          std::uint64_t length);
   response_summary respond_generated(const http::request& req, std::string_view content_type,
                                      std::string_view body, fs::chain& out);
   bool open_resource(std::string_view path, bool trailing_slash, opened& out, int& err);
