@@ -40,33 +40,22 @@ std::optional<std::string_view> path_of(std::string_view t) {
   return rest.substr(end);
 }
 
-// RFC 3986 §2-3: unreserved, sub-delims, ':', '@', '/', '?' and '%' (escapes already
-// made) may stand in a URI's path and query as they are.
-constexpr std::array<bool, 256> make_uri_table() {
+// Letters, digits and `extra`: the bytes that stand for themselves in a percent-encoding.
+constexpr std::array<bool, 256> make_unescaped_table(std::string_view extra) {
   std::array<bool, 256> t{};
   for (int c = '0'; c <= '9'; ++c)
     t[c] = true;
   for (int c = 'a'; c <= 'z'; ++c)
     t[c] = t[c - 'a' + 'A'] = true;
-  for (const char c : std::string_view("-._~!$&'()*+,;=:@/?%"))
+  for (const char c : extra)
     t[static_cast<unsigned char>(c)] = true;
   return t;
 }
-constexpr std::array<bool, 256> kUriByte = make_uri_table();
-
-void append_uri_bytes(std::string& out, std::string_view s) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  for (const char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if (kUriByte[u]) {
-      out += c;
-    } else {
-      out += '%';
-      out += kHex[u >> 4];
-      out += kHex[u & 15];
-    }
-  }
-}
+// RFC 3986 §2-3: unreserved, sub-delims, ':', '@', '/', '?' and '%' (escapes already made)
+// may stand in a URI's path and query as they are.
+constexpr std::array<bool, 256> kUriByte = make_unescaped_table("-._~!$&'()*+,;=:@/?%");
+// RFC 3986 §2.3: the unreserved characters, and '/'.
+constexpr std::array<bool, 256> kNameByte = make_unescaped_table("-._~/");
 
 }  // namespace
 
@@ -81,10 +70,25 @@ bool directory_location(std::string_view target, std::string& out) {
     p = p.substr(0, end);
   }
   out.clear();
-  append_uri_bytes(out, p);
+  append_percent_encoded(out, p, uri_bytes::uri);
   out += '/';
-  append_uri_bytes(out, query);
+  append_percent_encoded(out, query, uri_bytes::uri);
   return true;
+}
+
+void append_percent_encoded(std::string& out, std::string_view s, uri_bytes keep) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  const std::array<bool, 256>& plain = keep == uri_bytes::uri ? kUriByte : kNameByte;
+  for (const char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (plain[u]) {
+      out += c;
+    } else {
+      out += '%';
+      out += kHex[u >> 4];
+      out += kHex[u & 15];
+    }
+  }
 }
 
 // One pass over the path: stop at '?' or '#', decode percent-escapes, and normalize

@@ -35,4 +35,14 @@ std::optional<resolved_target> resolve_target(std::string_view target, std::span
 /// that is neither origin- nor absolute-form.
 bool directory_location(std::string_view target, std::string& out);
 
+/// Which bytes append_percent_encoded leaves as they are.
+enum class uri_bytes {
+  uri,   ///< all a URI's path and query may hold (RFC 3986 §3.3-3.4), '%' included: for
+         ///< bytes already percent-encoded once (a received target)
+  name,  ///< only the unreserved characters and '/': for raw bytes such as a file name
+};
+
+/// Appends `s` to `out`, every byte not in `keep` as %XX (uppercase hex, RFC 3986 §2.1).
+void append_percent_encoded(std::string& out, std::string_view s, uri_bytes keep);
+
 }  // namespace pagewire::http

@@ -38,21 +38,6 @@ void append_html_escaped(std::string& out, std::string_view s) {
   }
 }
 
-void append_url_escaped(std::string& out, std::string_view s) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  for (char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if ((u >= '0' && u <= '9') || (u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') || c == '-' ||
-        c == '.' || c == '_' || c == '~' || c == '/') {
-      out += c;
-    } else {
-      out += '%';
-      out += kHex[u >> 4];
-      out += kHex[u & 15];
-    }
-  }
-}
-
 }  // namespace
 
 http::file_stat stat_of(const fs::file& f) {
@@ -331,7 +316,7 @@ bool responder::render_listing(const opened& o, std::string_view url_path, std::
   for (const auto& n : names) {
     html += "  <li><a href=\"";
     std::string href;
-    append_url_escaped(href, n);
+    http::append_percent_encoded(href, n, http::uri_bytes::name);
     append_html_escaped(html, href);
     html += "\">";
     append_html_escaped(html, n);

@@ -96,6 +96,23 @@ TEST(DirectoryLocation, EscapesBytesAUriMayNotHold) {
   EXPECT_EQ(location("/caf\xC3\xA9"), "/caf%C3%A9/");
 }
 
+// A file name becomes one path segment: every byte but the unreserved ones is escaped, '%'
+// and the delimiters included, so the name cannot turn into a query, a fragment or an escape.
+TEST(PercentEncoded, NameKeepsOnlyUnreservedBytes) {
+  std::string out = "x/";
+  append_percent_encoded(out, "a b%20?c#d;e&f'g\\h\xC3\xA9~-._", uri_bytes::name);
+  EXPECT_EQ(out, "x/a%20b%2520%3Fc%23d%3Be%26f%27g%5Ch%C3%A9~-._");
+}
+
+TEST(PercentEncoded, UriKeepsWhatAPathAndQueryMayHold) {
+  std::string out;
+  append_percent_encoded(out, "/a%20b?q=1&r=(2)", uri_bytes::uri);
+  EXPECT_EQ(out, "/a%20b?q=1&r=(2)");
+  out.clear();
+  append_percent_encoded(out, std::string_view("\0 \x7f\xff", 4), uri_bytes::uri);
+  EXPECT_EQ(out, "%00%20%7F%FF");
+}
+
 // The security corpus of issue 7 at the path level: rejected, or under the root.
 TEST(ResolveTarget, SecurityCorpus) {
   EXPECT_FALSE(resolve("/../etc/passwd"));
