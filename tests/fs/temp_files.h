@@ -2,6 +2,7 @@
 
 /// Test helpers: files under $TEST_TMPDIR (falls back to /tmp), removed by the fixture owner.
 
+#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <fcntl.h>
@@ -19,7 +20,7 @@ inline std::string temp_dir() {
 
 /// A unique path under temp_dir() with the given stem.
 inline std::string temp_path(const std::string& stem) {
-  static int counter = 0;
+  static std::atomic<int> counter{0};
   return temp_dir() + "/" + stem + "." + std::to_string(::getpid()) + "." +
          std::to_string(counter++);
 }

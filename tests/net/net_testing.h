@@ -1,18 +1,17 @@
 #pragma once
 
 /// Test helpers for tests/net: loopback TCP pairs, a receiving thread that hashes what it gets
-/// (SHA-256 via OpenSSL EVP), temp files under $TEST_TMPDIR, and a bounded loop runner.
+/// (SHA-256 via OpenSSL EVP), files under $TEST_TMPDIR (tests/fs/temp_files.h's helpers), and a
+/// bounded loop runner.
 
 #include <arpa/inet.h>
 #include <array>
-#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
 #include <functional>
 #include <netinet/in.h>
-#include <random>
 #include <string>
 #include <sys/socket.h>
 #include <system_error>
@@ -24,6 +23,8 @@
 #include <openssl/evp.h>
 
 #include <pagewire/runtime/context.h>
+
+#include "tests/fs/temp_files.h"
 
 namespace pagewire::net::testing {
 
@@ -68,24 +69,9 @@ inline digest hash_of_file(int fd, std::uint64_t off, std::uint64_t len) {
   return h.final();
 }
 
-inline std::string temp_dir() {
-  const char* d = std::getenv("TEST_TMPDIR");
-  return d != nullptr ? d : "/tmp";
-}
-
-inline std::string temp_path(const std::string& stem) {
-  static std::atomic<int> counter{0};
-  return temp_dir() + "/" + stem + "." + std::to_string(::getpid()) + "." +
-         std::to_string(counter++);
-}
-
-inline std::vector<char> random_bytes(std::size_t n, std::uint32_t seed) {
-  std::vector<char> out(n);
-  std::mt19937 rng(seed);
-  for (auto& c : out)
-    c = static_cast<char>(rng());
-  return out;
-}
+using fs::testing::random_bytes;
+using fs::testing::temp_dir;
+using fs::testing::temp_path;
 
 /// Writes `data` at `offset` of a new file (the rest stays a hole); returns an O_RDONLY fd.
 inline int make_file(const std::vector<char>& data, std::uint64_t offset = 0,
