@@ -1,7 +1,4 @@
 // Its own binary: it lowers RLIMIT_MEMLOCK and drops CAP_IPC_LOCK for the whole process.
-#include <linux/capability.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -9,25 +6,14 @@
 #include <pagewire/fs/page_cache.h>
 #include <pagewire/runtime/context.h>
 
+#include "tests/fs/memlock_limit.h"
 #include "tests/fs/temp_files.h"
 
 namespace pagewire::fs {
 namespace {
 
-bool drop_ipc_lock() {
-  __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
-  __user_cap_data_struct data[2] = {};
-  if (::syscall(SYS_capget, &hdr, data) != 0) return false;
-  data[CAP_IPC_LOCK / 32].effective &= ~(1u << (CAP_IPC_LOCK % 32));
-  return ::syscall(SYS_capset, &hdr, data) == 0;
-}
-
 TEST(PageCacheRegistration, RefusedRegistrationStillServesCorrectBytes) {
-  rlimit lim{0, 0};
-  ASSERT_EQ(::getrlimit(RLIMIT_MEMLOCK, &lim), 0);
-  lim.rlim_cur = 64 * 1024;
-  ASSERT_EQ(::setrlimit(RLIMIT_MEMLOCK, &lim), 0);
-  ASSERT_TRUE(drop_ipc_lock());
+  ASSERT_TRUE(testing::limit_memlock(64 * 1024));
 
   runtime::context_options co;
   co.read_environment = false;

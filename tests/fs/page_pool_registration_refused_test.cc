@@ -1,8 +1,5 @@
 // Its own binary: it lowers RLIMIT_MEMLOCK and drops CAP_IPC_LOCK for the whole process.
 #include <cstring>
-#include <linux/capability.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -10,27 +7,14 @@
 
 #include <pagewire/fs/page_pool.h>
 
+#include "tests/fs/memlock_limit.h"
 #include "tests/fs/temp_files.h"
 
 namespace pagewire::fs {
 namespace {
 
-// Root bypasses RLIMIT_MEMLOCK through CAP_IPC_LOCK; drop it from the effective set so the
-// kernel accounts (and refuses) pinned memory the way it does for an ordinary user.
-bool drop_ipc_lock() {
-  __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
-  __user_cap_data_struct data[2] = {};
-  if (::syscall(SYS_capget, &hdr, data) != 0) return false;
-  data[CAP_IPC_LOCK / 32].effective &= ~(1u << (CAP_IPC_LOCK % 32));
-  return ::syscall(SYS_capset, &hdr, data) == 0;
-}
-
 TEST(PagePoolRegistration, RefusedByLowMemlockLimitKeepsWorkingUnregistered) {
-  rlimit lim{0, 0};
-  ASSERT_EQ(::getrlimit(RLIMIT_MEMLOCK, &lim), 0);
-  lim.rlim_cur = 64 * 1024;  // far below one 2 MiB arena
-  ASSERT_EQ(::setrlimit(RLIMIT_MEMLOCK, &lim), 0);
-  ASSERT_TRUE(drop_ipc_lock());
+  ASSERT_TRUE(testing::limit_memlock(64 * 1024));  // far below one 2 MiB arena
 
   io_uring ring;
   if (io_uring_queue_init(8, &ring, 0) < 0) GTEST_SKIP() << "io_uring unavailable";
