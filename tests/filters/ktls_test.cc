@@ -65,22 +65,6 @@ TEST(KtlsDecision, ConfirmReasonNamesThePathAndCipher) {
 
 using world = socket_world;
 
-std::pair<int, int> tcp_pair() {
-  int l = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  EXPECT_EQ(::bind(l, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  EXPECT_EQ(::listen(l, 1), 0);
-  socklen_t len = sizeof a;
-  ::getsockname(l, reinterpret_cast<sockaddr*>(&a), &len);
-  const int c = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  EXPECT_EQ(::connect(c, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  const int s = ::accept4(l, nullptr, nullptr, SOCK_CLOEXEC);
-  ::close(l);
-  return {c, s};
-}
-
 struct outcome {
   std::error_code server_write, client_read, server_read;
   std::vector<std::byte> at_client, at_server;

@@ -2,10 +2,16 @@
 
 // Stacks by name over any pair of transports: "plain", "tls", "gzip+plain", "gzip+tls",
 // "zstd+tls"... One side is the TLS server, the other the client. `world` is what one test
-// runs them on; `socket_world` adds what stacks over real sockets need.
+// runs them on; `socket_world` adds what stacks over real sockets need, and tcp_pair() makes
+// the sockets.
 
+#include <arpa/inet.h>
 #include <chrono>
+#include <netinet/in.h>
 #include <string>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <utility>
 
 #include <pagewire/fs/page_cache.h>
 #include <pagewire/net/pipe_pool.h>
@@ -65,6 +71,43 @@ inline std::unique_ptr<filters::stream> build_stack(const std::string& spec,
     }
   }
   return s;
+}
+
+/// A stack spec as a test-name suffix ("gzip+tls" -> "gzip_tls"), for INSTANTIATE_TEST_SUITE_P.
+inline std::string stack_name(const ::testing::TestParamInfo<std::string>& info) {
+  std::string s = info.param;
+  for (char& c : s)
+    if (c == '+') c = '_';
+  return s;
+}
+
+/// A listening loopback socket on an ephemeral port (written to `port`).
+inline int listen_loopback(int& port) {
+  int l = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(::bind(l, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  EXPECT_EQ(::listen(l, 8), 0);
+  socklen_t len = sizeof a;
+  ::getsockname(l, reinterpret_cast<sockaddr*>(&a), &len);
+  port = ntohs(a.sin_port);
+  return l;
+}
+
+/// A connected loopback TCP pair: {client fd, server fd}; the caller owns both.
+inline std::pair<int, int> tcp_pair() {
+  int port = 0;
+  const int l = listen_loopback(port);
+  int c = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(static_cast<std::uint16_t>(port));
+  EXPECT_EQ(::connect(c, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  const int s = ::accept4(l, nullptr, nullptr, SOCK_CLOEXEC);
+  ::close(l);
+  return {c, s};
 }
 
 }  // namespace pwtest
