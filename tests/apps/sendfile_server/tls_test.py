@@ -2,7 +2,8 @@
 certificate made with the openssl CLI in TEST_TMPDIR; curl -k, openssl s_client and
 Python's ssl module as clients. Byte-exact bodies for every demo size, HEAD, Range,
 304, a plain-HTTP client on the TLS port (closed, while a TLS client keeps being
-served), the handshake timeout and /-/stats."""
+served), the handshake timeout, TLS 1.0/1.1 and client renegotiation refused, and
+/-/stats."""
 
 import json
 import os
@@ -147,6 +148,56 @@ class HttpsServing(unittest.TestCase):
                 closed = True
             self.assertTrue(closed)
             self.assertLess(time.monotonic() - start, 14)  # header timeout 1.5 s, not 15 s
+
+    def s_client(self, *args, stdin=b"", timeout=30):
+        """openssl s_client against the server; returns (returncode, stdout+stderr)."""
+        r = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{self.srv.port}",
+                            *args], input=stdin, capture_output=True, timeout=timeout,
+                           check=False)
+        return r.returncode, r.stdout + r.stderr
+
+    def test_tls_1_0_and_1_1_are_refused_by_the_server(self):
+        # The client offers the old version (its own security level lowered so that it does),
+        # and the server answers with a protocol_version alert (70); 1.2 and 1.3 handshake.
+        for version in ("-tls1", "-tls1_1"):
+            rc, out = self.s_client(version, "-cipher", "DEFAULT@SECLEVEL=0")
+            self.assertNotEqual(rc, 0, version)
+            self.assertTrue(b"alert protocol version" in out, (version, out[-600:]))
+        for version, name in (("-tls1_2", b"TLSv1.2"), ("-tls1_3", b"TLSv1.3")):
+            rc, out = self.s_client(version)
+            self.assertEqual(rc, 0, (version, out[-600:]))
+            self.assertTrue(b"New, " + name + b", Cipher is" in out, (version, out[-600:]))
+        c = TlsSocket(self.srv.port)  # the refused handshakes cost the server nothing else
+        try:
+            self.assertEqual(lib.sha256(c.request("/1k.bin").body), DIGESTS["1k.bin"])
+        finally:
+            c.close()
+
+    def test_client_renegotiation_is_refused_and_the_server_keeps_serving(self):
+        # Client-initiated renegotiation costs the server a handshake per request the client
+        # likes (a known DoS lever), so it is refused: s_client's "R" command asks for one on
+        # a TLS 1.2 connection that has just been served, and gets the no_renegotiation alert.
+        with subprocess.Popen(["openssl", "s_client", "-tls1_2", "-connect",
+                               f"127.0.0.1:{self.srv.port}"], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as p:
+            try:
+                p.stdin.write(b"GET /1k.bin HTTP/1.1\r\nHost: localhost\r\n\r\n")
+                p.stdin.flush()
+                time.sleep(0.5)  # the response comes back before the renegotiation is asked
+                p.stdin.write(b"R\n")
+                p.stdin.flush()
+                out, _ = p.communicate(timeout=20)
+            finally:
+                if p.poll() is None:
+                    p.kill()
+        self.assertTrue(b"HTTP/1.1 200 OK" in out, out[-600:])
+        self.assertTrue(b"RENEGOTIATING" in out, out[-600:])
+        self.assertTrue(b"no renegotiation" in out, out[-600:])
+        c = TlsSocket(self.srv.port)  # a new client is served as before
+        try:
+            self.assertEqual(lib.sha256(c.request("/64k.bin").body), DIGESTS["64k.bin"])
+        finally:
+            c.close()
 
     def test_stats_report_the_tls_path(self):
         c = TlsSocket(self.srv.port)
