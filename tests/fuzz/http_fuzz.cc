@@ -83,6 +83,16 @@ void check_path(std::string_view target) {
   std::vector<char> again(location.size());
   const auto back = http::resolve_target(location, again);
   check(back && back->path == p && back->trailing_slash);
+  // The path as a directory listing writes a name into an href (percent-encoded, '/' kept):
+  // unreserved bytes and escapes only, and it resolves back to the same path.
+  std::string href = "/";
+  http::append_percent_encoded(href, p, http::uri_bytes::name);
+  for (const char c : href)
+    check((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+          std::string_view("-._~/%").find(c) != std::string_view::npos);
+  std::vector<char> named_scratch(href.size());
+  const auto named = http::resolve_target(href, named_scratch);
+  check(named && named->path == p);
 }
 
 void check_request(const http::request& req) {
