@@ -61,9 +61,10 @@ std::shared_ptr<tls_context> tls_context::create(const tls_options& o, std::erro
   };
   SSL_CTX_set_min_proto_version(c, lo);
   SSL_CTX_set_max_proto_version(c, hi);
-  SSL_CTX_set_options(
-      c, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_TICKET | (o.enable_ktls ? SSL_OP_ENABLE_KTLS : 0));
-  SSL_CTX_set_num_tickets(c, 0);
+  const unsigned tickets = server ? o.session_tickets : 0;
+  SSL_CTX_set_options(c, SSL_OP_NO_RENEGOTIATION | (tickets == 0 ? SSL_OP_NO_TICKET : 0) |
+                             (o.enable_ktls ? SSL_OP_ENABLE_KTLS : 0));
+  SSL_CTX_set_num_tickets(c, tickets);
   SSL_CTX_set_mode(c, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
   SSL_CTX_set_read_ahead(c, 1);
   // Before the context is shared: engines then find the capturing keylog callback in place.

@@ -2,8 +2,12 @@
 
 /// tls_context: the shared, immutable TLS configuration (an OpenSSL 3 SSL_CTX) for one
 /// side: a server's certificate and key (PEM files), or a client's trust settings. ALPN
-/// "http/1.1" is offered/selected; TLS 1.2 and 1.3 are enabled (configurable); session
-/// tickets and renegotiation are off (no writes hidden inside reads). SSL_OP_ENABLE_KTLS
+/// "http/1.1" is offered/selected; TLS 1.2 and 1.3 are enabled (configurable). A server
+/// resumes sessions: TLS 1.2 by session ID (the SSL_CTX's cache) or ticket, TLS 1.3 by the
+/// `session_tickets` tickets it sends at the end of each full handshake (stateless, sealed
+/// under a key OpenSSL draws once per context, so every thread sharing the context accepts
+/// them). Those are handshake writes: after the handshake nothing but a KeyUpdate answer or
+/// an alert is written on a read. Renegotiation is refused. SSL_OP_ENABLE_KTLS
 /// is set when kTLS is asked for, so OpenSSL offloads records to the kernel where a
 /// socket BIO and the kernel's `tls` ULP allow it (ktls.h).
 ///
@@ -39,6 +43,9 @@ struct tls_options {
   /// 12 or 13: the lowest and highest protocol versions.
   int min_version = 12;
   int max_version = 13;
+  /// Server: TLS 1.3 session tickets sent after each full handshake (0: none, so TLS 1.3
+  /// clients cannot resume; TLS 1.2 tickets are off too, session IDs still resume).
+  unsigned session_tickets = 2;
   /// Offer/require ALPN "http/1.1".
   bool alpn_http11 = true;
   /// Ask OpenSSL for kernel TLS (SSL_OP_ENABLE_KTLS); used only by socket-BIO engines.

@@ -439,6 +439,10 @@ std::string_view tls_engine::alpn() const noexcept {
   return p ? std::string_view(reinterpret_cast<const char*>(p), n) : std::string_view();
 }
 
+bool tls_engine::session_reused() const noexcept {
+  return SSL_session_reused(ssl_) == 1;
+}
+
 std::string_view tls_engine::version() const noexcept {
   return SSL_get_version(ssl_);
 }

@@ -124,6 +124,8 @@ class tls_engine {
   const sealer_stats& sealer() const noexcept { return sealer_stats_; }
 
   std::string_view alpn() const noexcept;
+  /// The handshake resumed an earlier session (TLS 1.3 ticket, TLS 1.2 session ID or ticket).
+  bool session_reused() const noexcept;
   std::string_view version() const noexcept;
   std::string_view cipher() const noexcept;
   SSL* native() const noexcept { return ssl_; }

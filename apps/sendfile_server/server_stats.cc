@@ -83,6 +83,7 @@ void render_stats_json(const stats_context& c, std::string& out) {
   put(out, "\",\"tls_handshakes\":{");
   field(out, "userspace", sum(ws, &worker_counters::tls_handshakes_userspace));
   field(out, "ktls", ktls);
+  field(out, "resumed", sum(ws, &worker_counters::tls_handshakes_resumed));
   field(out, "failed", sum(ws, &worker_counters::tls_handshake_failures), true);
   put(out, "},\"busy_poll\":{");
   field(out, "us", c.busy_poll_us);

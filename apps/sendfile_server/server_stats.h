@@ -38,6 +38,7 @@ struct worker_counters {
   std::atomic<std::uint64_t> path_tls{0};  // responses written through tls_layer
   std::atomic<std::uint64_t> tls_handshakes_userspace{0};
   std::atomic<std::uint64_t> tls_handshakes_ktls{0};
+  std::atomic<std::uint64_t> tls_handshakes_resumed{0};  // of the two above
   std::atomic<std::uint64_t> tls_handshake_failures{0};  // not TLS, timed out, refused
   std::atomic<std::uint64_t> path_fallback_copy{0};
   // How transmits moved (mirrored from net::transmit_stats).

@@ -84,6 +84,9 @@ void session::on_tls_receive(std::error_code ec, fs::chain plaintext) {
     } else {
       worker_counters::bump(c.tls_handshakes_userspace);
     }
+    if (tls_->established() && tls_->engine().session_reused()) {
+      worker_counters::bump(c.tls_handshakes_resumed);
+    }
   }
   if (ec) {
     if (!tls_->established()) return close(true);  // not TLS (plain HTTP), or too slow

@@ -43,7 +43,7 @@ struct peer_pair {
     bool pw_server = true;
     const char* suite = "TLS_AES_128_GCM_SHA256";
     int peer_max_version = TLS1_3_VERSION;
-    int tickets = 0;  // session tickets the pagewire server sends
+    unsigned tickets = 0;  // session tickets the pagewire server sends
     std::uint64_t records_per_key = 0;
     bool record_sealer = true;
     void (*keylog)(const SSL*, const char*) = nullptr;  // installed before the engine
@@ -59,13 +59,10 @@ struct peer_pair {
     o.ciphersuites = c.suite;
     o.records_per_key = c.records_per_key;
     o.record_sealer = c.record_sealer;
+    o.session_tickets = c.tickets;
     std::error_code ec;
     ctx = filters::tls_context::create(o, ec);
     EXPECT_FALSE(ec) << ec.message();
-    if (c.tickets) {
-      SSL_CTX_clear_options(ctx->native(), SSL_OP_NO_TICKET);
-      SSL_CTX_set_num_tickets(ctx->native(), static_cast<std::size_t>(c.tickets));
-    }
     if (c.keylog) SSL_CTX_set_keylog_callback(ctx->native(), c.keylog);
     pw = std::make_unique<tls_engine>(ctx, pool, ec);
     EXPECT_FALSE(ec) << ec.message();

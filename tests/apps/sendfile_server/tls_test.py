@@ -2,8 +2,8 @@
 certificate made with the openssl CLI in TEST_TMPDIR; curl -k, openssl s_client and
 Python's ssl module as clients. Byte-exact bodies for every demo size, HEAD, Range,
 304, a plain-HTTP client on the TLS port (closed, while a TLS client keeps being
-served), the handshake timeout, TLS 1.0/1.1 and client renegotiation refused, and
-/-/stats."""
+served), the handshake timeout, TLS 1.0/1.1 and client renegotiation refused, session
+resumption (TLS 1.3 tickets, TLS 1.2 session IDs) and /-/stats."""
 
 import json
 import os
@@ -212,6 +212,94 @@ class HttpsServing(unittest.TestCase):
         hs = stats["tls_handshakes"]
         self.assertGreaterEqual(hs["userspace"] + hs["ktls"], 1)
         self.assertGreaterEqual(stats["paths"]["tls"], 1)
+
+
+class SessionResumption(unittest.TestCase):
+    """A client that comes back resumes its session instead of a full handshake: TLS 1.3 by
+    the tickets the server sends, TLS 1.2 by session ID. Two worker threads, each with its
+    own SO_REUSEPORT listener: every reconnect resumes whichever thread takes it (one
+    context, one ticket key)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = lib.Server(ROOT, "--tls-cert", CERT, "--tls-key", KEY, "--stats", threads=2)
+
+    @classmethod
+    def tearDownClass(cls):
+        rc = cls.srv.stop()
+        assert rc == 0, cls.srv.stderr()
+
+    contexts = {}
+
+    def connect(self, version, session=None):
+        # A session resumes only through the client context that made it.
+        ctx = self.contexts.get(version)
+        if ctx is None:
+            ctx = self.contexts[version] = client_context()
+            ctx.minimum_version = ctx.maximum_version = version
+        raw = lib.connect(self.srv.port, 20)
+        sock = ctx.wrap_socket(raw, server_hostname="localhost", session=session)
+        return sock, lib.Reader(sock)
+
+    def get(self, sock, reader, name):
+        sock.sendall(f"GET /{name} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode())
+        return reader.read_response()
+
+    def stats(self):
+        sock, reader = self.connect(ssl.TLSVersion.TLSv1_3)
+        try:
+            return json.loads(self.get(sock, reader, "-/stats").body)
+        finally:
+            sock.close()
+
+    def test_tls13_and_tls12_clients_resume_on_every_reconnect(self):
+        for version in (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2):
+            before = self.stats()["tls_handshakes"]["resumed"]
+            sock, reader = self.connect(version)
+            try:
+                self.assertFalse(sock.session_reused)
+                # A response read first: TLS 1.3 tickets come after the handshake.
+                self.assertEqual(lib.sha256(self.get(sock, reader, "1k.bin").body),
+                                 DIGESTS["1k.bin"])
+                session = sock.session
+            finally:
+                sock.close()
+            self.assertIsNotNone(session, version)
+            for i in range(6):  # fresh connections, spread over both threads
+                sock, reader = self.connect(version, session)
+                try:
+                    self.assertTrue(sock.session_reused, (version, i))
+                    r = self.get(sock, reader, "1m.bin")
+                    self.assertEqual(lib.sha256(r.body), DIGESTS["1m.bin"], (version, i))
+                    if version == ssl.TLSVersion.TLSv1_3:
+                        session = sock.session  # a ticket is good for one resumption
+                finally:
+                    sock.close()
+            self.assertGreaterEqual(self.stats()["tls_handshakes"]["resumed"] - before, 6)
+
+    def test_a_resumed_tls13_connection_seals_bodies_without_a_copy(self):
+        # The tickets are the records OpenSSL sealed under the application key before the
+        # record sealer took over; it must count them (its first sequence number) or the
+        # client would fail to open the first body record.
+        sock, reader = self.connect(ssl.TLSVersion.TLSv1_3)
+        try:
+            self.get(sock, reader, "1k.bin")
+            session = sock.session
+        finally:
+            sock.close()
+        sock, reader = self.connect(ssl.TLSVersion.TLSv1_3, session)
+        try:
+            self.assertTrue(sock.session_reused)
+            self.get(sock, reader, "1m.bin")  # warms the page cache
+            before = json.loads(self.get(sock, reader, "-/stats").body)
+            for _ in range(4):
+                self.assertEqual(lib.sha256(self.get(sock, reader, "1m.bin").body),
+                                 DIGESTS["1m.bin"])
+            after = json.loads(self.get(sock, reader, "-/stats").body)
+        finally:
+            sock.close()
+        self.assertLess(after["bytes_copied_user_space"] - before["bytes_copied_user_space"],
+                        64 << 10)
 
 
 class HttpsBodyCopies(unittest.TestCase):
