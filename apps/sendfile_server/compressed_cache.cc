@@ -3,15 +3,16 @@
 namespace pagewire::sendfile_server {
 
 compressed_cache::key compressed_cache::key_of(const fs::file& f, http::content_coding coding) {
-  return key{static_cast<std::uint64_t>(f.dev()), static_cast<std::uint64_t>(f.ino()),
-             f.version().size, f.version().mtime_ns, coding};
+  return key{static_cast<std::uint64_t>(f.dev()), static_cast<std::uint64_t>(f.ino()), f.version(),
+             coding};
 }
 
 std::size_t compressed_cache::hash::operator()(const key& k) const noexcept {
   std::uint64_t h = k.ino * 0x9e3779b97f4a7c15ULL;
   h ^= k.dev + (h << 6) + (h >> 2);
-  h ^= static_cast<std::uint64_t>(k.mtime_ns) + (h << 6) + (h >> 2);
-  h ^= k.size + (h << 6) + (h >> 2);
+  h ^= static_cast<std::uint64_t>(k.version.mtime_ns) + (h << 6) + (h >> 2);
+  h ^= static_cast<std::uint64_t>(k.version.ctime_ns) + (h << 6) + (h >> 2);
+  h ^= k.version.size + (h << 6) + (h >> 2);
   h ^= static_cast<std::uint64_t>(k.coding) + (h << 6) + (h >> 2);
   return static_cast<std::size_t>(h);
 }

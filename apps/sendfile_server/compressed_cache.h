@@ -1,7 +1,7 @@
 #pragma once
 
 /// compressed_cache: a small per-worker LRU of on-the-fly compressed bodies, keyed by
-/// (device, inode, size, mtime, coding), bounded in bytes. A hit hands out a chain that
+/// (device, inode, fs::file_version, coding), bounded in bytes. A hit hands out a chain that
 /// shares the cached pages (refcounts only), so repeated requests for the same file and
 /// coding skip the page-cache read and the encoder. A file that changes gets a new
 /// version, so a stale body is never served; it ages out of the LRU.
@@ -26,8 +26,7 @@ class compressed_cache {
   struct key {
     std::uint64_t dev = 0;
     std::uint64_t ino = 0;
-    std::uint64_t size = 0;
-    std::int64_t mtime_ns = 0;
+    fs::file_version version;  // all of it: a rewrite that keeps size and mtime moves ctime
     http::content_coding coding = http::content_coding::identity;
     friend bool operator==(const key&, const key&) = default;
   };
