@@ -37,7 +37,7 @@ session::session(worker& w, int fd, std::string remote)
 void session::start() {
   if (w_.tls() && !tls_) {
     worker_counters::bump(w_.counters().tls_handshake_failures);
-    close(true);
+    close(close_mode::reset);
     return;
   }
   conn_.set_phase(net::phase::idle);
@@ -89,7 +89,7 @@ void session::on_tls_receive(std::error_code ec, fs::chain plaintext) {
     }
   }
   if (ec) {
-    if (!tls_->established()) return close(true);  // not TLS (plain HTTP), or too slow
+    if (!tls_->established()) return close(close_mode::reset);  // not TLS (plain HTTP), or too slow
     if (ec == std::errc::timed_out) worker_counters::bump(w_.counters().timeouts);
     close_after_ = true;  // end of stream or error: send what is pending, then close
     if (!sending_ && pending_.empty()) close();
@@ -262,14 +262,17 @@ void session::on_sent(std::error_code ec, std::uint64_t bytes) {
   count_paths();
   if (closing_) return maybe_finish();
   if (ec) {
-    if (ec.value() == ENODATA) {
+    if (ec.value() == ENODATA) {  // the file ended before its Content-Length
       w_.note_truncated();
-    } else if (ec == std::errc::timed_out) {
+      close(close_mode::cut);
+      return;
+    }
+    if (ec == std::errc::timed_out) {
       worker_counters::bump(w_.counters().timeouts);
     } else if (ec.value() != ECANCELED) {
       worker_counters::bump(w_.counters().send_errors);
     }
-    close(true);
+    close(close_mode::reset);
     return;
   }
   if (!pending_.empty()) {
@@ -309,18 +312,18 @@ void session::stop_gracefully() {
 
 void session::abort() {
   if (shutting_down_) tls_->cancel();  // a close_notify the peer does not take
-  close(true);
+  close(close_mode::reset);
 }
 
-void session::close(bool reset) {
+void session::close(close_mode mode) {
   if (closing_) return;
   closing_ = true;
-  if (reset) {
+  if (mode == close_mode::reset) {
     // The peer stopped reading (or we give up on it): drop what the socket still holds
     // instead of trickling it out for minutes after the session is gone (RST on close).
     const linger lg{1, 0};
     ::setsockopt(conn_.fd(), SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
-  } else if (tls_ && tls_->established()) {
+  } else if (mode == close_mode::graceful && tls_ && tls_->established()) {
     shutting_down_ = true;  // close_notify, then FIN; bounded by the send timeout
     tls_->shutdown([this](std::error_code) {
       shutting_down_ = false;

@@ -74,8 +74,13 @@ class session {
   void log(const http::request* req, const response_summary& sum);
   void flush();
   void on_sent(std::error_code ec, std::uint64_t bytes);
-  /// `reset`: abortive close (SO_LINGER 0) for timeouts, failed sends and hard stops.
-  void close(bool reset = false);
+  /// How a connection ends. graceful: after what is owed (TLS: close_notify, then FIN).
+  /// reset: abortive (SO_LINGER 0), what the socket still holds is dropped; for timeouts,
+  /// failed sends and hard stops. cut: FIN right after what was sent, without close_notify,
+  /// so that a TLS client too sees the stream end early; for a response that cannot be
+  /// completed (its file shrank), whose bytes that exist must still arrive.
+  enum class close_mode : std::uint8_t { graceful, reset, cut };
+  void close(close_mode mode = close_mode::graceful);
   void close_connection();
   void count_paths();
   /// Hands the session back to the worker once the connection closed and nothing of
