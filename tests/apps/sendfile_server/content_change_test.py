@@ -38,7 +38,6 @@ import gzip
 import json
 import os
 import random
-import socket
 import tempfile
 import threading
 import time
@@ -82,28 +81,6 @@ def request(path, headers=()):
     return "\r\n".join(lines).encode("latin-1")
 
 
-def parse_head(head):
-    lines = head.decode("latin-1").split("\r\n")
-    version, status, reason = (lines[0].split(" ", 2) + [""])[:3]
-    headers = []
-    for line in lines[1:]:
-        k, _, v = line.partition(":")
-        headers.append((k, v.strip()))
-    return version, int(status), reason, headers
-
-
-def connect(port, rcvbuf=None):
-    """A connection; `rcvbuf` caps the receive buffer (no autotuning: the server cannot
-    get far ahead of what the test read)."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.settimeout(TIMEOUT)
-    if rcvbuf:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    s.connect(("127.0.0.1", port))
-    return s
-
-
 class Got:
     """A response as the client saw it. `complete`: the whole body (Content-Length bytes)
     came; else the connection ended (FIN or reset) before it."""
@@ -136,7 +113,7 @@ class Got:
 
 def fetch_fresh(port, path, headers=()):
     """One GET on a new connection that asks to close, read until the server closes."""
-    with connect(port) as s:
+    with lib.connect(port, TIMEOUT) as s:
         s.sendall(request(path, [*headers, "Connection: close"]))
         data = bytearray()
         try:
@@ -150,7 +127,7 @@ def fetch_fresh(port, path, headers=()):
     head, sep, body = bytes(data).partition(b"\r\n\r\n")
     if not sep:
         raise AssertionError(f"GET {path}: no response head, got {data[:200]!r}")
-    version, status, _, hdrs = parse_head(head)
+    version, status, _, hdrs = lib.parse_head(head)
     got = Got(version, status, hdrs, body, True, "fresh connection")
     if version != "HTTP/1.1" or (got.header("Content-Length") is None and status != 304):
         raise AssertionError(f"GET {path}: bad head {head[:300]!r}")
@@ -169,7 +146,7 @@ class KeepAlive:
 
     def get(self, path, headers=()):
         if self.sock is None:
-            self.sock = connect(self.port)
+            self.sock = lib.connect(self.port, TIMEOUT)
             self.rd = lib.Reader(self.sock)
         self.sock.sendall(request(path, headers))
         version, status, _, hdrs = self.rd.read_head()  # garbage left by the last body: fails
@@ -515,7 +492,7 @@ class ContentChange(unittest.TestCase):
             path = b.path("big.bin")
             write(path, BIG_OLD)
             write(b.path("big.next"), BIG_NEW)
-            with connect(b.plain.port, rcvbuf=256 * KIB) as s:
+            with lib.connect(b.plain.port, TIMEOUT, rcvbuf=256 * KIB) as s:
                 s.sendall(request("/big.bin"))
                 rd = lib.Reader(s)
                 _, status, _, hdrs = rd.read_head()
@@ -554,7 +531,7 @@ class ContentChange(unittest.TestCase):
             before = b.stats(b.plain)["truncated_files"]
             conns = []
             for name in names:
-                s = connect(b.plain.port, rcvbuf=128 * KIB)
+                s = lib.connect(b.plain.port, TIMEOUT, rcvbuf=128 * KIB)
                 s.sendall(request("/" + name))
                 rd = lib.Reader(s)
                 _, status, _, hdrs = rd.read_head()

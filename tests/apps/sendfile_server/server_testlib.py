@@ -111,10 +111,32 @@ class Server:
             self.kill()
 
 
-def connect(port, timeout=10):
-    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+def connect(port, timeout=10, rcvbuf=None):
+    """A TCP connection to 127.0.0.1:port. `rcvbuf` caps the receive buffer (set before
+    connecting, so no autotuning: the server cannot get far ahead of what the test read)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    if rcvbuf:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    try:
+        s.connect(("127.0.0.1", port))
+    except BaseException:
+        s.close()
+        raise
     return s
+
+
+def parse_head(head):
+    """A response head (bytes, without the blank line) -> (version, status, reason,
+    [(name, value)])."""
+    lines = head.decode("latin-1").split("\r\n")
+    version, status, reason = (lines[0].split(" ", 2) + [""])[:3]
+    headers = []
+    for line in lines[1:]:
+        k, _, v = line.partition(":")
+        headers.append((k, v.strip()))
+    return version, int(status), reason, headers
 
 
 class Response:
@@ -149,13 +171,7 @@ class Reader:
         while b"\r\n\r\n" not in self.buf:
             self._fill()
         head, self.buf = self.buf.split(b"\r\n\r\n", 1)
-        lines = head.decode("latin-1").split("\r\n")
-        version, status, reason = (lines[0].split(" ", 2) + [""])[:3]
-        headers = []
-        for line in lines[1:]:
-            k, _, v = line.partition(":")
-            headers.append((k, v.strip()))
-        return version, int(status), reason, headers
+        return parse_head(head)
 
     def read_response(self, head_request=False):
         version, status, reason, headers = self.read_head()
