@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <array>
 
 #include <pagewire/apps/http/accept_encoding.h>
@@ -145,8 +146,11 @@ response plan_response(const request& req, const resource& res, const plan_optio
   r.coding = *chosen;
   const file_stat& tag_source = v && v->sibling ? v->sibling->stat : res.stat;
   r.etag = etag::make(tag_source.inode, tag_source.size, tag_source.mtime_ns, *chosen);
-  r.last_modified = res.stat.mtime_ns >= 0 ? res.stat.mtime_ns / 1'000'000'000
-                                           : (res.stat.mtime_ns + 1) / 1'000'000'000 - 1;
+  const std::int64_t mtime = res.stat.mtime_ns >= 0 ? res.stat.mtime_ns / 1'000'000'000
+                                                    : (res.stat.mtime_ns + 1) / 1'000'000'000 - 1;
+  // RFC 9110 §8.8.2.1: a modification time later than the message's origination (a file
+  // stamped in the future) is replaced by it, so it cannot pass a later change off as older.
+  r.last_modified = std::min(mtime, opts.now);
   const validators val{r.etag->view(), *r.last_modified};
 
   switch (evaluate_preconditions(req, val)) {

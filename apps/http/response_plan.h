@@ -40,8 +40,10 @@ struct plan_options {
   std::span<const content_coding> compress;   // --compress, in the server's preference order
   std::uint64_t min_compress_size = 1024;     // on-the-fly compression only above 1 KiB...
   std::uint64_t max_compress_size = 8 << 20;  // ...and up to this (bounded memory and time)
-  std::int64_t now = 0;                       // seconds; If-Range's strong-date rule
-  std::uint64_t boundary_seed = 0;            // multipart boundary, e.g. a per-thread counter
+  // Seconds, not after the Date sent: Last-Modified is capped to it (RFC 9110 §8.8.2.1),
+  // and If-Range's strong-date rule reads it.
+  std::int64_t now = 0;
+  std::uint64_t boundary_seed = 0;  // multipart boundary, e.g. a per-thread counter
 };
 
 /// The response for `req` on `res`:

@@ -107,6 +107,17 @@ TEST_F(ResponsePlan, IfModifiedSinceGives304) {
   EXPECT_EQ(plan_response(req, res, opts).status, status::ok);
 }
 
+// RFC 9110 §8.8.2.1: a file stamped after the response's origination is sent as modified
+// then, and a later date in If-Modified-Since cannot hide a change made before it.
+TEST_F(ResponsePlan, FutureMtimeIsCappedAtNow) {
+  res.stat.mtime_ns = (opts.now + 86400) * 1'000'000'000;
+  const auto r = plan_response(req, res, opts);
+  ASSERT_TRUE(r.last_modified);
+  EXPECT_EQ(*r.last_modified, opts.now);
+  req.if_modified_since = "Tue, 14 Nov 2023 22:13:20 GMT";  // kMtimeSec: before now
+  EXPECT_EQ(plan_response(req, res, opts).status, status::ok);
+}
+
 TEST_F(ResponsePlan, IfMatchFailureGives412) {
   req.if_match = "\"nope\"";
   EXPECT_EQ(plan_response(req, res, opts).status, status::precondition_failed);

@@ -213,6 +213,29 @@ class Conditionals(unittest.TestCase):
     def test_if_match_failure_is_412(self):
         self.assertEqual(get("/page.html", 'If-Match: "nope"').status, 412)
 
+    def test_future_mtime_is_sent_as_the_date_and_hides_no_later_change(self):
+        # RFC 9110 §8.8.2.1: a Last-Modified later than the Date MUST be replaced by the
+        # Date; else a client revalidating with the future date gets 304 after a change.
+        path = os.path.join(ROOT, "future.txt")
+        with open(path, "wb") as f:
+            f.write(b"from the future\n")
+        ahead = time.time() + 86400
+        os.utime(path, (ahead, ahead))
+        r = get("/future.txt")
+        self.assertEqual(r.status, 200)
+        lm = r.header("Last-Modified")
+        self.assertLessEqual(email.utils.parsedate_to_datetime(lm),
+                             email.utils.parsedate_to_datetime(r.header("Date")))
+        time.sleep(1.2)  # the change lands in a later second than that Date
+        with open(path, "wb") as f:
+            f.write(b"changed now\n")
+        deadline = time.monotonic() + 5  # the open-file cache revalidates within a second
+        while time.monotonic() < deadline and get("/future.txt").body != b"changed now\n":
+            time.sleep(0.2)
+        r = get("/future.txt", f"If-Modified-Since: {lm}")
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.body, b"changed now\n")
+
 
 class Ranges(unittest.TestCase):
     def test_single_range_is_206_with_content_range(self):
