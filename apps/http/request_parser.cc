@@ -83,10 +83,18 @@ void request_parser::reset() {
   len_ = line_start_ = scratch_len_ = nfields_ = 0;
   body_left_ = 0;
   counts_ = {};
-  conn_close_ = conn_keep_alive_ = false;
+  conn_close_ = conn_keep_alive_ = expect_continue_ = false;
   phase_ = phase::request_line;
   error_ = status::bad_request;
   req_ = request{};
+}
+
+bool request_parser::take_continue() {
+  if (!expect_continue_ || phase_ != phase::body || req_.version != http_version::http11) {
+    return false;
+  }
+  expect_continue_ = false;
+  return true;
 }
 
 bool request_parser::fail(status s) {
@@ -203,6 +211,8 @@ request_parser::known request_parser::classify(std::string_view name) {
       return is("host") ? k_host : k_unknown;
     case 5:
       return is("range") ? k_range : k_unknown;
+    case 6:
+      return is("expect") ? k_expect : k_unknown;
     case 7:
       return is("referer") ? k_referer : k_unknown;
     case 8:
@@ -257,6 +267,12 @@ bool request_parser::parse_field_line(std::string_view line) {
       for_each_list_element(value, [&](std::string_view t) {
         if (iequals(t, "close")) conn_close_ = true;
         if (iequals(t, "keep-alive")) conn_keep_alive_ = true;
+      });
+      return true;
+    case k_expect:
+      // RFC 9110 §10.1.1: "100-continue" (case-insensitive) is the one expectation defined.
+      for_each_list_element(value, [&](std::string_view e) {
+        if (iequals(e, "100-continue")) expect_continue_ = true;
       });
       return true;
     case k_user_agent:

@@ -92,6 +92,12 @@ class request_parser {
   /// True once any byte of the next request arrived (header timeout vs idle timeout).
   bool started() const { return len_ > 0 || phase_ != phase::request_line; }
 
+  /// True once per request, while feed() needs more: an HTTP/1.1 head with "Expect:
+  /// 100-continue" is complete and its content has not all arrived. The client may be
+  /// holding the content back, so the caller sends "HTTP/1.1 100 Continue" now (RFC 9110
+  /// §10.1.1); a 1.0 request's expectation is ignored.
+  bool take_continue();
+
   /// Prepares for the next request on the same connection; invalidates get()'s views.
   void reset();
 
@@ -112,7 +118,8 @@ class request_parser {
     k_unknown = k_count,
     k_connection,
     k_user_agent,
-    k_referer
+    k_referer,
+    k_expect
   };
 
   static known classify(std::string_view name);  // name: a token
@@ -135,6 +142,7 @@ class request_parser {
   std::array<std::uint8_t, k_count> counts_{};
   bool conn_close_ = false;
   bool conn_keep_alive_ = false;
+  bool expect_continue_ = false;  // "Expect: 100-continue" seen, no 100 sent yet
   phase phase_ = phase::request_line;
   status error_ = status::bad_request;
   request req_;

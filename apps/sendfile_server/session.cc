@@ -123,6 +123,10 @@ void session::handle_block(std::span<const char> in) {
     if (!parser_.started()) head_started_ = std::chrono::steady_clock::now();
     const http::parse_result res = parser_.feed(in);
     if (res.state == http::parse_state::need_more) {
+      if (parser_.take_continue()) {  // RFC 9110 §10.1.1: the client waits for it
+        static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+        pending_.append(fs::slice::from_static(kContinue.data(), kContinue.size()));
+      }
       if (std::chrono::steady_clock::now() - head_started_ > w_.options().header_timeout) {
         worker_counters::bump(w_.counters().timeouts);
         close_after_ = true;  // a head trickled in for too long

@@ -159,6 +159,41 @@ TEST(RequestParser, DiscardsContentLengthBodyThenStops) {
   EXPECT_EQ(b.consumed, s.size() - 3);
 }
 
+// RFC 9110 §10.1.1: the 100 (Continue) is due once the head is in and the content is not,
+// once per request, only for HTTP/1.1, and only for the 100-continue expectation.
+TEST(RequestParser, ExpectContinueIsTakenOnceWhileTheContentIsOwed) {
+  const std::string head =
+      "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nExpect: 100-Continue\r\n\r\n";
+  request_parser p;
+  EXPECT_FALSE(p.take_continue());
+  ASSERT_EQ(feed_all(p, head.substr(0, head.size() - 2)).state, parse_state::need_more);
+  EXPECT_FALSE(p.take_continue()) << "the head is not complete yet";
+  ASSERT_EQ(feed_all(p, "\r\nhe").state, parse_state::need_more);
+  EXPECT_TRUE(p.take_continue());
+  EXPECT_FALSE(p.take_continue()) << "once";
+  ASSERT_EQ(feed_all(p, "llo").state, parse_state::done);
+  p.reset();
+  ASSERT_EQ(feed_all(p,
+                     "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n"
+                     "Expect: foo, 100-continue\r\n\r\n")
+                .state,
+            parse_state::need_more);
+  EXPECT_TRUE(p.take_continue()) << "a list member";
+  for (const char* other : {
+           "POST / HTTP/1.0\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n",
+           "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nExpect: 200-ok\r\n\r\n",
+           "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\n",
+       }) {
+    p.reset();
+    ASSERT_EQ(feed_all(p, other).state, parse_state::need_more) << other;
+    EXPECT_FALSE(p.take_continue()) << other;
+  }
+  p.reset();  // no content: the final response is the answer
+  ASSERT_EQ(feed_all(p, "GET / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\n\r\n").state,
+            parse_state::done);
+  EXPECT_FALSE(p.take_continue());
+}
+
 TEST(RequestParser, StartedTracksTheFirstByte) {
   request_parser p;
   EXPECT_FALSE(p.started());

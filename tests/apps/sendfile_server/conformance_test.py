@@ -11,6 +11,7 @@ import gzip
 import http.client
 import os
 import re
+import socket
 import time
 import unittest
 
@@ -350,6 +351,24 @@ class Connections(unittest.TestCase):
             rd = lib.Reader(s)
             self.assertEqual(rd.read_response().header("Connection"), "keep-alive")
             s.sendall(b"GET /data.json HTTP/1.0\r\n\r\n")
+            self.assertEqual(rd.read_response().body, DATA["data.json"])
+
+    def test_expect_100_continue_is_answered_before_the_body(self):
+        # RFC 9110 §10.1.1: the server MUST send 100 (Continue) or the final status at once,
+        # not leave the client waiting out its timeout before it sends the content.
+        with lib.connect(SRV.port) as s:
+            s.sendall(b"POST /page.html HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+                      b"Expect: 100-continue\r\n\r\n")
+            s.settimeout(3)
+            rd = lib.Reader(s)
+            try:
+                status = rd.read_head()[1]
+            except socket.timeout:
+                status = None
+            self.assertEqual(status, 100)
+            s.settimeout(10)
+            s.sendall(b"hello" b"GET /data.json HTTP/1.1\r\nHost: x\r\n\r\n")
+            self.assertEqual(rd.read_response().status, 405)
             self.assertEqual(rd.read_response().body, DATA["data.json"])
 
     def test_curl_head_and_http11(self):
