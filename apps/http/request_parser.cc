@@ -72,6 +72,54 @@ inline bool folded_equals(std::string_view s, std::string_view lower) {
   return (load4(a) | kSpaces4) == load4(b) && (load4(a + n - 4) | kSpaces4) == load4(b + n - 4);
 }
 
+constexpr bool is_hex(char c) {
+  return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+// RFC 3986 §3.2.2: the bytes of a reg-name (unreserved and sub-delims; '%' is checked
+// apart), which also make up IPv4 addresses.
+constexpr std::array<bool, 256> make_reg_name_table() {
+  std::array<bool, 256> t{};
+  for (int c = '0'; c <= '9'; ++c)
+    t[c] = true;
+  for (int c = 'a'; c <= 'z'; ++c)
+    t[c] = t[c - 'a' + 'A'] = true;
+  for (const char c : std::string_view("-._~!$&'()*+,;="))
+    t[static_cast<unsigned char>(c)] = true;
+  return t;
+}
+constexpr std::array<bool, 256> kRegName = make_reg_name_table();
+
+// RFC 9112 §3.2, RFC 3986 §3.2.2-3.2.3: Host = uri-host [ ":" port ], uri-host an
+// IP-literal ("[" ... "]", whose inside takes ':' as well) or a reg-name, port digits.
+// Empty is valid (a target without authority). Only the syntax: the server serves one
+// site and never routes on the name.
+bool valid_host(std::string_view h) {
+  std::size_t i = 0;
+  const bool literal = !h.empty() && h[0] == '[';
+  if (literal) ++i;
+  for (; i < h.size(); ++i) {
+    const char c = h[i];
+    if (c == '%') {
+      if (i + 2 >= h.size() || !is_hex(h[i + 1]) || !is_hex(h[i + 2])) return false;
+      i += 2;
+    } else if (literal && c == ']') {
+      ++i;
+      break;
+    } else if (c == ':' && !literal) {
+      break;
+    } else if (!kRegName[static_cast<unsigned char>(c)] && !(literal && c == ':')) {
+      return false;
+    }
+  }
+  if (literal && (i > h.size() || h[i - 1] != ']')) return false;
+  if (i == h.size()) return true;
+  if (h[i] != ':') return false;
+  for (++i; i < h.size(); ++i)
+    if (!is_digit(h[i])) return false;
+  return true;
+}
+
 }  // namespace
 
 request_parser::request_parser(parser_limits limits)
@@ -290,6 +338,7 @@ bool request_parser::parse_field_line(std::string_view line) {
   if (counts_[id] > 1) return true;  // resolved in finish_head()
   switch (id) {
     case k_host:
+      if (!valid_host(value)) return fail(status::bad_request);  // RFC 9112 §3.2: MUST 400
       req_.host = value;
       break;
     case k_content_length:

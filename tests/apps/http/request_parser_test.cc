@@ -194,6 +194,24 @@ TEST(RequestParser, ExpectContinueIsTakenOnceWhileTheContentIsOwed) {
   EXPECT_FALSE(p.take_continue());
 }
 
+// RFC 9112 §3.2: a Host field with an invalid value is a 400, like a missing or repeated
+// one; every form of RFC 3986's host and port passes, and so does an empty value.
+TEST(RequestParser, HostMustBeAUriHostAndPort) {
+  for (const char* ok : {"example.com", "example.com:8080", "127.0.0.1:80", "[::1]", "[::1]:443",
+                         "[v1.x:y]", "a-b.c_d~e", "%41b", "x:", "", "!$&'()*+,;="}) {
+    request_parser p;
+    const std::string s = std::string("GET / HTTP/1.1\r\nHost: ") + ok + "\r\n\r\n";
+    ASSERT_EQ(feed_all(p, s).state, parse_state::done) << ok;
+    EXPECT_EQ(p.get().host, ok);
+  }
+  for (const char* bad : {"a b", "a/b", "a@b", "a:b:c", "a:8o", "[::1", "[::1]x", "[::1]:x", "%4",
+                          "%zz", "a?b", "a#b", "\"a\"", "\xC3\xA9"}) {
+    EXPECT_EQ(error_of(std::string("GET / HTTP/1.1\r\nHost: ") + bad + "\r\n\r\n"),
+              status::bad_request)
+        << bad;
+  }
+}
+
 TEST(RequestParser, StartedTracksTheFirstByte) {
   request_parser p;
   EXPECT_FALSE(p.started());
