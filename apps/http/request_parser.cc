@@ -93,29 +93,38 @@ constexpr std::array<bool, 256> kRegName = make_reg_name_table();
 // RFC 9112 §3.2, RFC 3986 §3.2.2-3.2.3: Host = uri-host [ ":" port ], uri-host an
 // IP-literal ("[" ... "]", whose inside takes ':' as well) or a reg-name, port digits.
 // Empty is valid (a target without authority). Only the syntax: the server serves one
-// site and never routes on the name.
+// site and never routes on the name. The common name or address with a port is one tight
+// loop per part; escapes and IP-literals take the byte-by-byte path.
 bool valid_host(std::string_view h) {
+  const std::size_t n = h.size();
+  const auto* b = reinterpret_cast<const unsigned char*>(h.data());
   std::size_t i = 0;
-  const bool literal = !h.empty() && h[0] == '[';
-  if (literal) ++i;
-  for (; i < h.size(); ++i) {
-    const char c = h[i];
-    if (c == '%') {
-      if (i + 2 >= h.size() || !is_hex(h[i + 1]) || !is_hex(h[i + 2])) return false;
-      i += 2;
-    } else if (literal && c == ']') {
-      ++i;
-      break;
-    } else if (c == ':' && !literal) {
-      break;
-    } else if (!kRegName[static_cast<unsigned char>(c)] && !(literal && c == ':')) {
-      return false;
+  while (i + 4 <= n &&
+         (kRegName[b[i]] & kRegName[b[i + 1]] & kRegName[b[i + 2]] & kRegName[b[i + 3]]))
+    i += 4;
+  while (i < n && kRegName[b[i]])
+    ++i;
+  if (i < n && (h[i] == '%' || h[0] == '[')) {
+    const bool literal = h[0] == '[';
+    for (i = literal ? 1 : 0; i < n; ++i) {
+      const char c = h[i];
+      if (c == '%') {
+        if (i + 2 >= n || !is_hex(h[i + 1]) || !is_hex(h[i + 2])) return false;
+        i += 2;
+      } else if (literal && c == ']') {
+        ++i;
+        break;
+      } else if (c == ':' && !literal) {
+        break;
+      } else if (!kRegName[static_cast<unsigned char>(c)] && !(literal && c == ':')) {
+        return false;
+      }
     }
+    if (literal && h[i - 1] != ']') return false;
   }
-  if (literal && (i > h.size() || h[i - 1] != ']')) return false;
-  if (i == h.size()) return true;
+  if (i == n) return true;
   if (h[i] != ':') return false;
-  for (++i; i < h.size(); ++i)
+  for (++i; i < n; ++i)
     if (!is_digit(h[i])) return false;
   return true;
 }
