@@ -120,7 +120,7 @@ bool valid_host(std::string_view h) {
         return false;
       }
     }
-    if (literal && h[i - 1] != ']') return false;
+    if (literal && (i < 3 || h[i - 1] != ']')) return false;  // "[" address "]"
   }
   if (i == n) return true;
   if (h[i] != ':') return false;
