@@ -13,7 +13,7 @@ namespace pagewire::fs {
 namespace {
 
 TEST(PageCacheRegistration, RefusedRegistrationStillServesCorrectBytes) {
-  ASSERT_TRUE(testing::limit_memlock(64 * 1024));
+  ASSERT_TRUE(testing::limit_memlock(testing::kRingRoom));
 
   runtime::context_options co;
   co.read_environment = false;
@@ -23,7 +23,7 @@ TEST(PageCacheRegistration, RefusedRegistrationStillServesCorrectBytes) {
   po.initial_arenas = 1;
   page_pool pool(po);
   std::error_code ec = pool.register_buffers(ctx.native_ring()->native());
-  ASSERT_TRUE(ec) << "2 MiB registered under a 64 KiB memlock limit";
+  ASSERT_TRUE(ec) << "2 MiB registered under a 1 MiB memlock limit";
 
   std::string path = testing::temp_path("refused");
   auto data = testing::random_bytes(40 * kPageSize + 3, 77);

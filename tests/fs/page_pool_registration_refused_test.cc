@@ -14,7 +14,7 @@ namespace pagewire::fs {
 namespace {
 
 TEST(PagePoolRegistration, RefusedByLowMemlockLimitKeepsWorkingUnregistered) {
-  ASSERT_TRUE(testing::limit_memlock(64 * 1024));  // far below one 2 MiB arena
+  ASSERT_TRUE(testing::limit_memlock(testing::kRingRoom));  // below one 2 MiB arena
 
   io_uring ring;
   if (io_uring_queue_init(8, &ring, 0) < 0) GTEST_SKIP() << "io_uring unavailable";
@@ -22,7 +22,7 @@ TEST(PagePoolRegistration, RefusedByLowMemlockLimitKeepsWorkingUnregistered) {
   o.initial_arenas = 1;
   page_pool pool(o);
   std::error_code ec = pool.register_buffers(ring);
-  ASSERT_TRUE(ec) << "registration of 2 MiB succeeded under a 64 KiB memlock limit";
+  ASSERT_TRUE(ec) << "registration of 2 MiB succeeded under a 1 MiB memlock limit";
   EXPECT_TRUE(ec == std::errc::not_enough_memory || ec == std::errc::operation_not_permitted)
       << ec.message();
   EXPECT_FALSE(pool.registered_on(ring));
