@@ -10,20 +10,21 @@
 
 namespace pagewire::http {
 
-namespace detail {
-constexpr std::array<bool, 256> make_tchar_table() {
+/// A byte-class table: true for ASCII letters, digits and the bytes of `extra` (the shape of
+/// every class HTTP and URIs define: tchar, unreserved, reg-name...).
+constexpr std::array<bool, 256> alnum_and(std::string_view extra) {
   std::array<bool, 256> t{};
   for (int c = '0'; c <= '9'; ++c)
     t[c] = true;
   for (int c = 'a'; c <= 'z'; ++c)
-    t[c] = true;
-  for (int c = 'A'; c <= 'Z'; ++c)
-    t[c] = true;
-  for (char c : std::string_view("!#$%&'*+-.^_`|~"))
+    t[c] = t[c - 'a' + 'A'] = true;
+  for (const char c : extra)
     t[static_cast<unsigned char>(c)] = true;
   return t;
 }
-inline constexpr std::array<bool, 256> kTcharTable = make_tchar_table();
+
+namespace detail {
+inline constexpr std::array<bool, 256> kTcharTable = alnum_and("!#$%&'*+-.^_`|~");
 }  // namespace detail
 
 /// tchar (RFC 9110 §5.6.2): the characters allowed in a token.
@@ -40,6 +41,14 @@ constexpr bool is_token(std::string_view s) {
 
 constexpr bool is_digit(char c) {
   return c >= '0' && c <= '9';
+}
+
+/// The value of a hex digit (either case), -1 for any other byte.
+constexpr int hex_value(char c) {
+  if (is_digit(c)) return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
 }
 
 /// OWS (RFC 9110 §5.6.3): space or horizontal tab.

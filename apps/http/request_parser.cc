@@ -72,58 +72,37 @@ inline bool folded_equals(std::string_view s, std::string_view lower) {
   return (load4(a) | kSpaces4) == load4(b) && (load4(a + n - 4) | kSpaces4) == load4(b + n - 4);
 }
 
-constexpr bool is_hex(char c) {
-  return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-// RFC 3986 §3.2.2: the bytes of a reg-name (unreserved and sub-delims; '%' is checked
-// apart), which also make up IPv4 addresses.
-constexpr std::array<bool, 256> make_reg_name_table() {
-  std::array<bool, 256> t{};
-  for (int c = '0'; c <= '9'; ++c)
-    t[c] = true;
-  for (int c = 'a'; c <= 'z'; ++c)
-    t[c] = t[c - 'a' + 'A'] = true;
-  for (const char c : std::string_view("-._~!$&'()*+,;="))
-    t[static_cast<unsigned char>(c)] = true;
-  return t;
-}
-constexpr std::array<bool, 256> kRegName = make_reg_name_table();
+// RFC 3986 §3.2.2: the bytes of a reg-name (unreserved and sub-delims; pct-encoded is
+// checked apart), which also make up IPv4 addresses.
+constexpr std::array<bool, 256> kRegName = alnum_and("-._~!$&'()*+,;=");
 
 // RFC 9112 §3.2, RFC 3986 §3.2.2-3.2.3: Host = uri-host [ ":" port ], uri-host an
 // IP-literal ("[" ... "]", whose inside takes ':' as well) or a reg-name, port digits.
 // Empty is valid (a target without authority). Only the syntax: the server serves one
-// site and never routes on the name. The common name or address with a port is one tight
-// loop per part; escapes and IP-literals take the byte-by-byte path.
+// site and never routes on the name.
 bool valid_host(std::string_view h) {
   const std::size_t n = h.size();
   const auto* b = reinterpret_cast<const unsigned char*>(h.data());
   std::size_t i = 0;
-  while (i + 4 <= n &&
-         (kRegName[b[i]] & kRegName[b[i + 1]] & kRegName[b[i + 2]] & kRegName[b[i + 3]]))
-    i += 4;
-  while (i < n && kRegName[b[i]])
-    ++i;
-  if (i < n && (h[i] == '%' || h[0] == '[')) {
-    const bool literal = h[0] == '[';
-    for (i = literal ? 1 : 0; i < n; ++i) {
-      const char c = h[i];
-      if (c == '%') {
-        if (i + 2 >= n || !is_hex(h[i + 1]) || !is_hex(h[i + 2])) return false;
-        i += 2;
-      } else if (literal && c == ']') {
+  if (n > 0 && h[0] == '[') {  // IP-literal: IPv6address or IPvFuture, then "]"
+    const std::size_t close = h.find(']');
+    if (close == std::string_view::npos || close < 2) return false;
+    for (i = 1; i < close; ++i)
+      if (!kRegName[b[i]] && b[i] != ':') return false;
+    i = close + 1;
+  } else {  // reg-name or IPv4address: runs of plain bytes between escapes
+    for (;;) {
+      while (i + 4 <= n &&
+             (kRegName[b[i]] & kRegName[b[i + 1]] & kRegName[b[i + 2]] & kRegName[b[i + 3]]))
+        i += 4;
+      while (i < n && kRegName[b[i]])
         ++i;
-        break;
-      } else if (c == ':' && !literal) {
-        break;
-      } else if (!kRegName[static_cast<unsigned char>(c)] && !(literal && c == ':')) {
-        return false;
-      }
+      if (i + 2 >= n || h[i] != '%' || hex_value(h[i + 1]) < 0 || hex_value(h[i + 2]) < 0) break;
+      i += 3;
     }
-    if (literal && (i < 3 || h[i - 1] != ']')) return false;  // "[" address "]"
   }
   if (i == n) return true;
-  if (h[i] != ':') return false;
+  if (h[i] != ':') return false;  // a '%' not followed by two hex digits ends up here too
   for (++i; i < n; ++i)
     if (!is_digit(h[i])) return false;
   return true;

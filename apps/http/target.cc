@@ -6,13 +6,6 @@
 namespace pagewire::http {
 namespace {
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 // Bytes that need no decision in a path: everything but '?', '#', '%', '/', '\\',
 // control bytes and DEL.
 constexpr std::array<bool, 256> make_plain_table() {
@@ -40,22 +33,11 @@ std::optional<std::string_view> path_of(std::string_view t) {
   return rest.substr(end);
 }
 
-// Letters, digits and `extra`: the bytes that stand for themselves in a percent-encoding.
-constexpr std::array<bool, 256> make_unescaped_table(std::string_view extra) {
-  std::array<bool, 256> t{};
-  for (int c = '0'; c <= '9'; ++c)
-    t[c] = true;
-  for (int c = 'a'; c <= 'z'; ++c)
-    t[c] = t[c - 'a' + 'A'] = true;
-  for (const char c : extra)
-    t[static_cast<unsigned char>(c)] = true;
-  return t;
-}
 // RFC 3986 §2-3: unreserved, sub-delims, ':', '@', '/', '?' and '%' (escapes already made)
 // may stand in a URI's path and query as they are.
-constexpr std::array<bool, 256> kUriByte = make_unescaped_table("-._~!$&'()*+,;=:@/?%");
+constexpr std::array<bool, 256> kUriByte = alnum_and("-._~!$&'()*+,;=:@/?%");
 // RFC 3986 §2.3: the unreserved characters, and '/'.
-constexpr std::array<bool, 256> kNameByte = make_unescaped_table("-._~/");
+constexpr std::array<bool, 256> kNameByte = alnum_and("-._~/");
 
 }  // namespace
 
