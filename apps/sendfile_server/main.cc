@@ -50,7 +50,7 @@ int main(int argc, char** argv) {
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGUSR1);  // reopen the access log (logrotate's postrotate, as nginx)
-  sigaddset(&set, SIGHUP);   // the same (nginx's reload reopens logs too); never a hard stop
+  sigaddset(&set, SIGHUP);   // the same, and reload the certificate (as nginx's reload)
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   raise_nofile_limit();
 
@@ -62,8 +62,18 @@ int main(int argc, char** argv) {
   std::fflush(stderr);
 
   int sig = 0;
-  while (sigwait(&set, &sig) == 0 && (sig == SIGUSR1 || sig == SIGHUP))
+  while (sigwait(&set, &sig) == 0 && (sig == SIGUSR1 || sig == SIGHUP)) {
     srv.reopen_access_log();
+    if (sig != SIGHUP || !opts->tls()) continue;
+    // A renewed certificate: connections from now on get it. A bad file keeps the old one.
+    if (srv.reload_tls(error)) {
+      std::fprintf(stderr, "sendfile_server: SIGHUP: reloaded %s\n", opts->tls_cert.c_str());
+    } else {
+      std::fprintf(stderr, "sendfile_server: SIGHUP: %s; still serving the old certificate\n",
+                   error.c_str());
+    }
+    std::fflush(stderr);
+  }
   std::fprintf(stderr, "sendfile_server: signal %d, stopping\n", sig);
   srv.stop();
   if (!srv.wait(error)) return fail(error);

@@ -24,7 +24,8 @@ constexpr std::string_view kUsage =
     "0 keeps none between requests.\n"
     "--busy-poll-us N (default 0: off): each thread polls its ring for up to N us before\n"
     "sleeping; a thread under load then keeps its core busy. For threads that own a core.\n"
-    "Signals: SIGINT/SIGTERM stop gracefully; SIGUSR1 and SIGHUP reopen the access log.\n";
+    "Signals: SIGINT/SIGTERM stop gracefully; SIGUSR1 and SIGHUP reopen the access log;\n"
+    "SIGHUP also reloads --tls-cert/--tls-key for new connections (a bad file keeps the old).\n";
 
 template <class T>
 bool parse_number(std::string_view s, T lo, T hi, T& out) {

@@ -18,6 +18,18 @@ std::uint16_t bound_port(int fd) {
   return ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
 }
 
+std::shared_ptr<filters::tls_context> load_tls(const server_options& o, std::string& error) {
+  filters::tls_options to;
+  to.role = filters::tls_role::server;
+  to.cert_file = o.tls_cert;
+  to.key_file = o.tls_key;
+  std::error_code ec;
+  std::string detail;
+  auto tls = filters::tls_context::create(to, ec, &detail);
+  if (!tls) error = "--tls-cert/--tls-key: " + ec.message() + (detail.empty() ? "" : ": " + detail);
+  return tls;
+}
+
 }  // namespace
 
 server::server(server_options options) : options_(std::move(options)) {
@@ -40,17 +52,8 @@ bool server::start(std::string& error) {
     return false;
   }
   if (options_.tls()) {
-    filters::tls_options to;
-    to.role = filters::tls_role::server;
-    to.cert_file = options_.tls_cert;
-    to.key_file = options_.tls_key;
-    std::error_code ec;
-    std::string detail;
-    config_.tls = filters::tls_context::create(to, ec, &detail);
-    if (!config_.tls) {
-      error = "--tls-cert/--tls-key: " + ec.message() + (detail.empty() ? "" : ": " + detail);
-      return false;
-    }
+    config_.tls = load_tls(options_, error);
+    if (!config_.tls) return false;
   }
   if (!options_.access_log.empty()) {
     std::error_code ec;
@@ -107,6 +110,19 @@ void server::reopen_access_log() {
   if (log_) log_->reopen();
 }
 
+bool server::reload_tls(std::string& error) {
+  if (!options_.tls()) return true;
+  auto tls = load_tls(options_, error);
+  if (!tls) {
+    tls_reload_errors_.fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
+  for (auto& w : workers_)
+    w->replace_tls(tls);
+  tls_reloads_.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
 void server::render_stats(std::string& out) const {
   std::vector<const worker_counters*> counters;
   bool fallback = false;
@@ -127,6 +143,8 @@ void server::render_stats(std::string& out) const {
   c.threads = workers_.size();
   c.tls = options_.tls();
   if (c.tls) c.ktls_reason = filters::probe_ktls().reason();
+  c.tls_reloads = tls_reloads_.load(std::memory_order_relaxed);
+  c.tls_reload_errors = tls_reload_errors_.load(std::memory_order_relaxed);
   render_stats_json(c, out);
 }
 

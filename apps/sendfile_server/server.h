@@ -8,6 +8,7 @@
 /// wait() and the destructor from one (main) thread; stop() from any thread, including
 /// a signal-handling thread. Errors: start() returns false with a one-line message.
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -37,6 +38,13 @@ class server {
   void stop();
   /// Reopens the access log's path (after logrotate renamed the file); any thread.
   void reopen_access_log();
+  /// HTTPS: builds a new TLS configuration from --tls-cert/--tls-key as the files are now
+  /// (a renewed certificate) and hands it to every worker. Connections accepted after it
+  /// use the new certificate; open ones finish with the old. Session tickets issued before
+  /// no longer resume (a new ticket key). On an error (unreadable file, key not matching the
+  /// certificate) nothing changes and `error` says why. Counted in /-/stats. Call from one
+  /// thread at a time (the signal thread), after start(). Plain HTTP: true, nothing done.
+  bool reload_tls(std::string& error);
   /// Joins the workers and flushes the access log. Returns false when a worker failed.
   bool wait(std::string& error);
 
@@ -50,6 +58,7 @@ class server {
   std::vector<std::error_code> errors_;
   std::vector<std::thread> threads_;
   std::uint16_t port_ = 0;
+  std::atomic<std::uint64_t> tls_reloads_{0}, tls_reload_errors_{0};
 };
 
 }  // namespace pagewire::sendfile_server

@@ -85,6 +85,9 @@ void render_stats_json(const stats_context& c, std::string& out) {
   field(out, "ktls", ktls);
   field(out, "resumed", sum(ws, &worker_counters::tls_handshakes_resumed));
   field(out, "failed", sum(ws, &worker_counters::tls_handshake_failures), true);
+  put(out, "},\"tls_reloads\":{");
+  field(out, "done", c.tls_reloads);
+  field(out, "failed", c.tls_reload_errors, true);
   put(out, "},\"busy_poll\":{");
   field(out, "us", c.busy_poll_us);
   field(out, "wakeups", sum(ws, &worker_counters::polled_wakeups));

@@ -64,8 +64,9 @@ struct stats_context {
   bool fallback_backend = false;   // a worker runs on the epoll fallback
   std::size_t threads = 0;
   bool tls = false;
-  std::string ktls_reason;         // filters::probe_ktls().reason() when tls
-  std::uint64_t busy_poll_us = 0;  // --busy-poll-us
+  std::string ktls_reason;                               // filters::probe_ktls().reason() when tls
+  std::uint64_t tls_reloads = 0, tls_reload_errors = 0;  // server::reload_tls
+  std::uint64_t busy_poll_us = 0;                        // --busy-poll-us
   // access_log_writer's counters (0 without --access-log).
   std::uint64_t log_write_errors = 0, log_reopens = 0, log_reopen_errors = 0;
 };

@@ -27,7 +27,7 @@ std::string peer_address(int fd) {
 }  // namespace
 
 worker::worker(std::size_t index, const shared_config& config, int listen_fd)
-    : index_(index), listen_fd_(listen_fd), config_(config) {}
+    : index_(index), listen_fd_(listen_fd), config_(config), tls_(config.tls) {}
 
 worker::~worker() {
   if (listen_fd_ >= 0) ::close(listen_fd_);
@@ -95,7 +95,7 @@ void worker::run(std::error_code& ec) {
   });
   ctx_->work_started();  // keep running while idle; begin_stop() finishes the work
   {
-    std::lock_guard lock(stop_mu_);
+    std::lock_guard lock(post_mu_);
     accepting_posts_ = true;
     if (stop_requested_.load()) ctx_->post([this] { begin_stop(); });
   }
@@ -104,9 +104,18 @@ void worker::run(std::error_code& ec) {
 }
 
 void worker::request_stop() {
-  std::lock_guard lock(stop_mu_);
+  std::lock_guard lock(post_mu_);
   if (stop_requested_.exchange(true)) return;
   if (accepting_posts_) ctx_->post([this] { begin_stop(); });
+}
+
+void worker::replace_tls(std::shared_ptr<filters::tls_context> tls) {
+  std::lock_guard lock(post_mu_);
+  if (!accepting_posts_) {  // the loop has not started (its lock orders this) or has ended
+    tls_ = std::move(tls);
+    return;
+  }
+  ctx_->post([this, tls = std::move(tls)]() mutable { tls_ = std::move(tls); });
 }
 
 void worker::on_accept(int fd) {
@@ -193,7 +202,7 @@ void worker::count_request() {
 
 void worker::teardown() {
   {
-    std::lock_guard lock(stop_mu_);
+    std::lock_guard lock(post_mu_);
     accepting_posts_ = false;
   }
   if (acceptor_) acceptor_->stop();

@@ -51,8 +51,9 @@ struct shared_config {
   const server_options* options = nullptr;
   net::options net;
   access_log_writer* access_log = nullptr;  // null: no access log
-  /// HTTPS: the server's TLS configuration, built once (SSL_CTX is thread-safe once
-  /// built; every worker's sessions share it read-only). Null: plain HTTP.
+  /// HTTPS: the server's TLS configuration at start-up (SSL_CTX is thread-safe once
+  /// built; every worker's sessions share it read-only). A reload hands workers a new one
+  /// through worker::replace_tls, never through here. Null: plain HTTP.
   std::shared_ptr<filters::tls_context> tls;
   /// Renders /-/stats (reads every worker's counters; thread-safe).
   std::function<void(std::string&)> stats_json;
@@ -71,6 +72,10 @@ class worker {
   void run(std::error_code& ec);
   /// Begins the graceful stop; any thread, idempotent.
   void request_stop();
+  /// Connections accepted from the loop's next turn on use `tls` (a reloaded certificate);
+  /// open ones keep the configuration they started with, which their tls_layer holds.
+  /// Any thread.
+  void replace_tls(std::shared_ptr<filters::tls_context> tls);
   const worker_counters& counters() const { return counters_; }
   bool fallback_backend() const { return fallback_.load(std::memory_order_relaxed); }
 
@@ -86,7 +91,7 @@ class worker {
   worker_counters& counters() { return counters_; }
   access_log_writer::buffer* access_log() { return log_; }
   const server_options& options() const { return *config_.options; }
-  const std::shared_ptr<filters::tls_context>& tls() const { return config_.tls; }
+  const std::shared_ptr<filters::tls_context>& tls() const { return tls_; }
   bool stopping() const { return stopping_; }
   void on_session_closed(session* s);
   /// Counts one response, and copies this loop's busy-poll counters into counters()
@@ -106,6 +111,7 @@ class worker {
   std::size_t index_;
   int listen_fd_;
   const shared_config& config_;
+  std::shared_ptr<filters::tls_context> tls_;  // loop thread (set under post_mu_ before it)
   std::unique_ptr<runtime::context> ctx_;
   std::unique_ptr<fs::page_pool> pool_;
   std::unique_ptr<fs::page_cache> cache_;
@@ -127,7 +133,7 @@ class worker {
   bool truncation_logged_ = false;
   std::atomic<bool> fallback_{false};
   std::atomic<bool> stop_requested_{false};
-  std::mutex stop_mu_;  // guards posting to ctx_ from other threads
+  std::mutex post_mu_;  // guards posting to ctx_ from other threads
   bool accepting_posts_ = false;
 };
 

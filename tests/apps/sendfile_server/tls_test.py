@@ -3,10 +3,13 @@ certificate made with the openssl CLI in TEST_TMPDIR; curl -k, openssl s_client 
 Python's ssl module as clients. Byte-exact bodies for every demo size, HEAD, Range,
 304, a plain-HTTP client on the TLS port (closed, while a TLS client keeps being
 served), the handshake timeout, TLS 1.0/1.1 and client renegotiation refused, session
-resumption (TLS 1.3 tickets, TLS 1.2 session IDs) and /-/stats."""
+resumption (TLS 1.3 tickets, TLS 1.2 session IDs), certificate reload on SIGHUP and
+/-/stats."""
 
 import json
 import os
+import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -27,6 +30,15 @@ def setUpModule():
     r = lib.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", KEY,
                  "-out", CERT, "-days", "2", "-subj", "/CN=localhost"])
     assert r.returncode == 0, r.stderr
+
+
+def make_cert(directory, name, cn):
+    """A new RSA key and self-signed certificate; returns (cert path, key path)."""
+    cert, key = os.path.join(directory, name + ".crt"), os.path.join(directory, name + ".key")
+    r = lib.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                 "-out", cert, "-days", "2", "-subj", "/CN=" + cn])
+    assert r.returncode == 0, r.stderr
+    return cert, key
 
 
 def client_context():
@@ -302,6 +314,133 @@ class SessionResumption(unittest.TestCase):
                         64 << 10)
 
 
+class CertificateReload(unittest.TestCase):
+    """SIGHUP reloads --tls-cert/--tls-key (a renewed certificate) without a restart:
+    connections made after it get the new certificate on every worker thread, connections
+    made before keep theirs and go on serving, and a bad pair of files changes nothing."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="pw_reload_", dir=os.environ.get("TEST_TMPDIR"))
+        self.cert, self.key = os.path.join(self.dir, "live.crt"), os.path.join(self.dir, "live.key")
+        self.old = make_cert(self.dir, "old", "old.example")
+        self.new = make_cert(self.dir, "new", "new.example")
+        self.install(*self.old)
+
+    def install(self, cert, key):
+        """Puts a certificate and key at the paths the server was started with (by rename,
+        as a renewal tool does)."""
+        for src, dst in ((cert, self.cert), (key, self.key)):
+            shutil.copyfile(src, dst + ".tmp")
+            os.replace(dst + ".tmp", dst)
+
+    @staticmethod
+    def der(cert_path):
+        with open(cert_path) as f:
+            return ssl.PEM_cert_to_DER_cert(f.read())
+
+    @staticmethod
+    def served_cert(sock):
+        return sock.sock.getpeercert(binary_form=True)
+
+    def wait_for_log(self, srv, text, count=1, timeout=10):
+        deadline = time.monotonic() + timeout
+        while srv.stderr().count(text) < count:
+            self.assertLess(time.monotonic(), deadline, srv.stderr())
+            time.sleep(0.02)
+
+    def new_connections_serve(self, srv, cert_path, connections=8):
+        """The next `connections` new connections all present `cert_path` and serve a body.
+        The reload reaches each worker at its loop's next turn: allow a moment for that."""
+        want = self.der(cert_path)
+        deadline = time.monotonic() + 5
+        seen = 0
+        while seen < connections:
+            c = TlsSocket(srv.port)
+            try:
+                got = self.served_cert(c)
+                if got != want:
+                    self.assertEqual(seen, 0, "an old certificate after the new one showed")
+                    self.assertLess(time.monotonic(), deadline, "the reload never showed")
+                    continue
+                self.assertEqual(lib.sha256(c.request("/64k.bin").body), DIGESTS["64k.bin"])
+                seen += 1
+            finally:
+                c.close()
+
+    def stats(self, srv):
+        c = TlsSocket(srv.port)
+        try:
+            return json.loads(c.request("/-/stats").body)
+        finally:
+            c.close()
+
+    def test_sighup_serves_the_renewed_certificate_and_open_connections_keep_working(self):
+        with lib.Server(ROOT, "--tls-cert", self.cert, "--tls-key", self.key, "--stats",
+                        threads=2) as srv:
+            self.new_connections_serve(srv, self.old[0], connections=2)
+            before = TlsSocket(srv.port)  # open across the reload, with a keep-alive request
+            ctx = client_context()
+            ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+            first = ctx.wrap_socket(lib.connect(srv.port, 20), server_hostname="localhost")
+            try:
+                self.assertEqual(lib.sha256(before.request("/1k.bin").body), DIGESTS["1k.bin"])
+                first.sendall(b"GET /1k.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                lib.Reader(first).read_response()
+                ticket = first.session
+                self.install(*self.new)
+                srv.proc.send_signal(signal.SIGHUP)
+                self.wait_for_log(srv, "SIGHUP: reloaded")
+                self.new_connections_serve(srv, self.new[0])
+                # The connection from before the reload: still the old certificate, and
+                # still serving, a large body included.
+                self.assertEqual(self.served_cert(before), self.der(self.old[0]))
+                r = before.request("/1m.bin")
+                self.assertEqual(r.status, 200)
+                self.assertEqual(lib.sha256(r.body), DIGESTS["1m.bin"])
+                # A ticket from the old configuration: a full handshake, not a failure.
+                again = ctx.wrap_socket(lib.connect(srv.port, 20), server_hostname="localhost",
+                                        session=ticket)
+                try:
+                    self.assertFalse(again.session_reused)
+                    self.assertEqual(again.getpeercert(binary_form=True), self.der(self.new[0]))
+                    again.sendall(b"GET /1k.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+                    self.assertEqual(lib.sha256(lib.Reader(again).read_response().body),
+                                     DIGESTS["1k.bin"])
+                finally:
+                    again.close()
+            finally:
+                before.close()
+                first.close()
+            reloads = self.stats(srv)["tls_reloads"]
+            self.assertEqual(reloads, {"done": 1, "failed": 0})
+
+    def test_a_bad_certificate_or_key_on_sighup_keeps_the_old_one(self):
+        with lib.Server(ROOT, "--tls-cert", self.cert, "--tls-key", self.key, "--stats",
+                        threads=2) as srv:
+            # The renewed certificate with the old key: they do not match.
+            shutil.copyfile(self.new[0], self.cert)
+            srv.proc.send_signal(signal.SIGHUP)
+            self.wait_for_log(srv, "still serving the old certificate")
+            # A key file that is not a key, then a certificate that is gone.
+            self.install(*self.old)
+            with open(self.key, "w") as f:
+                f.write("not a key\n")
+            srv.proc.send_signal(signal.SIGHUP)
+            self.wait_for_log(srv, "still serving the old certificate", count=2)
+            self.install(*self.old)
+            os.unlink(self.cert)
+            srv.proc.send_signal(signal.SIGHUP)
+            self.wait_for_log(srv, "still serving the old certificate", count=3)
+            self.assertIsNone(srv.proc.poll())
+            self.new_connections_serve(srv, self.old[0])
+            self.assertEqual(self.stats(srv)["tls_reloads"], {"done": 0, "failed": 3})
+            # The files fixed: the next SIGHUP takes them.
+            self.install(*self.new)
+            srv.proc.send_signal(signal.SIGHUP)
+            self.wait_for_log(srv, "SIGHUP: reloaded")
+            self.new_connections_serve(srv, self.new[0])
+
+
 class HttpsBodyCopies(unittest.TestCase):
     def test_tls13_file_bodies_are_sealed_without_a_user_space_copy(self):
         # Page-cache pages of a file are scattered in memory; the record sealer reads them in
@@ -344,6 +483,14 @@ class PlainServerStats(unittest.TestCase):
         self.assertFalse(stats["tls"])
         self.assertEqual(stats["tls_path"], "none")
         self.assertEqual(stats["paths"]["tls"], 0)
+        self.assertEqual(stats["tls_reloads"], {"done": 0, "failed": 0})
+
+    def test_sighup_on_a_plain_server_only_reopens_the_log(self):
+        with lib.Server(ROOT, "--stats") as srv:
+            srv.proc.send_signal(signal.SIGHUP)
+            stats = json.loads(lib.get(srv.port, "/-/stats").body)
+            self.assertEqual(stats["tls_reloads"], {"done": 0, "failed": 0})
+            self.assertNotIn("SIGHUP", srv.stderr())
 
 
 if __name__ == "__main__":
