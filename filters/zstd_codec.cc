@@ -98,7 +98,7 @@ class zstd_decoder final : public decoder {
       zin.size = frame_in_ < kHeaderMax && zin.pos < in.size() ? zin.pos + 1 : in.size();
       const std::size_t in_before = zin.pos;
       const std::size_t r = ZSTD_decompressStream(d_, &zout, &zin);
-      // Keep the frame's first bytes: at its end they tell the content size it declared.
+      // Keep the frame's first bytes: they tell the content size it declared.
       for (std::size_t i = in_before; i < zin.pos && frame_in_ < kHeaderMax; ++i)
         head_[frame_in_++] = in[i];
       frame_out_ += zout.pos;
@@ -111,6 +111,27 @@ class zstd_decoder final : public decoder {
                  : errc::corrupt_data;
         break;
       }
+      if (declared_ == kNotYet && frame_in_ > 0) {
+        declared_ = ZSTD_getFrameContentSize(head_.data(), frame_in_);  // ERROR: header partial
+        if (declared_ == ZSTD_CONTENTSIZE_ERROR) declared_ = kNotYet;
+        // libzstd checks the declared size only once the last block is whole: at hand in
+        // one call, a last raw block too large or too small is corrupt before any of it is
+        // handed out, while given a byte at a time it is handed out as it comes and may
+        // first run past max_output. Deciding here, before the frame's first output byte and
+        // from its header alone, ends both ways the same: a frame declaring more than is
+        // left of max_output is over the limit whatever its blocks hold.
+        if (declared_ != kNotYet && declared_ != ZSTD_CONTENTSIZE_UNKNOWN &&
+            declared_ > max_output_ - produced_) {
+          ec = errc::output_limit;
+          break;
+        }
+      }
+      // Past the size it declared (so never past max_output first): corrupt, as libzstd
+      // would find at the last block, before it hands out more.
+      if (declared_ != kNotYet && declared_ != ZSTD_CONTENTSIZE_UNKNOWN && frame_out_ > declared_) {
+        ec = errc::corrupt_data;
+        break;
+      }
       if (zout.pos > room) {
         ec = errc::output_limit;
         break;
@@ -118,15 +139,15 @@ class zstd_decoder final : public decoder {
       if (r == 0) {
         // libzstd's streaming path lets a frame end short of the size its header declared
         // (an empty last block); its one-shot path and RFC 8878 do not.
-        const unsigned long long declared = ZSTD_getFrameContentSize(head_.data(), frame_in_);
-        if (declared != ZSTD_CONTENTSIZE_UNKNOWN && declared != ZSTD_CONTENTSIZE_ERROR &&
-            declared != frame_out_) {
+        if (declared_ != kNotYet && declared_ != ZSTD_CONTENTSIZE_UNKNOWN &&
+            declared_ != frame_out_) {
           ec = errc::corrupt_data;
           break;
         }
         boundary_ = true;
         frame_in_ = 0;
         frame_out_ = 0;
+        declared_ = kNotYet;
       } else if (zin.pos != in_before || zout.pos != 0) {
         boundary_ = false;
       }
@@ -147,6 +168,8 @@ class zstd_decoder final : public decoder {
   std::size_t frame_in_ = 0;                     // bytes of the current frame taken, to 18
   std::array<std::byte, kHeaderMax> head_{};     // those bytes: the frame header
   std::uint64_t frame_out_ = 0;                  // bytes the current frame decoded to
+  static constexpr unsigned long long kNotYet = ZSTD_CONTENTSIZE_ERROR;  // header partial
+  unsigned long long declared_ = kNotYet;  // its content size, or ZSTD_CONTENTSIZE_UNKNOWN
 };
 
 }  // namespace

@@ -621,6 +621,65 @@ TEST(CodecCorruptInput, ZstdInputLibzstdReadsTwoWaysEndsTheSameHoweverItIsCut) {
   }
 }
 
+// A zstd frame whose header declares a content size is held to it and to max_output the
+// same way however it is cut. libzstd checks the declared size when the last block is whole,
+// so at hand in one call a last raw block that does not fit is corrupt before any of it is
+// handed out, while a byte at a time it is handed out as it comes. (Found by the codec
+// fuzzer: a frame declaring 4052 bytes, max_output 0, and a 4-byte last raw block ended in
+// corrupt_data whole and in output_limit byte by byte.)
+TEST(CodecCorruptInput, ZstdDeclaredContentSizeBoundsTheFrameHoweverItIsCut) {
+  fs::page_pool pool;
+  std::mt19937_64 rng(11);
+  auto raw_block = [](bytes& out, std::size_t n, bool last) {
+    const std::size_t h = n << 3 | (last ? 1 : 0);  // block type 0: raw
+    for (int i = 0; i < 3; ++i)
+      out.push_back(static_cast<std::byte>(h >> (8 * i)));
+    for (std::size_t i = 0; i < n; ++i)
+      out.push_back(static_cast<std::byte>('a' + i % 26));
+  };
+  // Magic and a single-segment descriptor with a two-byte content size (value + 256).
+  auto frame = [&](std::size_t declared, std::initializer_list<std::size_t> blocks) {
+    bytes out = {std::byte{0x28},
+                 std::byte{0xb5},
+                 std::byte{0x2f},
+                 std::byte{0xfd},
+                 std::byte{0x60},
+                 static_cast<std::byte>((declared - 256) & 0xff),
+                 static_cast<std::byte>((declared - 256) >> 8)};
+    std::size_t left = blocks.size();
+    for (std::size_t n : blocks)
+      raw_block(out, n, --left == 0);
+    return out;
+  };
+  struct case_t {
+    bytes in;
+    std::uint64_t max_output;
+    std::error_code expected;
+  };
+  const case_t cases[] = {
+      // Declares 4052, holds 4: over a limit below 4052, short of its size above it.
+      {frame(4052, {4}), 0, errc::output_limit},
+      {frame(4052, {4}), 3, errc::output_limit},
+      {frame(4052, {4}), 4051, errc::output_limit},
+      {frame(4052, {4}), 4052, errc::corrupt_data},
+      // Declares 300, holds 290 + 20: past its size, and past a limit of 305 (or 310) too.
+      {frame(300, {290, 20}), 305, errc::corrupt_data},
+      {frame(300, {290, 20}), 310, errc::corrupt_data},
+      {frame(300, {290, 20}), kDefaultMaxOutput, errc::corrupt_data},
+      // Declares 300 and holds it: decodes under a limit of 300, is over one of 299.
+      {frame(300, {290, 10}), 300, {}},
+      {frame(300, {290, 10}), 299, errc::output_limit},
+  };
+  for (const case_t& c : cases) {
+    outcome whole;
+    EXPECT_TRUE(decodes_consistently(pool, coding::zstd, span_of(c.in), rng, whole,
+                                     {.bytewise = true, .max_output = c.max_output}));
+    EXPECT_EQ(whole.ec, c.expected)
+        << "max_output " << c.max_output << "; " << describe(coding::zstd, span_of(c.in));
+    EXPECT_LE(whole.out.size(), c.max_output);
+  }
+}
+
 // Random inputs (text-like and random bytes, 0..256 KiB) through pagewire's encoder fed in
 // random pieces with random levels and output limits decode back to themselves, cut at
 // random points.
