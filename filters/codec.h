@@ -11,7 +11,9 @@
 /// zstd encoders keep 2^window_log; zstd decoders refuse frames whose window exceeds
 /// 2^window_log_max (8 MiB by default; ZSTD_d_windowLogMax) with errc::window_too_large,
 /// and every decoder fails with errc::output_limit when the content goes on past max_output
-/// bytes in total (it hands out at most max_output), so a small bomb cannot take memory.
+/// bytes in total (it hands out at most max_output), so a small bomb cannot take memory. A zstd
+/// frame whose header declares more than is left of max_output fails there, before its first
+/// byte; one that goes on past the size it declared is errc::corrupt_data.
 /// Corrupt input ends in errc::corrupt_data or errc::truncated, and the same bytes give the
 /// same outcome however they are cut into calls (tests/filters/codec_corrupt_input_test).
 ///
