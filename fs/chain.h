@@ -79,6 +79,9 @@ class chain {
   using value_type = asio::const_buffer;
 
   chain() = default;
+  /// A chain of one segment (none when it is empty): the common one-piece message.
+  explicit chain(slice s) { append(std::move(s)); }
+  explicit chain(file_range r) { append(std::move(r)); }
   /// Shares every live segment (refcounts only).
   chain(const chain& o);
   chain(chain&& o) noexcept;

@@ -25,6 +25,11 @@
 /// when nothing was ever started; the destructor then closes the fd). Threading: the loop thread
 /// of its context. Errors: std::error_code (system_category); end of stream is a receive that
 /// completes without error and with an empty `received`.
+///
+/// Signals: sends pass MSG_NOSIGNAL, but splice(2) and sendfile(2) have no such flag, so moving
+/// a file range to a socket the peer has reset raises SIGPIPE, whose default action ends the
+/// process. A program that sends file ranges ignores SIGPIPE (signal(SIGPIPE, SIG_IGN), as
+/// nginx does); the send then fails with EPIPE or ECONNRESET.
 
 #include <chrono>
 #include <cstddef>

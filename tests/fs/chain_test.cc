@@ -76,6 +76,18 @@ TEST_F(ChainTest, SizeIsTheSumOfSegmentsWhicheverKind) {
   EXPECT_EQ(flatten(c).size(), c.size());
 }
 
+TEST_F(ChainTest, OneSegmentChainHoldsThatSegmentAndNothingWhenItIsEmpty) {
+  const chain of_range(file_range(file_, 100, 5000));
+  EXPECT_EQ(of_range.segment_count(), 1u);
+  EXPECT_EQ(flatten(of_range), std::string(data_.data() + 100, 5000));
+  const chain of_slice(text("abc"));
+  EXPECT_EQ(of_slice.segment_count(), 1u);
+  EXPECT_TRUE(of_slice.all_memory());
+  EXPECT_EQ(flatten(of_slice), "abc");
+  EXPECT_TRUE(chain(file_range(file_, 7, 0)).empty());
+  EXPECT_EQ(chain(file_range(file_, 7, 0)).segment_count(), 0u);
+}
+
 TEST_F(ChainTest, SplitAtEveryByteBoundaryPartitionsTheBytes) {
   const chain whole = mixed();
   const std::string all = flatten(whole);
