@@ -87,15 +87,22 @@ class zstd_decoder final : public decoder {
       }
       // Room for one byte past max_output, to tell that the content goes on beyond it.
       const std::uint64_t room = max_output_ - produced_;
-      if (room < space.size()) space = space.first(room + 1);
+      const bool near_limit = room < space.size();
+      if (near_limit) space = space.first(room + 1);
       ZSTD_outBuffer zout{space.data(), space.size(), 0};
-      // A frame's first bytes (a whole header) go in one at a time. Given more, libzstd may
-      // leave its streaming path: with a whole frame at hand it takes a one-shot path that
-      // refuses frames the streaming path accepts (a zero-size compressed block, a content
-      // size an empty last block leaves short), and after a header it cannot parse it looks
-      // for a legacy (pre-1.0) frame in that call's bytes alone. Either way the outcome
-      // would depend on how the input was cut.
-      zin.size = frame_in_ < kHeaderMax && zin.pos < in.size() ? zin.pos + 1 : in.size();
+      // Input goes in one byte at a time in two places, so that the outcome does not depend
+      // on how the input was cut:
+      // - a frame's first bytes (a whole header). Given more, libzstd may leave its streaming
+      //   path: with a whole frame at hand it takes a one-shot path that refuses frames the
+      //   streaming path accepts (a zero-size compressed block, a content size an empty last
+      //   block leaves short), and after a header it cannot parse it looks for a legacy
+      //   (pre-1.0) frame in that call's bytes alone;
+      // - near max_output. After filling the output, libzstd goes on reading block headers
+      //   that need no room (empty blocks), and an error it meets there returns without
+      //   telling what it wrote: corrupt_data for bytes at hand in one call, output_limit
+      //   for the same bytes arriving later. One byte per call stops it at the output.
+      const bool bytewise = frame_in_ < kHeaderMax || near_limit;
+      zin.size = bytewise && zin.pos < in.size() ? zin.pos + 1 : in.size();
       const std::size_t in_before = zin.pos;
       const std::size_t r = ZSTD_decompressStream(d_, &zout, &zin);
       // Keep the frame's first bytes: they tell the content size it declared.

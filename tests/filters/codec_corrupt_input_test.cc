@@ -680,6 +680,54 @@ TEST(CodecCorruptInput, ZstdDeclaredContentSizeBoundsTheFrameHoweverItIsCut) {
   }
 }
 
+// Output past max_output, then corrupt input: output_limit however it is cut, as for any input
+// whose output passes the limit before the byte where the error shows. libzstd goes on reading
+// block headers after the output is full and an error there hides what it wrote, so given at
+// once these ended in corrupt_data and byte by byte in output_limit (the codec fuzzer: a 1-byte
+// raw block, empty blocks, a block of the reserved type, max_output 0).
+TEST(CodecCorruptInput, ZstdOutputPastTheLimitBeforeAnErrorIsOutputLimitHoweverItIsCut) {
+  fs::page_pool pool;
+  std::mt19937_64 rng(12);
+  // Magic, a descriptor with no content size and an 8 KiB window, raw blocks of these sizes
+  // (none last), 20 empty raw blocks, then a block header of the reserved type.
+  auto frame = [](std::initializer_list<std::size_t> blocks) {
+    bytes out = {std::byte{0x28}, std::byte{0xb5}, std::byte{0x2f},
+                 std::byte{0xfd}, std::byte{0x00}, std::byte{0x18}};
+    auto header = [&](std::size_t value) {
+      for (int i = 0; i < 3; ++i)
+        out.push_back(static_cast<std::byte>(value >> (8 * i)));
+    };
+    for (std::size_t n : blocks) {
+      header(n << 3);
+      for (std::size_t i = 0; i < n; ++i)
+        out.push_back(static_cast<std::byte>('a' + i % 26));
+    }
+    for (int i = 0; i < 20; ++i)
+      header(0);
+    header(3 << 1);  // block type 3: reserved
+    return out;
+  };
+  struct case_t {
+    bytes in;
+    std::uint64_t max_output;
+    std::error_code expected;
+  };
+  const case_t cases[] = {
+      {frame({1}), 0, errc::output_limit},
+      {frame({1}), 1, errc::corrupt_data},
+      {frame({3000, 2000}), 4999, errc::output_limit},
+      {frame({3000, 2000}), 4096, errc::output_limit},
+      {frame({3000, 2000}), 5000, errc::corrupt_data},
+  };
+  for (const case_t& c : cases) {
+    outcome whole;
+    EXPECT_TRUE(decodes_consistently(pool, coding::zstd, span_of(c.in), rng, whole,
+                                     {.bytewise = true, .max_output = c.max_output}));
+    EXPECT_EQ(whole.ec, c.expected)
+        << "max_output " << c.max_output << "; " << describe(coding::zstd, span_of(c.in));
+  }
+}
+
 // Random inputs (text-like and random bytes, 0..256 KiB) through pagewire's encoder fed in
 // random pieces with random levels and output limits decode back to themselves, cut at
 // random points.
