@@ -1,6 +1,5 @@
 #include <algorithm>
 #include <cerrno>
-#include <cstdio>
 #include <fcntl.h>
 #include <mutex>
 #include <sys/stat.h>
@@ -9,6 +8,7 @@
 #include <vector>
 
 #include <pagewire/net/pipe_pool.h>
+#include <pagewire/runtime/log.h>
 
 namespace pagewire::net {
 namespace {
@@ -41,11 +41,10 @@ void log_once(const file_kind& k, transfer_path p) {
     if (e.first == k && e.second == p) return;
   }
   g_logged.emplace_back(k, p);
-  std::fprintf(stderr,
-               "pagewire: splice refused for file kind (mode %#o fs %#llx -> mode %#o fs %#llx); "
-               "using %s\n",
-               k.src_mode, static_cast<unsigned long long>(k.src_fs), k.dst_mode,
-               static_cast<unsigned long long>(k.dst_fs), path_name(p));
+  runtime::log_line(
+      "splice refused for file kind (mode %#o fs %#llx -> mode %#o fs %#llx); using %s", k.src_mode,
+      static_cast<unsigned long long>(k.src_fs), k.dst_mode,
+      static_cast<unsigned long long>(k.dst_fs), path_name(p));
 }
 
 void describe(int fd, std::uint32_t& mode, std::int64_t& fs) noexcept {

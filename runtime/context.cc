@@ -12,6 +12,7 @@
 
 #include <pagewire/runtime/context.h>
 #include <pagewire/runtime/fallback_backend.h>
+#include <pagewire/runtime/log.h>
 
 namespace pagewire::runtime {
 namespace {
@@ -79,8 +80,7 @@ void context::init_fallback(const std::error_code& why) {
   probe_.cancel_fd = true;
   probe_.fixed_buffers = false;
   if (!g_fallback_logged.exchange(true)) {
-    std::fprintf(stderr, "pagewire: io_uring unavailable (%s); using the epoll fallback\n",
-                 why.message().c_str());
+    log_line("io_uring unavailable (%s); using the epoll fallback", why.message().c_str());
   }
 }
 
@@ -620,7 +620,7 @@ std::size_t context::drain() {
       n += reap(std::numeric_limits<std::size_t>::max());
     }
   }
-  std::fprintf(stderr, "pagewire: shutdown left %zu operations in flight\n", in_flight_);
+  log_line("shutdown left %zu operations in flight", in_flight_);
   shutting_down_ = false;
   return n;
 }

@@ -1,7 +1,7 @@
-#include <cstdio>
 #include <random>
 
 #include <pagewire/runtime/fault_injection.h>
+#include <pagewire/runtime/log.h>
 
 namespace pagewire::runtime {
 namespace {
@@ -46,8 +46,7 @@ bool fault_injector::chance(double p) {
   if (!seeded_) {
     std::random_device rd;
     seed((static_cast<std::uint64_t>(rd()) << 32) | rd());
-    std::fprintf(stderr, "pagewire: fault injection seed=%llu\n",
-                 static_cast<unsigned long long>(seed_));
+    log_line("fault injection seed=%llu", static_cast<unsigned long long>(seed_));
   }
   // xorshift64*
   rng_ ^= rng_ >> 12;
