@@ -1,39 +1,23 @@
-#include <arpa/inet.h>
 #include <cassert>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <utility>
 
 #include <pagewire/net/acceptor.h>
+#include <pagewire/net/address.h>
 #include <pagewire/runtime/operation.h>
 
 namespace pagewire::net {
 
 int listen_tcp(const char* host, std::uint16_t& port, bool reuse_port, int backlog,
                std::error_code& ec) {
-  ec.clear();
-  sockaddr_storage ss{};
-  socklen_t len = 0;
-  auto* v4 = reinterpret_cast<sockaddr_in*>(&ss);
-  auto* v6 = reinterpret_cast<sockaddr_in6*>(&ss);
-  if (::inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
-    v4->sin_family = AF_INET;
-    v4->sin_port = htons(port);
-    len = sizeof *v4;
-  } else if (::inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
-    v6->sin6_family = AF_INET6;
-    v6->sin6_port = htons(port);
-    len = sizeof *v6;
-  } else {
-    ec = std::make_error_code(std::errc::invalid_argument);
-    return -1;
-  }
-  const int fd = ::socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  tcp_address addr;
+  if ((ec = tcp_address::parse(host, port, addr))) return -1;
+  const int fd = ::socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     ec.assign(errno, std::system_category());
     return -1;
@@ -41,14 +25,14 @@ int listen_tcp(const char* host, std::uint16_t& port, bool reuse_port, int backl
   const int one = 1;
   ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   if ((reuse_port && ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) ||
-      ::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 || ::listen(fd, backlog) != 0) {
+      ::bind(fd, addr.data(), addr.size) != 0 || ::listen(fd, backlog) != 0) {
     ec.assign(errno, std::system_category());
     ::close(fd);
     return -1;
   }
-  len = sizeof ss;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
-  port = ntohs(ss.ss_family == AF_INET ? v4->sin_port : v6->sin6_port);
+  addr.size = sizeof addr.storage;
+  ::getsockname(fd, addr.data(), &addr.size);
+  port = addr.port();
   return fd;
 }
 
