@@ -621,56 +621,49 @@ TEST(CodecCorruptInput, ZstdInputLibzstdReadsTwoWaysEndsTheSameHoweverItIsCut) {
   }
 }
 
-// A zstd frame whose header declares a content size is held to it and to max_output the
-// same way however it is cut. libzstd checks the declared size when the last block is whole,
-// so at hand in one call a last raw block that does not fit is corrupt before any of it is
-// handed out, while a byte at a time it is handed out as it comes. (Found by the codec
-// fuzzer: a frame declaring 4052 bytes, max_output 0, and a 4-byte last raw block ended in
-// corrupt_data whole and in output_limit byte by byte.)
-TEST(CodecCorruptInput, ZstdDeclaredContentSizeBoundsTheFrameHoweverItIsCut) {
-  fs::page_pool pool;
-  std::mt19937_64 rng(11);
-  auto raw_block = [](bytes& out, std::size_t n, bool last) {
-    const std::size_t h = n << 3 | (last ? 1 : 0);  // block type 0: raw
+// A zstd frame written by hand: the magic, the frame header's descriptor and fields as given,
+// then blocks. Raw blocks hold 'a'..'z' repeated.
+class zstd_frame {
+ public:
+  explicit zstd_frame(std::initializer_list<int> header) {
+    for (int x : {0x28, 0xb5, 0x2f, 0xfd})
+      out_.push_back(static_cast<std::byte>(x));
+    for (int x : header)
+      out_.push_back(static_cast<std::byte>(x));
+  }
+  /// Single-segment, with a two-byte content size (RFC 8878: the value + 256).
+  static zstd_frame declaring(std::size_t size) {
+    return zstd_frame(
+        {0x60, static_cast<int>((size - 256) & 0xff), static_cast<int>((size - 256) >> 8)});
+  }
+  zstd_frame& block_header(std::size_t value) {
     for (int i = 0; i < 3; ++i)
-      out.push_back(static_cast<std::byte>(h >> (8 * i)));
+      out_.push_back(static_cast<std::byte>(value >> (8 * i)));
+    return *this;
+  }
+  zstd_frame& raw(std::size_t n, bool last = false) {
+    block_header(n << 3 | (last ? 1 : 0));  // block type 0: raw
     for (std::size_t i = 0; i < n; ++i)
-      out.push_back(static_cast<std::byte>('a' + i % 26));
-  };
-  // Magic and a single-segment descriptor with a two-byte content size (value + 256).
-  auto frame = [&](std::size_t declared, std::initializer_list<std::size_t> blocks) {
-    bytes out = {std::byte{0x28},
-                 std::byte{0xb5},
-                 std::byte{0x2f},
-                 std::byte{0xfd},
-                 std::byte{0x60},
-                 static_cast<std::byte>((declared - 256) & 0xff),
-                 static_cast<std::byte>((declared - 256) >> 8)};
-    std::size_t left = blocks.size();
-    for (std::size_t n : blocks)
-      raw_block(out, n, --left == 0);
-    return out;
-  };
-  struct case_t {
-    bytes in;
-    std::uint64_t max_output;
-    std::error_code expected;
-  };
-  const case_t cases[] = {
-      // Declares 4052, holds 4: over a limit below 4052, short of its size above it.
-      {frame(4052, {4}), 0, errc::output_limit},
-      {frame(4052, {4}), 3, errc::output_limit},
-      {frame(4052, {4}), 4051, errc::output_limit},
-      {frame(4052, {4}), 4052, errc::corrupt_data},
-      // Declares 300, holds 290 + 20: past its size, and past a limit of 305 (or 310) too.
-      {frame(300, {290, 20}), 305, errc::corrupt_data},
-      {frame(300, {290, 20}), 310, errc::corrupt_data},
-      {frame(300, {290, 20}), kDefaultMaxOutput, errc::corrupt_data},
-      // Declares 300 and holds it: decodes under a limit of 300, is over one of 299.
-      {frame(300, {290, 10}), 300, {}},
-      {frame(300, {290, 10}), 299, errc::output_limit},
-  };
-  for (const case_t& c : cases) {
+      out_.push_back(static_cast<std::byte>('a' + i % 26));
+    return *this;
+  }
+  bytes build() const { return out_; }
+
+ private:
+  bytes out_;
+};
+
+struct limit_case {
+  bytes in;
+  std::uint64_t max_output;
+  std::error_code expected;
+};
+
+// Each input ends in its expected outcome under its max_output, the same however it is cut.
+void expect_outcomes(std::span<const limit_case> cases, std::uint64_t seed) {
+  fs::page_pool pool;
+  std::mt19937_64 rng(seed);
+  for (const limit_case& c : cases) {
     outcome whole;
     EXPECT_TRUE(decodes_consistently(pool, coding::zstd, span_of(c.in), rng, whole,
                                      {.bytewise = true, .max_output = c.max_output}));
@@ -680,52 +673,57 @@ TEST(CodecCorruptInput, ZstdDeclaredContentSizeBoundsTheFrameHoweverItIsCut) {
   }
 }
 
+// A zstd frame whose header declares a content size is held to it and to max_output the same
+// way however it is cut. libzstd checks the declared size when the last block is whole, so at
+// hand in one call a last raw block that does not fit is corrupt before any of it is handed
+// out, while a byte at a time it is handed out as it comes. (Found by the codec fuzzer: a
+// frame declaring 4052 bytes, max_output 0, and a 4-byte last raw block ended in corrupt_data
+// whole and in output_limit byte by byte.)
+TEST(CodecCorruptInput, ZstdDeclaredContentSizeBoundsTheFrameHoweverItIsCut) {
+  const bytes short_frame = zstd_frame::declaring(4052).raw(4, true).build();
+  const bytes long_frame = zstd_frame::declaring(300).raw(290).raw(20, true).build();
+  const bytes exact_frame = zstd_frame::declaring(300).raw(290).raw(10, true).build();
+  const limit_case cases[] = {
+      // Declares 4052, holds 4: over a limit below 4052, short of its size above it.
+      {short_frame, 0, errc::output_limit},
+      {short_frame, 3, errc::output_limit},
+      {short_frame, 4051, errc::output_limit},
+      {short_frame, 4052, errc::corrupt_data},
+      // Declares 300, holds 290 + 20: past its size, and past a limit of 305 (or 310) too.
+      {long_frame, 305, errc::corrupt_data},
+      {long_frame, 310, errc::corrupt_data},
+      {long_frame, kDefaultMaxOutput, errc::corrupt_data},
+      // Declares 300 and holds it: decodes under a limit of 300, is over one of 299.
+      {exact_frame, 300, {}},
+      {exact_frame, 299, errc::output_limit},
+  };
+  expect_outcomes(cases, 11);
+}
+
 // Output past max_output, then corrupt input: output_limit however it is cut, as for any input
 // whose output passes the limit before the byte where the error shows. libzstd goes on reading
 // block headers after the output is full and an error there hides what it wrote, so given at
 // once these ended in corrupt_data and byte by byte in output_limit (the codec fuzzer: a 1-byte
 // raw block, empty blocks, a block of the reserved type, max_output 0).
 TEST(CodecCorruptInput, ZstdOutputPastTheLimitBeforeAnErrorIsOutputLimitHoweverItIsCut) {
-  fs::page_pool pool;
-  std::mt19937_64 rng(12);
-  // Magic, a descriptor with no content size and an 8 KiB window, raw blocks of these sizes
-  // (none last), 20 empty raw blocks, then a block header of the reserved type.
+  // No content size, an 8 KiB window; raw blocks of these sizes (none last), 20 empty raw
+  // blocks, then a block header of the reserved type.
   auto frame = [](std::initializer_list<std::size_t> blocks) {
-    bytes out = {std::byte{0x28}, std::byte{0xb5}, std::byte{0x2f},
-                 std::byte{0xfd}, std::byte{0x00}, std::byte{0x18}};
-    auto header = [&](std::size_t value) {
-      for (int i = 0; i < 3; ++i)
-        out.push_back(static_cast<std::byte>(value >> (8 * i)));
-    };
-    for (std::size_t n : blocks) {
-      header(n << 3);
-      for (std::size_t i = 0; i < n; ++i)
-        out.push_back(static_cast<std::byte>('a' + i % 26));
-    }
+    zstd_frame f({0x00, 0x18});
+    for (std::size_t n : blocks)
+      f.raw(n);
     for (int i = 0; i < 20; ++i)
-      header(0);
-    header(3 << 1);  // block type 3: reserved
-    return out;
+      f.raw(0);
+    return f.block_header(3 << 1).build();  // block type 3: reserved
   };
-  struct case_t {
-    bytes in;
-    std::uint64_t max_output;
-    std::error_code expected;
-  };
-  const case_t cases[] = {
+  const limit_case cases[] = {
       {frame({1}), 0, errc::output_limit},
       {frame({1}), 1, errc::corrupt_data},
       {frame({3000, 2000}), 4999, errc::output_limit},
       {frame({3000, 2000}), 4096, errc::output_limit},
       {frame({3000, 2000}), 5000, errc::corrupt_data},
   };
-  for (const case_t& c : cases) {
-    outcome whole;
-    EXPECT_TRUE(decodes_consistently(pool, coding::zstd, span_of(c.in), rng, whole,
-                                     {.bytewise = true, .max_output = c.max_output}));
-    EXPECT_EQ(whole.ec, c.expected)
-        << "max_output " << c.max_output << "; " << describe(coding::zstd, span_of(c.in));
-  }
+  expect_outcomes(cases, 12);
 }
 
 // Random inputs (text-like and random bytes, 0..256 KiB) through pagewire's encoder fed in
