@@ -66,13 +66,24 @@ class connect_backends : public ::testing::TestWithParam<bool> {
   // The fallback opens its reactor's descriptors (epoll, eventfd, timerfd) at its first wait:
   // one refused connect first, so that counting open descriptors sees only the connect's.
   std::size_t open_fds_after_warm_up() {
+    EXPECT_EQ(connect("127.0.0.1", closed_port()).ec, std::errc::connection_refused);
+    return open_fds();
+  }
+
+  /// A listening socket on `host` (port 0 picks one, written back); -1 when `host` has none.
+  static int listen_on(const char* host, std::uint16_t& port, int backlog = 8) {
     std::error_code ec;
+    port = 0;
+    return listen_tcp(host, port, false, backlog, ec);
+  }
+
+  /// A loopback port nothing listens on (it did a moment ago).
+  static std::uint16_t closed_port() {
     std::uint16_t port = 0;
-    const int listener = listen_tcp("127.0.0.1", port, false, 8, ec);
+    const int listener = listen_on("127.0.0.1", port);
     EXPECT_GE(listener, 0);
     ::close(listener);
-    EXPECT_EQ(connect("127.0.0.1", port).ec, std::errc::connection_refused);
-    return open_fds();
+    return port;
   }
 
   runtime::context ctx_{backend(GetParam())};
@@ -80,11 +91,10 @@ class connect_backends : public ::testing::TestWithParam<bool> {
 
 TEST_P(connect_backends, connects_over_ipv4_and_ipv6_and_carries_bytes_both_ways) {
   for (const char* host : {"127.0.0.1", "::1"}) {
-    std::error_code ec;
     std::uint16_t port = 0;
-    const int listener = listen_tcp(host, port, false, 8, ec);
+    const int listener = listen_on(host, port);
     if (listener < 0 && std::string(host) == "::1") continue;  // no IPv6 loopback here
-    ASSERT_GE(listener, 0) << host << ": " << ec.message();
+    ASSERT_GE(listener, 0) << host;
     const outcome r = connect(host, port);
     ASSERT_FALSE(r.ec) << host << ": " << r.ec.message();
     ASSERT_GE(r.fd, 0);
@@ -111,13 +121,8 @@ TEST_P(connect_backends, connects_over_ipv4_and_ipv6_and_carries_bytes_both_ways
 }
 
 TEST_P(connect_backends, a_refused_connect_reports_econnrefused_and_leaves_no_descriptor) {
-  std::error_code ec;
-  std::uint16_t port = 0;
-  const int listener = listen_tcp("127.0.0.1", port, false, 8, ec);
-  ASSERT_GE(listener, 0);
-  ::close(listener);  // nothing listens on `port` now
   const std::size_t before = open_fds_after_warm_up();
-  const outcome r = connect("127.0.0.1", port);
+  const outcome r = connect("127.0.0.1", closed_port());
   EXPECT_EQ(r.ec, std::errc::connection_refused) << r.ec.message();
   EXPECT_EQ(r.fd, -1);
   EXPECT_EQ(open_fds(), before);
@@ -136,9 +141,8 @@ TEST_P(connect_backends, a_host_that_is_not_an_ip_literal_fails_through_the_loop
 // A listener that never accepts, with its queue full: the next SYNs are dropped and a connect
 // waits; the timeout ends it.
 TEST_P(connect_backends, a_connect_nobody_answers_ends_at_its_timeout) {
-  std::error_code ec;
   std::uint16_t port = 0;
-  const int listener = listen_tcp("127.0.0.1", port, false, 0, ec);
+  const int listener = listen_on("127.0.0.1", port, 0);
   ASSERT_GE(listener, 0);
   std::vector<int> queued;  // fill the accept queue with plain non-blocking connects
   for (int i = 0; i < 8; ++i) {
@@ -162,9 +166,8 @@ TEST_P(connect_backends, a_connect_nobody_answers_ends_at_its_timeout) {
 }
 
 TEST_P(connect_backends, works_awaited_in_a_coroutine) {
-  std::error_code ec;
   std::uint16_t port = 0;
-  const int listener = listen_tcp("127.0.0.1", port, false, 8, ec);
+  const int listener = listen_on("127.0.0.1", port);
   ASSERT_GE(listener, 0);
   outcome r;
   boost::asio::co_spawn(
