@@ -18,20 +18,18 @@
 // tell what is underneath. Each layer owns the one below it. The body is written as an
 // fs::file_range: the content filter reads the file through fs::page_cache a piece at a time
 // (with no filter above plain_transport, the same write would go out by splice/sendfile).
-// Asynchronous calls take any Asio completion token; here they are awaited in coroutines.
+// Asynchronous calls take any Asio completion token; here they are awaited in coroutines. The
+// connection itself comes from net::listen_tcp and net::async_connect_tcp.
 //
 // Prints "filter_stack: OK N bytes, coding X, tls path P" and exits 0 when the bytes match;
 // otherwise says why and exits 1.
 
-#include <arpa/inet.h>
 #include <cerrno>
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <memory>
-#include <netinet/in.h>
-#include <poll.h>
 #include <span>
 #include <string>
 #include <sys/socket.h>
@@ -60,6 +58,7 @@
 #include <pagewire/fs/page_cache.h>
 #include <pagewire/fs/page_pool.h>
 #include <pagewire/net/acceptor.h>
+#include <pagewire/net/connect.h>
 #include <pagewire/net/connection.h>
 #include <pagewire/net/pipe_pool.h>
 #include <pagewire/net/policy.h>
@@ -77,27 +76,25 @@ int fail(const std::string& message) {
 }
 
 // Both ends of one loopback TCP connection, made in this process: {server fd, client fd}.
-std::pair<int, int> loopback_pair(std::error_code& ec) {
+// The client end comes from net::async_connect_tcp (IORING_OP_CONNECT); once it completed,
+// the server end is waiting in the listener's queue.
+std::pair<int, int> loopback_pair(pw::runtime::context& ctx, std::error_code& ec) {
   std::uint16_t port = 0;  // any free port
   const int listener = pw::net::listen_tcp("127.0.0.1", port, false, 1, ec);
   if (listener < 0) return {-1, -1};
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(port);
-  errno = 0;
-  int server = -1;
-  const int client = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  pollfd ready{listener, POLLIN, 0};  // the listener is O_NONBLOCK: wait for the connection
-  if (client < 0 || ::connect(client, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      ::poll(&ready, 1, 5000) != 1 ||
-      (server = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC)) < 0) {
-    ec.assign(errno != 0 ? errno : ETIMEDOUT, std::system_category());  // poll: 0, no errno
-    if (client >= 0) ::close(client);
-    ::close(listener);
-    return {-1, -1};
+  int client = -1;
+  pw::net::async_connect_tcp(ctx, "127.0.0.1", port, [&](std::error_code e, int fd) {
+    ec = e;
+    client = fd;
+  });
+  ctx.run();  // returns once the connect completed: nothing else is pending yet
+  const int server = ec ? -1 : ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+  if (!ec && server < 0) {
+    ec.assign(errno, std::system_category());
+    ::close(client);
   }
   ::close(listener);
+  if (ec) return {-1, -1};
   return {server, client};
 }
 
@@ -240,7 +237,7 @@ int main(int argc, char** argv) {
   if ((ec = opts.validate())) return fail("net options: " + ec.message());
   pw::net::pipe_pool pipes(opts);
 
-  const auto [server_fd, client_fd] = loopback_pair(ec);
+  const auto [server_fd, client_fd] = loopback_pair(ctx, ec);
   if (ec) return fail("loopback connection: " + ec.message());
 
   std::uint64_t received = 0;
