@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -225,12 +226,24 @@ void connection::on_send_done(std::error_code ec, std::uint64_t bytes) {
 
 // ---- timeouts ------------------------------------------------------------------------------
 
+std::chrono::milliseconds connection::receive_timeout() const noexcept {
+  switch (phase_) {
+    case phase::header:
+      return opts_.header_timeout;
+    case phase::idle:
+      return opts_.idle_timeout;
+    case phase::linger:
+      return opts_.linger_timeout;
+    case phase::body:
+      break;
+  }
+  return std::chrono::milliseconds{0};
+}
+
 clock::time_point connection::next_deadline() const noexcept {
   auto when = clock::time_point::max();
   if (recv_handler_) {
-    const auto t = phase_ == phase::header ? opts_.header_timeout
-                   : phase_ == phase::idle ? opts_.idle_timeout
-                                           : std::chrono::milliseconds{0};
+    const auto t = receive_timeout();
     if (t.count() > 0) when = std::min(when, recv_started_ + t);
   }
   if (sender_->busy() && opts_.send_timeout.count() > 0) {
@@ -260,9 +273,7 @@ void connection::on_watchdog() {
   if (closing_) return maybe_finish_close();
   const auto now = clock::now();
   if (recv_handler_) {
-    const auto t = phase_ == phase::header ? opts_.header_timeout
-                   : phase_ == phase::idle ? opts_.idle_timeout
-                                           : std::chrono::milliseconds{0};
+    const auto t = receive_timeout();
     if (t.count() > 0 && now >= recv_started_ + t) {
       ++stats_.timeouts;
       deliver_receive(std::make_error_code(std::errc::timed_out), received{});
@@ -280,7 +291,11 @@ void connection::on_watchdog() {
 // ---- close ---------------------------------------------------------------------------------
 
 void connection::start_close(detail::pending_handler<std::error_code>* h) {
-  if (closing_) {
+  if (closing_ || lingering_) {
+    if (lingering_) {  // cut the lingering short: its receive handler closes at once
+      linger_until_ = clock::time_point::min();
+      if (recv_->in_flight()) ctx_.cancel(*recv_);
+    }
     ctx_.post([h] { h->invoke(std::make_error_code(std::errc::operation_in_progress)); });
     return;
   }
@@ -296,6 +311,38 @@ void connection::start_close(detail::pending_handler<std::error_code>* h) {
     queue_[(queue_head_ + i) % queue_.size()] = received{};
   queue_head_ = queue_size_ = 0;
   maybe_finish_close();
+}
+
+bool connection::input_waiting() const noexcept {
+  if (queue_size_ > 0) return true;
+  int unread = 0;
+  return ::ioctl(fd_, FIONREAD, &unread) == 0 && unread > 0;
+}
+
+void connection::start_lingering_close(detail::pending_handler<std::error_code>* h) {
+  if (closing_ || lingering_ || recv_handler_ != nullptr || !input_waiting()) {
+    start_close(h);
+    return;
+  }
+  ++stats_.lingered;
+  lingering_ = true;
+  linger_handler_ = h;
+  linger_until_ = clock::now() + opts_.linger_time;
+  phase_ = phase::linger;
+  ::shutdown(fd_, SHUT_WR);  // a FIN after every byte already queued
+  linger_receive();
+}
+
+void connection::linger_receive() {
+  async_receive([this](std::error_code ec, received r) {
+    if (!ec && !r.empty() && clock::now() < linger_until_) {
+      stats_.lingered_bytes += r.size();
+      linger_receive();  // r goes back to the buffer ring here
+      return;
+    }
+    lingering_ = false;
+    start_close(std::exchange(linger_handler_, nullptr));
+  });
 }
 
 void connection::maybe_finish_close() {

@@ -19,6 +19,8 @@
 /// Close: async_close shuts the socket down, cancels every operation on its fd
 /// (IORING_ASYNC_CANCEL_FD), waits until each one (receive, transmit, polls, timers) has
 /// completed, and only then closes the descriptor: no operation outlives its socket.
+/// async_lingering_close first lets the peer take every byte sent when it is still sending
+/// (see there): the end of a response that must not be cut by a reset.
 ///
 /// Ownership: the connection owns the descriptor from construction. The context, options,
 /// pipe_pool and recv_buffer_ring outlive it. Destroy it only after async_close completed (or
@@ -64,6 +66,7 @@ enum class phase : std::uint8_t {
   header,  ///< waiting for (the rest of) a request head: options::header_timeout
   idle,    ///< keep-alive between requests: options::idle_timeout
   body,    ///< streaming a body: no receive timeout (send/progress rules apply)
+  linger,  ///< a lingering close dropping the peer's input: options::linger_timeout
 };
 
 namespace detail {
@@ -158,9 +161,11 @@ pending_handler<Args...>* make_handler(runtime::context& ctx, Handler&& h,
 struct connection_stats {
   std::uint64_t receives = 0;  ///< blocks handed up
   std::uint64_t received_bytes = 0;
-  std::uint64_t recv_arms = 0;  ///< receive submissions (multishot arms or plain recvs)
-  std::uint64_t enobufs = 0;    ///< multishot receives ended by an empty buffer ring
-  std::uint64_t timeouts = 0;   ///< receive or send timeouts that fired
+  std::uint64_t recv_arms = 0;       ///< receive submissions (multishot arms or plain recvs)
+  std::uint64_t enobufs = 0;         ///< multishot receives ended by an empty buffer ring
+  std::uint64_t timeouts = 0;        ///< receive or send timeouts that fired
+  std::uint64_t lingered = 0;        ///< lingering closes that had input to drop
+  std::uint64_t lingered_bytes = 0;  ///< bytes they dropped
 };
 
 class connection : private buffer_waiter {
@@ -181,6 +186,8 @@ class connection : private buffer_waiter {
   void set_phase(phase p) noexcept { phase_ = p; }
   phase current_phase() const noexcept { return phase_; }
   bool closing() const noexcept { return closing_; }
+  /// A lingering close is dropping the peer's input (async_lingering_close).
+  bool lingering() const noexcept { return lingering_; }
 
   /// Receives the next block. Signature void(std::error_code, received). One receive at a
   /// time. End of stream: no error, empty `received`.
@@ -219,6 +226,27 @@ class connection : private buffer_waiter {
         token);
   }
 
+  /// Lingering close (RFC 9112 §9.6; nginx's lingering_close), for after the last send when
+  /// the peer may still be sending: requests pipelined after a "Connection: close", a request
+  /// body not read. Closing a socket with input unread makes the kernel send a reset, which
+  /// also destroys what the peer has not yet received of the bytes sent: the tail of the last
+  /// response. So when input is waiting (received and not taken, or still in the socket) this
+  /// shuts down the sending side only (a FIN follows every byte queued), receives and drops
+  /// what comes until the peer's end of stream, an error, options::linger_timeout with no
+  /// byte or options::linger_time in all, and then closes as async_close does. With no input
+  /// waiting, or a receive pending, it is async_close. Signature void(std::error_code).
+  /// An async_close during the lingering cuts it short: the lingering close's handler runs
+  /// when the socket is closed; the async_close's at once, with operation_in_progress.
+  template <class Token>
+  auto async_lingering_close(Token&& token) {
+    return asio::async_initiate<Token, void(std::error_code)>(
+        [this](auto handler) {
+          start_lingering_close(
+              detail::make_handler<decltype(handler), std::error_code>(ctx_, std::move(handler)));
+        },
+        token);
+  }
+
   /// Path counters of every send on this connection.
   const transmit_stats& send_stats() const noexcept;
   const connection_stats& stats() const noexcept { return stats_; }
@@ -234,6 +262,9 @@ class connection : private buffer_waiter {
   void start_receive(detail::pending_handler<std::error_code, received>* h);
   void start_send(fs::chain m, detail::pending_handler<std::error_code, std::uint64_t>* h);
   void start_close(detail::pending_handler<std::error_code>* h);
+  void start_lingering_close(detail::pending_handler<std::error_code>* h);
+  void linger_receive();
+  bool input_waiting() const noexcept;
   void arm_receive();
   void on_recv_cqe(int result, unsigned flags, bool last);
   void deliver_receive(std::error_code ec, received r);
@@ -246,6 +277,7 @@ class connection : private buffer_waiter {
   void buffers_available() override;
   void maybe_finish_close();
   std::chrono::steady_clock::time_point next_deadline() const noexcept;
+  std::chrono::milliseconds receive_timeout() const noexcept;
 
   runtime::context& ctx_;
   const options& opts_;
@@ -269,6 +301,9 @@ class connection : private buffer_waiter {
   detail::pending_handler<std::error_code, received>* recv_handler_ = nullptr;
   detail::pending_handler<std::error_code, std::uint64_t>* send_handler_ = nullptr;
   detail::pending_handler<std::error_code>* close_handler_ = nullptr;
+  detail::pending_handler<std::error_code>* linger_handler_ = nullptr;
+  std::chrono::steady_clock::time_point linger_until_{};
+  bool lingering_ = false;
   std::chrono::steady_clock::time_point recv_started_{};
   phase phase_ = phase::header;
   bool send_timed_out_ = false;

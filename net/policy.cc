@@ -19,7 +19,8 @@ std::error_code options::validate() const noexcept {
   }
   if (recv_buffer_size == 0 || recv_buffer_size > (std::size_t{1} << 24)) return bad;
   if (accept_backoff.count() <= 0) return bad;
-  if (header_timeout.count() < 0 || idle_timeout.count() < 0 || send_timeout.count() < 0) {
+  if (header_timeout.count() < 0 || idle_timeout.count() < 0 || send_timeout.count() < 0 ||
+      linger_timeout.count() < 0 || linger_time.count() < 0) {
     return bad;
   }
   return {};

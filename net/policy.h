@@ -94,6 +94,11 @@ struct options {
   std::chrono::milliseconds idle_timeout{60'000};
   /// A send during which the socket accepts no byte for this long fails (ETIMEDOUT).
   std::chrono::milliseconds send_timeout{30'000};
+  /// Lingering close (connection::async_lingering_close): after our FIN, the peer's input is
+  /// read and dropped until it ends, until it sends nothing for linger_timeout, or for at most
+  /// linger_time in all (nginx's lingering_timeout and lingering_time).
+  std::chrono::milliseconds linger_timeout{5'000};
+  std::chrono::milliseconds linger_time{30'000};
 
   /// Empty when every field is in range, else EINVAL. Call once, before use.
   std::error_code validate() const noexcept;

@@ -3,6 +3,8 @@
 #include <netinet/tcp.h>
 #include <string>
 #include <sys/socket.h>
+#include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -220,6 +222,159 @@ TEST_P(connection_backends, close_cancels_pending_operations_before_closing_the_
   EXPECT_EQ(f.ctx.in_flight(), 0u);
   char b;
   EXPECT_EQ(::recv(p.b, &b, 1, 0), 0);  // the peer sees the shutdown
+}
+
+// ---- lingering close ----------------------------------------------------------------------
+
+// The peer's side of a lingering-close test: it sends `junk` first, then, after `wait`, reads
+// to end of stream (hashing), then keeps sending `more` bytes (0: none) until an error.
+struct peer {
+  peer(int fd, std::size_t junk, std::chrono::milliseconds wait, std::size_t more = 0)
+      : fd(fd), thread([=, this] { run(junk, wait, more); }) {}
+  ~peer() { join(); }
+  void join() {
+    if (thread.joinable()) thread.join();
+  }
+  void run(std::size_t junk, std::chrono::milliseconds wait, std::size_t more) {
+    const std::string bytes(std::max<std::size_t>(junk, 4096), 'j');
+    if (junk > 0) ::send(fd, bytes.data(), junk, MSG_NOSIGNAL);
+    std::this_thread::sleep_for(wait);
+    sha256 h;
+    std::vector<char> buf(64 << 10);
+    for (;;) {
+      const ssize_t r = ::recv(fd, buf.data(), buf.size(), 0);
+      if (r < 0) reset = true;
+      if (r <= 0) break;
+      h.update(buf.data(), static_cast<std::size_t>(r));
+      got += static_cast<std::uint64_t>(r);
+    }
+    hash = h.final();
+    for (std::size_t sent = 0; sent < more;) {
+      const ssize_t w = ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+      if (w <= 0) break;
+      sent += static_cast<std::size_t>(w);
+    }
+  }
+  int fd;
+  std::uint64_t got = 0;
+  bool reset = false;
+  digest hash{};
+  std::thread thread;
+};
+
+// The peer has sent input we never read and reads our response slowly: a plain close would
+// reset the connection and destroy the part still queued; the lingering close delivers it all,
+// then a FIN, and closes once the peer closes too.
+TEST_P(connection_backends, lingering_close_delivers_every_byte_to_a_peer_still_sending) {
+  fixture f(GetParam());
+  tcp_pair p = make_pair(16384);
+  connection c(f.ctx, std::exchange(p.a, -1), f.opts, f.pipes, f.ring.get());
+  const auto data = random_bytes(4 << 20, 23);
+  peer b(p.b, 64 << 10, 300ms);
+  std::this_thread::sleep_for(50ms);  // the junk is in our socket by now
+  bool sent = false, closed = false;
+  c.async_send(fs::chain(fs::slice::from_static(data.data(), data.size())),
+               [&](std::error_code ec, std::uint64_t n) {
+                 EXPECT_FALSE(ec);
+                 EXPECT_EQ(n, data.size());
+                 sent = true;
+               });
+  ASSERT_TRUE(run_until(f.ctx, [&] { return sent; }));
+  c.async_lingering_close([&](std::error_code ec) {
+    EXPECT_FALSE(ec);
+    closed = true;
+  });
+  EXPECT_TRUE(c.lingering());
+  b.join();  // it read to our FIN: the kernel delivers the queued bytes, the loop need not run
+  EXPECT_FALSE(closed);
+  EXPECT_FALSE(b.reset);
+  EXPECT_EQ(b.got, data.size());
+  EXPECT_EQ(b.hash, hash_of(data.data(), data.size()));
+  ::shutdown(p.b, SHUT_WR);  // the peer's end: the lingering stops
+  const auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(run_until(f.ctx, [&] { return closed; }));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+  EXPECT_EQ(c.stats().lingered, 1u);
+  EXPECT_EQ(c.stats().lingered_bytes, 64u << 10);
+}
+
+TEST_P(connection_backends, lingering_close_with_no_input_waiting_closes_at_once) {
+  fixture f(GetParam());
+  tcp_pair p = make_pair();
+  connection c(f.ctx, std::exchange(p.a, -1), f.opts, f.pipes, f.ring.get());
+  bool closed = false;
+  c.async_lingering_close([&](std::error_code ec) {
+    EXPECT_FALSE(ec);
+    closed = true;
+  });
+  EXPECT_FALSE(c.lingering());
+  ASSERT_TRUE(run_until(f.ctx, [&] { return closed; }));
+  EXPECT_EQ(c.stats().lingered, 0u);
+  char ch;
+  EXPECT_EQ(::recv(p.b, &ch, 1, 0), 0);
+}
+
+TEST_P(connection_backends, lingering_ends_at_linger_time_when_the_peer_never_stops) {
+  fixture f(GetParam());
+  f.opts.linger_time = 300ms;
+  tcp_pair p = make_pair();
+  connection c(f.ctx, std::exchange(p.a, -1), f.opts, f.pipes, f.ring.get());
+  peer b(p.b, 4096, 0ms, std::size_t{1} << 40);  // reads to our FIN, then sends until refused
+  std::this_thread::sleep_for(50ms);
+  bool closed = false;
+  const auto start = std::chrono::steady_clock::now();
+  c.async_lingering_close([&](std::error_code) { closed = true; });
+  EXPECT_TRUE(c.lingering());
+  ASSERT_TRUE(run_until(f.ctx, [&] { return closed; }));
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_GE(took, 250ms);
+  EXPECT_LT(took, 5s);
+  EXPECT_GT(c.stats().lingered_bytes, 4096u);
+  b.join();  // its sends fail once the socket is closed
+}
+
+TEST_P(connection_backends, lingering_ends_at_linger_timeout_when_the_peer_goes_quiet) {
+  fixture f(GetParam());
+  f.opts.linger_timeout = 200ms;
+  tcp_pair p = make_pair();
+  connection c(f.ctx, std::exchange(p.a, -1), f.opts, f.pipes, f.ring.get());
+  ASSERT_EQ(::send(p.b, "abc", 3, 0), 3);  // then nothing, and no end of stream
+  std::this_thread::sleep_for(50ms);
+  bool closed = false;
+  const auto start = std::chrono::steady_clock::now();
+  c.async_lingering_close([&](std::error_code) { closed = true; });
+  EXPECT_TRUE(c.lingering());
+  ASSERT_TRUE(run_until(f.ctx, [&] { return closed; }));
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_GE(took, 150ms);
+  EXPECT_LT(took, 5s);
+  EXPECT_EQ(c.stats().lingered_bytes, 3u);
+}
+
+TEST_P(connection_backends, async_close_cuts_a_lingering_close_short) {
+  fixture f(GetParam());
+  tcp_pair p = make_pair();
+  connection c(f.ctx, std::exchange(p.a, -1), f.opts, f.pipes, f.ring.get());
+  peer b(p.b, 4096, 0ms, std::size_t{1} << 40);  // never stops sending
+  std::this_thread::sleep_for(50ms);
+  bool lingered_done = false, cut_done = false;
+  std::error_code cut_ec;
+  c.async_lingering_close([&](std::error_code ec) {
+    EXPECT_FALSE(ec);
+    lingered_done = true;
+  });
+  ASSERT_TRUE(c.lingering());
+  run_until(
+      f.ctx, [] { return false; }, 200);  // a few rounds of dropping input
+  const auto start = std::chrono::steady_clock::now();
+  c.async_close([&](std::error_code ec) {
+    cut_ec = ec;
+    cut_done = true;
+  });
+  ASSERT_TRUE(run_until(f.ctx, [&] { return lingered_done && cut_done; }));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);  // not the 30 s linger_time
+  EXPECT_EQ(cut_ec, std::errc::operation_in_progress);
+  b.join();
 }
 
 INSTANTIATE_TEST_SUITE_P(backends, connection_backends, ::testing::Values(false, true),
