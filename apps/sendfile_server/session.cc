@@ -316,6 +316,7 @@ void session::stop_gracefully() {
 
 void session::abort() {
   if (shutting_down_) tls_->cancel();  // a close_notify the peer does not take
+  if (conn_.lingering()) conn_.async_close([](std::error_code) {});  // cut it short
   close(close_mode::reset);
 }
 
@@ -331,18 +332,25 @@ void session::close(close_mode mode) {
     shutting_down_ = true;  // close_notify, then FIN; bounded by the send timeout
     tls_->shutdown([this](std::error_code) {
       shutting_down_ = false;
-      close_connection();
+      close_connection(close_mode::graceful);
     });
     return;
   }
-  close_connection();
+  close_connection(mode);
 }
 
-void session::close_connection() {
-  conn_.async_close([this](std::error_code) {
+void session::close_connection(close_mode mode) {
+  auto done = [this](std::error_code) {
     closed_ = true;
     maybe_finish();
-  });
+  };
+  // After a response the client may still be sending (pipelined requests, a body we did not
+  // read): a plain close would then reset the connection and cut what it has not yet received.
+  if (mode == close_mode::reset) {
+    conn_.async_close(done);
+  } else {
+    conn_.async_lingering_close(done);
+  }
 }
 
 void session::maybe_finish() {

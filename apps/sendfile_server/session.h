@@ -78,10 +78,11 @@ class session {
   /// reset: abortive (SO_LINGER 0), what the socket still holds is dropped; for timeouts,
   /// failed sends and hard stops. cut: FIN right after what was sent, without close_notify,
   /// so that a TLS client too sees the stream end early; for a response that cannot be
-  /// completed (its file shrank), whose bytes that exist must still arrive.
+  /// completed (its file shrank), whose bytes that exist must still arrive. graceful and cut
+  /// close lingering (net::connection::async_lingering_close) while the client still sends.
   enum class close_mode : std::uint8_t { graceful, reset, cut };
   void close(close_mode mode = close_mode::graceful);
-  void close_connection();
+  void close_connection(close_mode mode);
   void count_paths();
   /// Hands the session back to the worker once the connection closed and nothing of
   /// ours (receive, send, compression) is still in flight.

@@ -1,7 +1,8 @@
 """Timeouts, slow and idle clients, and the graceful stop: a slow reader still gets
 every byte; a head that never completes is cut at the header timeout; an idle
-keep-alive connection is closed at the idle timeout; 1,000 idle connections do not
-stop a normal client from being served; SIGTERM with a 64 MiB response in flight lets
+keep-alive connection is closed at the idle timeout; input a client goes on sending after
+its last request does not cut the response (lingering close); 1,000 idle connections do
+not stop a normal client from being served; SIGTERM with a 64 MiB response in flight lets
 the client finish it whole, then the server exits 0. Timeouts are set by flags so
 every wait here is seconds, each bounded.
 
@@ -85,6 +86,39 @@ class Timeouts(unittest.TestCase):
             self.assertEqual(status, 200)
             body = rd.buf + read_exactly_slowly(s, (1 << 20) - len(rd.buf), 64 << 10, 0.05)
             self.assertEqual(lib.sha256(body), DIGESTS["1m.bin"])
+
+    def test_input_still_coming_after_the_last_response_does_not_cut_it(self):
+        # A client that goes on sending after a "Connection: close" request (here: 4 MiB of
+        # pipelined requests, from a second thread) while it reads a 64 MiB response slowly.
+        # Closing with that input unread would reset the connection and destroy the part of
+        # the response still in the server's socket buffer; the server lingers instead.
+        for close_request in (b"Connection: close\r\n", b""):
+            with self.subTest(close_request=close_request):
+                with lib.connect(self.srv.port, timeout=20) as s:
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+                    version = b"HTTP/1.1" if close_request else b"HTTP/1.0"
+                    s.sendall(b"GET /64m.bin " + version + b"\r\nHost: x\r\n" + close_request +
+                              b"\r\n")
+                    more = b"GET /1k.bin HTTP/1.1\r\nHost: x\r\n\r\n" * ((4 << 20) // 33)
+
+                    def pump():
+                        try:
+                            s.sendall(more)
+                        except OSError:
+                            pass  # the server stops taking it at some point: either is fine
+
+                    t = threading.Thread(target=pump, daemon=True)
+                    t.start()
+                    time.sleep(0.3)
+                    rd = lib.Reader(s)
+                    _, status, _, headers = rd.read_head()
+                    self.assertEqual(status, 200)
+                    body = rd.buf + read_exactly_slowly(s, (64 << 20) - len(rd.buf), 1 << 20, 0)
+                    self.assertEqual(len(body), 64 << 20)
+                    self.assertEqual(lib.sha256(body), DIGESTS["64m.bin"])
+                    s.settimeout(10)
+                    self.assertEqual(s.recv(1), b"")  # the server's FIN, right after the body
+                    t.join(timeout=10)
 
     def test_stalled_reader_is_dropped_at_the_send_timeout(self):
         with lib.connect(self.srv.port, timeout=15) as s:
