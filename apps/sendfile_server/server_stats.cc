@@ -46,6 +46,7 @@ void render_stats_json(const stats_context& c, std::string& out) {
   field(out, "timeouts", sum(ws, &worker_counters::timeouts));
   field(out, "send_errors", sum(ws, &worker_counters::send_errors));
   field(out, "truncated_files", sum(ws, &worker_counters::truncated));
+  field(out, "lingering_closes", sum(ws, &worker_counters::lingering_closes));
   put(out, "\"page_cache\":{");
   field(out, "hits", sum(ws, &worker_counters::page_cache_hits));
   field(out, "misses", sum(ws, &worker_counters::page_cache_misses), true);

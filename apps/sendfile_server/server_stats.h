@@ -21,11 +21,12 @@ struct worker_counters {
   std::atomic<std::uint64_t> body_bytes{0};  // body bytes of responses sent
   std::atomic<std::uint64_t> accepted{0};
   std::atomic<std::uint64_t> open_connections{0};
-  std::atomic<std::uint64_t> timeouts{0};                 // connections closed by a timeout
-  std::atomic<std::uint64_t> send_errors{0};              // connections ended by a failed send
-  std::atomic<std::uint64_t> truncated{0};                // files that shrank while being served
-  std::atomic<std::uint64_t> page_cache_hits{0};          // responses whose body came from it
-  std::atomic<std::uint64_t> page_cache_misses{0};        // small bodies sent as file ranges
+  std::atomic<std::uint64_t> timeouts{0};           // connections closed by a timeout
+  std::atomic<std::uint64_t> send_errors{0};        // connections ended by a failed send
+  std::atomic<std::uint64_t> lingering_closes{0};   // closes that dropped a client's input first
+  std::atomic<std::uint64_t> truncated{0};          // files that shrank while being served
+  std::atomic<std::uint64_t> page_cache_hits{0};    // responses whose body came from it
+  std::atomic<std::uint64_t> page_cache_misses{0};  // small bodies sent as file ranges
   std::atomic<std::uint64_t> compressed_cache_hits{0};    // on-the-fly bodies reused
   std::atomic<std::uint64_t> compressed_cache_misses{0};  // on-the-fly bodies encoded
   std::atomic<std::uint64_t> siblings_absent_checked{0};  // sibling opens that failed

@@ -350,6 +350,7 @@ void session::close_connection(close_mode mode) {
     conn_.async_close(done);
   } else {
     conn_.async_lingering_close(done);
+    if (conn_.lingering()) worker_counters::bump(w_.counters().lingering_closes);
   }
 }
 

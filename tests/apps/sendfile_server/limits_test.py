@@ -8,6 +8,7 @@ every wait here is seconds, each bounded.
 
 Usage: limits_test.py SENDFILE_SERVER_BINARY"""
 
+import json
 import resource
 import signal
 import socket
@@ -38,7 +39,7 @@ class Timeouts(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.srv = lib.Server(ROOT, "--header-timeout-ms", "500", "--idle-timeout-ms", "800",
-                             "--send-timeout-ms", "3000")
+                             "--send-timeout-ms", "3000", "--stats")
 
     @classmethod
     def tearDownClass(cls):
@@ -92,6 +93,7 @@ class Timeouts(unittest.TestCase):
         # pipelined requests, from a second thread) while it reads a 64 MiB response slowly.
         # Closing with that input unread would reset the connection and destroy the part of
         # the response still in the server's socket buffer; the server lingers instead.
+        lingered = json.loads(lib.get(self.srv.port, "/-/stats").body)["lingering_closes"]
         for close_request in (b"Connection: close\r\n", b""):
             with self.subTest(close_request=close_request):
                 with lib.connect(self.srv.port, timeout=20) as s:
@@ -119,6 +121,8 @@ class Timeouts(unittest.TestCase):
                     s.settimeout(10)
                     self.assertEqual(s.recv(1), b"")  # the server's FIN, right after the body
                     t.join(timeout=10)
+        stats = json.loads(lib.get(self.srv.port, "/-/stats").body)
+        self.assertGreaterEqual(stats["lingering_closes"], lingered + 2)
 
     def test_stalled_reader_is_dropped_at_the_send_timeout(self):
         with lib.connect(self.srv.port, timeout=15) as s:
