@@ -119,23 +119,21 @@ class zstd_decoder final : public decoder {
         break;
       }
       if (declared_ == kNotYet && frame_in_ > 0) {
-        declared_ = ZSTD_getFrameContentSize(head_.data(), frame_in_);  // ERROR: header partial
-        if (declared_ == ZSTD_CONTENTSIZE_ERROR) declared_ = kNotYet;
+        declared_ = ZSTD_getFrameContentSize(head_.data(), frame_in_);  // kNotYet: header partial
         // libzstd checks the declared size only once the last block is whole: at hand in
         // one call, a last raw block too large or too small is corrupt before any of it is
         // handed out, while given a byte at a time it is handed out as it comes and may
         // first run past max_output. Deciding here, before the frame's first output byte and
         // from its header alone, ends both ways the same: a frame declaring more than is
         // left of max_output is over the limit whatever its blocks hold.
-        if (declared_ != kNotYet && declared_ != ZSTD_CONTENTSIZE_UNKNOWN &&
-            declared_ > max_output_ - produced_) {
+        if (declares_size() && declared_ > max_output_ - produced_) {
           ec = errc::output_limit;
           break;
         }
       }
       // Past the size it declared (so never past max_output first): corrupt, as libzstd
       // would find at the last block, before it hands out more.
-      if (declared_ != kNotYet && declared_ != ZSTD_CONTENTSIZE_UNKNOWN && frame_out_ > declared_) {
+      if (declares_size() && frame_out_ > declared_) {
         ec = errc::corrupt_data;
         break;
       }
@@ -146,8 +144,7 @@ class zstd_decoder final : public decoder {
       if (r == 0) {
         // libzstd's streaming path lets a frame end short of the size its header declared
         // (an empty last block); its one-shot path and RFC 8878 do not.
-        if (declared_ != kNotYet && declared_ != ZSTD_CONTENTSIZE_UNKNOWN &&
-            declared_ != frame_out_) {
+        if (declares_size() && declared_ != frame_out_) {
           ec = errc::corrupt_data;
           break;
         }
@@ -177,6 +174,9 @@ class zstd_decoder final : public decoder {
   std::uint64_t frame_out_ = 0;                  // bytes the current frame decoded to
   static constexpr unsigned long long kNotYet = ZSTD_CONTENTSIZE_ERROR;  // header partial
   unsigned long long declared_ = kNotYet;  // its content size, or ZSTD_CONTENTSIZE_UNKNOWN
+  bool declares_size() const noexcept {
+    return declared_ != kNotYet && declared_ != ZSTD_CONTENTSIZE_UNKNOWN;
+  }
 };
 
 }  // namespace

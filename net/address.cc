@@ -17,8 +17,7 @@ std::error_code tcp_address::parse(const char* host, std::uint16_t port,
     v6->sin6_family = AF_INET6;
     v6->sin6_port = htons(port);
     out.size = sizeof *v6;
-  } else {
-    out = tcp_address{};
+  } else {  // inet_pton wrote nothing: `out` is still unset
     return std::make_error_code(std::errc::invalid_argument);
   }
   return {};

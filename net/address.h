@@ -1,8 +1,9 @@
 #pragma once
 
 /// tcp_address: a socket address for TCP made from an IP literal and a port, shared by
-/// listen_tcp (acceptor.h) and async_connect_tcp (connect.h). No name lookup: "127.0.0.1",
-/// "::1" and "fe80::1%eth0"-free IPv6 literals only; resolve names before (getaddrinfo).
+/// listen_tcp (acceptor.h) and async_connect_tcp (connect.h). No name lookup: IPv4 literals
+/// ("127.0.0.1") and IPv6 literals without a zone ("::1", not "fe80::1%eth0"); resolve names
+/// first (getaddrinfo).
 /// A value type; no errors beyond parse()'s.
 
 #include <cstdint>

@@ -43,11 +43,11 @@ struct connect_tcp_op {
   std::error_code parse_error;
   std::chrono::nanoseconds timeout;
   int fd = -1;
-  enum { starting, connecting, failed_early } state = starting;
+  bool failed_early = false;  // set before the post that reports it from the loop
 
   template <class Self>
   void operator()(Self& self) {  // the start, or the resumption after a failure found at once
-    if (state == failed_early) {
+    if (failed_early) {
       self.complete(parse_error, -1);
       return;
     }
@@ -56,11 +56,10 @@ struct connect_tcp_op {
       if (fd < 0) parse_error.assign(errno, std::system_category());
     }
     if (parse_error) {  // complete from the loop, not from inside async_connect_tcp
-      state = failed_early;
+      failed_early = true;
       boost::asio::post(ctx.get_executor(), std::move(self));
       return;
     }
-    state = connecting;
     // The kernel reads the address when the SQE is submitted, later than this call: the copy
     // in the prep function, which the operation keeps until it completes, is what it reads.
     runtime::async_sqe(
