@@ -294,7 +294,14 @@ void connection::start_close(detail::pending_handler<std::error_code>* h) {
   if (closing_ || lingering_) {
     if (lingering_) {  // cut the lingering short: its receive handler closes at once
       linger_until_ = clock::time_point::min();
-      if (recv_->in_flight()) ctx_.cancel(*recv_);
+      if (recv_->in_flight()) {
+        ctx_.cancel(*recv_);
+      } else if (recv_handler_ != nullptr && !delivery_pending_) {  // waiting for a buffer
+        if (ring_) ring_->remove_waiter(*this);
+        recv_error_ = std::make_error_code(std::errc::operation_canceled);
+        delivery_pending_ = true;
+        ctx_.defer(deliver_);
+      }
     }
     ctx_.post([h] { h->invoke(std::make_error_code(std::errc::operation_in_progress)); });
     return;

@@ -236,8 +236,7 @@ class connection : private buffer_waiter {
   /// byte or options::linger_time in all, and then closes as async_close does. With no input
   /// waiting, or a receive pending, it is async_close. Signature void(std::error_code).
   /// An async_close during the lingering cuts it short: the lingering close's handler runs
-  /// when the socket is closed; the async_close's at once, with operation_in_progress. (A
-  /// lingering receive waiting for a free ring buffer ends at linger_timeout instead.)
+  /// when the socket is closed; the async_close's at once, with operation_in_progress.
   template <class Token>
   auto async_lingering_close(Token&& token) {
     return asio::async_initiate<Token, void(std::error_code)>(

@@ -377,6 +377,44 @@ TEST_P(connection_backends, async_close_cuts_a_lingering_close_short) {
   b.join();
 }
 
+// io_uring only (the fallback has no buffer ring): another connection holds every ring buffer,
+// so the lingering receive waits for one instead of being in flight; the cut still ends it
+// now, not at linger_timeout.
+TEST(connection_ring, async_close_cuts_short_a_lingering_close_waiting_for_a_ring_buffer) {
+  fixture f(false);
+  ASSERT_NE(f.ring, nullptr);
+  tcp_pair hog_pair = make_pair();
+  connection hog(f.ctx, std::exchange(hog_pair.a, -1), f.opts, f.pipes, f.ring.get());
+  const std::string fill(f.opts.recv_buffers * f.opts.recv_buffer_size, 'h');
+  ASSERT_EQ(::send(hog_pair.b, fill.data(), fill.size(), 0), static_cast<ssize_t>(fill.size()));
+  std::vector<received> held;  // kept: the ring's buffers stay out
+  while (f.ring->available() > 0) {
+    bool got = false;
+    hog.async_receive([&](std::error_code ec, received r) {
+      ASSERT_FALSE(ec);
+      held.push_back(std::move(r));
+      got = true;
+    });
+    ASSERT_TRUE(run_until(f.ctx, [&] { return got; }));
+  }
+  tcp_pair p = make_pair();
+  connection c(f.ctx, std::exchange(p.a, -1), f.opts, f.pipes, f.ring.get());
+  ASSERT_EQ(::send(p.b, "abc", 3, 0), 3);
+  std::this_thread::sleep_for(50ms);
+  bool lingered_done = false, cut_done = false;
+  c.async_lingering_close([&](std::error_code ec) {
+    EXPECT_FALSE(ec);
+    lingered_done = true;
+  });
+  ASSERT_TRUE(c.lingering());  // and its receive waits for a ring buffer
+  const auto start = std::chrono::steady_clock::now();
+  c.async_close([&](std::error_code) { cut_done = true; });
+  ASSERT_TRUE(run_until(f.ctx, [&] { return lingered_done && cut_done; }));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);  // linger_timeout is 5 s
+  held.clear();
+  f.close(hog);
+}
+
 INSTANTIATE_TEST_SUITE_P(backends, connection_backends, ::testing::Values(false, true),
                          [](const auto& info) { return info.param ? "epoll" : "io_uring"; });
 
