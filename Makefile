@@ -8,7 +8,7 @@ LISTEN ?= 127.0.0.1:8080
 PACKAGES := bazel-bootstrap g++ python3 \
 	liburing-dev libboost1.81-dev libssl-dev zlib1g-dev libzstd-dev \
 	libgtest-dev libgmock-dev libbenchmark-dev \
-	openssl curl wget zstd gzip iproute2 pkg-config
+	openssl curl wget zstd gzip iproute2 pkg-config doxygen
 
 # What `make bench` adds: the load generator and the peer servers.
 BENCH_PACKAGES := wrk nginx-light
@@ -16,7 +16,7 @@ BENCH_PACKAGES := wrk nginx-light
 # What `make fuzz` adds: clang with its libFuzzer and sanitizer runtimes.
 FUZZ_PACKAGES := clang-14 libclang-rt-14-dev
 
-.PHONY: all deps bench-deps build test test-tsan run bench install fuzz format clean
+.PHONY: all deps bench-deps build test test-tsan run bench install docs fuzz format clean
 
 all: build
 
@@ -30,7 +30,8 @@ build: deps
 	$(BAZEL) build //...
 
 # Whole suite plainly and under ASan+UBSan, then pagewire built against from outside
-# (make install + pkg-config, a Bazel workspace of its own); closes with "N passed, N failed".
+# (make install + pkg-config, a Bazel workspace of its own) and the API reference built
+# without a warning; closes with "N passed, N failed".
 test: deps
 	@bash bazel/run_tests.sh
 
@@ -56,6 +57,10 @@ fuzz: deps
 # The library, headers and pagewire.pc under PREFIX (default /usr/local).
 install: deps
 	@bash bazel/install.sh
+
+# The API reference from the public headers' `///` comments: docs/html/index.html.
+docs: deps
+	@bash bazel/docs.sh
 
 format:
 	@git ls-files '*.cc' '*.h' | xargs clang-format -i

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `make test`: the whole suite plainly, then under ASan+UBSan, then a program built against
 # pagewire from outside (bazel/install_test.sh: make install + pkg-config;
-# bazel/workspace_test.sh: a Bazel workspace of its own), and one closing line "N passed, N
-# failed" counting test cases from each run's test.xml files and those two checks.
+# bazel/workspace_test.sh: a Bazel workspace of its own), then the API reference
+# (bazel/docs_test.sh), and one closing line "N passed, N failed" counting test cases from
+# each run's test.xml files and those three checks.
 # Extra configs can be added with PAGEWIRE_TEST_CONFIGS (e.g. "plain asan-ubsan tsan").
 set -u
 cd "$(dirname "$0")/.."
@@ -38,11 +39,11 @@ for config in $configs; do
   skipped=$((skipped + s))
 done
 
-# pagewire used from outside, once per run with the plain suite, one case each: a program
-# built with pkg-config against `make install`, and one in a Bazel workspace of its own.
+# Once per run with the plain suite, one case each: a program built with pkg-config against
+# `make install`, one in a Bazel workspace of its own, and the API reference (make docs).
 if [[ " $configs " == *" plain "* ]]; then
-  for check in install workspace; do
-    echo "== ${check}: a program built against pagewire from outside (bazel/${check}_test.sh)"
+  for check in install workspace docs; do
+    echo "== ${check}: bazel/${check}_test.sh"
     if BAZEL="$BAZEL" bash "bazel/${check}_test.sh"; then
       passed=$((passed + 1))
     else

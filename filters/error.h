@@ -31,5 +31,8 @@ inline std::error_code make_error_code(errc e) noexcept {
 
 }  // namespace pagewire::filters
 
+// A standard trait, not pagewire's API: kept out of the reference (make docs).
+/// \cond
 template <>
 struct std::is_error_code_enum<pagewire::filters::errc> : std::true_type {};
+/// \endcond
