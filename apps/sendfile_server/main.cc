@@ -56,9 +56,9 @@ int main(int argc, char** argv) {
 
   server srv(*opts);
   if (!srv.start(error)) return fail(error);
-  std::fprintf(stderr, "sendfile_server: serving %s on %s:%u with %zu thread(s)\n",
+  std::fprintf(stderr, "sendfile_server: serving %s on %s:%u with %zu thread(s)%s%s\n",
                opts->root.c_str(), opts->host.c_str(), static_cast<unsigned>(srv.port()),
-               opts->threads);
+               opts->threads, opts->run_as ? " as " : "", opts->user.c_str());
   std::fflush(stderr);
 
   int sig = 0;

@@ -15,7 +15,7 @@ constexpr std::string_view kUsage =
     "                       [--access-log FILE|-] [--cache-mb N] [--stats] [--list-dirs]\n"
     "                       [--header-timeout-ms N] [--idle-timeout-ms N] [--send-timeout-ms N]\n"
     "                       [--shutdown-timeout-ms N] [--max-connections N] [--busy-poll-us N]\n"
-    "                       [--help]\n"
+    "                       [--user NAME[:GROUP]] [--help]\n"
     "A static HTTP/1.1 file server on pagewire. Defaults: --root "
     "bazel-bin/apps/demo/demo_root,\n"
     "--listen 127.0.0.1:8080, --threads = cores, timeouts 10000/60000/30000/10000 ms.\n"
@@ -24,6 +24,9 @@ constexpr std::string_view kUsage =
     "0 keeps none between requests.\n"
     "--busy-poll-us N (default 0: off): each thread polls its ring for up to N us before\n"
     "sleeping; a thread under load then keeps its core busy. For threads that own a core.\n"
+    "--user NAME[:GROUP] (started as root): once the port, the certificate and the log are\n"
+    "open, run as NAME (its groups, or GROUP alone). The root folder, and for SIGHUP the\n"
+    "certificate files and the access log's folder, must then be readable by NAME.\n"
     "Signals: SIGINT/SIGTERM stop gracefully; SIGUSR1 and SIGHUP reopen the access log;\n"
     "SIGHUP also reloads --tls-cert/--tls-key for new connections (a bad file keeps the old).\n";
 
@@ -132,6 +135,9 @@ bool apply_valued(std::string_view name, std::string_view v, server_options& o,
     ok = parse_number<std::uint32_t>(v, 0, 1'000'000, us);
     o.busy_poll = std::chrono::microseconds(us);
     expect = "microseconds in 0..1000000";
+  } else if (name == "--user") {
+    o.user = std::string(v);
+    return true;  // resolve_account() says what is wrong with it
   } else {
     error = "unknown option " + std::string(name);
     return false;
@@ -154,7 +160,8 @@ bool is_valued(std::string_view name) {
                                                  "--send-timeout-ms",
                                                  "--shutdown-timeout-ms",
                                                  "--max-connections",
-                                                 "--busy-poll-us"};
+                                                 "--busy-poll-us",
+                                                 "--user"};
   for (auto n : kValued)
     if (n == name) return true;
   return false;
@@ -234,6 +241,14 @@ bool validate_options(server_options& o, std::string_view default_root, std::str
   if (!o.tls_key.empty() && !readable_file(o.tls_key)) {
     error = "--tls-key: cannot read '" + o.tls_key + "'";
     return false;
+  }
+  if (!o.user.empty()) {
+    o.run_as = resolve_account(o.user, error);
+    if (!o.run_as) return false;
+    if (::geteuid() != 0 && (::geteuid() != o.run_as->uid || ::getegid() != o.run_as->gid)) {
+      error = "--user " + o.user + ": only a server started as root can change its user";
+      return false;
+    }
   }
   if (o.threads == 0) {
     const unsigned n = std::thread::hardware_concurrency();

@@ -1,8 +1,9 @@
 #pragma once
 
 /// sendfile_server's command line, parsed and validated once into `server_options`.
-/// Pure apart from the file-system checks in validate_options() (the root is a readable
-/// directory, the certificate and key are readable files). Any thread.
+/// Pure apart from the system checks in validate_options() (the root is a readable
+/// directory, the certificate and key are readable files, --user names an account). Any
+/// thread.
 
 #include <chrono>
 #include <cstddef>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include <pagewire/apps/http/coding.h>
+#include <pagewire/apps/sendfile_server/privileges.h>
 
 namespace pagewire::sendfile_server {
 
@@ -34,6 +36,8 @@ struct server_options {
   std::chrono::milliseconds shutdown_timeout{10'000};  // --shutdown-timeout-ms
   std::size_t max_connections = 10'000;                // --max-connections (per thread)
   std::chrono::microseconds busy_poll{0};  // --busy-poll-us: runtime::context_options::busy_poll
+  std::string user;                        // --user NAME[:GROUP]
+  std::optional<account> run_as;           // --user, looked up by validate_options
   bool help = false;                       // --help
 
   bool tls() const { return !tls_cert.empty(); }
@@ -46,7 +50,8 @@ std::optional<server_options> parse_options(int argc, const char* const* argv, s
 /// Checks what needs the file system and fills defaults that depend on the machine
 /// (threads = cores; root = `default_root` when --root was not given). Returns false
 /// with a one-line `error` when the root is not a directory we can open, or a TLS file
-/// is unreadable, or only one of --tls-cert/--tls-key was given.
+/// is unreadable, or only one of --tls-cert/--tls-key was given, or --user names no account
+/// or needs root and the process is not.
 bool validate_options(server_options& opts, std::string_view default_root, std::string& error);
 
 /// The --help text.

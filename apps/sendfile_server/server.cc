@@ -1,3 +1,6 @@
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -28,6 +31,19 @@ std::shared_ptr<filters::tls_context> load_tls(const server_options& o, std::str
   auto tls = filters::tls_context::create(to, ec, &detail);
   if (!tls) error = "--tls-cert/--tls-key: " + ec.message() + (detail.empty() ? "" : ": " + detail);
   return tls;
+}
+
+// drop_privileges, then a check that the workers, which open the root from its path as the
+// new account, will be able to.
+bool become(const account& who, const std::string& root, std::string& error) {
+  if (!drop_privileges(who, error)) return false;
+  const int fd = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
+    error = "--user " + who.user + ": cannot open --root '" + root + "': " + std::strerror(errno);
+    return false;
+  }
+  ::close(fd);
+  return true;
 }
 
 }  // namespace
@@ -78,6 +94,12 @@ bool server::start(std::string& error) {
     }
     if (i == 0) port = port_ = bound_port(fd);
     fds.push_back(fd);
+  }
+  // Everything only root may open is open: from here on, the account of --user.
+  if (options_.run_as && !become(*options_.run_as, options_.root, error)) {
+    for (int f : fds)
+      ::close(f);
+    return false;
   }
   errors_.resize(options_.threads);
   for (std::size_t i = 0; i < options_.threads; ++i)
