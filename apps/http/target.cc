@@ -41,19 +41,16 @@ constexpr std::array<bool, 256> kNameByte = alnum_and("-._~/");
 
 }  // namespace
 
-bool directory_location(std::string_view target, std::string& out) {
+bool directory_location(std::string_view target, std::string_view resolved_path, std::string& out) {
   const auto path = path_of(target);
   if (!path) return false;
-  std::string_view p = *path;
-  std::string_view query;
-  const auto end = p.find_first_of("?#");
-  if (end != std::string_view::npos) {
-    if (p[end] == '?') query = p.substr(end, p.find('#', end) - end);
-    p = p.substr(0, end);
-  }
-  out.clear();
-  append_percent_encoded(out, p, uri_bytes::uri);
-  out += '/';
+  std::string_view query;  // "?..." up to a fragment; a '?' inside the fragment is not one
+  if (const auto end = path->find_first_of("?#");
+      end != std::string_view::npos && (*path)[end] == '?')
+    query = path->substr(end, path->find('#', end) - end);
+  out.assign(1, '/');
+  append_percent_encoded(out, resolved_path, uri_bytes::name);
+  if (!resolved_path.empty()) out += '/';
   append_percent_encoded(out, query, uri_bytes::uri);
   return true;
 }
@@ -139,8 +136,10 @@ std::optional<resolved_target> resolve_target(std::string_view target, std::span
     begin_segment();
     scratch[out++] = c;
   }
+  // RFC 3986 §5.2.4: a last segment "." leaves the path ending in '/' ("/a/." is "/a/").
+  const bool last_is_dot = in_segment && out - seg == 1 && scratch[seg] == '.';
   if (!end_segment()) return std::nullopt;
-  return resolved_target{std::string_view(scratch.data(), out), !any || last == '/'};
+  return resolved_target{std::string_view(scratch.data(), out), !any || last == '/' || last_is_dot};
 }
 
 }  // namespace pagewire::http

@@ -7,7 +7,8 @@
 /// anything else (authority-form, "*", "../x", "a/b") is rejected. The query and fragment
 /// are stripped, percent-encoding is decoded exactly once ("%252e" -> literal "%2e"),
 /// and after decoding a NUL, a backslash, a control byte or a ".." segment rejects the
-/// target; "." and empty segments are dropped, so "//etc/passwd" -> "etc/passwd".
+/// target; "." and empty segments are dropped, so "//etc/passwd" -> "etc/passwd", and a
+/// last "." segment leaves a trailing slash ("/a/." is "/a/", RFC 3986 §5.2.4).
 /// The result never starts with '/', never contains "..", and "" names the root.
 
 #include <cstddef>
@@ -20,7 +21,7 @@ namespace pagewire::http {
 
 struct resolved_target {
   std::string_view path;  // relative, '/'-separated, no leading or trailing '/'
-  bool trailing_slash;    // the decoded path ended in '/' (or was the root)
+  bool trailing_slash;    // the decoded path ended in '/' or a "." segment, or was the root
 };
 
 /// Returns nullopt when the target must be answered with 400. `scratch` must hold at
@@ -29,11 +30,14 @@ std::optional<resolved_target> resolve_target(std::string_view target, std::span
 
 /// The Location for a directory named without its trailing '/' (RFC 9110 §15.4.2; nginx and
 /// Apache answer 301 too, so that relative links in the directory's index resolve inside
-/// it): the target's path as received (still percent-encoded; absolute-form reduced to its
-/// path), then '/', then the target's query; a byte a URI may not hold ('"', '<', '{', ...)
-/// is percent-encoded. Writes `out` (reusing its capacity) and returns false for a target
-/// that is neither origin- nor absolute-form.
-bool directory_location(std::string_view target, std::string& out);
+/// it): '/', the directory's path as resolve_target gave it (`resolved_path`, percent-encoded
+/// as a name: only unreserved bytes and '/' stay), then '/', then the target's query (a byte
+/// a URI may not hold, such as '"', '<' or '{', percent-encoded). Built from the normalized
+/// path, never from the received one, so it always starts with exactly one '/': "//host" in a
+/// target cannot become a Location that a browser reads as another host. Writes `out`
+/// (reusing its capacity) and returns false for a target that is neither origin- nor
+/// absolute-form.
+bool directory_location(std::string_view target, std::string_view resolved_path, std::string& out);
 
 /// Which bytes append_percent_encoded leaves as they are.
 enum class uri_bytes {

@@ -348,7 +348,8 @@ response_summary responder::respond(const http::request& req, fs::chain& out, co
   if (!open_resource(t->path, t->trailing_slash, o, err)) {
     if (o.needs_slash) {
       // A Location too long for one head page is refused rather than sent cut.
-      if (!http::directory_location(req.target, location_) || location_.size() > kMaxLocation) {
+      if (!http::directory_location(req.target, t->path, location_) ||
+          location_.size() > kMaxLocation) {
         return emit(
             http::plan_error(http::status::uri_too_long, req.version, head_only, req.keep_alive),
             nullptr, out);

@@ -75,8 +75,8 @@ void check_path(std::string_view target) {
   }
   // A directory's 301 Location: plain URI bytes only, naming the same path with its slash.
   std::string location;
-  check(http::directory_location(target, location));
-  check(!location.empty() && location.front() == '/');
+  check(http::directory_location(target, p, location));
+  check(!location.empty() && location.front() == '/' && !location.starts_with("//"));
   for (const char c : location)
     check(c > 0x20 && c < 0x7f &&
           std::string_view("\"<>\\^`{|}#").find(c) == std::string_view::npos);

@@ -64,36 +64,58 @@ TEST(ResolveTarget, EscapedDelimitersInOnePass) {
   EXPECT_FALSE(resolve("/a/%2e.#x"));
   std::vector<char> s(16);
   EXPECT_TRUE(resolve_target("/a%2f", s)->trailing_slash);
-  EXPECT_FALSE(resolve_target("/a/.", s)->trailing_slash);
+  // RFC 3986 §5.2.4: "/a/." is "/a/", so a file cannot be named "/file/." where "/file/" is not.
+  EXPECT_TRUE(resolve_target("/a/.", s)->trailing_slash);
+  EXPECT_TRUE(resolve_target("/a/%2e?x", s)->trailing_slash);
+  EXPECT_TRUE(resolve_target("/.", s)->trailing_slash);
+  EXPECT_FALSE(resolve_target("/a/.b", s)->trailing_slash);
   EXPECT_EQ(resolve_target("/a/.", s)->path, "a");
 }
 
 std::optional<std::string> location(std::string_view target) {
+  std::vector<char> s(target.size());
+  const auto r = resolve_target(target, s);
+  if (!r) return std::nullopt;
   std::string out = "stale";
-  if (!directory_location(target, out)) return std::nullopt;
+  if (!directory_location(target, r->path, out)) return std::nullopt;
   return out;
 }
 
-// The 301 for a directory named without its '/': the path as received (escapes kept, so it
-// names the same directory), the slash, then the query; the fragment is dropped.
+// The 301 for a directory named without its '/': the normalized path, the slash, then the
+// query; the fragment is dropped.
 TEST(DirectoryLocation, AddsTheSlashBeforeTheQuery) {
   EXPECT_EQ(location("/docs"), "/docs/");
   EXPECT_EQ(location("/a/b?x=1&y=/z"), "/a/b/?x=1&y=/z");
   EXPECT_EQ(location("/a%20b#frag"), "/a%20b/");
   EXPECT_EQ(location("/a?q#frag"), "/a/?q");
-  EXPECT_EQ(location("/a/."), "/a/./");
+  EXPECT_EQ(location("/a#frag?not-a-query"), "/a/");
+  EXPECT_EQ(location("/a/./b//c%2fd"), "/a/b/c/d/");
   EXPECT_EQ(location("http://host:8080/docs?v=2"), "/docs/?v=2");
   EXPECT_EQ(location("HTTPS://host/docs"), "/docs/");
-  EXPECT_FALSE(location("docs"));
-  EXPECT_FALSE(location("*"));
-  EXPECT_FALSE(location("http:///docs"));
+  std::string out;
+  EXPECT_FALSE(directory_location("docs", "docs", out));
+  EXPECT_FALSE(directory_location("*", "", out));
+  EXPECT_FALSE(directory_location("http:///docs", "docs", out));
 }
 
-// A visible byte that a URI may not hold is escaped: the Location stays one valid field
-// value whatever the target held (the parser admits any visible ASCII byte).
+// "//host" is a network-path reference (RFC 3986 §4.2), and browsers read "///host" alike: a
+// Location starting so would send the client to another host. Built from the normalized
+// path, it names the directory on this server.
+TEST(DirectoryLocation, NeverStartsWithTwoSlashes) {
+  EXPECT_EQ(location("//evil.example"), "/evil.example/");
+  EXPECT_EQ(location("///evil.example?x=1"), "/evil.example/?x=1");
+  EXPECT_EQ(location("http://x//evil.example"), "/evil.example/");
+  EXPECT_EQ(location("/%2f%2Fevil.example"), "/evil.example/");
+  EXPECT_EQ(location("/./evil.example"), "/evil.example/");
+}
+
+// A byte that a URI may not hold is escaped: the Location stays one valid field value
+// whatever the target held (the parser admits any visible ASCII byte). The path keeps only
+// unreserved bytes; the query keeps what a query may hold.
 TEST(DirectoryLocation, EscapesBytesAUriMayNotHold) {
   EXPECT_EQ(location("/a\"<b>{c}|^`[d]?q=\"x\""), "/a%22%3Cb%3E%7Bc%7D%7C%5E%60%5Bd%5D/?q=%22x%22");
-  EXPECT_EQ(location("/~user/-._!$&'()*+,;=:@%41"), "/~user/-._!$&'()*+,;=:@%41/");
+  EXPECT_EQ(location("/~user/-._!$&'()*+,;=:@%41"),
+            "/~user/-._%21%24%26%27%28%29%2A%2B%2C%3B%3D%3A%40A/");
   EXPECT_EQ(location("/caf\xC3\xA9"), "/caf%C3%A9/");
 }
 

@@ -131,7 +131,8 @@ class Basics(unittest.TestCase):
 
     def test_directory_without_slash_redirects_to_it_keeping_the_query(self):
         # RFC 9110 §15.4.2, as nginx and Apache: relative links in the index then resolve
-        # inside the directory. Escapes stay as sent; the connection stays open.
+        # inside the directory. The Location is the normalized path, escaped again; the
+        # connection stays open.
         with lib.connect(SRV.port) as s:
             s.sendall(b"GET /docs?v=1&w=/x HTTP/1.1\r\nHost: x\r\n\r\n"
                       b"HEAD /d%6Fcs HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -142,18 +143,29 @@ class Basics(unittest.TestCase):
             r3 = rd.read_response()
         self.assertEqual((r1.status, r2.status, r3.status), (301, 301, 301))
         self.assertEqual(r1.header("Location"), "/docs/?v=1&w=/x")
-        self.assertEqual(r2.header("Location"), "/d%6Fcs/")
+        self.assertEqual(r2.header("Location"), "/docs/")
         self.assertEqual(r3.header("Location"), "/docs/")
         self.assertEqual(r1.body, b"301 Moved Permanently\n")
         self.assertEqual(r2.header("Content-Length"), str(len(r1.body)))
         self.assertIsNone(r1.header("Connection"))
         self.assertEqual(get("/docs/").status, 200)
 
+    def test_a_location_never_names_another_host(self):
+        # "//docs/" in a Location is the host "docs" to a browser (RFC 3986 §4.2).
+        for target in ("//docs", "///docs", "/%2F/docs", "http://x//docs", "/./docs"):
+            r = get(target)
+            self.assertEqual((r.status, r.header("Location")), (301, "/docs/"), target)
+        self.assertEqual(get("//docs?a=1").header("Location"), "/docs/?a=1")
+
     def test_file_named_with_a_trailing_slash_is_404(self):
         self.assertEqual(get("/page.html").status, 200)
         self.assertEqual(get("/page.html/").status, 404)
         self.assertEqual(get("/page.html%2f").status, 404)
         self.assertEqual(get("/docs/index.html/").status, 404)
+        # RFC 3986 §5.2.4: a last "." segment is a trailing slash ("/a/." is "/a/").
+        self.assertEqual(get("/page.html/.").status, 404)
+        self.assertEqual(get("/page.html/%2e").status, 404)
+        self.assertEqual(get("/docs/.").body, b"<p>docs</p>\n")
 
     def test_curl_follows_the_directory_redirect_to_the_index(self):
         p = lib.run(["curl", "-s", "--http1.1", "-L", "-w", "%{num_redirects} %{url_effective}",
