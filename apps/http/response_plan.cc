@@ -85,10 +85,12 @@ void plan_ranges(response& r, const request& req, const range_set& rs, std::uint
     const bool keep = r.keep_alive;
     const auto etag = r.etag;
     const auto lm = r.last_modified;
+    const bool vary = r.vary_accept_encoding;
     r = plan_error(status::range_not_satisfiable, req.version, r.head_only, keep);
     r.range = content_range{true, 0, 0, size};
     r.etag = etag;
     r.last_modified = lm;
+    r.vary_accept_encoding = vary;
     r.accept_ranges = true;
     return;
   }
@@ -157,6 +159,7 @@ response plan_response(const request& req, const resource& res, const plan_optio
     case precondition::failed: {
       response e = plan_error(status::precondition_failed, req.version, head_only, r.keep_alive);
       e.etag = r.etag;
+      e.vary_accept_encoding = r.vary_accept_encoding;
       return e;
     }
     case precondition::not_modified:

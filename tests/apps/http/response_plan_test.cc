@@ -228,6 +228,27 @@ TEST_F(ResponsePlan, CompressionOffSendsNoVary) {
   EXPECT_FALSE(r.vary_accept_encoding);
 }
 
+// RFC 9110 §12.5.5: every response whose content could depend on Accept-Encoding says so,
+// the 412 and 416 of a negotiated resource included (a cache must not reuse them across
+// codings).
+TEST_F(ResponsePlan, FailedPreconditionsAndRangesOfANegotiatedResourceVary) {
+  opts.compress = kBoth;
+  req.accept_encoding = "gzip";
+  req.if_match = "\"other\"";
+  auto r = plan_response(req, res, opts);
+  EXPECT_EQ(r.status, status::precondition_failed);
+  EXPECT_NE(head(r).find("Vary: Accept-Encoding\r\n"), std::string::npos);
+  req.if_match = {};
+  req.range = "bytes=20000-";
+  r = plan_response(req, res, opts);
+  EXPECT_EQ(r.status, status::range_not_satisfiable);
+  EXPECT_NE(head(r).find("Vary: Accept-Encoding\r\n"), std::string::npos);
+  opts.compress = {};  // nothing negotiated: no Vary
+  r = plan_response(req, res, opts);
+  EXPECT_EQ(r.status, status::range_not_satisfiable);
+  EXPECT_EQ(head(r).find("Vary"), std::string::npos);
+}
+
 TEST_F(ResponsePlan, NothingAcceptableGives406) {
   opts.compress = kBoth;
   req.accept_encoding = "identity;q=0, br";
