@@ -155,6 +155,13 @@ parse_result request_parser::feed(std::span<const char> in) {
     const std::size_t n = in.size() - used;
     const auto* nl = static_cast<const char*>(std::memchr(p, '\n', n));
     const std::size_t take = nl ? static_cast<std::size_t>(nl - p) + 1 : n;
+    // RFC 9112 §2.2: a CR followed by anything but LF is a bare CR -> 400, as soon as the byte
+    // after it is here (a client ending lines with CR alone would otherwise wait for the
+    // header timeout). Only bytes within the head limit count, as they would byte by byte.
+    if (bare_cr(p, std::min(take, limits_.max_head_bytes - len_))) {
+      fail(status::bad_request);
+      break;
+    }
     if (len_ + take > limits_.max_head_bytes) {
       // RFC 9112 §3: a request-target longer than we parse -> 414; RFC 6585 §5 -> 431.
       if (phase_ == phase::fields) {
@@ -182,8 +189,20 @@ parse_result request_parser::feed(std::span<const char> in) {
   return {parse_state::need_more, used};
 }
 
+// Whether a CR of the line being read is followed by a byte other than LF, given the next
+// `n` bytes `p` of it: the arena's last byte with p[0], then each pair inside p.
+bool request_parser::bare_cr(const char* p, std::size_t n) const {
+  if (n == 0) return false;
+  if (len_ > line_start_ && arena_[len_ - 1] == '\r' && p[0] != '\n') return true;
+  const char* const end = p + n;
+  for (const char* cr = p; (cr = static_cast<const char*>(std::memchr(cr, '\r', end - cr))); ++cr) {
+    if (cr + 1 < end && cr[1] != '\n') return true;
+  }
+  return false;
+}
+
 // A complete line [begin, end) ending in LF. RFC 9112 §2.2: a bare LF may end a line;
-// a CR anywhere else than right before the LF is a bare CR -> 400.
+// feed() has already refused a CR anywhere else than right before the LF (a bare CR).
 bool request_parser::on_line(std::size_t begin, std::size_t end) {
   std::size_t stop = end - 1;
   if (stop > begin && arena_[stop - 1] == '\r') --stop;

@@ -124,6 +124,7 @@ class request_parser {
 
   static known classify(std::string_view name);  // name: a token
   bool on_line(std::size_t begin, std::size_t end);
+  bool bare_cr(const char* p, std::size_t n) const;
   bool parse_request_line(std::string_view line);
   bool parse_field_line(std::string_view line);
   bool finish_head();

@@ -367,6 +367,30 @@ TEST(RequestParser, RejectsBareCr) {
   EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: h\r\r\n\r\n"), status::bad_request);
 }
 
+// Lines ended by CR alone never bring an LF: the 400 comes as soon as the byte after the
+// CR does, whole or byte by byte, not at the header timeout. A CR that is the last byte so
+// far may still be followed by its LF.
+TEST(RequestParser, RejectsBareCrBeforeAnyLf) {
+  const std::string_view cr_only = "GET / HTTP/1.1\rHost: h\r\r";
+  request_parser whole;
+  EXPECT_EQ(feed_all(whole, cr_only).state, parse_state::error);
+  EXPECT_EQ(whole.error_status(), status::bad_request);
+  request_parser bytewise;
+  const auto r = feed_bytewise(bytewise, cr_only);
+  EXPECT_EQ(r.state, parse_state::error);
+  EXPECT_EQ(r.consumed, std::string_view("GET / HTTP/1.1\r").size());  // the 'H' is refused
+  request_parser split;
+  EXPECT_EQ(feed_all(split, "GET / HTTP/1.1\r").state, parse_state::need_more);
+  EXPECT_EQ(feed_all(split, "\nHost: h\r").state, parse_state::need_more);
+  EXPECT_EQ(feed_all(split, "\n\r").state, parse_state::need_more);
+  EXPECT_EQ(feed_all(split, "\n").state, parse_state::done);
+  // A bare CR past the head limit is the limit's error, as it is byte by byte.
+  parser_limits small;
+  small.max_head_bytes = 16;
+  EXPECT_EQ(error_of("GET /aaaaaaaaa\rb HTTP/1.1\r\n", small), status::bad_request);
+  EXPECT_EQ(error_of("GET /aaaaaaaaaa\rb HTTP/1.1\r\n", small), status::uri_too_long);
+}
+
 // RFC 9110 §5.5: NUL and other CTLs in field values are invalid.
 TEST(RequestParser, RejectsNulInFieldValue) {
   static constexpr char kNul[] = "GET / HTTP/1.1\r\nHost: h\r\nX: a\0b\r\n\r\n";

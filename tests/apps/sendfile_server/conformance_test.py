@@ -410,6 +410,14 @@ class Limits(unittest.TestCase):
         self.assertTrue(out.startswith(b"HTTP/1.1 400 "), out[:60])
         self.assertIn(b"Connection: close", out)
 
+    def test_lines_ended_by_cr_alone_get_400_at_once(self):
+        # RFC 9112 §2.2: a bare CR is invalid; no LF ever comes, so the answer must not wait
+        # for the header timeout (10 s here).
+        start = time.monotonic()
+        out = lib.raw_exchange(SRV.port, b"GET /page.html HTTP/1.1\rHost: x\r\r", timeout=8)
+        self.assertTrue(out.startswith(b"HTTP/1.1 400 "), out[:60])
+        self.assertLess(time.monotonic() - start, 5)
+
 
 class Encodings(unittest.TestCase):
     def test_fresh_precompressed_sibling_is_sent_with_vary_and_own_etag(self):
