@@ -29,6 +29,8 @@ std::optional<std::string_view> path_of(std::string_view t) {
   }
   const auto end = rest.find_first_of("/?#");
   if (end == 0) return std::nullopt;  // empty authority
+  // RFC 9110 §4.2.4: userinfo ("user:password@host") is deprecated and treated as an error.
+  if (rest.substr(0, end).find('@') != std::string_view::npos) return std::nullopt;
   if (end == std::string_view::npos || rest[end] != '/') return std::string_view("/");
   return rest.substr(end);
 }

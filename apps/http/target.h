@@ -3,8 +3,9 @@
 /// Request-target -> relative file path under the document root (RFC 9112 §3.2,
 /// RFC 3986 §2.1). Pure function over caller-provided scratch: no allocation, any thread.
 ///
-/// Rules: origin-form ("/a/b?q") or absolute-form ("http://host/a/b": its path is used);
-/// anything else (authority-form, "*", "../x", "a/b") is rejected. The query and fragment
+/// Rules: origin-form ("/a/b?q") or absolute-form ("http://host/a/b": its path is used; with
+/// userinfo, "http://user@host/", it is rejected, RFC 9110 §4.2.4); anything else
+/// (authority-form, "*", "../x", "a/b") is rejected. The query and fragment
 /// are stripped, percent-encoding is decoded exactly once ("%252e" -> literal "%2e"),
 /// and after decoding a NUL, a backslash, a control byte or a ".." segment rejects the
 /// target; "." and empty segments are dropped, so "//etc/passwd" -> "etc/passwd", and a

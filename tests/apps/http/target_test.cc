@@ -181,6 +181,12 @@ TEST(ResolveTarget, RequestTargetForms) {
   EXPECT_EQ(resolve("http://example.com?x=/../"), "");
   EXPECT_FALSE(resolve("http:///a"));
   EXPECT_FALSE(resolve("http://h/../x"));
+  // RFC 9110 §4.2.4: userinfo in the authority is an error; an '@' in the path is not.
+  EXPECT_FALSE(resolve("http://user:pw@example.com/a"));
+  EXPECT_FALSE(resolve("http://@example.com/a"));
+  EXPECT_FALSE(resolve("https://user@example.com"));
+  EXPECT_EQ(resolve("http://example.com/a@b"), "a@b");
+  EXPECT_EQ(resolve("http://example.com?to=a@b"), "");
   EXPECT_FALSE(resolve("*"));
   EXPECT_FALSE(resolve("example.com:443"));
   EXPECT_FALSE(resolve("a/b"));
