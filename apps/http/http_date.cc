@@ -81,7 +81,7 @@ std::optional<std::int64_t> parse_imf(std::string_view s) {
 }
 
 // rfc850-date: "Sunday, 06-Nov-94 08:49:37 GMT"
-std::optional<std::int64_t> parse_rfc850(std::string_view s) {
+std::optional<std::int64_t> parse_rfc850(std::string_view s, std::int64_t now) {
   const auto comma = s.find(", ");
   if (comma == std::string_view::npos || !is_day_name(s.substr(0, comma), kLongDays)) {
     return std::nullopt;
@@ -95,7 +95,16 @@ std::optional<std::int64_t> parse_rfc850(std::string_view s) {
   auto yy = digits(s.substr(7, 2));
   int h, mi, se;
   if (!d || !mo || !yy || !parse_time(s.substr(10, 8), h, mi, se)) return std::nullopt;
-  return assemble(*yy >= 70 ? 1900 + *yy : 2000 + *yy, *mo, *d, h, mi, se);
+  // RFC 9110 §5.6.7: a year more than 50 years ahead is the last one in the past with the
+  // same two digits; taken by years, from the century of `now`.
+  const int this_year = to_civil(now).year;
+  int year = this_year - this_year % 100 + *yy;
+  if (year > this_year + 50) {
+    year -= 100;
+  } else if (year + 100 <= this_year + 50) {
+    year += 100;
+  }
+  return assemble(year, *mo, *d, h, mi, se);
 }
 
 // asctime-date: "Sun Nov  6 08:49:37 1994"
@@ -157,10 +166,10 @@ void format_http_date(std::int64_t unix_seconds, std::span<char, kHttpDateSize> 
   std::copy_n(" GMT", 4, p + 25);
 }
 
-std::optional<std::int64_t> parse_http_date(std::string_view s) {
+std::optional<std::int64_t> parse_http_date(std::string_view s, std::int64_t now) {
   if (auto t = parse_imf(s)) return t;
   if (auto t = parse_asctime(s)) return t;
-  return parse_rfc850(s);
+  return parse_rfc850(s, now);
 }
 
 std::string_view date_cache::at(std::int64_t now_seconds) {

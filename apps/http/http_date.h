@@ -28,9 +28,10 @@ civil_time to_civil(std::int64_t unix_seconds);
 void format_http_date(std::int64_t unix_seconds, std::span<char, kHttpDateSize> out);
 
 /// Seconds since the epoch, or nullopt for anything that is not exactly one of the three
-/// forms (a recipient ignores invalid dates, RFC 9110 §13.1.3). RFC 850's two-digit
-/// year is taken as 19xx when >= 70, else 20xx.
-std::optional<std::int64_t> parse_http_date(std::string_view s);
+/// forms (a recipient ignores invalid dates, RFC 9110 §13.1.3). RFC 850's two-digit year
+/// is the year ending in those digits that is at most 50 years after `now` (seconds since
+/// the epoch) and the latest such, as §5.6.7 asks: "94" is 1994 and "37" 2037 in 2026.
+std::optional<std::int64_t> parse_http_date(std::string_view s, std::int64_t now);
 
 /// The Date header value for the current second, formatted at most once a second.
 class date_cache {

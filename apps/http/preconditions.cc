@@ -4,12 +4,12 @@
 
 namespace pagewire::http {
 
-precondition evaluate_preconditions(const request& req, const validators& v) {
+precondition evaluate_preconditions(const request& req, const validators& v, std::int64_t now) {
   // Step 1 / 2: If-Match, else If-Unmodified-Since.
   if (!req.if_match.empty()) {
     if (!etag_list_matches(req.if_match, v.etag, /*weak=*/false)) return precondition::failed;
   } else if (!req.if_unmodified_since.empty()) {
-    if (auto t = parse_http_date(req.if_unmodified_since); t && v.last_modified > *t) {
+    if (auto t = parse_http_date(req.if_unmodified_since, now); t && v.last_modified > *t) {
       return precondition::failed;
     }
   }
@@ -19,7 +19,7 @@ precondition evaluate_preconditions(const request& req, const validators& v) {
       return precondition::not_modified;
     }
   } else if (!req.if_modified_since.empty()) {
-    if (auto t = parse_http_date(req.if_modified_since); t && v.last_modified <= *t) {
+    if (auto t = parse_http_date(req.if_modified_since, now); t && v.last_modified <= *t) {
       return precondition::not_modified;
     }
   }
@@ -31,7 +31,7 @@ bool if_range_allows(std::string_view if_range, const validators& v, std::int64_
   if (if_range.front() == '"' || if_range.starts_with("W/")) {
     return strong_match(if_range, v.etag);
   }
-  const auto t = parse_http_date(if_range);
+  const auto t = parse_http_date(if_range, now);
   return t && *t == v.last_modified && v.last_modified + 1 <= now;
 }
 

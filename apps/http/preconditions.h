@@ -24,8 +24,9 @@ enum class precondition : std::uint8_t {
 
 /// RFC 9110 §13.2.2 in order: If-Match (strong) else If-Unmodified-Since -> 412 when
 /// false; then If-None-Match (weak) else If-Modified-Since -> 304 when false. An invalid
-/// date is ignored. Only for GET/HEAD on an existing representation.
-precondition evaluate_preconditions(const request& req, const validators& v);
+/// date is ignored. Only for GET/HEAD on an existing representation. `now` (seconds since
+/// the epoch) places RFC 850 dates' two-digit years.
+precondition evaluate_preconditions(const request& req, const validators& v, std::int64_t now);
 
 /// Whether Range applies (RFC 9110 §13.1.5): no If-Range -> true; an entity-tag -> strong
 /// match with the current ETag; an HTTP-date -> exact match with Last-Modified, and only

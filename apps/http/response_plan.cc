@@ -155,7 +155,7 @@ response plan_response(const request& req, const resource& res, const plan_optio
   r.last_modified = std::min(mtime, opts.now);
   const validators val{r.etag->view(), *r.last_modified};
 
-  switch (evaluate_preconditions(req, val)) {
+  switch (evaluate_preconditions(req, val, opts.now)) {
     case precondition::failed: {
       response e = plan_error(status::precondition_failed, req.version, head_only, r.keep_alive);
       e.etag = r.etag;

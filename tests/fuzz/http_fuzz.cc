@@ -105,7 +105,7 @@ void check_request(const http::request& req) {
   }
   const http::content_coding offered[] = {http::content_coding::zstd, http::content_coding::gzip};
   (void)http::negotiate_encoding(req.accept_encoding, offered);
-  (void)http::parse_http_date(req.if_modified_since);
+  (void)http::parse_http_date(req.if_modified_since, 1'800'000'000);
 
   http::resource res;
   res.path = "a/index.html";
