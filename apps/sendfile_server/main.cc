@@ -56,9 +56,11 @@ int main(int argc, char** argv) {
 
   server srv(*opts);
   if (!srv.start(error)) return fail(error);
-  std::fprintf(stderr, "sendfile_server: serving %s on %s:%u with %zu thread(s)%s%s\n",
-               opts->root.c_str(), opts->host.c_str(), static_cast<unsigned>(srv.port()),
-               opts->threads, opts->run_as ? " as " : "", opts->user.c_str());
+  const bool v6 = opts->host.find(':') != std::string::npos;  // written as in --listen: [::1]:80
+  std::fprintf(stderr, "sendfile_server: serving %s on %s%s%s:%u with %zu thread(s)%s%s\n",
+               opts->root.c_str(), v6 ? "[" : "", opts->host.c_str(), v6 ? "]" : "",
+               static_cast<unsigned>(srv.port()), opts->threads, opts->run_as ? " as " : "",
+               opts->user.c_str());
   std::fflush(stderr);
 
   int sig = 0;

@@ -132,6 +132,17 @@ class GoodOptions(unittest.TestCase):
         polled, _ = served_with()
         self.assertEqual(polled, {"us": 0, "wakeups": 0, "idle": 0})
 
+    def test_ipv6_listener_takes_both_families(self):
+        root, digests = lib.make_root({"a.bin": 70_000})
+        with lib.Server(root, "--listen", "[::]:0") as srv:
+            self.assertIn(f"on [::]:{srv.port} with", srv.stderr())
+            with socket.create_connection(("::1", srv.port), timeout=10) as s:
+                s.sendall(b"GET /a.bin HTTP/1.1\r\nHost: [::1]\r\n\r\n")
+                r = lib.Reader(s).read_response()
+            self.assertEqual(lib.sha256(r.body), digests["a.bin"])
+            # The kernel's default (net.ipv6.bindv6only = 0) makes [::] dual-stack.
+            self.assertEqual(lib.sha256(lib.get(srv.port, "/a.bin").body), digests["a.bin"])
+
     def test_second_server_on_the_same_port_is_refused_and_the_first_serves_on(self):
         root, _ = lib.make_root({"a.bin": 4096})
         with lib.Server(root, threads=2) as first:

@@ -44,7 +44,8 @@ def make_root(sizes=SIZES):
 
 
 class Server:
-    """The sendfile_server binary on 127.0.0.1 with an ephemeral port."""
+    """The sendfile_server binary on 127.0.0.1 with an ephemeral port (a --listen in `extra`
+    comes later and wins)."""
 
     def __init__(self, root, *extra, threads=1, start_timeout=20, env=None):
         """`env`: variables added to this process's environment for the server."""
@@ -67,7 +68,7 @@ class Server:
                 continue
             chunk = os.read(self.proc.stderr.fileno(), 4096)
             buf += chunk
-            m = re.search(rb"on ([0-9.]+):(\d+) with", buf)
+            m = re.search(rb"on (\S+):(\d+) with", buf)
             if m:
                 self.port = int(m.group(2))
         self.stderr_lines.append(buf.decode(errors="replace"))
