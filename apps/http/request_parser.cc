@@ -108,6 +108,14 @@ bool valid_host(std::string_view h) {
   return true;
 }
 
+method method_of(std::string_view name) {
+  if (name == "GET") return method::get;
+  if (name == "HEAD") return method::head;
+  for (std::string_view known : {"POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"})
+    if (name == known) return method::other;
+  return method::unknown;
+}
+
 }  // namespace
 
 request_parser::request_parser(parser_limits limits)
@@ -249,9 +257,7 @@ bool request_parser::parse_request_line(std::string_view line) {
     req_.version = version[7] == '0' ? http_version::http10 : http_version::http11;
   }
   req_.method_name = method_name;
-  req_.method = method_name == "GET"    ? method::get
-                : method_name == "HEAD" ? method::head
-                                        : method::other;
+  req_.method = method_of(method_name);
   req_.target = target;
   req_.request_line = line;
   phase_ = phase::fields;

@@ -25,7 +25,10 @@
 
 namespace pagewire::http {
 
-enum class method : std::uint8_t { get, head, other };
+/// The request method (case-sensitive, RFC 9110 §9.1): GET and HEAD are served; `other` is a
+/// method of RFC 9110 §9.3 or PATCH, which the server knows and does not allow (405 with
+/// Allow); `unknown` is any other token (501, §15.6.2).
+enum class method : std::uint8_t { get, head, other, unknown };
 enum class http_version : std::uint8_t { http10, http11 };
 
 struct header_field {

@@ -35,6 +35,10 @@ std::string_view error_body(status s) {
   return "";
 }
 
+status method_refusal(method m) {
+  return m == method::unknown ? status::not_implemented : status::method_not_allowed;
+}
+
 response plan_error(status s, http_version version, bool head_only, bool keep_alive) {
   response r;
   r.status = s;
@@ -112,8 +116,8 @@ void plan_ranges(response& r, const request& req, const range_set& rs, std::uint
 
 response plan_response(const request& req, const resource& res, const plan_options& opts) {
   const bool head_only = req.method == method::head;
-  if (req.method == method::other) {
-    return plan_error(status::method_not_allowed, req.version, false, req.keep_alive);
+  if (req.method == method::other || req.method == method::unknown) {
+    return plan_error(method_refusal(req.method), req.version, false, req.keep_alive);
   }
   if (!res.stat.exists || !res.stat.is_regular) {
     return plan_error(status::not_found, req.version, head_only, req.keep_alive);

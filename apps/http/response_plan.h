@@ -47,7 +47,8 @@ struct plan_options {
 };
 
 /// The response for `req` on `res`:
-/// - method other than GET/HEAD -> 405 with "Allow: GET, HEAD";
+/// - a method other than GET/HEAD -> method_refusal(): 405 with "Allow: GET, HEAD" for a
+///   method the server knows, 501 for one it does not;
 /// - missing or not a regular file -> 404;
 /// - Accept-Encoding over the codings this resource can take (a fresh sibling, or on the
 ///   fly for a compressible type of min..max size), only those in options.compress;
@@ -58,6 +59,10 @@ struct plan_options {
 ///   or 416; malformed, overlapping or > 16 ranges -> 200 whole;
 /// - else 200. HEAD gets GET's fields with head_only set.
 response plan_response(const request& req, const resource& res, const plan_options& opts);
+
+/// The answer to a method that is not GET or HEAD: 405 (with Allow) for method::other, 501
+/// for method::unknown (RFC 9110 §9.1, §15.5.6, §15.6.2).
+status method_refusal(method m);
 
 /// An error response with a small fixed text body ("404 Not Found\n").
 /// `keep_alive` false adds "Connection: close" (parser errors must close).

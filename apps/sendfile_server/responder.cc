@@ -328,9 +328,9 @@ bool responder::render_listing(const opened& o, std::string_view url_path, std::
 
 response_summary responder::respond(const http::request& req, fs::chain& out, compress_job* job) {
   const bool head_only = req.method == http::method::head;
-  if (req.method == http::method::other) {
+  if (req.method == http::method::other || req.method == http::method::unknown) {
     return emit(
-        http::plan_error(http::status::method_not_allowed, req.version, false, req.keep_alive),
+        http::plan_error(http::method_refusal(req.method), req.version, false, req.keep_alive),
         nullptr, out);
   }
   if (scratch_.size() < req.target.size()) scratch_.resize(req.target.size());

@@ -258,11 +258,22 @@ TEST(RequestParser, VersionHandling) {
   EXPECT_EQ(error_of("GET / http/1.1\r\n\r\n"), status::bad_request);
 }
 
-TEST(RequestParser, OtherMethodsParseForA405) {
-  request_parser p;
-  ASSERT_EQ(feed_all(p, "DELETE /x HTTP/1.1\r\nHost: h\r\n\r\n").state, parse_state::done);
-  EXPECT_EQ(p.get().method, method::other);
-  EXPECT_EQ(p.get().method_name, "DELETE");
+// RFC 9110 §9.1: methods are case-sensitive; the ones the server knows and refuses parse as
+// `other` (405), any other token as `unknown` (501).
+TEST(RequestParser, OtherMethodsParseForA405AndUnknownOnesForA501) {
+  for (const char* m : {"POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}) {
+    request_parser p;
+    const std::string s = std::string(m) + " /x HTTP/1.1\r\nHost: h\r\n\r\n";
+    ASSERT_EQ(feed_all(p, s).state, parse_state::done) << m;
+    EXPECT_EQ(p.get().method, method::other) << m;
+    EXPECT_EQ(p.get().method_name, m);
+  }
+  for (const char* m : {"get", "Head", "FOO", "PROPFIND", "POSTX", "GE"}) {
+    request_parser p;
+    const std::string s = std::string(m) + " /x HTTP/1.1\r\nHost: h\r\n\r\n";
+    ASSERT_EQ(feed_all(p, s).state, parse_state::done) << m;
+    EXPECT_EQ(p.get().method, method::unknown) << m;
+  }
 }
 
 // RFC 9112 §3: malformed request lines -> 400.

@@ -70,6 +70,15 @@ TEST_F(ResponsePlan, HeadHasGetsFields) {
   EXPECT_NE(head(r).find("Content-Length: 10000\r\n"), std::string::npos);
 }
 
+// §15.6.2: a method the server does not recognize -> 501, without Allow.
+TEST_F(ResponsePlan, UnknownMethodsGet501) {
+  req.method = method::unknown;
+  const auto r = plan_response(req, res, opts);
+  EXPECT_EQ(r.status, status::not_implemented);
+  EXPECT_EQ(head(r).find("Allow"), std::string::npos);
+  EXPECT_EQ(r.content_length, r.fixed_body.size());
+}
+
 // §15.5.6: other methods -> 405 with Allow.
 TEST_F(ResponsePlan, OtherMethodsGet405WithAllow) {
   req.method = method::other;

@@ -114,6 +114,19 @@ class Basics(unittest.TestCase):
             self.assertEqual(r.status, 405, m)
             self.assertEqual(r.header("Allow"), "GET, HEAD")
 
+    def test_unknown_methods_get_501_and_the_connection_serves_on(self):
+        # RFC 9110 §9.1: methods are case-sensitive; one the server does not know -> 501.
+        with lib.connect(SRV.port) as s:
+            s.sendall(b"get /page.html HTTP/1.1\r\nHost: x\r\n\r\n"
+                      b"PROPFIND /page.html HTTP/1.1\r\nHost: x\r\n\r\n"
+                      b"GET /page.html HTTP/1.1\r\nHost: x\r\n\r\n")
+            rd = lib.Reader(s)
+            for m in ("get", "PROPFIND"):
+                r = rd.read_response()
+                self.assertEqual(r.status, 501, m)
+                self.assertIsNone(r.header("Allow"))
+            self.assertEqual(rd.read_response().body, DATA["page.html"])
+
     def test_missing_file_is_404(self):
         self.assertEqual(get("/nope.html").status, 404)
 
