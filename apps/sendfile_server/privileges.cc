@@ -26,7 +26,8 @@ bool look_up(Lookup lookup, Entry& entry, std::vector<char>& buf) {
 }
 
 bool failed(std::string& error, const account& who, const char* what) {
-  error = "--user " + who.user + ": " + what + ": " + std::strerror(errno);
+  const int err = errno;  // before building the string allocates
+  error = "--user " + who.user + ": " + what + ": " + std::strerror(err);
   return false;
 }
 

@@ -39,7 +39,8 @@ bool become(const account& who, const std::string& root, std::string& error) {
   if (!drop_privileges(who, error)) return false;
   const int fd = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) {
-    error = "--user " + who.user + ": cannot open --root '" + root + "': " + std::strerror(errno);
+    const int err = errno;
+    error = "--user " + who.user + ": cannot open --root '" + root + "': " + std::strerror(err);
     return false;
   }
   ::close(fd);
