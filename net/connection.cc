@@ -240,10 +240,21 @@ std::chrono::milliseconds connection::receive_timeout() const noexcept {
   return std::chrono::milliseconds{0};
 }
 
+void connection::set_receive_deadline(clock::time_point when) {
+  recv_deadline_ = when;
+  if (recv_handler_) arm_watchdog();
+}
+
+bool connection::receive_overdue(clock::time_point now) const noexcept {
+  const auto t = receive_timeout();
+  return now >= recv_deadline_ || (t.count() > 0 && now >= recv_started_ + t);
+}
+
 clock::time_point connection::next_deadline() const noexcept {
   auto when = clock::time_point::max();
   if (recv_handler_) {
     const auto t = receive_timeout();
+    when = recv_deadline_;
     if (t.count() > 0) when = std::min(when, recv_started_ + t);
   }
   if (sender_->busy() && opts_.send_timeout.count() > 0) {
@@ -272,12 +283,9 @@ void connection::arm_watchdog() {
 void connection::on_watchdog() {
   if (closing_) return maybe_finish_close();
   const auto now = clock::now();
-  if (recv_handler_) {
-    const auto t = receive_timeout();
-    if (t.count() > 0 && now >= recv_started_ + t) {
-      ++stats_.timeouts;
-      deliver_receive(std::make_error_code(std::errc::timed_out), received{});
-    }
+  if (recv_handler_ && receive_overdue(now)) {
+    ++stats_.timeouts;
+    deliver_receive(std::make_error_code(std::errc::timed_out), received{});
   }
   if (sender_->busy() && opts_.send_timeout.count() > 0 && !send_timed_out_ &&
       now >= sender_->last_progress() + opts_.send_timeout) {
@@ -336,7 +344,8 @@ void connection::start_lingering_close(detail::pending_handler<std::error_code>*
   linger_handler_ = h;
   linger_until_ = clock::now() + opts_.linger_time;
   phase_ = phase::linger;
-  ::shutdown(fd_, SHUT_WR);  // a FIN after every byte already queued
+  recv_deadline_ = clock::time_point::max();  // linger_timeout and linger_time bound it
+  ::shutdown(fd_, SHUT_WR);                   // a FIN after every byte already queued
   linger_receive();
 }
 

@@ -185,6 +185,12 @@ class connection : private buffer_waiter {
   bool multishot() const noexcept { return ring_ != nullptr; }
   void set_phase(phase p) noexcept { phase_ = p; }
   phase current_phase() const noexcept { return phase_; }
+  /// Receives fail with ETIMEDOUT once `when` has passed, however recently bytes came: the
+  /// bound on a whole wait (a request head, an idle gap) that a peer sending a byte now and
+  /// then cannot stretch, as the per-receive phase timeouts alone allow. A layer above the
+  /// connection (TLS) turns many receives into one read; this holds across them.
+  /// time_point::max() (the default) sets none; a lingering close drops it.
+  void set_receive_deadline(std::chrono::steady_clock::time_point when);
   bool closing() const noexcept { return closing_; }
   /// A lingering close is dropping the peer's input (async_lingering_close).
   bool lingering() const noexcept { return lingering_; }
@@ -274,6 +280,7 @@ class connection : private buffer_waiter {
   void on_send_done(std::error_code ec, std::uint64_t bytes);
   void arm_watchdog();
   void on_watchdog();
+  bool receive_overdue(std::chrono::steady_clock::time_point now) const noexcept;
   void buffers_available() override;
   void maybe_finish_close();
   std::chrono::steady_clock::time_point next_deadline() const noexcept;
@@ -305,6 +312,8 @@ class connection : private buffer_waiter {
   std::chrono::steady_clock::time_point linger_until_{};
   bool lingering_ = false;
   std::chrono::steady_clock::time_point recv_started_{};
+  std::chrono::steady_clock::time_point recv_deadline_ =
+      std::chrono::steady_clock::time_point::max();
   phase phase_ = phase::header;
   bool send_timed_out_ = false;
   bool watchdog_pending_ = false;

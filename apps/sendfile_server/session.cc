@@ -48,6 +48,12 @@ void session::receive() {
   if (receiving_ || closing_ || close_after_) return;
   receiving_ = true;
   conn_.set_phase(parser_.started() ? net::phase::header : net::phase::idle);
+  // The wait as a whole is bounded too: a head within header_timeout of its first byte, an
+  // idle gap within idle_timeout, however the bytes trickle (over TLS, records that carry no
+  // request byte, such as KeyUpdates, complete receives without ending this read).
+  const auto& o = w_.options();
+  conn_.set_receive_deadline(parser_.started() ? head_started_ + o.header_timeout
+                                               : std::chrono::steady_clock::now() + o.idle_timeout);
   if (tls_) {
     tls_->read([this](std::error_code ec, fs::chain c) { on_tls_receive(ec, std::move(c)); });
     return;
@@ -58,6 +64,7 @@ void session::receive() {
 
 void session::on_receive(std::error_code ec, net::received r) {
   receiving_ = false;
+  conn_.set_receive_deadline(std::chrono::steady_clock::time_point::max());
   if (closing_) return maybe_finish();
   if (ec || r.empty()) {
     if (ec == std::errc::timed_out) worker_counters::bump(w_.counters().timeouts);
@@ -73,6 +80,7 @@ void session::on_receive(std::error_code ec, net::received r) {
 
 void session::on_tls_receive(std::error_code ec, fs::chain plaintext) {
   receiving_ = false;
+  conn_.set_receive_deadline(std::chrono::steady_clock::time_point::max());
   if (closing_) return maybe_finish();
   if (!tls_counted_ && (ec || tls_->established())) {
     tls_counted_ = true;

@@ -9,9 +9,10 @@
 /// Receives are paused while a send is in flight: pipelined requests that arrived with
 /// the same block are answered in the same send; later ones wait in the connection's
 /// queue (backpressure). Timeouts: net::connection enforces header (per receive), idle
-/// and send-progress timeouts; the session adds a whole-head deadline (a request head
-/// trickled byte by byte must still complete within header_timeout of its first byte,
-/// checked on each block, so at most 2x the timeout).
+/// and send-progress timeouts; the session bounds each wait as a whole with the
+/// connection's receive deadline: a request head must complete within header_timeout of its
+/// first byte, and the gap before a request within idle_timeout, however the bytes trickle
+/// (over TLS: whatever records come that carry no request byte).
 ///
 /// HTTPS (the worker has a tls_context): the session talks through a filters::tls_layer
 /// over a filters::plain_transport over conn_; the handshake runs implicitly on the

@@ -1,3 +1,5 @@
+#include <atomic>
+#include <functional>
 #include <memory>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -159,6 +161,55 @@ TEST_P(connection_backends, header_timeout_fails_a_receive_that_sees_no_byte) {
   EXPECT_EQ(err, std::errc::timed_out);
   EXPECT_EQ(c.stats().timeouts, 1u);
   f.close(c);  // waits for the armed receive to be cancelled before closing the fd
+}
+
+// A byte every 40 ms keeps each receive inside the 200 ms header timeout; the receive
+// deadline still ends the wait as a whole, and only a receive pending at it.
+TEST_P(connection_backends, receive_deadline_ends_a_wait_that_bytes_keep_alive) {
+  fixture f(GetParam());
+  f.opts.header_timeout = 200ms;
+  tcp_pair p = make_pair();
+  connection c(f.ctx, std::exchange(p.a, -1), f.opts, f.pipes, f.ring.get());
+  c.set_phase(phase::header);
+  std::atomic<bool> stop{false};
+  std::thread dribbler([&] {  // for 3 s at most: without the deadline, 200 ms after that
+    for (int i = 0; i < 75 && !stop && ::send(p.b, "x", 1, MSG_NOSIGNAL) == 1; ++i)
+      std::this_thread::sleep_for(40ms);
+  });
+  const auto start = std::chrono::steady_clock::now();
+  c.set_receive_deadline(start + 500ms);
+  std::error_code err;
+  std::size_t bytes = 0;
+  bool done = false;
+  std::function<void()> next = [&] {
+    c.async_receive([&](std::error_code ec, received r) {
+      if (ec) {
+        err = ec;
+        done = true;
+        return;
+      }
+      bytes += r.size();
+      next();
+    });
+  };
+  next();
+  EXPECT_TRUE(run_until(f.ctx, [&] { return done; }));
+  const auto took = std::chrono::steady_clock::now() - start;
+  stop = true;
+  dribbler.join();
+  EXPECT_EQ(err, std::errc::timed_out);
+  EXPECT_GE(took, 450ms);
+  EXPECT_LT(took, 2s);
+  EXPECT_GE(bytes, 5u);  // the bytes came, and each receive finished in time
+  c.set_receive_deadline(std::chrono::steady_clock::time_point::max());
+  bool got = false;  // with the deadline lifted, a byte is a receive again
+  ASSERT_EQ(::send(p.b, "y", 1, MSG_NOSIGNAL), 1);
+  c.async_receive([&](std::error_code ec, received) {
+    EXPECT_FALSE(ec);
+    got = true;
+  });
+  EXPECT_TRUE(run_until(f.ctx, [&] { return got; }));
+  f.close(c);
 }
 
 TEST_P(connection_backends, stalled_reader_trips_send_timeout_without_blocking_another) {

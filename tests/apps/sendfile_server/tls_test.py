@@ -226,6 +226,95 @@ class HttpsServing(unittest.TestCase):
         self.assertGreaterEqual(stats["paths"]["tls"], 1)
 
 
+class MemoryTls:
+    """A TLS 1.3 client over memory BIOs on a plain socket: the test decides when each
+    ciphertext byte goes out."""
+
+    def __init__(self, port):
+        self.sock = lib.connect(port, timeout=10)
+        self.incoming, self.outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        ctx = client_context()
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+        self.tls = ctx.wrap_bio(self.incoming, self.outgoing, server_hostname="localhost")
+        while True:
+            try:
+                self.tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                self.sock.sendall(self.outgoing.read())
+                data = self.sock.recv(65536)
+                if not data:
+                    raise ConnectionError("closed during the handshake")
+                self.incoming.write(data)
+        self.sock.sendall(self.outgoing.read())  # the client's Finished
+
+    def seal(self, plaintext):
+        """The records carrying `plaintext`, not sent."""
+        self.tls.write(plaintext)
+        return self.outgoing.read()
+
+
+class TrickledRecords(unittest.TestCase):
+    """The timeouts bound each wait as a whole: ciphertext bytes that never finish a record
+    (so never a request byte) do not keep a connection open past the idle timeout."""
+
+    def test_a_request_record_sent_a_byte_at_a_time_is_cut_at_the_idle_timeout(self):
+        with lib.Server(ROOT, "--tls-cert", CERT, "--tls-key", KEY, "--stats",
+                        "--header-timeout-ms", "400", "--idle-timeout-ms", "800") as srv:
+            client = MemoryTls(srv.port)
+            record = client.seal(b"GET /1k.bin HTTP/1.1\r\nHost: x\r\n" + b"X: " +
+                                 b"a" * 200 + b"\r\n\r\n")
+            client.sock.settimeout(0.1)
+            start, sent, closed = time.monotonic(), 0, None
+            while time.monotonic() - start < 6 and closed is None:
+                if sent < len(record) - 1:  # never the last byte: the record stays partial
+                    client.sock.send(record[sent:sent + 1])
+                    sent += 1
+                try:
+                    data = client.sock.recv(4096)  # each gap (0.1 s) is well inside 400 ms
+                    if not data:
+                        closed = time.monotonic() - start
+                except socket.timeout:
+                    pass
+                except ConnectionResetError:
+                    closed = time.monotonic() - start
+            client.sock.close()
+            self.assertIsNotNone(closed, f"still open after 6 s, {sent} bytes sent")
+            self.assertLess(closed, 3)  # the idle timeout (0.8 s) bounds the whole wait
+            self.assertGreater(sent, 3)
+            # The server counted it and serves on.
+            good = TlsSocket(srv.port)
+            try:
+                stats = json.loads(good.request("/-/stats").body)
+                self.assertGreaterEqual(stats["timeouts"], 1)
+                self.assertEqual(lib.sha256(good.request("/64k.bin").body), DIGESTS["64k.bin"])
+            finally:
+                good.close()
+
+    def test_a_head_trickled_in_whole_records_is_cut_at_the_header_timeout(self):
+        with lib.Server(ROOT, "--tls-cert", CERT, "--tls-key", KEY,
+                        "--header-timeout-ms", "500", "--idle-timeout-ms", "5000") as srv:
+            client = MemoryTls(srv.port)
+            client.sock.settimeout(0.15)
+            start, closed = time.monotonic(), None
+            head = b"GET /1k.bin HTTP/1.1\r\nHost: x\r\n" + b"X: " + b"a" * 100
+            for i in range(len(head)):  # one record per request byte, every 0.15 s
+                try:
+                    client.sock.sendall(client.seal(head[i:i + 1]))
+                    data = client.sock.recv(4096)
+                    if not data:
+                        closed = time.monotonic() - start
+                        break
+                except socket.timeout:
+                    pass
+                except (ConnectionResetError, BrokenPipeError):
+                    closed = time.monotonic() - start
+                    break
+            client.sock.close()
+            self.assertIsNotNone(closed)
+            self.assertLess(closed, 2)  # header timeout 0.5 s from the first byte
+
+
 class SessionResumption(unittest.TestCase):
     """A client that comes back resumes its session instead of a full handshake: TLS 1.3 by
     the tickets the server sends, TLS 1.2 by session ID. Two worker threads, each with its
