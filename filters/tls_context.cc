@@ -14,7 +14,9 @@ int select_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const un
                 unsigned int inlen, void*) {
   unsigned char* o = nullptr;
   if (SSL_select_next_proto(&o, outlen, kAlpn, sizeof kAlpn, in, inlen) != OPENSSL_NPN_NEGOTIATED) {
-    return SSL_TLSEXT_ERR_NOACK;  // a client without http/1.1 still gets a connection
+    // RFC 7301 §3.2: no protocol in common -> the fatal no_application_protocol alert
+    // (a client offering h2 alone cannot speak to us anyway; one offering no ALPN is served).
+    return SSL_TLSEXT_ERR_ALERT_FATAL;
   }
   *out = o;
   return SSL_TLSEXT_ERR_OK;

@@ -2,7 +2,9 @@
 
 /// tls_context: the shared, immutable TLS configuration (an OpenSSL 3 SSL_CTX) for one
 /// side: a server's certificate and key (PEM files), or a client's trust settings. ALPN
-/// "http/1.1" is offered/selected; TLS 1.2 and 1.3 are enabled (configurable). A server
+/// "http/1.1" is offered/selected (a server refuses a client whose ALPN list lacks it with
+/// the fatal no_application_protocol alert, RFC 7301 §3.2; a client sending no ALPN is
+/// served); TLS 1.2 and 1.3 are enabled (configurable). A server
 /// resumes sessions: TLS 1.2 by session ID (the SSL_CTX's cache) or ticket, TLS 1.3 by the
 /// `session_tickets` tickets it sends at the end of each full handshake (stateless, sealed
 /// under a key OpenSSL draws once per context, so every thread sharing the context accepts

@@ -161,6 +161,17 @@ class HttpsServing(unittest.TestCase):
             self.assertTrue(closed)
             self.assertLess(time.monotonic() - start, 14)  # header timeout 1.5 s, not 15 s
 
+    def test_alpn_without_http11_is_refused_with_no_application_protocol(self):
+        # RFC 7301 §3.2: no protocol in common -> fatal no_application_protocol (120).
+        rc, out = self.s_client("-alpn", "h2", stdin=b"")
+        self.assertNotEqual(rc, 0, out)
+        self.assertIn(b"no application protocol", out)
+        rc, out = self.s_client("-alpn", "h2,http/1.1", "-quiet", "-ign_eof",
+                                stdin=b"GET /1k.bin HTTP/1.1\r\nHost: x\r\n"
+                                      b"Connection: close\r\n\r\n")
+        self.assertEqual(rc, 0, out)
+        self.assertIn(b"HTTP/1.1 200 OK", out)
+
     def s_client(self, *args, stdin=b"", timeout=30):
         """openssl s_client against the server; returns (returncode, stdout+stderr)."""
         r = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{self.srv.port}",
