@@ -87,6 +87,7 @@ void session::on_tls_receive(std::error_code ec, fs::chain plaintext) {
     auto& c = w_.counters();
     if (!tls_->established()) {
       worker_counters::bump(c.tls_handshake_failures);
+      if (ec == filters::errc::handshake_timeout) worker_counters::bump(c.timeouts);
     } else if (tls_->stats().path == filters::tls_path::ktls) {
       worker_counters::bump(c.tls_handshakes_ktls);
     } else {

@@ -151,7 +151,15 @@ class HttpsServing(unittest.TestCase):
         finally:
             good.close()
 
+    def stats(self):
+        c = TlsSocket(self.srv.port)
+        try:
+            return json.loads(c.request("/-/stats").body)
+        finally:
+            c.close()
+
     def test_silent_client_is_closed_at_the_handshake_timeout(self):
+        before = self.stats()
         with lib.connect(self.srv.port, timeout=15) as s:
             start = time.monotonic()
             try:
@@ -160,6 +168,10 @@ class HttpsServing(unittest.TestCase):
                 closed = True
             self.assertTrue(closed)
             self.assertLess(time.monotonic() - start, 14)  # header timeout 1.5 s, not 15 s
+        after = self.stats()  # a failed handshake, and a timeout like any other
+        self.assertEqual(after["timeouts"], before["timeouts"] + 1)
+        self.assertEqual(after["tls_handshakes"]["failed"],
+                         before["tls_handshakes"]["failed"] + 1)
 
     def test_alpn_without_http11_is_refused_with_no_application_protocol(self):
         # RFC 7301 §3.2: no protocol in common -> fatal no_application_protocol (120).
