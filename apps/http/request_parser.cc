@@ -165,8 +165,11 @@ parse_result request_parser::feed(std::span<const char> in) {
     const std::size_t take = nl ? static_cast<std::size_t>(nl - p) + 1 : n;
     // RFC 9112 §2.2: a CR followed by anything but LF is a bare CR -> 400, as soon as the byte
     // after it is here (a client ending lines with CR alone would otherwise wait for the
-    // header timeout). Only bytes within the head limit count, as they would byte by byte.
-    if (bare_cr(p, std::min(take, limits_.max_head_bytes - len_))) {
+    // header timeout). A complete line gets it from its parser (on_line); a line not yet
+    // complete, or one past the head limit, here, over the bytes within the limit only, as
+    // byte by byte.
+    const std::size_t fits = std::min(take, limits_.max_head_bytes - len_);
+    if ((!nl || take > fits) && bare_cr(p, fits)) {
       fail(status::bad_request);
       break;
     }
@@ -209,8 +212,12 @@ bool request_parser::bare_cr(const char* p, std::size_t n) const {
   return false;
 }
 
-// A complete line [begin, end) ending in LF. RFC 9112 §2.2: a bare LF may end a line;
-// feed() has already refused a CR anywhere else than right before the LF (a bare CR).
+// A complete line [begin, end) ending in LF. RFC 9112 §2.2: a bare LF may end a line; a
+// CR anywhere else than right before the LF is a bare CR -> 400. The line parsers give that
+// 400 before any other outcome of the line (a CR is neither a tchar, a target byte, part
+// of "HTTP/d.d" nor a field-value byte, and the field count is checked after the value),
+// so a complete line needs no scan of its own: the same 400 feed() gives a line not yet
+// complete.
 bool request_parser::on_line(std::size_t begin, std::size_t end) {
   std::size_t stop = end - 1;
   if (stop > begin && arena_[stop - 1] == '\r') --stop;

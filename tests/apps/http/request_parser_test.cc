@@ -3,6 +3,7 @@
 #include <random>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include <gtest/gtest.h>
 
@@ -400,6 +401,26 @@ TEST(RequestParser, RejectsBareCrBeforeAnyLf) {
   small.max_head_bytes = 16;
   EXPECT_EQ(error_of("GET /aaaaaaaaa\rb HTTP/1.1\r\n", small), status::bad_request);
   EXPECT_EQ(error_of("GET /aaaaaaaaaa\rb HTTP/1.1\r\n", small), status::uri_too_long);
+}
+
+// A complete line with a bare CR is a 400 whatever else it holds (a version we do not
+// support, one field too many), as it is when the line comes byte by byte and the CR is
+// seen before its line ends.
+TEST(RequestParser, BareCrIs400WhateverElseTheLineHolds) {
+  parser_limits two;
+  two.max_fields = 2;
+  const std::pair<std::string, parser_limits> cases[] = {
+      {"GET /a\rb HTTP/2.0\r\n\r\n", {}},
+      {"GET /a HTTP/2.0\r\rX\r\n\r\n", {}},
+      {"GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\rX\r\n\r\n", two},
+      {"GET / HTTP/1.1\r\nContent-Length: 9999999999\rX\r\n\r\n", {}},
+  };
+  for (const auto& [s, limits] : cases) {
+    EXPECT_EQ(error_of(s, limits), status::bad_request) << s;
+    request_parser p(limits);
+    EXPECT_EQ(feed_bytewise(p, s).state, parse_state::error) << s;
+    EXPECT_EQ(p.error_status(), status::bad_request) << s;
+  }
 }
 
 // RFC 9110 §5.5: NUL and other CTLs in field values are invalid.
