@@ -22,6 +22,8 @@ class category final : public std::error_category {
         return "zstd frame window exceeds the configured maximum";
       case errc::tls_handshake:
         return "TLS handshake failed";
+      case errc::plain_http:
+        return "plain HTTP request where TLS was expected";
       case errc::tls_protocol:
         return "TLS protocol error";
       case errc::tls_certificate:

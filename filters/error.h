@@ -15,6 +15,7 @@ enum class errc {
   output_limit,       ///< decoded output passed the configured cap (a decompression bomb)
   window_too_large,   ///< a zstd frame asked for a window above windowLogMax
   tls_handshake,      ///< TLS handshake failed (no shared version/cipher, not TLS, ...)
+  plain_http,         ///< a server's peer sent a plain HTTP request instead of a ClientHello
   tls_protocol,       ///< TLS record layer error after the handshake (bad MAC, alert)
   tls_certificate,    ///< certificate or key file missing, unreadable or mismatched
   handshake_timeout,  ///< the handshake did not finish within its timeout

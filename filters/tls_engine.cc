@@ -173,9 +173,12 @@ tls_engine::status tls_engine::map_error(int rc, std::error_code& ec) {
       break;
   }
   const unsigned long e = ERR_peek_error();
-  if (ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING ||
-      (err == SSL_ERROR_SYSCALL && eof_)) {
+  const int reason = ERR_GET_REASON(e);
+  if (reason == SSL_R_UNEXPECTED_EOF_WHILE_READING || (err == SSL_ERROR_SYSCALL && eof_)) {
     ec = errc::truncated;
+  } else if (!established_ &&
+             (reason == SSL_R_HTTP_REQUEST || reason == SSL_R_HTTPS_PROXY_REQUEST)) {
+    ec = errc::plain_http;  // OpenSSL read "GET ", "POST ", "CONNECT"... as the first record
   } else {
     ec = established_ ? errc::tls_protocol : errc::tls_handshake;
   }

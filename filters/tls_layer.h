@@ -6,8 +6,10 @@
 /// Handshake: async_handshake(token) runs it explicitly (void(std::error_code)); a read or
 /// write before that starts it implicitly and waits for it. The whole handshake must finish
 /// within options.handshake_timeout (errc::handshake_timeout), and every failure is a
-/// filters::errc: tls_handshake (a plain-HTTP client on the TLS port, no shared cipher),
-/// truncated (the peer vanished mid-record), ...
+/// filters::errc: plain_http (a server's peer sent an HTTP request line instead: a plain-HTTP
+/// client on the TLS port, which the server may answer in plain text on the transport below),
+/// tls_handshake (no shared cipher, bytes that are not TLS), truncated (the peer vanished
+/// mid-record), ...
 ///
 /// Writes: plaintext is encrypted in trips of at most `piece_bytes` (the layer's action
 /// returns keep between trips), records of record_plaintext(mss) bytes so each fills whole

@@ -16,8 +16,9 @@
 ///
 /// HTTPS (the worker has a tls_context): the session talks through a filters::tls_layer
 /// over a filters::plain_transport over conn_; the handshake runs implicitly on the
-/// first read and must finish within header_timeout; a failed handshake (a plain-HTTP
-/// client on the TLS port) resets that one connection. Plain HTTP has no filter layer at
+/// first read and must finish within header_timeout; a plain-HTTP client on the TLS port
+/// gets one plain-text 400 that says so, and any other failed handshake resets that one
+/// connection. Plain HTTP has no filter layer at
 /// all: one `if (tls_)` per receive and send, and file ranges go straight to net.
 ///
 /// Ownership: the worker owns sessions (intrusive list); a session destroys itself
@@ -62,6 +63,7 @@ class session {
   void receive();
   void on_receive(std::error_code ec, net::received r);
   void on_tls_receive(std::error_code ec, fs::chain plaintext);
+  void answer_plain_http();
   /// Parses a received block and answers (or goes on receiving / closing).
   void process_input(std::span<const char> in);
   void after_input();

@@ -169,7 +169,7 @@ TEST(ExternalClients, PlainHttpClientOnTheTlsPortGetsAClearError) {
   w.ctx.run();
   tool.join();
   ::close(l);
-  EXPECT_EQ(result, filters::errc::tls_handshake) << result.message();
+  EXPECT_EQ(result, filters::errc::plain_http) << result.message();
   EXPECT_NE(rc, 0);
 }
 

@@ -289,13 +289,19 @@ std::error_code server_handshake_against(world& w, std::vector<std::byte> peer_b
   return result;
 }
 
-TEST(Tls, PlainHttpClientOnTheTlsPortFailsTheHandshake) {
-  world w;
-  const std::string req = "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
-  std::vector<std::byte> bytes(reinterpret_cast<const std::byte*>(req.data()),
-                               reinterpret_cast<const std::byte*>(req.data() + req.size()));
-  EXPECT_EQ(server_handshake_against(w, bytes, false, std::chrono::seconds(30)),
-            filters::errc::tls_handshake);
+// A request line where the ClientHello should be is told apart (plain_http: a server may
+// answer it in plain text); other bytes that are not TLS are a failed handshake.
+TEST(Tls, PlainHttpClientOnTheTlsPortFailsTheHandshakeAsPlainHttp) {
+  const auto against = [](const std::string& first) {
+    world w;
+    std::vector<std::byte> bytes(reinterpret_cast<const std::byte*>(first.data()),
+                                 reinterpret_cast<const std::byte*>(first.data() + first.size()));
+    return server_handshake_against(w, bytes, false, std::chrono::seconds(30));
+  };
+  EXPECT_EQ(against("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"), filters::errc::plain_http);
+  EXPECT_EQ(against("POST /x HTTP/1.1\r\nContent-Length: 0\r\n\r\n"), filters::errc::plain_http);
+  EXPECT_EQ(against("CONNECT h:443 HTTP/1.1\r\n\r\n"), filters::errc::plain_http);
+  EXPECT_EQ(against("HELLO THERE, NOT TLS AT ALL\r\n"), filters::errc::tls_handshake);
 }
 
 TEST(Tls, SilentPeerTimesOutTheHandshake) {

@@ -130,22 +130,25 @@ class HttpsServing(unittest.TestCase):
         finally:
             c.close()
 
-    def test_plain_http_on_tls_port_is_closed_while_tls_client_is_served(self):
+    def test_plain_http_on_tls_port_gets_a_plain_400_while_tls_client_is_served(self):
+        # As nginx: the client learns it spoke HTTP to an HTTPS port, in words it can read.
         good = TlsSocket(self.srv.port)
         try:
             self.assertEqual(good.request("/1k.bin").status, 200)
-            with lib.connect(self.srv.port, timeout=10) as plain:
-                plain.sendall(b"GET /1k.bin HTTP/1.1\r\nHost: localhost\r\n\r\n")
-                got = b""
-                for _ in range(100):  # bounded: the server closes (alert or reset)
-                    try:
-                        chunk = plain.recv(4096)
-                    except ConnectionResetError:
-                        break
-                    if not chunk:
-                        break
-                    got += chunk
-                self.assertNotIn(b"HTTP/1.1 200", got)
+            for first in (b"GET /1k.bin HTTP/1.1\r\nHost: localhost\r\n\r\n",
+                          b"POST /x HTTP/1.1\r\nHost: localhost\r\nContent-Length: 70000\r\n"
+                          b"\r\n" + b"b" * 70000,  # more than the answer: it lingers
+                          b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com\r\n\r\n"):
+                with lib.connect(self.srv.port, timeout=10) as plain:
+                    plain.sendall(first)
+                    r = lib.Reader(plain).read_response()
+                    self.assertEqual(r.status, 400, first[:20])
+                    self.assertEqual(r.header("Connection"), "close")
+                    self.assertIn(b"HTTPS", r.body)
+                    self.assertEqual(plain.recv(1), b"")  # then a FIN, not a reset
+            # Neither TLS nor HTTP: no HTTP answer (at most an alert), and the connection ends.
+            got = lib.raw_exchange(self.srv.port, b"\x00\x01garbage" * 10, timeout=10)
+            self.assertNotIn(b"HTTP/", got)
             r = good.request("/64k.bin")  # the TLS connection opened before still works
             self.assertEqual(lib.sha256(r.body), DIGESTS["64k.bin"])
         finally:
