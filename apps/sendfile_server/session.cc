@@ -40,20 +40,24 @@ void session::start() {
     close(close_mode::reset);
     return;
   }
-  conn_.set_phase(net::phase::idle);
   receive();
 }
 
 void session::receive() {
   if (receiving_ || closing_ || close_after_) return;
   receiving_ = true;
-  conn_.set_phase(parser_.started() ? net::phase::header : net::phase::idle);
+  // A new connection waits for its first request as for a head (nginx's
+  // client_header_timeout): only a connection that has been served idles for idle_timeout.
+  const bool head = parser_.started() || !served_;
+  conn_.set_phase(head ? net::phase::header : net::phase::idle);
   // The wait as a whole is bounded too: a head within header_timeout of its first byte, an
   // idle gap within idle_timeout, however the bytes trickle (over TLS, records that carry no
   // request byte, such as KeyUpdates, complete receives without ending this read).
   const auto& o = w_.options();
+  const auto now = std::chrono::steady_clock::now();
   conn_.set_receive_deadline(parser_.started() ? head_started_ + o.header_timeout
-                                               : std::chrono::steady_clock::now() + o.idle_timeout);
+                             : served_         ? now + o.idle_timeout
+                                               : now + o.header_timeout);
   if (tls_) {
     tls_->read([this](std::error_code ec, fs::chain c) { on_tls_receive(ec, std::move(c)); });
     return;
@@ -87,7 +91,11 @@ void session::on_tls_receive(std::error_code ec, fs::chain plaintext) {
     auto& c = w_.counters();
     if (!tls_->established()) {
       worker_counters::bump(c.tls_handshake_failures);
-      if (ec == filters::errc::handshake_timeout) worker_counters::bump(c.timeouts);
+      // The handshake's own timeout, or the first request's deadline below it (both are
+      // header_timeout from the accept).
+      if (ec == filters::errc::handshake_timeout || ec == std::errc::timed_out) {
+        worker_counters::bump(c.timeouts);
+      }
     } else if (tls_->stats().path == filters::tls_path::ktls) {
       worker_counters::bump(c.tls_handshakes_ktls);
     } else {
@@ -177,6 +185,7 @@ void session::handle_block(std::span<const char> in) {
       close_after_ = true;
       return;
     }
+    served_ = true;
     const bool done = handle_request(parser_.get());
     in = in.subspan(res.consumed);
     if (!done) {

@@ -11,8 +11,9 @@
 /// queue (backpressure). Timeouts: net::connection enforces header (per receive), idle
 /// and send-progress timeouts; the session bounds each wait as a whole with the
 /// connection's receive deadline: a request head must complete within header_timeout of its
-/// first byte, and the gap before a request within idle_timeout, however the bytes trickle
-/// (over TLS: whatever records come that carry no request byte).
+/// first byte, the first request must begin within header_timeout of the accept (as nginx's
+/// client_header_timeout), and the gap between requests must end within idle_timeout,
+/// however the bytes trickle (over TLS: whatever records come that carry no request byte).
 ///
 /// HTTPS (the worker has a tls_context): the session talks through a filters::tls_layer
 /// over a filters::plain_transport over conn_; the handshake runs implicitly on the
@@ -99,6 +100,7 @@ class session {
   fs::chain pending_;         // responses produced and not yet handed to a send
   std::uint64_t pending_requests_ = 0;
   std::chrono::steady_clock::time_point head_started_{};
+  bool served_ = false;  // a request head came: later waits between requests are idle ones
   bool receiving_ = false;
   bool sending_ = false;
   bool close_after_ = false;  // close once pending_ and the send in flight are out

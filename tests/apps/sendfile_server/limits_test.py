@@ -71,6 +71,21 @@ class Timeouts(unittest.TestCase):
                     closed = True
             self.assertTrue(closed)
 
+    def test_a_new_connection_must_begin_its_request_within_the_header_timeout(self):
+        # As nginx's client_header_timeout: the idle timeout is for the gap between requests.
+        with lib.Server(ROOT, "--header-timeout-ms", "300", "--idle-timeout-ms", "5000") as srv:
+            with lib.connect(srv.port, timeout=10) as silent:
+                start = time.monotonic()
+                self.assertTrue(lib.Reader(silent).at_eof(timeout=8))
+                self.assertLess(time.monotonic() - start, 3)  # 0.3 s, not 5 s
+            with lib.connect(srv.port, timeout=10) as served:
+                served.sendall(b"GET /1k.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+                rd = lib.Reader(served)
+                self.assertEqual(lib.sha256(rd.read_response().body), DIGESTS["1k.bin"])
+                time.sleep(1)  # past the header timeout: a served connection idles longer
+                served.sendall(b"GET /1k.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+                self.assertEqual(lib.sha256(rd.read_response().body), DIGESTS["1k.bin"])
+
     def test_idle_keep_alive_connection_is_closed(self):
         with lib.connect(self.srv.port, timeout=10) as s:
             s.sendall(b"GET /1k.bin HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -150,7 +165,8 @@ class ManyIdle(unittest.TestCase):
             resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
         if want < 1200:
             self.skipTest(f"RLIMIT_NOFILE hard limit {hard} is below 1200")
-        with lib.Server(ROOT, "--idle-timeout-ms", "60000", threads=2) as srv:
+        with lib.Server(ROOT, "--header-timeout-ms", "60000", "--idle-timeout-ms", "60000",
+                        threads=2) as srv:
             idle = []
             try:
                 for _ in range(1000):
