@@ -245,18 +245,14 @@ void connection::set_receive_deadline(clock::time_point when) {
   if (recv_handler_) arm_watchdog();
 }
 
-bool connection::receive_overdue(clock::time_point now) const noexcept {
+clock::time_point connection::receive_due() const noexcept {
   const auto t = receive_timeout();
-  return now >= recv_deadline_ || (t.count() > 0 && now >= recv_started_ + t);
+  return t.count() > 0 ? std::min(recv_deadline_, recv_started_ + t) : recv_deadline_;
 }
 
 clock::time_point connection::next_deadline() const noexcept {
   auto when = clock::time_point::max();
-  if (recv_handler_) {
-    const auto t = receive_timeout();
-    when = recv_deadline_;
-    if (t.count() > 0) when = std::min(when, recv_started_ + t);
-  }
+  if (recv_handler_) when = receive_due();
   if (sender_->busy() && opts_.send_timeout.count() > 0) {
     when = std::min(when, sender_->last_progress() + opts_.send_timeout);
   }
@@ -283,8 +279,8 @@ void connection::arm_watchdog() {
 void connection::on_watchdog() {
   if (closing_) return maybe_finish_close();
   const auto now = clock::now();
-  if (recv_handler_ && receive_overdue(now)) {
-    ++stats_.timeouts;
+  if (recv_handler_ && now >= receive_due()) {
+    if (!lingering_) ++stats_.timeouts;  // a lingering close ends so by design
     deliver_receive(std::make_error_code(std::errc::timed_out), received{});
   }
   if (sender_->busy() && opts_.send_timeout.count() > 0 && !send_timed_out_ &&
@@ -300,17 +296,9 @@ void connection::on_watchdog() {
 
 void connection::start_close(detail::pending_handler<std::error_code>* h) {
   if (closing_ || lingering_) {
-    if (lingering_) {  // cut the lingering short: its receive handler closes at once
-      linger_until_ = clock::time_point::min();
-      if (recv_->in_flight()) {
-        ctx_.cancel(*recv_);
-      } else if (recv_handler_ != nullptr && !delivery_pending_) {  // waiting for a buffer
-        if (ring_) ring_->remove_waiter(*this);
-        recv_error_ = std::make_error_code(std::errc::operation_canceled);
-        delivery_pending_ = true;
-        ctx_.defer(deliver_);
-      }
-    }
+    // Cut a lingering close short: its receive (in flight, or waiting for a ring buffer)
+    // is due now, and its handler closes.
+    if (lingering_) set_receive_deadline(clock::time_point::min());
     ctx_.post([h] { h->invoke(std::make_error_code(std::errc::operation_in_progress)); });
     return;
   }
@@ -342,16 +330,15 @@ void connection::start_lingering_close(detail::pending_handler<std::error_code>*
   ++stats_.lingered;
   lingering_ = true;
   linger_handler_ = h;
-  linger_until_ = clock::now() + opts_.linger_time;
-  phase_ = phase::linger;
-  recv_deadline_ = clock::time_point::max();  // linger_timeout and linger_time bound it
-  ::shutdown(fd_, SHUT_WR);                   // a FIN after every byte already queued
+  phase_ = phase::linger;  // linger_timeout bounds each quiet gap, the deadline the whole
+  recv_deadline_ = clock::now() + opts_.linger_time;
+  ::shutdown(fd_, SHUT_WR);  // a FIN after every byte already queued
   linger_receive();
 }
 
 void connection::linger_receive() {
   async_receive([this](std::error_code ec, received r) {
-    if (!ec && !r.empty() && clock::now() < linger_until_) {
+    if (!ec && !r.empty()) {
       stats_.lingered_bytes += r.size();
       linger_receive();  // r goes back to the buffer ring here
       return;

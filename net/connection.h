@@ -161,10 +161,10 @@ pending_handler<Args...>* make_handler(runtime::context& ctx, Handler&& h,
 struct connection_stats {
   std::uint64_t receives = 0;  ///< blocks handed up
   std::uint64_t received_bytes = 0;
-  std::uint64_t recv_arms = 0;       ///< receive submissions (multishot arms or plain recvs)
-  std::uint64_t enobufs = 0;         ///< multishot receives ended by an empty buffer ring
-  std::uint64_t timeouts = 0;        ///< receive or send timeouts that fired
-  std::uint64_t lingered = 0;        ///< lingering closes that had input to drop
+  std::uint64_t recv_arms = 0;  ///< receive submissions (multishot arms or plain recvs)
+  std::uint64_t enobufs = 0;    ///< multishot receives ended by an empty buffer ring
+  std::uint64_t timeouts = 0;   ///< receive or send timeouts that fired (not a lingering close's)
+  std::uint64_t lingered = 0;   ///< lingering closes that had input to drop
   std::uint64_t lingered_bytes = 0;  ///< bytes they dropped
 };
 
@@ -189,7 +189,8 @@ class connection : private buffer_waiter {
   /// bound on a whole wait (a request head, an idle gap) that a peer sending a byte now and
   /// then cannot stretch, as the per-receive phase timeouts alone allow. A layer above the
   /// connection (TLS) turns many receives into one read; this holds across them.
-  /// time_point::max() (the default) sets none; a lingering close drops it.
+  /// time_point::max() (the default) sets none; a lingering close replaces it with its own
+  /// (options::linger_time).
   void set_receive_deadline(std::chrono::steady_clock::time_point when);
   bool closing() const noexcept { return closing_; }
   /// A lingering close is dropping the peer's input (async_lingering_close).
@@ -280,7 +281,8 @@ class connection : private buffer_waiter {
   void on_send_done(std::error_code ec, std::uint64_t bytes);
   void arm_watchdog();
   void on_watchdog();
-  bool receive_overdue(std::chrono::steady_clock::time_point now) const noexcept;
+  /// When the pending receive times out: its phase timeout or the receive deadline.
+  std::chrono::steady_clock::time_point receive_due() const noexcept;
   void buffers_available() override;
   void maybe_finish_close();
   std::chrono::steady_clock::time_point next_deadline() const noexcept;
@@ -309,7 +311,6 @@ class connection : private buffer_waiter {
   detail::pending_handler<std::error_code, std::uint64_t>* send_handler_ = nullptr;
   detail::pending_handler<std::error_code>* close_handler_ = nullptr;
   detail::pending_handler<std::error_code>* linger_handler_ = nullptr;
-  std::chrono::steady_clock::time_point linger_until_{};
   bool lingering_ = false;
   std::chrono::steady_clock::time_point recv_started_{};
   std::chrono::steady_clock::time_point recv_deadline_ =
