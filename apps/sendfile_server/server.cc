@@ -1,7 +1,6 @@
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -9,16 +8,15 @@
 #include <pagewire/filters/ktls.h>
 #include <pagewire/filters/tls_context.h>
 #include <pagewire/fs/stats.h>
+#include <pagewire/net/address.h>
 
 namespace pagewire::sendfile_server {
 namespace {
 
 std::uint16_t bound_port(int fd) {
-  sockaddr_storage ss{};
-  socklen_t len = sizeof ss;
-  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return 0;
-  if (ss.ss_family == AF_INET6) return ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
-  return ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+  net::tcp_address a;
+  a.size = sizeof a.storage;
+  return ::getsockname(fd, a.data(), &a.size) == 0 ? a.port() : 0;
 }
 
 std::shared_ptr<filters::tls_context> load_tls(const server_options& o, std::string& error) {
