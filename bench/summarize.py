@@ -254,6 +254,29 @@ def gbench_section(paths):
     return out
 
 
+def minutes(seconds):
+    return f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+def timing_lines(path):
+    """bench/run.sh's phases ("NAME SECONDS" lines, "total" last), against the 15-minute budget."""
+    if not os.path.exists(path):
+        return ["Time: not recorded for this run.", ""]
+    phases, total = [], None
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            name, _, seconds = line.strip().rpartition(" ")
+            if not name or not seconds.isdigit():
+                continue
+            if name == "total":
+                total = int(seconds)
+            else:
+                phases.append(f"{name} {minutes(int(seconds))}")
+    head = (f"Time: {minutes(total)} in all (budget 15m00s, build included)" if total is not None
+            else "Time: the run did not finish")
+    return [head + ": " + "; ".join(phases) + ".", ""]
+
+
 def main(results):
     lines = ["# pagewire benchmark summary", "",
              "Produced by `make bench` (bench/run.sh) in one run on this machine.", ""]
@@ -265,6 +288,7 @@ def main(results):
                       ": other work on the machine shares its cores and skews every figure.", ""]
     else:
         lines += ["Load average: not recorded for this run.", ""]
+    lines += timing_lines(os.path.join(results, "timing.txt"))
     zc = sorted(glob.glob(os.path.join(results, "zcbench*.json")))
     lines += headline_section([load(p) for p in zc])
     lines += zcbench_section(zc)
