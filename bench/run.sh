@@ -17,7 +17,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bench_start=$SECONDS
-phase_start=$SECONDS
 phase() {  # phase NAME: the seconds since the last phase ended, under NAME
   echo "$1 $((SECONDS - phase_start))" >>"$results/timing.txt"
   phase_start=$SECONDS
