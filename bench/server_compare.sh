@@ -192,6 +192,10 @@ fi
   echo "CPU µs/req: the server's CPU time (all its threads and child processes, user and"
   echo "kernel, from /proc/*/task/*/schedstat) over the requests wrk completed; a server that"
   echo "saturates wrk's core cannot show its speed in requests/s, and shows it here."
+  echo "Loopback and large files: wrk's own copy reads what a zero-copy server sends (page-cache"
+  echo "pages, nginx and pagewire) from memory, while a copying server (Asio) hands it pages its"
+  echo "write has just filled, still in cache. For files larger than the cache (64m.bin) that"
+  echo "moves the cost of a cold read from the server's core to wrk's; a NIC would read them by DMA."
   echo "Spread (min-max req/s, pagewire nginx [asio]):"
   echo
   sed 's/^/    /' "$spreads"
