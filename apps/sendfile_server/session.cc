@@ -54,10 +54,9 @@ void session::receive() {
   // idle gap within idle_timeout, however the bytes trickle (over TLS, records that carry no
   // request byte, such as KeyUpdates, complete receives without ending this read).
   const auto& o = w_.options();
-  const auto now = std::chrono::steady_clock::now();
   conn_.set_receive_deadline(parser_.started() ? head_started_ + o.header_timeout
-                             : served_         ? now + o.idle_timeout
-                                               : now + o.header_timeout);
+                                               : std::chrono::steady_clock::now() +
+                                                     (head ? o.header_timeout : o.idle_timeout));
   if (tls_) {
     tls_->read([this](std::error_code ec, fs::chain c) { on_tls_receive(ec, std::move(c)); });
     return;
