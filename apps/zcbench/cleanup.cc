@@ -1,9 +1,11 @@
 #include "apps/zcbench/cleanup.h"
 
 #include <atomic>
+#include <cerrno>
 #include <cstring>
 #include <signal.h>
 #include <sys/mount.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 namespace zcbench {
@@ -19,6 +21,7 @@ struct slot {
 };
 
 slot g_slots[kSlots];
+std::atomic<int> g_child{0};
 
 void run_kind(cleanup_kind kind) {
   for (slot& s : g_slots) {
@@ -35,6 +38,11 @@ void run_kind(cleanup_kind kind) {
 }
 
 void on_signal(int sig) {
+  if (const int child = g_child.load(std::memory_order_acquire); child > 0) {
+    int status = 0;
+    while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+    }
+  }
   run_kind(cleanup_kind::netns_mount);
   run_kind(cleanup_kind::file);
   run_kind(cleanup_kind::directory);
@@ -71,6 +79,10 @@ void forget_cleanup(const char* path) {
       s.used.store(false, std::memory_order_release);
     }
   }
+}
+
+void set_cleanup_child(int pid) {
+  g_child.store(pid, std::memory_order_release);
 }
 
 }  // namespace zcbench

@@ -4,7 +4,7 @@
 /// the temporary source file and its directory) when SIGINT, SIGTERM or SIGHUP
 /// ends the run. Owners register a path when they create the thing and forget it
 /// when their destructor has removed it; the normal path never needs this.
-/// The handler uses only async-signal-safe calls (umount2, unlink, rmdir), then
+/// The handler uses only async-signal-safe calls (waitpid, umount2, unlink, rmdir), then
 /// re-raises the signal with its default action. Registration is not thread-safe:
 /// call from the main thread only. At most 16 entries, 255 bytes each.
 
@@ -25,5 +25,10 @@ bool register_cleanup(cleanup_kind kind, const char* path);
 
 /// Forgets `path` (after its owner removed it).
 void forget_cleanup(const char* path);
+
+/// The helper process (`ip netns add ...`) that may be creating a registered thing right
+/// now, or 0. The handler waits for it (waitpid) before cleaning up: a namespace that
+/// `ip` finished creating after the handler ran would otherwise be left behind.
+void set_cleanup_child(int pid);
 
 }  // namespace zcbench

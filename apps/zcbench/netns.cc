@@ -57,6 +57,7 @@ bool run_ip(const std::string& ip, std::initializer_list<std::string> args, std:
   pid_t pid = -1;
   const int rc = ::posix_spawn(&pid, ip.c_str(), &actions, nullptr, argv.data(), environ);
   ::posix_spawn_file_actions_destroy(&actions);
+  if (rc == 0) set_cleanup_child(pid);  // a signal now waits for ip before cleaning up
   ::close(err[1]);
   std::string text;
   char buf[512];
@@ -70,6 +71,7 @@ bool run_ip(const std::string& ip, std::initializer_list<std::string> args, std:
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
+  set_cleanup_child(0);
   if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return true;
   std::string command;
   for (std::size_t i = 1; i < words.size(); ++i)
