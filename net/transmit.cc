@@ -11,7 +11,7 @@ namespace {
 
 // The send-progress clock: CLOCK_MONOTONIC_COARSE, the same epoch as steady_clock
 // (CLOCK_MONOTONIC) but read from the last tick without a TSC read (vDSO), so stamps lag by at
-// most one tick (1-4 ms); send timeouts are seconds. Read once per message and per wait.
+// most one tick (1-4 ms); send timeouts are seconds. Read once per wait, not per message.
 transmit_op::clock::time_point progress_now() noexcept {
   timespec ts{};
   ::clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
@@ -83,6 +83,7 @@ struct transmit_op::file_child final : splice_pipe {
   void on_progress(std::uint64_t) override {
     owner.last_progress_ = progress_now();
     owner.progress_pending_ = false;
+    owner.stamped_ = true;
   }
   transmit_op& owner;
   splice_counters before;
@@ -112,8 +113,8 @@ void transmit_op::start(int fd, fs::chain message) {
   fd_ = fd;
   chain_ = std::move(message);
   sent_ = 0;
-  last_progress_ = progress_now();
-  progress_pending_ = false;
+  progress_pending_ = true;  // the start is stamped before the first wait, if one comes
+  stamped_ = false;
   gather_by_sqe_ = false;
   // The first step runs from the loop's task queue (no system call): steps may complete inline
   // (gather_inline, inline splice), and a transmit never completes inside start().
@@ -133,7 +134,12 @@ void transmit_op::yield() {
 void transmit_op::stamp_progress() noexcept {
   if (!progress_pending_) return;
   progress_pending_ = false;
+  stamped_ = true;
   last_progress_ = progress_now();
+}
+
+transmit_op::clock::time_point transmit_op::last_progress() const noexcept {
+  return stamped_ ? last_progress_ : progress_now();
 }
 
 std::uint64_t transmit_op::sent() const noexcept {
@@ -273,14 +279,16 @@ bool transmit_op::send_file(std::uint64_t& budget) {
   const bool sendfile = opts_.file_range_path == options::file_path::sendfile ||
                         (opts_.file_range_path == options::file_path::automatic &&
                          r.size() < opts_.sendfile_below_bytes);
-  stamp_progress();
   file_inline_ = true;
   file_returned_ = false;
   file_ec_.clear();
   file_->start_now(endpoint{r.fd(), static_cast<std::int64_t>(r.offset())}, endpoint{fd_, -1},
                    r.size(), more, sendfile);
   file_inline_ = false;
-  if (!file_returned_) return false;
+  if (!file_returned_) {
+    stamp_progress();  // the pipe waits from here (on_progress stamped any bytes it moved)
+    return false;
+  }
   budget -= std::min(budget, file_moved_);
   return true;
 }

@@ -20,8 +20,8 @@
 ///    by sendfile(2) on the loop instead of the pipe.
 /// Steps that complete inline run as a loop; after options::transfer_quantum bytes the
 /// transmit yields once to the loop's task queue (stats: yields), so transmits on one context
-/// interleave. The send-progress clock is read once when a transmit starts and once per run of
-/// inline steps that ends in a wait, not per segment.
+/// interleave. The send-progress clock is read once per run of inline steps that ends in a
+/// wait, not per segment; a transmit that never waits never reads it.
 /// Every submission but the one that ends the chain carries MSG_MORE / SPLICE_F_MORE; the last
 /// never does, so no message waits for the 200 ms cork timer. MSG_NOSIGNAL always. Short sends
 /// continue where they stopped; at most kMaxIoChunk bytes per submission; 64-bit offsets.
@@ -126,9 +126,11 @@ class transmit_op {
   /// What is left of the current message (after an error: what was not sent).
   const fs::chain& remaining() const noexcept { return chain_; }
   /// When the socket last accepted a byte (or the transmit started), as of the last wait: for
-  /// send timeouts (stamped before each wait that follows progress, not per segment, from
-  /// CLOCK_MONOTONIC_COARSE: steady_clock's epoch, up to one tick early).
-  clock::time_point last_progress() const noexcept { return last_progress_; }
+  /// send timeouts (stamped before each wait, not per segment, from CLOCK_MONOTONIC_COARSE:
+  /// steady_clock's epoch, up to one tick early). A transmit that has not waited yet is
+  /// running on the loop now, and this reads the clock: one that completes without waiting
+  /// (most small responses) reads it never.
+  clock::time_point last_progress() const noexcept;
   /// Whether SEND_ZC may still be used (false after the kernel reported a copy, or on a
   /// context whose probe lacks it).
   bool send_zc_enabled() const noexcept { return zc_enabled_; }
@@ -176,7 +178,8 @@ class transmit_op {
   std::uint64_t sent_ = 0;
   std::uint64_t asked_ = 0;
   clock::time_point last_progress_{};
-  bool progress_pending_ = false;  // bytes accepted since last_progress_ was stamped
+  bool progress_pending_ = false;  // started, or bytes accepted, since the last stamp
+  bool stamped_ = false;           // last_progress_ belongs to the current transmit
   bool gather_by_sqe_ = false;     // the socket was full: the next gather waits in the ring
   bool file_inline_ = false;       // inside file_->start_now(): file_done only records
   bool file_returned_ = false;     // file_done ran inside start_now()

@@ -1,3 +1,4 @@
+#include <chrono>
 #include <memory>
 #include <netinet/tcp.h>
 #include <string>
@@ -369,6 +370,69 @@ TEST_P(fair_transmit, two_large_transmits_on_one_context_interleave_by_the_quant
 }
 
 INSTANTIATE_TEST_SUITE_P(paths, fair_transmit,
+                         ::testing::Combine(::testing::Values(route::pipe, route::sendfile_policy,
+                                                              route::read_send),
+                                            ::testing::Bool()));
+
+// ---- the send-progress clock ----------------------------------------------------------------
+
+class progress_clock_transmit : public ::testing::TestWithParam<std::tuple<route, bool>> {};
+
+// A transmit that completes without waiting reads no clock, so the next one must not report
+// the previous one's stamp: before its first wait last_progress() is now, and a transmit that
+// waits on a full socket was stamped at or after its start (the send timeout counts from it).
+TEST_P(progress_clock_transmit, last_progress_belongs_to_the_current_transmit) {
+  const auto [how, fallback] = GetParam();
+  fixture f(fallback);
+  f.opts.file_range_path =
+      how == route::pipe ? options::file_path::splice : options::file_path::sendfile;
+  const auto data = random_bytes(kMiB, 43);
+  auto file = adopt(make_file(data));
+  fs::page_pool_options po;
+  po.try_huge_pages = false;
+  fs::page_pool pool(po);
+  auto message = [&](std::uint64_t n) {
+    if (how == route::read_send) {  // memory: gather
+      return memory_chain(pool, std::vector<char>(data.begin(), data.begin() + n));
+    }
+    fs::chain c;
+    c.append(fs::file_range(file, 0, n));
+    return c;
+  };
+  tcp_pair p = make_pair(16 * 1024);  // nobody reads until the end: the socket fills
+  const int snd = 16 * 1024;
+  ::setsockopt(p.a, SOL_SOCKET, SO_SNDBUF, &snd, sizeof snd);
+  recording_op op(f.ctx, f.opts, f.pipes);
+  op.start(p.a, message(1024));  // fits: completes without a wait
+  ASSERT_TRUE(run_until(f.ctx, [&] { return op.done; }));
+  ASSERT_FALSE(op.ec) << op.ec.message();
+
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  // CLOCK_MONOTONIC_COARSE lags steady_clock by up to a tick (HZ=100: 10 ms).
+  const auto slack = std::chrono::milliseconds(15);
+  const auto started = transmit_op::clock::now();
+  op.done = false;
+  op.start(p.a, message(data.size()));
+  EXPECT_GE(op.last_progress() + slack, started);  // not waited yet: now
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (op.sent() == 0 && std::chrono::steady_clock::now() < give_up) {
+    f.ctx.poll();
+  }
+  for (int i = 0; i < 100; ++i)
+    f.ctx.poll();  // whatever still fits goes; then it waits for room
+  ASSERT_FALSE(op.done) << "the socket took 1 MiB: nothing waited";
+  EXPECT_GT(op.sent(), 0u);
+  EXPECT_GE(op.last_progress() + slack, started);
+  EXPECT_LE(op.last_progress(), transmit_op::clock::now());
+
+  sink s(p.b);
+  EXPECT_TRUE(run_until(f.ctx, [&] { return op.done; }));
+  ::shutdown(p.a, SHUT_WR);
+  EXPECT_FALSE(op.ec) << op.ec.message();
+  EXPECT_EQ(s.bytes(), 1024 + data.size());
+}
+
+INSTANTIATE_TEST_SUITE_P(paths, progress_clock_transmit,
                          ::testing::Combine(::testing::Values(route::pipe, route::sendfile_policy,
                                                               route::read_send),
                                             ::testing::Bool()));
