@@ -38,7 +38,7 @@ chain& chain::operator=(const chain& o) {
   return *this;
 }
 
-chain::chain(chain&& o) noexcept
+[[gnu::hot]] chain::chain(chain&& o) noexcept
     : segs_(std::move(o.segs_)), head_(o.head_), size_(o.size_), file_segments_(o.file_segments_) {
   o.segs_.clear();
   o.head_ = 0;
@@ -46,7 +46,7 @@ chain::chain(chain&& o) noexcept
   o.file_segments_ = 0;
 }
 
-chain& chain::operator=(chain&& o) noexcept {
+[[gnu::hot]] chain& chain::operator=(chain&& o) noexcept {
   if (this != &o) {
     segs_ = std::move(o.segs_);
     head_ = o.head_;
@@ -60,7 +60,7 @@ chain& chain::operator=(chain&& o) noexcept {
   return *this;
 }
 
-void chain::push_back_merged(segment s) {
+[[gnu::hot]] void chain::push_back_merged(segment s) {
   std::uint64_t n = segment_size(s);
   if (n == 0) return;
   size_ += n;
@@ -70,7 +70,7 @@ void chain::push_back_merged(segment s) {
   segs_.push_back(std::move(s));
 }
 
-void chain::push_front_merged(segment s) {
+[[gnu::hot]] void chain::push_front_merged(segment s) {
   std::uint64_t n = segment_size(s);
   if (n == 0) return;
   size_ += n;
@@ -86,17 +86,17 @@ void chain::push_front_merged(segment s) {
   }
 }
 
-void chain::append(slice s) {
+[[gnu::hot]] void chain::append(slice s) {
   push_back_merged(segment(std::move(s)));
 }
-void chain::append(file_range r) {
+[[gnu::hot]] void chain::append(file_range r) {
   push_back_merged(segment(std::move(r)));
 }
-void chain::append(segment s) {
+[[gnu::hot]] void chain::append(segment s) {
   push_back_merged(std::move(s));
 }
 
-void chain::append(chain&& other) {
+[[gnu::hot]] void chain::append(chain&& other) {
   if (this == &other) return;
   // An empty chain takes other's storage, unless reserve() gave it room for all of other.
   if (empty() && segs_.capacity() < other.segment_count()) {
@@ -109,14 +109,14 @@ void chain::append(chain&& other) {
   other.clear();
 }
 
-void chain::prepend(slice s) {
+[[gnu::hot]] void chain::prepend(slice s) {
   push_front_merged(segment(std::move(s)));
 }
 void chain::prepend(file_range r) {
   push_front_merged(segment(std::move(r)));
 }
 
-void chain::pop_front() noexcept {
+[[gnu::hot]] void chain::pop_front() noexcept {
   if (!is_memory(segs_[head_])) --file_segments_;
   segs_[head_] = segment();  // drop the page / file reference now
   if (++head_ == segs_.size()) {
@@ -148,7 +148,7 @@ chain chain::split(std::uint64_t n) {
   return front;
 }
 
-std::uint64_t chain::consume(std::uint64_t n) {
+[[gnu::hot]] std::uint64_t chain::consume(std::uint64_t n) {
   n = std::min(n, size_);
   std::uint64_t left = n;
   while (left > 0) {
@@ -182,7 +182,8 @@ void chain::reserve(std::size_t n) {
   segs_.reserve(n);
 }
 
-std::span<const std::byte> chain::front_run(std::size_t max, std::size_t* slices) const noexcept {
+[[gnu::hot]] std::span<const std::byte> chain::front_run(std::size_t max,
+                                                         std::size_t* slices) const noexcept {
   std::size_t n = 0, count = 0;
   const std::byte* start = nullptr;
   for (std::size_t i = head_; i < segs_.size() && n < max; ++i) {
@@ -197,7 +198,7 @@ std::span<const std::byte> chain::front_run(std::size_t max, std::size_t* slices
   return {start, std::min(n, max)};
 }
 
-std::size_t chain::iovecs(std::span<iovec> out, std::size_t first) const noexcept {
+[[gnu::hot]] std::size_t chain::iovecs(std::span<iovec> out, std::size_t first) const noexcept {
   if (first >= segment_count()) return 0;  // head_ + first would wrap for the largest indexes
   std::size_t n = 0;
   for (std::size_t i = head_ + first; i < segs_.size() && n < out.size(); ++i) {

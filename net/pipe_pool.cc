@@ -71,7 +71,7 @@ pipe_pool::~pipe_pool() {
     close_pipe(p);
 }
 
-pipe_handle pipe_pool::acquire(std::error_code& ec) {
+[[gnu::hot]] pipe_handle pipe_pool::acquire(std::error_code& ec) {
   ec.clear();
   if (!idle_.empty()) {
     pipe_handle p = idle_.back();
@@ -94,7 +94,7 @@ pipe_handle pipe_pool::acquire(std::error_code& ec) {
   return p;
 }
 
-void pipe_pool::release(pipe_handle p, bool clean) noexcept {
+[[gnu::hot]] void pipe_pool::release(pipe_handle p, bool clean) noexcept {
   if (!p) return;
   if (!clean) {
     ++stats_.discarded;

@@ -108,22 +108,22 @@ splice_pipe::~splice_pipe() {
   pool_.release(pipe_, held_ == 0);
 }
 
-void splice_pipe::start(endpoint src, endpoint dst, std::uint64_t length, bool more_after,
-                        bool sendfile_if_resident) {
+[[gnu::hot]] void splice_pipe::start(endpoint src, endpoint dst, std::uint64_t length,
+                                     bool more_after, bool sendfile_if_resident) {
   setup(src, dst, length, more_after, sendfile_if_resident);
   // The first step runs from the loop's task queue (no system call), so that a transfer that
   // completes inline still completes on the loop, never inside start().
   ctx_.defer(kick_);
 }
 
-void splice_pipe::start_now(endpoint src, endpoint dst, std::uint64_t length, bool more_after,
-                            bool sendfile_if_resident) {
+[[gnu::hot]] void splice_pipe::start_now(endpoint src, endpoint dst, std::uint64_t length,
+                                         bool more_after, bool sendfile_if_resident) {
   setup(src, dst, length, more_after, sendfile_if_resident);
   next();
 }
 
-void splice_pipe::setup(endpoint src, endpoint dst, std::uint64_t length, bool more_after,
-                        bool sendfile_if_resident) {
+[[gnu::hot]] void splice_pipe::setup(endpoint src, endpoint dst, std::uint64_t length,
+                                     bool more_after, bool sendfile_if_resident) {
   assert(!busy_);
   busy_ = true;
   cancelled_ = false;
@@ -173,7 +173,7 @@ void splice_pipe::classify(int src_fd, int dst_fd) {
   kind_known_ = true;
 }
 
-void splice_pipe::run_kick(runtime::task_node* t, bool invoke) {
+[[gnu::hot]] void splice_pipe::run_kick(runtime::task_node* t, bool invoke) {
   if (invoke) static_cast<kick_node*>(t)->self->next();
 }
 
@@ -187,7 +187,7 @@ void splice_pipe::cancel() {
 
 // ---- the four steps ------------------------------------------------------------------------
 
-std::uint64_t splice_pipe::prepare_read(std::uint64_t want, std::error_code& ec) {
+[[gnu::hot]] std::uint64_t splice_pipe::prepare_read(std::uint64_t want, std::error_code& ec) {
   ec.clear();
   if (!src_.is_file()) return want;
   const auto off = static_cast<std::uint64_t>(src_.offset);
@@ -205,7 +205,8 @@ std::uint64_t splice_pipe::prepare_read(std::uint64_t want, std::error_code& ec)
   return std::min(want, known_size_ - off);
 }
 
-unsigned splice_pipe::prepare_write(std::size_t& n, bool more_follows, std::error_code& ec) {
+[[gnu::hot]] unsigned splice_pipe::prepare_write(std::size_t& n, bool more_follows,
+                                                 std::error_code& ec) {
   ec.clear();
   if (!pipe_) {
     pipe_ = pool_.acquire(ec);
@@ -215,7 +216,7 @@ unsigned splice_pipe::prepare_write(std::size_t& n, bool more_follows, std::erro
   return SPLICE_F_MOVE | SPLICE_F_NONBLOCK | (more_follows ? SPLICE_F_MORE : 0u);
 }
 
-void splice_pipe::pull_fd(std::size_t n) {
+[[gnu::hot]] void splice_pipe::pull_fd(std::size_t n) {
   step_op& op = *pull_;
   op.opcode = IORING_OP_SPLICE;
   op.fd = src_.fd;
@@ -226,7 +227,7 @@ void splice_pipe::pull_fd(std::size_t n) {
   op.flags = SPLICE_F_MOVE | SPLICE_F_NONBLOCK;
 }
 
-void splice_pipe::commit_write(std::size_t n, unsigned flags) {
+[[gnu::hot]] void splice_pipe::commit_write(std::size_t n, unsigned flags) {
   step_op& op = *commit_;
   op.opcode = IORING_OP_SPLICE;
   op.fd = pipe_.read_fd;
@@ -241,7 +242,7 @@ void splice_pipe::commit_write(std::size_t n, unsigned flags) {
 
 // ---- the state machine ---------------------------------------------------------------------
 
-void splice_pipe::next() {
+[[gnu::hot]] void splice_pipe::next() {
   if (cancelled_) return finish(std::make_error_code(std::errc::operation_canceled));
   if (buffer_fill_ > buffer_sent_) return write_step();
   if (inline_ok_ && path_ == transfer_path::splice) return pump_inline(sendfile_ok_);
@@ -275,7 +276,7 @@ void splice_pipe::next() {
   submit_pair(n, flags);
 }
 
-bool splice_pipe::resident(std::uint64_t n) {
+[[gnu::hot]] bool splice_pipe::resident(std::uint64_t n) {
   const auto off = static_cast<std::uint64_t>(src_.offset);
   if (resident_fd_ == src_.fd && off >= resident_from_ && off + n <= resident_until_) return true;
   resident_fd_ = -1;
@@ -300,7 +301,7 @@ bool splice_pipe::resident(std::uint64_t n) {
 // One pull of up to a chunk into the pipe, behind what it still holds, on the loop. True: go on
 // to commit what the pipe holds (possibly nothing yet). False: the transfer left the loop (it
 // finished, fell back, or went to the linked SQEs because a worker may have to wait).
-bool splice_pipe::pull_inline(bool& ended_once) {
+[[gnu::hot]] bool splice_pipe::pull_inline(bool& ended_once) {
   std::error_code ec;
   auto n = static_cast<std::size_t>(
       prepare_read(std::min<std::uint64_t>(left_, opts_.splice_chunk), ec));
@@ -367,7 +368,7 @@ bool splice_pipe::pull_inline(bool& ended_once) {
 // Inline steps as one loop: pull (topping up the pipe behind what it still holds), commit,
 // again, until the quantum is spent, the socket is full or the range ended. Every exit either
 // completes, waits (POLLOUT / linked SQEs) or yields, after reporting progress once.
-void splice_pipe::pump_inline(bool allow_sendfile) {
+[[gnu::hot]] void splice_pipe::pump_inline(bool allow_sendfile) {
   std::uint64_t budget = opts_.transfer_quantum;
   bool ended_once = false;  // a second empty pull right after a re-measure: the file ended
   for (;;) {
@@ -409,12 +410,12 @@ void splice_pipe::yield() {
   ctx_.defer(kick_);
 }
 
-void splice_pipe::report_progress() {
+[[gnu::hot]] void splice_pipe::report_progress() {
   if (unreported_ == 0) return;
   on_progress(std::exchange(unreported_, 0));
 }
 
-void splice_pipe::committed(std::uint64_t n) {
+[[gnu::hot]] void splice_pipe::committed(std::uint64_t n) {
   held_ -= n;
   moved_ += n;
   counters_.splice_bytes += n;
@@ -422,7 +423,7 @@ void splice_pipe::committed(std::uint64_t n) {
   unreported_ += n;
 }
 
-void splice_pipe::submit_pair(std::size_t n, unsigned flags) {
+[[gnu::hot]] void splice_pipe::submit_pair(std::size_t n, unsigned flags) {
   report_progress();
   pull_fd(n);
   commit_write(n, flags);
@@ -437,7 +438,7 @@ void splice_pipe::submit_pair(std::size_t n, unsigned flags) {
   }
 }
 
-void splice_pipe::step_done(step s, int result) {
+[[gnu::hot]] void splice_pipe::step_done(step s, int result) {
   switch (s) {
     case step::pull:
       pull_result_ = result;
@@ -464,7 +465,7 @@ void splice_pipe::step_done(step s, int result) {
   if (--pending_ == 0) evaluate();
 }
 
-void splice_pipe::evaluate() {
+[[gnu::hot]] void splice_pipe::evaluate() {
   if (cancelled_) return finish(std::make_error_code(std::errc::operation_canceled));
   report_progress();
   if (pull_issued_ && pull_result_ < 0) {
@@ -493,7 +494,7 @@ void splice_pipe::evaluate() {
   next();
 }
 
-void splice_pipe::wait_ready(int fd, bool write) {
+[[gnu::hot]] void splice_pipe::wait_ready(int fd, bool write) {
   report_progress();
   step_op& op = *poll_;
   op.opcode = IORING_OP_POLL_ADD;
@@ -516,7 +517,7 @@ void splice_pipe::fall_back(transfer_path to) {
 // chose sendfile for resident ranges (options::file_range_path); a range not all in the page
 // cache goes through the pipe instead. Without it this is the fallback for a file kind that
 // refuses splice (then a non-resident file is read on the loop, as before).
-void splice_pipe::sendfile_pump(bool check_residency) {
+[[gnu::hot]] void splice_pipe::sendfile_pump(bool check_residency) {
   std::uint64_t budget = opts_.transfer_quantum;
   bool ended_once = false;  // a second empty sendfile right after a re-measure: the file ended
   for (;;) {
@@ -642,7 +643,7 @@ void splice_pipe::write_step() {
   ctx_.start(op);
 }
 
-void splice_pipe::finish(std::error_code ec) {
+[[gnu::hot]] void splice_pipe::finish(std::error_code ec) {
   unreported_ = 0;  // on_complete carries them (moved()): no progress report of its own
   // A pipe is reused only when it is known empty and nothing failed while it was in use.
   pool_.release(pipe_, !ec && held_ == 0);

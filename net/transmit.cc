@@ -43,7 +43,7 @@ transmit_stats& transmit_stats::operator+=(const transmit_stats& o) noexcept {
 /// The memory child: one SENDMSG (gather), SEND_ZC or SENDMSG_ZC at a time.
 struct transmit_op::send_child final : runtime::operation {
   explicit send_child(transmit_op& o) : owner(o) {}
-  void prepare(io_uring_sqe* sqe) override {
+  [[gnu::hot]] void prepare(io_uring_sqe* sqe) override {
     switch (opcode) {
       case IORING_OP_SEND_ZC:
         io_uring_prep_send_zc(sqe, fd, buf, len, static_cast<int>(msg_flags),
@@ -62,7 +62,9 @@ struct transmit_op::send_child final : runtime::operation {
         break;
     }
   }
-  void complete(int result, unsigned flags) override { owner.child_done(path, result, flags); }
+  [[gnu::hot]] void complete(int result, unsigned flags) override {
+    owner.child_done(path, result, flags);
+  }
 
   transmit_op& owner;
   send_path path = send_path::gather;
@@ -78,7 +80,9 @@ struct transmit_op::send_child final : runtime::operation {
 struct transmit_op::file_child final : splice_pipe {
   file_child(transmit_op& o, runtime::context& ctx, pipe_pool& pool, const options& opts)
       : splice_pipe(ctx, pool, opts), owner(o) {}
-  void on_complete(std::error_code ec, std::uint64_t moved) override { owner.file_done(ec, moved); }
+  [[gnu::hot]] void on_complete(std::error_code ec, std::uint64_t moved) override {
+    owner.file_done(ec, moved);
+  }
   // splice_pipe reports once per run of inline steps, so this reads the clock once per run.
   void on_progress(std::uint64_t) override {
     owner.last_progress_ = progress_now();
@@ -90,7 +94,11 @@ struct transmit_op::file_child final : splice_pipe {
 };
 
 struct transmit_op::kickoff : runtime::task_node {
-  transmit_op* self = nullptr;
+  explicit kickoff(transmit_op& o) : self(&o) { fn = run; }
+  [[gnu::hot]] static void run(runtime::task_node* t, bool invoke) {
+    if (invoke) static_cast<kickoff*>(t)->self->next();
+  }
+  transmit_op* self;
 };
 
 transmit_op::transmit_op(runtime::context& ctx, const options& opts, pipe_pool& pipes)
@@ -98,7 +106,7 @@ transmit_op::transmit_op(runtime::context& ctx, const options& opts, pipe_pool& 
       opts_(opts),
       send_(std::make_unique<send_child>(*this)),
       file_(std::make_unique<file_child>(*this, ctx, pipes, opts)),
-      kickoff_(std::make_unique<kickoff>()),
+      kickoff_(std::make_unique<kickoff>(*this)),
       iov_(opts.max_iovecs),
       zc_enabled_(ctx.probe().send_zc) {}
 
@@ -106,7 +114,7 @@ transmit_op::~transmit_op() {
   assert(!busy_);
 }
 
-void transmit_op::start(int fd, fs::chain message) {
+[[gnu::hot]] void transmit_op::start(int fd, fs::chain message) {
   assert(!busy_);
   busy_ = true;
   cancelled_ = false;
@@ -118,10 +126,6 @@ void transmit_op::start(int fd, fs::chain message) {
   gather_by_sqe_ = false;
   // The first step runs from the loop's task queue (no system call): steps may complete inline
   // (gather_inline, inline splice), and a transmit never completes inside start().
-  kickoff_->self = this;
-  kickoff_->fn = [](runtime::task_node* t, bool invoke) {
-    if (invoke) static_cast<kickoff*>(t)->self->next();
-  };
   ctx_.defer(*kickoff_);
 }
 
@@ -131,7 +135,7 @@ void transmit_op::yield() {
   ctx_.defer(*kickoff_);  // kickoff_ is idle: it ran the step that led here
 }
 
-void transmit_op::stamp_progress() noexcept {
+[[gnu::hot]] void transmit_op::stamp_progress() noexcept {
   if (!progress_pending_) return;
   progress_pending_ = false;
   stamped_ = true;
@@ -142,7 +146,7 @@ transmit_op::clock::time_point transmit_op::last_progress() const noexcept {
   return stamped_ ? last_progress_ : progress_now();
 }
 
-std::uint64_t transmit_op::sent() const noexcept {
+[[gnu::hot]] std::uint64_t transmit_op::sent() const noexcept {
   return sent_ + (file_->busy() ? file_->moved() : 0);
 }
 
@@ -155,7 +159,7 @@ void transmit_op::cancel() {
 
 // Runs steps while they complete inline; returns once one waits in the ring or a file range
 // went to the splice_pipe (which completes through file_done), after a yield, or at the end.
-void transmit_op::next() {
+[[gnu::hot]] void transmit_op::next() {
   std::uint64_t budget = opts_.transfer_quantum;
   for (;;) {
     if (cancelled_) return finish(std::make_error_code(std::errc::operation_canceled));
@@ -170,8 +174,8 @@ void transmit_op::next() {
   }
 }
 
-bool transmit_op::zc_candidate(std::size_t segments, std::uint64_t bytes,
-                               bool& contiguous) const noexcept {
+[[gnu::hot]] bool transmit_op::zc_candidate(std::size_t segments, std::uint64_t bytes,
+                                            bool& contiguous) const noexcept {
   if (!zc_enabled_ || bytes < opts_.send_zc_min_bytes) return false;
   const auto segs = chain_.segments();
   contiguous = true;
@@ -190,7 +194,7 @@ bool transmit_op::zc_candidate(std::size_t segments, std::uint64_t bytes,
 
 // Prepares the next memory run; returns true when it went out inline (the loop continues),
 // false when a child was started (or the transmit finished).
-bool transmit_op::send_memory(std::uint64_t& budget) {
+[[gnu::hot]] bool transmit_op::send_memory(std::uint64_t& budget) {
   std::size_t n = chain_.iovecs(iov_);
   std::uint64_t bytes = 0;
   for (std::size_t i = 0; i < n; ++i) {
@@ -244,7 +248,7 @@ bool transmit_op::send_memory(std::uint64_t& budget) {
 
 // One gather sendmsg(MSG_DONTWAIT) on the loop. A full socket (EAGAIN, or a short send: the
 // next call would say EAGAIN) sends the rest through IORING_OP_SENDMSG, which waits for room.
-bool transmit_op::send_inline(std::uint64_t bytes, std::uint64_t& budget) {
+[[gnu::hot]] bool transmit_op::send_inline(std::uint64_t bytes, std::uint64_t& budget) {
   send_child& c = *send_;
   ssize_t r;
   do {
@@ -270,7 +274,7 @@ bool transmit_op::send_inline(std::uint64_t bytes, std::uint64_t& budget) {
 
 // Hands the file range to the splice_pipe, whose first step runs now. Returns true when it
 // completed inline (file_done recorded the result; the loop continues), false when it waits.
-bool transmit_op::send_file(std::uint64_t& budget) {
+[[gnu::hot]] bool transmit_op::send_file(std::uint64_t& budget) {
   const fs::file_range& r = std::get<fs::file_range>(chain_.front());
   const bool more = chain_.size() > r.size();
   if (more) ++stats_.more_flagged;
@@ -293,7 +297,7 @@ bool transmit_op::send_file(std::uint64_t& budget) {
   return true;
 }
 
-void transmit_op::child_done(send_path path, int result, unsigned flags) {
+[[gnu::hot]] void transmit_op::child_done(send_path path, int result, unsigned flags) {
   if (flags & IORING_CQE_F_NOTIF) {
     ++stats_.zc_notifs;
     if (static_cast<unsigned>(send_->notif_result()) & IORING_NOTIF_USAGE_ZC_COPIED) {
@@ -318,7 +322,7 @@ void transmit_op::child_done(send_path path, int result, unsigned flags) {
   next();
 }
 
-void transmit_op::accepted(send_path path, std::uint64_t sent, std::uint64_t asked) {
+[[gnu::hot]] void transmit_op::accepted(send_path path, std::uint64_t sent, std::uint64_t asked) {
   const auto i = static_cast<std::size_t>(path);
   ++stats_.submissions[i];
   stats_.bytes[i] += sent;
@@ -326,7 +330,7 @@ void transmit_op::accepted(send_path path, std::uint64_t sent, std::uint64_t ask
   advance(sent);
 }
 
-void transmit_op::file_done(std::error_code ec, std::uint64_t moved) {
+[[gnu::hot]] void transmit_op::file_done(std::error_code ec, std::uint64_t moved) {
   const splice_counters& now = file_->counters();
   const splice_counters& was = file_->before;
   stats_.syscalls += now.syscalls - was.syscalls;
@@ -354,7 +358,7 @@ void transmit_op::file_done(std::error_code ec, std::uint64_t moved) {
   next();
 }
 
-void transmit_op::advance(std::uint64_t n) {
+[[gnu::hot]] void transmit_op::advance(std::uint64_t n) {
   if (n == 0) return;
   sent_ += n;
   progress_pending_ = true;  // stamped before the next wait (stamp_progress), not per segment
@@ -370,7 +374,7 @@ void transmit_op::advance(std::uint64_t n) {
   }
 }
 
-void transmit_op::finish(std::error_code ec) {
+[[gnu::hot]] void transmit_op::finish(std::error_code ec) {
   busy_ = false;
   ++stats_.transmits;
   if (ec) ++stats_.errors;

@@ -201,7 +201,7 @@ void context::prepare_into(operation& op, io_uring_sqe* sqe, std::uint64_t ud) {
   context_stats::bump(stats_.submitted);
 }
 
-void context::start(operation& op) {
+[[gnu::hot]] void context::start(operation& op) {
   const std::uint64_t ud = bind_slot(op);
   prepare_into(op, acquire_sqe(), ud);
   maybe_kick();
@@ -370,7 +370,7 @@ void context::work_finished() noexcept {
 
 // ---- completion ----------------------------------------------------------------
 
-bool context::deliver(std::uint64_t ud, int result, unsigned flags) {
+[[gnu::hot]] bool context::deliver(std::uint64_t ud, int result, unsigned flags) {
   context_stats::bump(stats_.cqes);
   const auto index = static_cast<std::uint32_t>(ud);
   if (index == kInternalSlot) {
@@ -448,7 +448,7 @@ bool context::has_work() const noexcept {
          work_.load(std::memory_order_acquire) > 0;
 }
 
-bool context::run_task() {
+[[gnu::hot]] bool context::run_task() {
   task_node* t = ready_.pop();
   if (!t) return false;
   --ready_count_;
@@ -456,7 +456,7 @@ bool context::run_task() {
   return true;
 }
 
-std::size_t context::reap(std::size_t limit) {
+[[gnu::hot]] std::size_t context::reap(std::size_t limit) {
   std::size_t did = 0;
   if (fallback_) {
     const std::size_t before = handled_;
@@ -537,7 +537,7 @@ bool context::busy_poll_for_events() {
   return false;
 }
 
-std::size_t context::run() {
+[[gnu::hot]] std::size_t context::run() {
   running_scope scope(this);
   std::size_t n = 0;
   while (!stopped()) {
@@ -556,7 +556,7 @@ std::size_t context::run() {
   return n;
 }
 
-std::size_t context::run_one() {
+[[gnu::hot]] std::size_t context::run_one() {
   running_scope scope(this);
   while (!stopped()) {
     if (run_task()) return 1;
