@@ -174,6 +174,13 @@ void chain::clear() noexcept {
   file_segments_ = 0;
 }
 
+[[gnu::hot]] void chain::swap(chain& o) noexcept {
+  segs_.swap(o.segs_);
+  std::swap(head_, o.head_);
+  std::swap(size_, o.size_);
+  std::swap(file_segments_, o.file_segments_);
+}
+
 void chain::reserve(std::size_t n) {
   if (segs_.capacity() - head_ >= n) return;
   // Reclaim the consumed front first, so the live segments start at 0 again.

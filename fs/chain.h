@@ -107,6 +107,9 @@ class chain {
   /// caller that knows a response's shape pays one allocation instead of the growth steps.
   /// Capacity travels with the chain when it is moved.
   void reserve(std::size_t n);
+  /// Exchanges contents and storage with `o` (pointers only: no segment is moved or touched).
+  void swap(chain& o) noexcept;
+  friend void swap(chain& a, chain& b) noexcept { a.swap(b); }
 
   std::uint64_t size() const noexcept { return size_; }
   bool empty() const noexcept { return size_ == 0; }

@@ -114,12 +114,13 @@ transmit_op::~transmit_op() {
   assert(!busy_);
 }
 
-[[gnu::hot]] void transmit_op::start(int fd, fs::chain message) {
+[[gnu::hot]] void transmit_op::start(int fd, fs::chain&& message) {
   assert(!busy_);
   busy_ = true;
   cancelled_ = false;
   fd_ = fd;
-  chain_ = std::move(message);
+  chain_.clear();  // empty after a success; after an error, what was not sent
+  chain_.swap(message);
   sent_ = 0;
   progress_pending_ = true;  // the start is stamped before the first wait, if one comes
   stamped_ = false;

@@ -114,8 +114,11 @@ class transmit_op {
   virtual ~transmit_op();
 
   /// Sends all of `message` on socket `fd`. Precondition: !busy(). An empty chain completes
-  /// (with 0 bytes) on the loop, never inline.
-  void start(int fd, fs::chain message);
+  /// (with 0 bytes) on the loop, never inline. On return `message` is empty and holds the
+  /// segment storage of this op's previous message (capacity, no segments): a caller that
+  /// builds each message in the same chain allocates nothing for it once that storage is big
+  /// enough. What an earlier transmit left unsent (remaining() after an error) is dropped.
+  void start(int fd, fs::chain&& message);
   /// Cancels the child in flight; on_complete follows with ECANCELED (bytes so far).
   void cancel();
 

@@ -19,18 +19,16 @@ std::error_code page_window::fill(fs::page_pool& pool, std::span<const std::byte
   return {};
 }
 
-fs::chain page_window::share(std::uint64_t offset, std::uint64_t n) const {
-  fs::chain c;
+void page_window::share(std::uint64_t offset, std::uint64_t n, fs::chain& out) const {
   while (n > 0) {
     const std::uint64_t at = offset % bytes_;
     const fs::slice& page = pages_[at / fs::kPageSize];
     const std::size_t in = static_cast<std::size_t>(at % fs::kPageSize);
     const std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(n, page.size() - in));
-    c.append(page.share(in, take));
+    out.append(page.share(in, take));
     offset += take;
     n -= take;
   }
-  return c;
 }
 
 }  // namespace zcbench

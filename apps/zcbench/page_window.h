@@ -21,8 +21,9 @@ class page_window {
   /// Copies `memory` into pages from `pool`; ENOMEM when the pool runs out.
   std::error_code fill(pagewire::fs::page_pool& pool, std::span<const std::byte> memory);
 
-  /// Views of the stream's bytes [offset, offset + n), wrapping around the window.
-  pagewire::fs::chain share(std::uint64_t offset, std::uint64_t n) const;
+  /// Appends views of the stream's bytes [offset, offset + n), wrapping around the window,
+  /// to `out`.
+  void share(std::uint64_t offset, std::uint64_t n, pagewire::fs::chain& out) const;
 
  private:
   std::vector<pagewire::fs::slice> pages_;

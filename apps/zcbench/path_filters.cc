@@ -108,8 +108,10 @@ class filter_sender final : public sender {
       const bool last = offset + n == t_.src.total;
       const auto flags = compress && !last ? pw::filters::write_flags::more
                                            : pw::filters::write_flags::end_of_message;
-      auto [e, sent] = co_await top_->write(window_.share(offset, n), flags,
-                                            asio::as_tuple(asio::use_awaitable));
+      pw::fs::chain message;
+      window_.share(offset, n, message);
+      auto [e, sent] =
+          co_await top_->write(std::move(message), flags, asio::as_tuple(asio::use_awaitable));
       ec = e;
       counts.bytes += sent;
       offset += n;

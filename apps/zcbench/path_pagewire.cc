@@ -77,7 +77,8 @@ class pw_sender final : public sender {
     while (offset < t_.src.total && !ec) {
       const std::uint64_t n = std::min<std::uint64_t>(t_.message_size, t_.src.total - offset);
       op_.done = false;
-      op_.start(t_.socket, message(offset, n));
+      fill_message(offset, n);
+      op_.start(t_.socket, std::move(message_));  // message_ gets the last one's storage back
       while (!op_.done && ctx_.run_one() > 0) {
       }
       ec = op_.done ? op_.ec : std::make_error_code(std::errc::io_error);
@@ -111,14 +112,15 @@ class pw_sender final : public sender {
     o.backend = pw::runtime::backend_kind::io_uring;
     return o;
   }
-  // The message's chain: a file range, or shares of the memory window (wrapping around).
-  pw::fs::chain message(std::uint64_t offset, std::uint64_t n) {
-    pw::fs::chain c;
+  // The message's chain: a file range, or shares of the memory window (wrapping around),
+  // built in one chain whose storage transmit_op::start hands back, as an application that
+  // sends message after message would (no allocation per message).
+  void fill_message(std::uint64_t offset, std::uint64_t n) {
     if (file_) {
-      c.append(pw::fs::file_range(file_, offset, n));
-      return c;
+      message_.append(pw::fs::file_range(file_, offset, n));
+    } else {
+      window_.share(offset, n, message_);  // shares of pool pages: refcounts only
     }
-    return window_.share(offset, n);  // shares of pool pages: refcounts only
   }
 
   transfer t_;
@@ -129,6 +131,7 @@ class pw_sender final : public sender {
   std::unique_ptr<pw::fs::page_pool> pool_;
   page_window window_;
   std::shared_ptr<const pw::fs::file> file_;
+  pw::fs::chain message_;
   op op_;
 };
 

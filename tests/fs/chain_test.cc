@@ -178,6 +178,31 @@ TEST_F(ChainTest, ReservedEmptyChainKeepsItsStorageWhenAChainIsAppended) {
   EXPECT_EQ(c.segments().data(), storage);  // the reserved room was used, not replaced
 }
 
+TEST_F(ChainTest, SwapExchangesSegmentsAndStorageOfTwoChains) {
+  chain a = mixed();
+  const std::string all = flatten(a);
+  a.consume(41);  // a consumed front travels too
+  chain b;
+  b.reserve(8);
+  const segment* a_storage = a.segments().data();
+  const segment* b_storage = b.segments().data();
+  a.swap(b);
+  EXPECT_TRUE(a.empty());
+  EXPECT_EQ(a.segment_count(), 0u);
+  EXPECT_EQ(b.size(), all.size() - 41);
+  EXPECT_EQ(b.segment_count(), 4u);
+  EXPECT_FALSE(b.all_memory());
+  EXPECT_EQ(flatten(b), all.substr(41));
+  EXPECT_EQ(b.segments().data(), a_storage);
+  for (std::uint64_t i = 0; i < 8; ++i)
+    a.append(file_range(file_, i * 2, 1));
+  EXPECT_EQ(a.segments().data(), b_storage);  // a got b's reserved room
+  EXPECT_FALSE(a.all_memory());
+  swap(a, b);
+  EXPECT_EQ(a.size(), all.size() - 41);
+  EXPECT_EQ(b.size(), 8u);
+}
+
 TEST_F(ChainTest, AdjacentNeighboursMerge) {
   chain c;
   slice s = text(std::string(300, 'a'));

@@ -1,5 +1,6 @@
 // Counts heap allocations on the loop thread: a steady receive/send loop on one connection
-// allocates nothing (handler nodes live in the connection's slots; transmit reuses its op).
+// allocates nothing (handler nodes live in the connection's slots; transmit reuses its op),
+// nor does a transmit_op fed message after message from one chain.
 
 #include <atomic>
 #include <cstdlib>
@@ -15,6 +16,7 @@
 #include <pagewire/net/pipe_pool.h>
 #include <pagewire/net/policy.h>
 #include <pagewire/net/recv_buffer_ring.h>
+#include <pagewire/net/transmit.h>
 #include <pagewire/runtime/context.h>
 
 #include "tests/net/net_testing.h"
@@ -87,6 +89,38 @@ TEST_P(steady_loop, n_sends_on_one_connection_allocate_nothing) {
   c.async_close([&](std::error_code) { closed = true; });
   EXPECT_TRUE(run_until(ctx, [&] { return closed; }));
   EXPECT_EQ(s.bytes(), (kWarm + kSends) * (sizeof body - 1));
+}
+
+// transmit_op::start hands the previous message's storage back in the chain it was given, so
+// an application that builds every message in one chain (header slice + body slice here)
+// allocates nothing per message.
+TEST_P(steady_loop, messages_built_in_one_chain_reuse_its_storage) {
+  const bool fallback = GetParam();
+  runtime::context ctx(backend(fallback));
+  options opts;
+  pipe_pool pipes(opts);
+  tcp_pair p = make_pair();
+  sink s(p.b);
+  recording<transmit_op> op(ctx, opts, pipes);
+  static const char head[] = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n";
+  static const char body[] = "hello";
+  constexpr int kWarm = 4, kSends = 200;
+  fs::chain message;
+  std::uint64_t counted = 0;
+  for (int i = 0; i < kWarm + kSends; ++i) {
+    if (i == kWarm) counted = t_allocations;
+    message.append(fs::slice::from_static(head, sizeof head - 1));
+    message.append(fs::slice::from_static(body, sizeof body - 1));
+    op.done = false;
+    op.start(p.a, std::move(message));
+    EXPECT_TRUE(message.empty());
+    ASSERT_TRUE(run_until(ctx, [&] { return op.done; }));
+    ASSERT_FALSE(op.ec) << op.ec.message();
+  }
+  const std::uint64_t during = t_allocations - counted;
+  EXPECT_EQ(during, 0u) << "allocations in " << kSends << " transmits";
+  ::shutdown(p.a, SHUT_WR);
+  EXPECT_EQ(s.bytes(), (kWarm + kSends) * (sizeof head - 1 + sizeof body - 1));
 }
 
 // The buffer-ring path (io_uring, multishot): the fallback's plain recv hands a heap block up
