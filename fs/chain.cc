@@ -118,11 +118,13 @@ void chain::prepend(file_range r) {
 
 [[gnu::hot]] void chain::pop_front() noexcept {
   if (!is_memory(segs_[head_])) --file_segments_;
-  segs_[head_] = segment();  // drop the page / file reference now
-  if (++head_ == segs_.size()) {
+  if (head_ + 1 == segs_.size()) {  // the last one: dropped with the rest, storage kept
     segs_.clear();
     head_ = 0;
-  } else if (head_ >= 16 && head_ * 2 >= segs_.size()) {
+    return;
+  }
+  segs_[head_] = segment();  // drop the page / file reference now
+  if (++head_ >= 16 && head_ * 2 >= segs_.size()) {
     segs_.erase(segs_.begin(), segs_.begin() + static_cast<std::ptrdiff_t>(head_));
     head_ = 0;
   }
@@ -167,7 +169,7 @@ chain chain::split(std::uint64_t n) {
   return n;
 }
 
-void chain::clear() noexcept {
+[[gnu::hot]] void chain::clear() noexcept {
   segs_.clear();
   head_ = 0;
   size_ = 0;
