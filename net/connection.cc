@@ -203,10 +203,11 @@ void connection::deliver_receive(std::error_code ec, received r) {
 
 // ---- send ----------------------------------------------------------------------------------
 
-void connection::start_send(fs::chain m,
+void connection::start_send(fs::chain&& m,
                             detail::pending_handler<std::error_code, std::uint64_t>* h) {
   assert(send_handler_ == nullptr);
   if (closing_) {
+    m.clear();  // not sent: dropped here, as a started transmit would have taken it
     ctx_.post([h] { h->invoke(std::make_error_code(std::errc::operation_canceled), 0); });
     return;
   }

@@ -209,11 +209,14 @@ class connection : private buffer_waiter {
   }
 
   /// Sends a whole chain (transmit.h). Signature void(std::error_code, std::uint64_t).
-  /// One send at a time.
+  /// One send at a time. `message` is left empty. With a plain callback as the token it holds
+  /// the storage of the connection's previous message (transmit_op::start), so a caller that
+  /// builds each message in the same chain allocates nothing for it; tokens that move their
+  /// arguments into a frame first (use_awaitable, deferred) leave it without storage.
   template <class Token>
-  auto async_send(fs::chain message, Token&& token) {
+  auto async_send(fs::chain&& message, Token&& token) {
     return asio::async_initiate<Token, void(std::error_code, std::uint64_t)>(
-        [this](auto handler, fs::chain m) {
+        [this](auto handler, fs::chain&& m) {
           start_send(std::move(m),
                      detail::make_handler<decltype(handler), std::error_code, std::uint64_t>(
                          ctx_, std::move(handler), &send_slot_));
@@ -267,7 +270,7 @@ class connection : private buffer_waiter {
   friend struct watchdog;
 
   void start_receive(detail::pending_handler<std::error_code, received>* h);
-  void start_send(fs::chain m, detail::pending_handler<std::error_code, std::uint64_t>* h);
+  void start_send(fs::chain&& m, detail::pending_handler<std::error_code, std::uint64_t>* h);
   void start_close(detail::pending_handler<std::error_code>* h);
   void start_lingering_close(detail::pending_handler<std::error_code>* h);
   void linger_receive();

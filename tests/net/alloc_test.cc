@@ -123,6 +123,41 @@ TEST_P(steady_loop, messages_built_in_one_chain_reuse_its_storage) {
   EXPECT_EQ(s.bytes(), (kWarm + kSends) * (sizeof head - 1 + sizeof body - 1));
 }
 
+// The same through connection::async_send with a callback: the session's way (it builds
+// every response in one pending chain).
+TEST_P(steady_loop, connection_sends_built_in_one_chain_reuse_its_storage) {
+  const bool fallback = GetParam();
+  runtime::context ctx(backend(fallback));
+  options opts;
+  pipe_pool pipes(opts);
+  tcp_pair p = make_pair();
+  connection c(ctx, std::exchange(p.a, -1), opts, pipes, nullptr);
+  sink s(p.b);
+  static const char body[] = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+  constexpr int kWarm = 4, kSends = 200;
+  fs::chain message;
+  std::uint64_t counted = 0;
+  for (int i = 0; i < kWarm + kSends; ++i) {
+    if (i == kWarm) counted = t_allocations;
+    message.append(fs::slice::from_static(body, sizeof body - 1));
+    bool done = false;
+    std::error_code err;
+    c.async_send(std::move(message), [&](std::error_code ec, std::uint64_t) {
+      err = ec;
+      done = true;
+    });
+    EXPECT_TRUE(message.empty());
+    ASSERT_TRUE(run_until(ctx, [&] { return done; }));
+    ASSERT_FALSE(err) << err.message();
+  }
+  const std::uint64_t during = t_allocations - counted;
+  EXPECT_EQ(during, 0u) << "allocations in " << kSends << " sends";
+  bool closed = false;
+  c.async_close([&](std::error_code) { closed = true; });
+  EXPECT_TRUE(run_until(ctx, [&] { return closed; }));
+  EXPECT_EQ(s.bytes(), (kWarm + kSends) * (sizeof body - 1));
+}
+
 // The buffer-ring path (io_uring, multishot): the fallback's plain recv hands a heap block up
 // with each receive by design (received::from_heap), so it is not counted here. One
 // connection with a ring of 8 buffers; TearDown closes it.
