@@ -7,7 +7,6 @@
 #include <memory>
 #include <new>
 #include <sys/socket.h>
-#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -57,40 +56,6 @@ using namespace testing;
 
 class steady_loop : public ::testing::TestWithParam<bool> {};
 
-TEST_P(steady_loop, n_sends_on_one_connection_allocate_nothing) {
-  const bool fallback = GetParam();
-  runtime::context ctx(backend(fallback));
-  options opts;
-  pipe_pool pipes(opts);
-  tcp_pair p = make_pair();
-  connection c(ctx, std::exchange(p.a, -1), opts, pipes, nullptr);
-  sink s(p.b);
-  static const char body[] = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
-  constexpr int kWarm = 4, kSends = 200;
-  std::vector<fs::chain> messages(kWarm + kSends);  // built before counting
-  for (auto& m : messages)
-    m.append(fs::slice::from_static(body, sizeof body - 1));
-  std::uint64_t counted = 0;
-  for (int i = 0; i < kWarm + kSends; ++i) {
-    if (i == kWarm) counted = t_allocations;
-    bool done = false;
-    std::error_code err;
-    c.async_send(std::move(messages[static_cast<std::size_t>(i)]),
-                 [&](std::error_code ec, std::uint64_t) {
-                   err = ec;
-                   done = true;
-                 });
-    ASSERT_TRUE(run_until(ctx, [&] { return done; }));
-    ASSERT_FALSE(err) << err.message();
-  }
-  const std::uint64_t during = t_allocations - counted;
-  EXPECT_EQ(during, 0u) << "allocations in " << kSends << " sends";
-  bool closed = false;
-  c.async_close([&](std::error_code) { closed = true; });
-  EXPECT_TRUE(run_until(ctx, [&] { return closed; }));
-  EXPECT_EQ(s.bytes(), (kWarm + kSends) * (sizeof body - 1));
-}
-
 // transmit_op::start hands the previous message's storage back in the chain it was given, so
 // an application that builds every message in one chain (header slice + body slice here)
 // allocates nothing per message.
@@ -123,9 +88,10 @@ TEST_P(steady_loop, messages_built_in_one_chain_reuse_its_storage) {
   EXPECT_EQ(s.bytes(), (kWarm + kSends) * (sizeof head - 1 + sizeof body - 1));
 }
 
-// The same through connection::async_send with a callback: the session's way (it builds
-// every response in one pending chain).
-TEST_P(steady_loop, connection_sends_built_in_one_chain_reuse_its_storage) {
+// The same through connection::async_send with a callback, the session's way (it builds
+// every response in one pending chain): handler nodes live in the connection's slots, the
+// transmit_op is reused, and the chain gets its storage back.
+TEST_P(steady_loop, n_sends_on_one_connection_allocate_nothing) {
   const bool fallback = GetParam();
   runtime::context ctx(backend(fallback));
   options opts;
