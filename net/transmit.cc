@@ -87,7 +87,6 @@ struct transmit_op::file_child final : splice_pipe {
   void on_progress(std::uint64_t) override {
     owner.last_progress_ = progress_now();
     owner.progress_pending_ = false;
-    owner.stamped_ = true;
   }
   transmit_op& owner;
   splice_counters before;
@@ -123,7 +122,7 @@ transmit_op::~transmit_op() {
   chain_.swap(message);
   sent_ = 0;
   progress_pending_ = true;  // the start is stamped before the first wait, if one comes
-  stamped_ = false;
+  last_progress_ = clock::time_point::min();  // not stamped yet
   gather_by_sqe_ = false;
   // The first step runs from the loop's task queue (no system call): steps may complete inline
   // (gather_inline, inline splice), and a transmit never completes inside start().
@@ -139,12 +138,11 @@ void transmit_op::yield() {
 [[gnu::hot]] void transmit_op::stamp_progress() noexcept {
   if (!progress_pending_) return;
   progress_pending_ = false;
-  stamped_ = true;
   last_progress_ = progress_now();
 }
 
 transmit_op::clock::time_point transmit_op::last_progress() const noexcept {
-  return stamped_ ? last_progress_ : progress_now();
+  return last_progress_ == clock::time_point::min() ? progress_now() : last_progress_;
 }
 
 [[gnu::hot]] std::uint64_t transmit_op::sent() const noexcept {

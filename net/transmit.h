@@ -180,13 +180,12 @@ class transmit_op {
   int fd_ = -1;
   std::uint64_t sent_ = 0;
   std::uint64_t asked_ = 0;
-  clock::time_point last_progress_{};
-  bool progress_pending_ = false;  // started, or bytes accepted, since the last stamp
-  bool stamped_ = false;           // last_progress_ belongs to the current transmit
-  bool gather_by_sqe_ = false;     // the socket was full: the next gather waits in the ring
-  bool file_inline_ = false;       // inside file_->start_now(): file_done only records
-  bool file_returned_ = false;     // file_done ran inside start_now()
-  std::error_code file_ec_;        // its result
+  clock::time_point last_progress_{};  // time_point::min(): not stamped since the start
+  bool progress_pending_ = false;      // started, or bytes accepted, since the last stamp
+  bool gather_by_sqe_ = false;         // the socket was full: the next gather waits in the ring
+  bool file_inline_ = false;           // inside file_->start_now(): file_done only records
+  bool file_returned_ = false;         // file_done ran inside start_now()
+  std::error_code file_ec_;            // its result
   std::uint64_t file_moved_ = 0;
   transmit_stats stats_;
   bool busy_ = false;
