@@ -54,6 +54,20 @@ namespace {
 
 using namespace testing;
 
+constexpr int kWarm = 4, kRounds = 200;
+
+// Runs round(i) for i in [0, kWarm + kRounds), stopping at a fatal failure; returns the loop
+// thread's allocations in the last kRounds (the warm-up fills slots, pools and chain storage).
+template <class Round>
+std::uint64_t allocations_after_warm_up(Round round) {
+  std::uint64_t counted = 0;
+  for (int i = 0; i < kWarm + kRounds && !::testing::Test::HasFatalFailure(); ++i) {
+    if (i == kWarm) counted = t_allocations;
+    round(i);
+  }
+  return t_allocations - counted;
+}
+
 class steady_loop : public ::testing::TestWithParam<bool> {};
 
 // transmit_op::start hands the previous message's storage back in the chain it was given, so
@@ -69,11 +83,8 @@ TEST_P(steady_loop, messages_built_in_one_chain_reuse_its_storage) {
   recording<transmit_op> op(ctx, opts, pipes);
   static const char head[] = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n";
   static const char body[] = "hello";
-  constexpr int kWarm = 4, kSends = 200;
   fs::chain message;
-  std::uint64_t counted = 0;
-  for (int i = 0; i < kWarm + kSends; ++i) {
-    if (i == kWarm) counted = t_allocations;
+  const std::uint64_t during = allocations_after_warm_up([&](int) {
     message.append(fs::slice::from_static(head, sizeof head - 1));
     message.append(fs::slice::from_static(body, sizeof body - 1));
     op.done = false;
@@ -81,11 +92,10 @@ TEST_P(steady_loop, messages_built_in_one_chain_reuse_its_storage) {
     EXPECT_TRUE(message.empty());
     ASSERT_TRUE(run_until(ctx, [&] { return op.done; }));
     ASSERT_FALSE(op.ec) << op.ec.message();
-  }
-  const std::uint64_t during = t_allocations - counted;
-  EXPECT_EQ(during, 0u) << "allocations in " << kSends << " transmits";
+  });
+  EXPECT_EQ(during, 0u) << "allocations in " << kRounds << " transmits";
   ::shutdown(p.a, SHUT_WR);
-  EXPECT_EQ(s.bytes(), (kWarm + kSends) * (sizeof head - 1 + sizeof body - 1));
+  EXPECT_EQ(s.bytes(), (kWarm + kRounds) * (sizeof head - 1 + sizeof body - 1));
 }
 
 // The same through connection::async_send with a callback, the session's way (it builds
@@ -100,11 +110,8 @@ TEST_P(steady_loop, n_sends_on_one_connection_allocate_nothing) {
   connection c(ctx, std::exchange(p.a, -1), opts, pipes, nullptr);
   sink s(p.b);
   static const char body[] = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
-  constexpr int kWarm = 4, kSends = 200;
   fs::chain message;
-  std::uint64_t counted = 0;
-  for (int i = 0; i < kWarm + kSends; ++i) {
-    if (i == kWarm) counted = t_allocations;
+  const std::uint64_t during = allocations_after_warm_up([&](int) {
     message.append(fs::slice::from_static(body, sizeof body - 1));
     bool done = false;
     std::error_code err;
@@ -115,13 +122,12 @@ TEST_P(steady_loop, n_sends_on_one_connection_allocate_nothing) {
     EXPECT_TRUE(message.empty());
     ASSERT_TRUE(run_until(ctx, [&] { return done; }));
     ASSERT_FALSE(err) << err.message();
-  }
-  const std::uint64_t during = t_allocations - counted;
-  EXPECT_EQ(during, 0u) << "allocations in " << kSends << " sends";
+  });
+  EXPECT_EQ(during, 0u) << "allocations in " << kRounds << " sends";
   bool closed = false;
   c.async_close([&](std::error_code) { closed = true; });
   EXPECT_TRUE(run_until(ctx, [&] { return closed; }));
-  EXPECT_EQ(s.bytes(), (kWarm + kSends) * (sizeof body - 1));
+  EXPECT_EQ(s.bytes(), (kWarm + kRounds) * (sizeof body - 1));
 }
 
 // The buffer-ring path (io_uring, multishot): the fallback's plain recv hands a heap block up
@@ -129,8 +135,6 @@ TEST_P(steady_loop, n_sends_on_one_connection_allocate_nothing) {
 // connection with a ring of 8 buffers; TearDown closes it.
 class steady_loop_ring : public ::testing::Test {
  protected:
-  static constexpr int kWarm = 4, kReceives = 200;
-
   void SetUp() override {
     if (!ctx_.uses_io_uring() || !ctx_.probe().multishot_recv) GTEST_SKIP() << "no multishot recv";
     opts_.recv_buffers = 8;
@@ -167,9 +171,7 @@ class steady_loop_ring : public ::testing::Test {
 };
 
 TEST_F(steady_loop_ring, n_receives_on_one_connection_allocate_nothing) {
-  std::uint64_t counted = 0;
-  for (int i = 0; i < kWarm + kReceives; ++i) {
-    if (i == kWarm) counted = t_allocations;
+  const std::uint64_t during = allocations_after_warm_up([&](int) {
     bool done = false;
     std::size_t got = 0;
     arm_receive(done, got);
@@ -177,15 +179,12 @@ TEST_F(steady_loop_ring, n_receives_on_one_connection_allocate_nothing) {
     send_byte();
     ASSERT_TRUE(run_until(ctx_, [&] { return done; }));
     EXPECT_EQ(got, 1u);
-  }
-  const std::uint64_t during = t_allocations - counted;
-  EXPECT_EQ(during, 0u) << "allocations in " << kReceives << " receives";
+  });
+  EXPECT_EQ(during, 0u) << "allocations in " << kRounds << " receives";
 }
 
 TEST_F(steady_loop_ring, n_receives_of_blocks_that_arrived_first_allocate_nothing) {
-  std::uint64_t counted = 0;
-  for (int i = 0; i < kWarm + kReceives; ++i) {
-    if (i == kWarm) counted = t_allocations;
+  const std::uint64_t during = allocations_after_warm_up([&](int i) {
     if (i > 0) {  // the multishot receive is armed: the byte arrives with nobody waiting
       const auto before = conn_->stats().receives;
       send_byte();
@@ -197,9 +196,8 @@ TEST_F(steady_loop_ring, n_receives_of_blocks_that_arrived_first_allocate_nothin
     if (i == 0) send_byte();  // the first receive arms the multishot receive
     ASSERT_TRUE(run_until(ctx_, [&] { return done; }));
     EXPECT_EQ(got, 1u);
-  }
-  const std::uint64_t during = t_allocations - counted;
-  EXPECT_EQ(during, 0u) << "allocations in " << kReceives << " queued receives";
+  });
+  EXPECT_EQ(during, 0u) << "allocations in " << kRounds << " queued receives";
 }
 
 INSTANTIATE_TEST_SUITE_P(backends, steady_loop, ::testing::Bool(),
