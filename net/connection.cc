@@ -86,7 +86,7 @@ connection::~connection() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-const transmit_stats& connection::send_stats() const noexcept {
+transmit_stats connection::send_stats() const noexcept {
   return sender_->stats();
 }
 

@@ -258,7 +258,7 @@ class connection : private buffer_waiter {
   }
 
   /// Path counters of every send on this connection.
-  const transmit_stats& send_stats() const noexcept;
+  transmit_stats send_stats() const noexcept;
   const connection_stats& stats() const noexcept { return stats_; }
 
  private:

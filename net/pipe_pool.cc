@@ -9,6 +9,7 @@
 
 #include <pagewire/net/pipe_pool.h>
 #include <pagewire/runtime/log.h>
+#include <pagewire/runtime/sys_error.h>
 
 namespace pagewire::net {
 namespace {
@@ -72,7 +73,7 @@ pipe_pool::~pipe_pool() {
 }
 
 [[gnu::hot]] pipe_handle pipe_pool::acquire(std::error_code& ec) {
-  ec.clear();
+  ec = runtime::no_error();
   if (!idle_.empty()) {
     pipe_handle p = idle_.back();
     idle_.pop_back();
@@ -81,7 +82,7 @@ pipe_pool::~pipe_pool() {
   }
   int fds[2];
   if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) {
-    ec.assign(errno, std::system_category());
+    ec = runtime::sys_error(errno);
     return {};
   }
   pipe_handle p{fds[0], fds[1], 0};

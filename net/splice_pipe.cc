@@ -13,13 +13,13 @@
 
 #include <pagewire/fs/stats.h>
 #include <pagewire/net/splice_pipe.h>
+#include <pagewire/runtime/sys_error.h>
 
 namespace pagewire::net {
 namespace {
 
-std::error_code sys_error(int err) {
-  return {err, std::system_category()};
-}
+using runtime::no_error;
+using runtime::sys_error;
 
 // cachestat(2) (Linux 6.5; the same number on every architecture). The system headers here
 // predate it.
@@ -134,6 +134,7 @@ splice_pipe::~splice_pipe() {
   moved_ = 0;
   held_ = 0;
   unreported_ = 0;
+  used_paths_ = 0;
   if (src.fd != size_fd_) {
     size_fd_ = src.fd;
     known_size_ = 0;
@@ -188,7 +189,7 @@ void splice_pipe::cancel() {
 // ---- the four steps ------------------------------------------------------------------------
 
 [[gnu::hot]] std::uint64_t splice_pipe::prepare_read(std::uint64_t want, std::error_code& ec) {
-  ec.clear();
+  ec = no_error();
   if (!src_.is_file()) return want;
   const auto off = static_cast<std::uint64_t>(src_.offset);
   if (off + want > known_size_ || src_eof_) {
@@ -207,7 +208,7 @@ void splice_pipe::cancel() {
 
 [[gnu::hot]] unsigned splice_pipe::prepare_write(std::size_t& n, bool more_follows,
                                                  std::error_code& ec) {
-  ec.clear();
+  ec = no_error();
   if (!pipe_) {
     pipe_ = pool_.acquire(ec);
     if (ec) return 0;
@@ -257,12 +258,12 @@ void splice_pipe::cancel() {
     ctx_.start(*commit_);
     return;
   }
-  if (left_ == 0) return finish({});
-  if (src_eof_ && !src_.is_file()) return finish({});  // a stream source ended
+  if (left_ == 0) return finish(no_error());
+  if (src_eof_ && !src_.is_file()) return finish(no_error());  // a stream source ended
   if (path_ == transfer_path::sendfile) return sendfile_pump(false);
   if (path_ == transfer_path::read_send) return read_step();
 
-  std::error_code ec;
+  std::error_code ec = no_error();
   const std::uint64_t want = std::min<std::uint64_t>(left_, opts_.splice_chunk);
   std::size_t n = static_cast<std::size_t>(prepare_read(want, ec));
   if (ec) return finish(ec);
@@ -302,7 +303,7 @@ void splice_pipe::cancel() {
 // to commit what the pipe holds (possibly nothing yet). False: the transfer left the loop (it
 // finished, fell back, or went to the linked SQEs because a worker may have to wait).
 [[gnu::hot]] bool splice_pipe::pull_inline(bool& ended_once) {
-  std::error_code ec;
+  std::error_code ec = no_error();
   auto n = static_cast<std::size_t>(
       prepare_read(std::min<std::uint64_t>(left_, opts_.splice_chunk), ec));
   if (ec) {
@@ -378,7 +379,7 @@ void splice_pipe::cancel() {
       if (!pull_inline(ended_once)) return;
     }
     if (held_ == 0) {
-      if (left_ == 0) return finish({});
+      if (left_ == 0) return finish(no_error());
       continue;
     }
     const bool more = left_ > 0 || more_after_;
@@ -396,7 +397,7 @@ void splice_pipe::cancel() {
       return finish(sys_error(err));
     }
     committed(static_cast<std::uint64_t>(w));
-    if (held_ == 0 && left_ == 0) return finish({});
+    if (held_ == 0 && left_ == 0) return finish(no_error());
     // Short commit: the socket is full. Wait for room; the pipe is topped up before the next.
     if (held_ > 0) return wait_ready(dst_.fd, true);
     budget -= std::min(budget, static_cast<std::uint64_t>(w));
@@ -419,6 +420,7 @@ void splice_pipe::yield() {
   held_ -= n;
   moved_ += n;
   counters_.splice_bytes += n;
+  used_paths_ |= 1u << static_cast<unsigned>(transfer_path::splice);
   if (dst_.is_file()) dst_.offset += static_cast<std::int64_t>(n);
   unreported_ += n;
 }
@@ -522,8 +524,8 @@ void splice_pipe::fall_back(transfer_path to) {
   bool ended_once = false;  // a second empty sendfile right after a re-measure: the file ended
   for (;;) {
     if (cancelled_) return finish(std::make_error_code(std::errc::operation_canceled));
-    if (left_ == 0) return finish({});
-    std::error_code ec;
+    if (left_ == 0) return finish(no_error());
+    std::error_code ec = no_error();
     const std::uint64_t want = std::min({left_, budget, std::uint64_t{kMaxIoChunk}});
     const std::uint64_t n = prepare_read(want, ec);
     if (ec) return finish(ec);
@@ -552,8 +554,9 @@ void splice_pipe::fall_back(transfer_path to) {
     left_ -= moved;
     moved_ += moved;
     counters_.sendfile_bytes += moved;
+    used_paths_ |= 1u << static_cast<unsigned>(transfer_path::sendfile);
     unreported_ += moved;
-    if (left_ == 0) return finish({});
+    if (left_ == 0) return finish(no_error());
     // Short: the socket is full, wait for room (an immediate retry would answer EAGAIN).
     if (moved < n) return wait_ready(dst_.fd, true);
     budget -= std::min(budget, moved);
@@ -563,7 +566,7 @@ void splice_pipe::fall_back(transfer_path to) {
 
 void splice_pipe::read_step() {
   if (!buffer_) buffer_ = std::make_unique<std::byte[]>(opts_.splice_chunk);
-  std::error_code ec;
+  std::error_code ec = no_error();
   const std::uint64_t n = prepare_read(std::min<std::uint64_t>(left_, opts_.splice_chunk), ec);
   if (ec) return finish(ec);
   if (n == 0) return finish(sys_error(ENODATA));
@@ -607,6 +610,7 @@ void splice_pipe::write_done(int result) {
   buffer_sent_ += static_cast<std::size_t>(n);
   moved_ += n;
   counters_.read_send_bytes += n;
+  used_paths_ |= 1u << static_cast<unsigned>(transfer_path::read_send);
   if (dst_.is_file()) dst_.offset += result;
   on_progress(n);
   if (buffer_sent_ == buffer_fill_) buffer_fill_ = buffer_sent_ = 0;
@@ -645,6 +649,11 @@ void splice_pipe::write_step() {
 
 [[gnu::hot]] void splice_pipe::finish(std::error_code ec) {
   unreported_ = 0;  // on_complete carries them (moved()): no progress report of its own
+  if (used_paths_ != 0) {
+    counters_.splice_transfers += used_paths_ & 1u;
+    counters_.sendfile_transfers += (used_paths_ >> 1) & 1u;
+    counters_.read_send_transfers += (used_paths_ >> 2) & 1u;
+  }
   // A pipe is reused only when it is known empty and nothing failed while it was in use.
   pool_.release(pipe_, !ec && held_ == 0);
   pipe_ = {};

@@ -77,11 +77,15 @@ struct endpoint {
   bool is_file() const noexcept { return offset >= 0; }
 };
 
-/// Bytes moved by each path over a splice_pipe's life.
+/// Bytes moved by each path over a splice_pipe's life, and the transfers that used each path
+/// (a transfer that fell back mid-way counts under both paths).
 struct splice_counters {
   std::uint64_t splice_bytes = 0;
   std::uint64_t sendfile_bytes = 0;
   std::uint64_t read_send_bytes = 0;
+  std::uint64_t splice_transfers = 0;
+  std::uint64_t sendfile_transfers = 0;
+  std::uint64_t read_send_transfers = 0;
   std::uint64_t polls = 0;         ///< EAGAIN waits (POLL_ADD)
   std::uint64_t inline_pulls = 0;  ///< pull_fd steps run as splice(2) on the loop thread
   std::uint64_t linked_pairs = 0;  ///< pull_fd + commit_write pairs submitted as linked SQEs
@@ -217,6 +221,7 @@ class splice_pipe {
   bool busy_ = false;
   bool cancelled_ = false;
   bool src_eof_ = false;
+  std::uint8_t used_paths_ = 0;  // bit (1 << transfer_path) per path that moved bytes this transfer
   transfer_path path_ = transfer_path::splice;
   splice_counters counters_;
 };

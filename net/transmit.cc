@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include <pagewire/net/transmit.h>
+#include <pagewire/runtime/sys_error.h>
 
 namespace pagewire::net {
 namespace {
@@ -89,7 +90,6 @@ struct transmit_op::file_child final : splice_pipe {
     owner.progress_pending_ = false;
   }
   transmit_op& owner;
-  splice_counters before;
 };
 
 struct transmit_op::kickoff : runtime::task_node {
@@ -141,6 +141,22 @@ void transmit_op::yield() {
   last_progress_ = progress_now();
 }
 
+transmit_stats transmit_op::stats() const noexcept {
+  transmit_stats s = stats_;
+  const splice_counters& f = file_->counters();
+  auto add = [&s](send_path p, std::uint64_t transfers, std::uint64_t bytes) {
+    s.submissions[static_cast<std::size_t>(p)] += transfers;
+    s.bytes[static_cast<std::size_t>(p)] += bytes;
+  };
+  add(send_path::splice, f.splice_transfers, f.splice_bytes);
+  add(send_path::sendfile, f.sendfile_transfers, f.sendfile_bytes);
+  add(send_path::fallback, f.read_send_transfers, f.read_send_bytes);
+  s.syscalls += f.syscalls;
+  s.yields += f.yields;
+  s.top_ups += f.top_ups;
+  return s;
+}
+
 transmit_op::clock::time_point transmit_op::last_progress() const noexcept {
   return last_progress_ == clock::time_point::min() ? progress_now() : last_progress_;
 }
@@ -162,7 +178,7 @@ void transmit_op::cancel() {
   std::uint64_t budget = opts_.transfer_quantum;
   for (;;) {
     if (cancelled_) return finish(std::make_error_code(std::errc::operation_canceled));
-    if (chain_.empty()) return finish({});
+    if (chain_.empty()) return finish(runtime::no_error());
     if (!fs::is_memory(chain_.front())) {
       if (!send_file(budget)) return;
       if (file_ec_) return finish(file_ec_);
@@ -256,7 +272,7 @@ void transmit_op::cancel() {
   } while (r < 0 && errno == EINTR);
   if (r < 0) {
     if (errno != EAGAIN) {
-      finish(std::error_code(errno, std::system_category()));
+      finish(runtime::sys_error(errno));
       return false;
     }
     gather_by_sqe_ = true;
@@ -277,14 +293,13 @@ void transmit_op::cancel() {
   const fs::file_range& r = std::get<fs::file_range>(chain_.front());
   const bool more = chain_.size() > r.size();
   if (more) ++stats_.more_flagged;
-  file_->before = file_->counters();
   asked_ = r.size();
   const bool sendfile = opts_.file_range_path == options::file_path::sendfile ||
                         (opts_.file_range_path == options::file_path::automatic &&
                          r.size() < opts_.sendfile_below_bytes);
   file_inline_ = true;
   file_returned_ = false;
-  file_ec_.clear();
+  file_ec_ = runtime::no_error();
   file_->start_now(endpoint{r.fd(), static_cast<std::int64_t>(r.offset())}, endpoint{fd_, -1},
                    r.size(), more, sendfile);
   file_inline_ = false;
@@ -315,7 +330,7 @@ void transmit_op::cancel() {
       stats_.zc_disabled = 1;
       return next();
     }
-    return finish(std::error_code(-result, std::system_category()));
+    return finish(runtime::sys_error(-result));
   }
   accepted(path, static_cast<std::uint64_t>(result), asked_);
   next();
@@ -330,21 +345,6 @@ void transmit_op::cancel() {
 }
 
 [[gnu::hot]] void transmit_op::file_done(std::error_code ec, std::uint64_t moved) {
-  const splice_counters& now = file_->counters();
-  const splice_counters& was = file_->before;
-  stats_.syscalls += now.syscalls - was.syscalls;
-  stats_.yields += now.yields - was.yields;
-  stats_.top_ups += now.top_ups - was.top_ups;
-  const std::uint64_t by_path[3] = {now.splice_bytes - was.splice_bytes,
-                                    now.sendfile_bytes - was.sendfile_bytes,
-                                    now.read_send_bytes - was.read_send_bytes};
-  const send_path paths[3] = {send_path::splice, send_path::sendfile, send_path::fallback};
-  for (int k = 0; k < 3; ++k) {
-    if (by_path[k] == 0) continue;
-    const auto i = static_cast<std::size_t>(paths[k]);
-    ++stats_.submissions[i];
-    stats_.bytes[i] += by_path[k];
-  }
   advance(moved);
   if (!ec && moved < asked_) ++stats_.short_sends;
   if (file_inline_) {  // inside send_file(): its caller's loop goes on (or finishes)

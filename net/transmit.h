@@ -137,7 +137,10 @@ class transmit_op {
   /// Whether SEND_ZC may still be used (false after the kernel reported a copy, or on a
   /// context whose probe lacks it).
   bool send_zc_enabled() const noexcept { return zc_enabled_; }
-  const transmit_stats& stats() const noexcept { return stats_; }
+  /// Counters over this op's life. Assembled on each call (file-range paths come from the
+  /// splice_pipe's own counters, so a transmit does not copy them per range); bytes of a file
+  /// range in flight are counted as they move.
+  transmit_stats stats() const noexcept;
 
  protected:
   /// The transmit ended. `bytes` = sent(). Runs on the loop (never inside start()); may start

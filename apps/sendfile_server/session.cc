@@ -334,7 +334,7 @@ void session::on_sent(std::error_code ec, std::uint64_t bytes) {
 }
 
 void session::count_paths() {
-  const net::transmit_stats& now = conn_.send_stats();
+  const net::transmit_stats now = conn_.send_stats();
   auto& c = w_.counters();
   auto delta = [&](net::send_path p) {
     const auto i = static_cast<std::size_t>(p);

@@ -55,6 +55,7 @@ TEST_P(splice_backends, socket_to_socket_proxy_is_byte_exact) {
   EXPECT_EQ(s.hash(), hash_of(data.data(), data.size()));
   EXPECT_EQ(fs::stats::copied_bytes() - copied_before, 0u);
   EXPECT_EQ(p.counters().splice_bytes, data.size());
+  EXPECT_EQ(p.counters().splice_transfers, 1u);
 }
 
 TEST_P(splice_backends, socket_to_file_upload_is_byte_exact) {
@@ -193,6 +194,8 @@ TEST(splice_pipe, sendfile_if_resident_takes_sendfile_for_a_cached_file_and_stay
   EXPECT_EQ(s.hash(), hash_of(data.data(), data.size()));
   EXPECT_EQ(p.counters().sendfile_bytes, data.size());
   EXPECT_EQ(p.counters().splice_bytes, 0u);
+  EXPECT_EQ(p.counters().sendfile_transfers, 1u);
+  EXPECT_EQ(p.counters().splice_transfers, 0u);
   ::close(fd);
 }
 

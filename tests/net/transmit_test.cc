@@ -121,6 +121,7 @@ TEST_P(file_range_transmit, peer_receives_the_exact_bytes) {
                            : path == transfer_path::sendfile ? send_path::sendfile
                                                              : send_path::fallback;
   EXPECT_EQ(op.stats().bytes_of(expect), size);
+  EXPECT_EQ(op.stats().submissions_of(expect), size > 0 ? 1u : 0u);  // one per (non-empty) range
   if (path == transfer_path::read_send) {
     EXPECT_GE(copied, size);
   } else {
@@ -657,6 +658,8 @@ TEST(transmit, splice_einval_falls_back_to_sendfile_and_stays_byte_exact) {
   EXPECT_FALSE(ec) << ec.message();
   EXPECT_EQ(got, hash_of(data.data(), data.size()));
   EXPECT_EQ(op.stats().bytes_of(send_path::sendfile), data.size());
+  EXPECT_EQ(op.stats().submissions_of(send_path::sendfile), 1u);
+  EXPECT_EQ(op.stats().submissions_of(send_path::splice), 0u);  // the refused pull moved nothing
   EXPECT_TRUE(f.pipes.has_fallbacks());
   // The decision sticks for the kind: the next transmit goes straight to sendfile.
   fs::chain again;
@@ -684,6 +687,31 @@ TEST(transmit, splice_einval_on_the_commit_drains_the_pipe_through_user_memory) 
   EXPECT_EQ(got, hash_of(data.data(), data.size()));
   EXPECT_GT(fs::stats::copied_bytes() - copied_before, 0u);
   EXPECT_GT(op.stats().bytes_of(send_path::fallback), 0u);
+  EXPECT_EQ(op.stats().submissions_of(send_path::fallback), 1u);
+}
+
+TEST(transmit, file_range_counters_add_up_over_every_transmit_of_one_op) {
+  fixture f;
+  f.opts.file_range_path = options::file_path::splice;
+  const auto a = random_bytes(40'000, 15);
+  const auto b = random_bytes(70'000, 16);
+  auto fa = adopt(make_file(a));
+  auto fb = adopt(make_file(b));
+  recording_op op(f.ctx, f.opts, f.pipes);
+  for (int round = 1; round <= 3; ++round) {
+    fs::chain c;
+    c.append(fs::file_range(fa, 0, a.size()));
+    c.append(fs::file_range(fb, 0, b.size()));
+    op.done = false;
+    auto [ec, sent, got, got_bytes] = f.send(std::move(c), op);
+    ASSERT_FALSE(ec) << ec.message();
+    EXPECT_EQ(got_bytes, a.size() + b.size());
+    const transmit_stats st = op.stats();
+    EXPECT_EQ(st.transmits, static_cast<std::uint64_t>(round));
+    EXPECT_EQ(st.submissions_of(send_path::splice), 2u * round);  // one per range
+    EXPECT_EQ(st.bytes_of(send_path::splice), (a.size() + b.size()) * round);
+    EXPECT_EQ(st.bytes_of(send_path::sendfile), 0u);
+  }
 }
 
 TEST(transmit, splice_eagain_waits_and_reissues_byte_exact) {
