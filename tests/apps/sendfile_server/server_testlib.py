@@ -98,6 +98,11 @@ class Server:
             self.proc.wait(timeout=10)
 
     def stderr(self):
+        """What the server wrote to stderr: so far, or all of it once the process exited (the
+        drain thread reads to the pipe's EOF first, so a line written just before the exit is
+        not missed)."""
+        if self.proc.poll() is not None:
+            self._drain.join(timeout=10)
         return "".join(self.stderr_lines)
 
     def __enter__(self):
