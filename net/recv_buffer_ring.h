@@ -18,6 +18,7 @@
 #include <memory>
 #include <span>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 #include <pagewire/net/policy.h>
@@ -35,7 +36,12 @@ class recv_buffer_ring;
 class received {
  public:
   received() noexcept = default;
-  received(received&& o) noexcept { *this = std::move(o); }
+  received(received&& o) noexcept
+      : ring_(std::exchange(o.ring_, nullptr)),
+        heap_(std::move(o.heap_)),
+        data_(std::exchange(o.data_, nullptr)),
+        size_(std::exchange(o.size_, 0)),
+        id_(o.id_) {}
   received& operator=(received&& o) noexcept;
   received(const received&) = delete;
   received& operator=(const received&) = delete;
