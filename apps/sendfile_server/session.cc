@@ -308,7 +308,7 @@ void session::flush() {
 void session::on_sent(std::error_code ec, std::uint64_t bytes) {
   sending_ = false;
   worker_counters::bump(w_.counters().bytes_sent, bytes);
-  count_paths();
+  if (w_.options().stats) count_paths();
   if (closing_) return maybe_finish();
   if (ec) {
     if (ec.value() == ENODATA) {  // the file ended before its Content-Length

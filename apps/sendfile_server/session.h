@@ -87,6 +87,8 @@ class session {
   enum class close_mode : std::uint8_t { graceful, reset, cut };
   void close(close_mode mode = close_mode::graceful);
   void close_connection(close_mode mode);
+  /// Adds what the connection's transmits did since the last call to the worker's path
+  /// counters. Called per response only with --stats: /-/stats is their only reader.
   void count_paths();
   /// Hands the session back to the worker once the connection closed and nothing of
   /// ours (receive, send, compression) is still in flight.
