@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <pagewire/net/connection.h>
+#include <pagewire/runtime/coarse_clock.h>
 #include <pagewire/runtime/timer.h>
 
 namespace pagewire::net {
@@ -107,7 +108,7 @@ void connection::start_receive(detail::pending_handler<std::error_code, received
     return;
   }
   recv_handler_ = h;
-  recv_started_ = clock::now();
+  recv_started_ = runtime::coarse_now();
   if (!recv_->in_flight()) arm_receive();
   arm_watchdog();
 }
@@ -332,7 +333,7 @@ void connection::start_lingering_close(detail::pending_handler<std::error_code>*
   lingering_ = true;
   linger_handler_ = h;
   phase_ = phase::linger;  // linger_timeout bounds each quiet gap, the deadline the whole
-  recv_deadline_ = clock::now() + opts_.linger_time;
+  recv_deadline_ = runtime::coarse_now() + opts_.linger_time;
   ::shutdown(fd_, SHUT_WR);  // a FIN after every byte already queued
   linger_receive();
 }

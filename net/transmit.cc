@@ -2,22 +2,18 @@
 #include <cassert>
 #include <cerrno>
 #include <sys/socket.h>
-#include <time.h>
 
 #include <pagewire/net/transmit.h>
+#include <pagewire/runtime/coarse_clock.h>
 #include <pagewire/runtime/sys_error.h>
 
 namespace pagewire::net {
 namespace {
 
-// The send-progress clock: CLOCK_MONOTONIC_COARSE, the same epoch as steady_clock
-// (CLOCK_MONOTONIC) but read from the last tick without a TSC read (vDSO), so stamps lag by at
-// most one tick (1-4 ms); send timeouts are seconds. Read once per wait, not per message.
+// The send-progress clock: coarse (at most a tick early; send timeouts are seconds), read once
+// per wait, not per message.
 transmit_op::clock::time_point progress_now() noexcept {
-  timespec ts{};
-  ::clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-  return transmit_op::clock::time_point(std::chrono::duration_cast<transmit_op::clock::duration>(
-      std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec)));
+  return runtime::coarse_now();
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <pagewire/filters/codec.h>
 #include <pagewire/filters/error.h>
 #include <pagewire/filters/plain_transport.h>
+#include <pagewire/runtime/coarse_clock.h>
 
 namespace pagewire::sendfile_server {
 namespace {
@@ -55,7 +56,7 @@ void session::receive() {
   // request byte, such as KeyUpdates, complete receives without ending this read).
   const auto& o = w_.options();
   conn_.set_receive_deadline(parser_.started() ? head_started_ + o.header_timeout
-                                               : std::chrono::steady_clock::now() +
+                                               : runtime::coarse_now() +
                                                      (head ? o.header_timeout : o.idle_timeout));
   if (tls_) {
     tls_->read([this](std::error_code ec, fs::chain c) { on_tls_receive(ec, std::move(c)); });
@@ -164,14 +165,14 @@ void session::after_input() {
 
 void session::handle_block(std::span<const char> in) {
   while (!in.empty() && !close_after_) {
-    if (!parser_.started()) head_started_ = std::chrono::steady_clock::now();
+    if (!parser_.started()) head_started_ = runtime::coarse_now();
     const http::parse_result res = parser_.feed(in);
     if (res.state == http::parse_state::need_more) {
       if (parser_.take_continue()) {  // RFC 9110 §10.1.1: the client waits for it
         static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
         pending_.append(fs::slice::from_static(kContinue.data(), kContinue.size()));
       }
-      if (std::chrono::steady_clock::now() - head_started_ > w_.options().header_timeout) {
+      if (runtime::coarse_now() - head_started_ > w_.options().header_timeout) {
         worker_counters::bump(w_.counters().timeouts);
         close_after_ = true;  // a head trickled in for too long
       }
