@@ -119,6 +119,9 @@ splice_pipe::~splice_pipe() {
 [[gnu::hot]] void splice_pipe::start_now(endpoint src, endpoint dst, std::uint64_t length,
                                          bool more_after, bool sendfile_if_resident) {
   setup(src, dst, length, more_after, sendfile_if_resident);
+  // What next() would reach through pump_inline() for a fresh transfer (nothing held,
+  // nothing cancelled), without the two hops.
+  if (sendfile_ok_) return sendfile_pump(true);
   next();
 }
 
@@ -277,9 +280,8 @@ void splice_pipe::cancel() {
   submit_pair(n, flags);
 }
 
-[[gnu::hot]] bool splice_pipe::resident(std::uint64_t n) {
+bool splice_pipe::measure_residency(std::uint64_t n) {
   const auto off = static_cast<std::uint64_t>(src_.offset);
-  if (resident_fd_ == src_.fd && off >= resident_from_ && off + n <= resident_until_) return true;
   resident_fd_ = -1;
   // Look ahead a window (clipped at the known size) so small pulls share one call.
   std::uint64_t len = std::max<std::uint64_t>(n, opts_.residency_window);
@@ -654,9 +656,10 @@ void splice_pipe::write_step() {
     counters_.sendfile_transfers += (used_paths_ >> 1) & 1u;
     counters_.read_send_transfers += (used_paths_ >> 2) & 1u;
   }
-  // A pipe is reused only when it is known empty and nothing failed while it was in use.
-  pool_.release(pipe_, !ec && held_ == 0);
-  pipe_ = {};
+  if (pipe_) {  // reused only when known empty and nothing failed while it was in use
+    pool_.release(pipe_, !ec && held_ == 0);
+    pipe_ = {};
+  }
   held_ = 0;
   busy_ = false;
   on_complete(ec, moved_);

@@ -158,7 +158,14 @@ class splice_pipe {
              bool sendfile_if_resident);
   void next();
   void submit_pair(std::size_t n, unsigned flags);
-  bool resident(std::uint64_t n);
+  /// The `n` bytes at the source offset are in the page cache: within the window the last
+  /// cachestat found resident, or measure_residency() says so.
+  bool resident(std::uint64_t n) {
+    const auto off = static_cast<std::uint64_t>(src_.offset);
+    if (resident_fd_ == src_.fd && off >= resident_from_ && off + n <= resident_until_) return true;
+    return measure_residency(n);
+  }
+  bool measure_residency(std::uint64_t n);
   void pump_inline(bool allow_sendfile);
   bool pull_inline(bool& ended_once);
   void sendfile_pump(bool check_residency);

@@ -357,6 +357,12 @@ void transmit_op::cancel() {
   if (n == 0) return;
   sent_ += n;
   progress_pending_ = true;  // stamped before the next wait (stamp_progress), not per segment
+  if (n >= chain_.size()) {  // the rest went out (most messages): drop it in one go
+    for (const fs::segment& s : chain_.segments())
+      on_released(s);
+    chain_.clear();
+    return;
+  }
   while (n > 0 && !chain_.empty()) {
     const std::uint64_t s = fs::segment_size(chain_.front());
     if (s > n) {
