@@ -119,9 +119,10 @@ splice_pipe::~splice_pipe() {
 [[gnu::hot]] void splice_pipe::start_now(endpoint src, endpoint dst, std::uint64_t length,
                                          bool more_after, bool sendfile_if_resident) {
   setup(src, dst, length, more_after, sendfile_if_resident);
-  // What next() would reach through pump_inline() for a fresh transfer (nothing held,
-  // nothing cancelled), without the two hops.
+  // What next() would reach for a fresh transfer (nothing held, nothing cancelled), without
+  // the hops: inline_ok_ is only set for the splice path, sendfile_ok_ only with inline_ok_.
   if (sendfile_ok_) return sendfile_pump(true);
+  if (inline_ok_) return pump_inline(false);
   next();
 }
 
