@@ -423,7 +423,7 @@ void splice_pipe::yield() {
   held_ -= n;
   moved_ += n;
   counters_.splice_bytes += n;
-  used_paths_ |= 1u << static_cast<unsigned>(transfer_path::splice);
+  mark_used(transfer_path::splice);
   if (dst_.is_file()) dst_.offset += static_cast<std::int64_t>(n);
   unreported_ += n;
 }
@@ -557,7 +557,7 @@ void splice_pipe::fall_back(transfer_path to) {
     left_ -= moved;
     moved_ += moved;
     counters_.sendfile_bytes += moved;
-    used_paths_ |= 1u << static_cast<unsigned>(transfer_path::sendfile);
+    mark_used(transfer_path::sendfile);
     unreported_ += moved;
     if (left_ == 0) return finish(no_error());
     // Short: the socket is full, wait for room (an immediate retry would answer EAGAIN).
@@ -613,7 +613,7 @@ void splice_pipe::write_done(int result) {
   buffer_sent_ += static_cast<std::size_t>(n);
   moved_ += n;
   counters_.read_send_bytes += n;
-  used_paths_ |= 1u << static_cast<unsigned>(transfer_path::read_send);
+  mark_used(transfer_path::read_send);
   if (dst_.is_file()) dst_.offset += result;
   on_progress(n);
   if (buffer_sent_ == buffer_fill_) buffer_fill_ = buffer_sent_ = 0;
@@ -653,9 +653,9 @@ void splice_pipe::write_step() {
 [[gnu::hot]] void splice_pipe::finish(std::error_code ec) {
   unreported_ = 0;  // on_complete carries them (moved()): no progress report of its own
   if (used_paths_ != 0) {
-    counters_.splice_transfers += used_paths_ & 1u;
-    counters_.sendfile_transfers += (used_paths_ >> 1) & 1u;
-    counters_.read_send_transfers += (used_paths_ >> 2) & 1u;
+    counters_.splice_transfers += used(transfer_path::splice);
+    counters_.sendfile_transfers += used(transfer_path::sendfile);
+    counters_.read_send_transfers += used(transfer_path::read_send);
   }
   if (pipe_) {  // reused only when known empty and nothing failed while it was in use
     pool_.release(pipe_, !ec && held_ == 0);

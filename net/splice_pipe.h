@@ -189,6 +189,11 @@ class splice_pipe {
     return held_ > 0 || (src_.is_file() && left_ > 0) || more_after_;
   }
   static void run_kick(runtime::task_node* t, bool invoke);
+  /// Bytes moved by path `p` in this transfer (counted per path at finish()).
+  void mark_used(transfer_path p) noexcept { used_paths_ |= 1u << static_cast<unsigned>(p); }
+  unsigned used(transfer_path p) const noexcept {
+    return (used_paths_ >> static_cast<unsigned>(p)) & 1u;
+  }
 
   runtime::context& ctx_;
   pipe_pool& pool_;
@@ -228,7 +233,7 @@ class splice_pipe {
   bool busy_ = false;
   bool cancelled_ = false;
   bool src_eof_ = false;
-  std::uint8_t used_paths_ = 0;  // bit (1 << transfer_path) per path that moved bytes this transfer
+  std::uint8_t used_paths_ = 0;  // mark_used(): a bit per path that moved bytes this transfer
   transfer_path path_ = transfer_path::splice;
   splice_counters counters_;
 };
