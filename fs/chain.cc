@@ -1,4 +1,6 @@
 #include <algorithm>
+#include <type_traits>
+#include <utility>
 
 #include <pagewire/fs/chain.h>
 
@@ -70,6 +72,21 @@ chain& chain::operator=(const chain& o) {
   segs_.push_back(std::move(s));
 }
 
+template <class Piece>
+[[gnu::hot]] void chain::push_back_piece(Piece&& p) {
+  using kind = std::decay_t<Piece>;
+  const std::uint64_t n = p.size();
+  if (n == 0) return;
+  size_ += n;
+  if (segment_count() > 0) {
+    kind* last = std::get_if<kind>(&segs_.back());
+    if (last && last->merge(p)) return;
+  }
+  if constexpr (std::is_same_v<kind, file_range>) ++file_segments_;
+  if (segs_.capacity() == 0) segs_.reserve(4);  // a first allocation with room to grow
+  segs_.emplace_back(std::forward<Piece>(p));
+}
+
 [[gnu::hot]] void chain::push_front_merged(segment s) {
   std::uint64_t n = segment_size(s);
   if (n == 0) return;
@@ -87,10 +104,10 @@ chain& chain::operator=(const chain& o) {
 }
 
 [[gnu::hot]] void chain::append(slice s) {
-  push_back_merged(segment(std::move(s)));
+  push_back_piece(std::move(s));
 }
 [[gnu::hot]] void chain::append(file_range r) {
-  push_back_merged(segment(std::move(r)));
+  push_back_piece(std::move(r));
 }
 [[gnu::hot]] void chain::append(segment s) {
   push_back_merged(std::move(s));

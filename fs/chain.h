@@ -139,6 +139,10 @@ class chain {
  private:
   void pop_front() noexcept;
   void push_back_merged(segment s);
+  /// push_back_merged for a piece of known kind (slice or file_range): the segment is built
+  /// once, in place.
+  template <class Piece>
+  void push_back_piece(Piece&& p);
   void push_front_merged(segment s);
 
   std::vector<segment> segs_;  // live segments are [head_, end)
