@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <type_traits>
 #include <utility>
+#include <variant>
 
 #include <pagewire/fs/chain.h>
 
@@ -62,16 +63,6 @@ chain& chain::operator=(const chain& o) {
   return *this;
 }
 
-[[gnu::hot]] void chain::push_back_merged(segment s) {
-  std::uint64_t n = segment_size(s);
-  if (n == 0) return;
-  size_ += n;
-  if (segment_count() > 0 && merge_into(segs_.back(), s)) return;
-  if (!is_memory(s)) ++file_segments_;
-  if (segs_.capacity() == 0) segs_.reserve(4);  // a first allocation with room to grow
-  segs_.push_back(std::move(s));
-}
-
 template <class Piece>
 [[gnu::hot]] void chain::push_back_piece(Piece&& p) {
   using kind = std::decay_t<Piece>;
@@ -85,6 +76,10 @@ template <class Piece>
   if constexpr (std::is_same_v<kind, file_range>) ++file_segments_;
   if (segs_.capacity() == 0) segs_.reserve(4);  // a first allocation with room to grow
   segs_.emplace_back(std::forward<Piece>(p));
+}
+
+[[gnu::hot]] void chain::push_back_merged(segment s) {
+  std::visit([this](auto&& piece) { push_back_piece(std::move(piece)); }, std::move(s));
 }
 
 [[gnu::hot]] void chain::push_front_merged(segment s) {

@@ -138,11 +138,11 @@ class chain {
 
  private:
   void pop_front() noexcept;
-  void push_back_merged(segment s);
-  /// push_back_merged for a piece of known kind (slice or file_range): the segment is built
-  /// once, in place.
+  /// Appends a piece of known kind (slice or file_range), merged with the last segment when
+  /// adjacent; the segment is built once, in place. push_back_merged dispatches a segment here.
   template <class Piece>
   void push_back_piece(Piece&& p);
+  void push_back_merged(segment s);
   void push_front_merged(segment s);
 
   std::vector<segment> segs_;  // live segments are [head_, end)
