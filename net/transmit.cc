@@ -8,15 +8,9 @@
 #include <pagewire/runtime/sys_error.h>
 
 namespace pagewire::net {
-namespace {
 
-// The send-progress clock: coarse (at most a tick early; send timeouts are seconds), read once
-// per wait, not per message.
-transmit_op::clock::time_point progress_now() noexcept {
-  return runtime::coarse_now();
-}
-
-}  // namespace
+// The send-progress clock is runtime::coarse_now() (at most a tick early; send timeouts are
+// seconds), read once per wait, not per message.
 
 transmit_stats& transmit_stats::operator+=(const transmit_stats& o) noexcept {
   for (std::size_t i = 0; i < kSendPaths; ++i) {
@@ -82,7 +76,7 @@ struct transmit_op::file_child final : splice_pipe {
   }
   // splice_pipe reports once per run of inline steps, so this reads the clock once per run.
   void on_progress(std::uint64_t) override {
-    owner.last_progress_ = progress_now();
+    owner.last_progress_ = runtime::coarse_now();
     owner.progress_pending_ = false;
   }
   transmit_op& owner;
@@ -134,7 +128,7 @@ void transmit_op::yield() {
 [[gnu::hot]] void transmit_op::stamp_progress() noexcept {
   if (!progress_pending_) return;
   progress_pending_ = false;
-  last_progress_ = progress_now();
+  last_progress_ = runtime::coarse_now();
 }
 
 transmit_stats transmit_op::stats() const noexcept {
@@ -154,7 +148,7 @@ transmit_stats transmit_op::stats() const noexcept {
 }
 
 transmit_op::clock::time_point transmit_op::last_progress() const noexcept {
-  return last_progress_ == clock::time_point::min() ? progress_now() : last_progress_;
+  return last_progress_ == clock::time_point::min() ? runtime::coarse_now() : last_progress_;
 }
 
 [[gnu::hot]] std::uint64_t transmit_op::sent() const noexcept {
