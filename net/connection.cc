@@ -78,6 +78,10 @@ connection::connection(runtime::context& ctx, int fd, const options& opts, pipe_
     const int one = 1;
     ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   }
+  if (opts.notsent_lowat != 0) {  // the same: a non-TCP socket has no send queue to bound
+    const int lowat = static_cast<int>(opts.notsent_lowat);
+    ::setsockopt(fd_, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof lowat);
+  }
 }
 
 connection::~connection() {

@@ -171,8 +171,9 @@ struct connection_stats {
 class connection : private buffer_waiter {
  public:
   /// Takes ownership of `fd` (a connected stream socket; made O_NONBLOCK here so every
-  /// fallback waits for readiness instead of blocking the loop, and TCP_NODELAY when
-  /// opts.tcp_nodelay and the socket is TCP). `ring` may be null.
+  /// fallback waits for readiness instead of blocking the loop; TCP_NODELAY when
+  /// opts.tcp_nodelay and TCP_NOTSENT_LOWAT when opts.notsent_lowat, if the socket is TCP).
+  /// `ring` may be null.
   connection(runtime::context& ctx, int fd, const options& opts, pipe_pool& pipes,
              recv_buffer_ring* ring);
   connection(const connection&) = delete;

@@ -14,6 +14,7 @@ std::error_code options::validate() const noexcept {
       file_range_path != file_path::sendfile) {
     return bad;
   }
+  if (notsent_lowat > static_cast<std::size_t>(INT_MAX)) return bad;
   if (recv_buffers == 0 || recv_buffers > 32768 || (recv_buffers & (recv_buffers - 1)) != 0) {
     return bad;
   }

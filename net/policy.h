@@ -76,6 +76,15 @@ struct options {
   /// responses under wrk on loopback: 2,100 -> 3,000-5,000 requests/s and 410 -> 150-290 µs
   /// of server CPU per request (net/README.md). false: the socket keeps the kernel default.
   bool tcp_nodelay = true;
+  /// Nonzero: connection sets TCP_NOTSENT_LOWAT to this many bytes on a TCP socket it takes.
+  /// The socket then holds at most about this much data that TCP has not sent yet: a send
+  /// takes what fits and returns short, and the socket turns writable again once its unsent
+  /// bytes fall below the mark. transmit's wait for room then sends the rest from the
+  /// application's thread, where without a mark the kernel sends queued bytes from the
+  /// thread that receives the peer's ACKs. It also bounds the kernel memory (or the file
+  /// pages) a slow client pins. 0: the kernel's default (net.ipv4.tcp_notsent_lowat,
+  /// unlimited unless set). At most INT_MAX.
+  std::size_t notsent_lowat = 0;
 
   // ---- receive ----------------------------------------------------------------------------
   /// Buffers in a provided-buffer ring (a power of two, <= 32768).

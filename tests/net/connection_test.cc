@@ -145,6 +145,68 @@ TEST_P(connection_backends, takes_a_unix_socket_where_tcp_nodelay_does_not_apply
   ::close(sv[1]);
 }
 
+namespace {
+int notsent_lowat_of(int fd) {
+  int v = -1;
+  socklen_t len = sizeof v;
+  return ::getsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &v, &len) == 0 ? v : -1;
+}
+}  // namespace
+
+TEST_P(connection_backends, sets_tcp_notsent_lowat_only_when_asked) {
+  fixture f(GetParam());
+  tcp_pair dflt = make_pair();
+  tcp_pair set = make_pair();
+  connection c_dflt(f.ctx, std::exchange(dflt.a, -1), f.opts, f.pipes, f.ring.get());
+  EXPECT_EQ(notsent_lowat_of(c_dflt.fd()), 0);  // 0: the socket follows the sysctl
+  options lowat = f.opts;
+  lowat.notsent_lowat = 16384;
+  ASSERT_FALSE(lowat.validate());
+  connection c_set(f.ctx, std::exchange(set.a, -1), lowat, f.pipes, f.ring.get());
+  EXPECT_EQ(notsent_lowat_of(c_set.fd()), 16384);
+  f.close(c_dflt);
+  f.close(c_set);
+  lowat.notsent_lowat = std::size_t{1} << 31;
+  EXPECT_EQ(lowat.validate(), std::errc::invalid_argument);
+}
+
+// The mark makes the socket take a few KiB per call and wake transmit again and again: a
+// head, a range under sendfile_below_bytes (sendfile) and one above it (the pipe) still
+// arrive whole and in order.
+TEST_P(connection_backends, sends_every_byte_of_a_message_under_a_small_notsent_lowat) {
+  fixture f(GetParam());
+  f.opts.notsent_lowat = 4096;
+  const auto data = random_bytes(4 << 20, 24);
+  const int fd = make_file(data);
+  std::error_code oec;
+  auto file = fs::file::adopt(fd, oec);
+  ASSERT_FALSE(oec);
+  static constexpr char kHead[] = "HTTP/1.1 200 OK\r\n\r\n";
+  constexpr std::size_t kHeadLen = sizeof kHead - 1;
+  constexpr std::uint64_t kSmall = 64 << 10;
+  tcp_pair p = make_pair();  // a reader that keeps up: the mark, not the window, cuts sends
+  connection c(f.ctx, std::exchange(p.a, -1), f.opts, f.pipes, f.ring.get());
+  ASSERT_EQ(notsent_lowat_of(c.fd()), 4096);
+  sink s(p.b);
+  fs::chain m;
+  m.append(fs::slice::from_static(kHead, kHeadLen));
+  m.append(fs::file_range(file, 0, kSmall));
+  m.append(fs::file_range(file, kSmall, data.size() - kSmall));
+  bool sent = false;
+  c.async_send(std::move(m), [&](std::error_code ec, std::uint64_t n) {
+    EXPECT_FALSE(ec) << ec.message();
+    EXPECT_EQ(n, kHeadLen + data.size());
+    sent = true;
+  });
+  ASSERT_TRUE(run_until(f.ctx, [&] { return sent; }));
+  f.close(c);
+  sha256 h;
+  h.update(kHead, kHeadLen);
+  h.update(data.data(), data.size());
+  EXPECT_EQ(s.bytes(), kHeadLen + data.size());
+  EXPECT_EQ(s.hash(), h.final());
+}
+
 TEST_P(connection_backends, header_timeout_fails_a_receive_that_sees_no_byte) {
   fixture f(GetParam());
   f.opts.header_timeout = 50ms;
