@@ -15,7 +15,7 @@ constexpr std::string_view kUsage =
     "                       [--access-log FILE|-] [--cache-mb N] [--stats] [--list-dirs]\n"
     "                       [--header-timeout-ms N] [--idle-timeout-ms N] [--send-timeout-ms N]\n"
     "                       [--shutdown-timeout-ms N] [--max-connections N] [--busy-poll-us N]\n"
-    "                       [--user NAME[:GROUP]] [--help]\n"
+    "                       [--notsent-lowat BYTES] [--user NAME[:GROUP]] [--help]\n"
     "A static HTTP/1.1 file server on pagewire. Defaults: --root "
     "bazel-bin/apps/demo/demo_root,\n"
     "--listen 127.0.0.1:8080, --threads = cores, timeouts 10000/60000/30000/10000 ms.\n"
@@ -24,6 +24,9 @@ constexpr std::string_view kUsage =
     "0 keeps none between requests.\n"
     "--busy-poll-us N (default 0: off): each thread polls its ring for up to N us before\n"
     "sleeping; a thread under load then keeps its core busy. For threads that own a core.\n"
+    "--notsent-lowat BYTES (default 16384; 0: the kernel's default): TCP_NOTSENT_LOWAT of\n"
+    "each connection, the most response bytes its socket holds unsent. The thread sends the\n"
+    "rest as the client takes it, where the kernel would send it as the client's ACKs come in.\n"
     "--user NAME[:GROUP] (started as root): once the port, the certificate and the log are\n"
     "open, run as NAME (its groups, or GROUP alone). The root folder, and for SIGHUP the\n"
     "certificate files and the access log's folder, must then be readable by NAME.\n"
@@ -135,6 +138,9 @@ bool apply_valued(std::string_view name, std::string_view v, server_options& o,
     ok = parse_number<std::uint32_t>(v, 0, 1'000'000, us);
     o.busy_poll = std::chrono::microseconds(us);
     expect = "microseconds in 0..1000000";
+  } else if (name == "--notsent-lowat") {
+    ok = parse_number<std::size_t>(v, 0, std::size_t{1} << 30, o.notsent_lowat);
+    expect = "a number of bytes in 0..1073741824";
   } else if (name == "--user") {
     o.user = std::string(v);
     return true;  // resolve_account() says what is wrong with it
@@ -161,6 +167,7 @@ bool is_valued(std::string_view name) {
                                                  "--shutdown-timeout-ms",
                                                  "--max-connections",
                                                  "--busy-poll-us",
+                                                 "--notsent-lowat",
                                                  "--user"};
   for (auto n : kValued)
     if (n == name) return true;

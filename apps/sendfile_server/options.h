@@ -36,6 +36,7 @@ struct server_options {
   std::chrono::milliseconds shutdown_timeout{10'000};  // --shutdown-timeout-ms
   std::size_t max_connections = 10'000;                // --max-connections (per thread)
   std::chrono::microseconds busy_poll{0};  // --busy-poll-us: runtime::context_options::busy_poll
+  std::size_t notsent_lowat = 16 * 1024;   // --notsent-lowat: net::options::notsent_lowat
   std::string user;                        // --user NAME[:GROUP]
   std::optional<account> run_as;           // --user, looked up by validate_options
   bool help = false;                       // --help

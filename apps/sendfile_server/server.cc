@@ -52,6 +52,7 @@ server::server(server_options options) : options_(std::move(options)) {
   config_.net.header_timeout = options_.header_timeout;
   config_.net.idle_timeout = options_.idle_timeout;
   config_.net.send_timeout = options_.send_timeout;
+  config_.net.notsent_lowat = options_.notsent_lowat;
   config_.stats_json = [this](std::string& out) { render_stats(out); };
 }
 

@@ -2,7 +2,7 @@
 certificate gives one line on stderr and a non-zero exit before anything is served, and
 so does a port another server listens on;
 --help prints the usage and exits 0; SIGINT and SIGTERM stop it with status 0;
---busy-poll-us reaches the threads' rings.
+--busy-poll-us reaches the threads' rings; --notsent-lowat, off or tiny, loses no byte.
 
 Usage: options_test.py SENDFILE_SERVER_BINARY"""
 
@@ -89,6 +89,11 @@ class BadOptions(unittest.TestCase):
         self.check_rejected(["--root", self.root, "--busy-poll-us", "1000001"], "--busy-poll-us")
         self.check_rejected(["--root", self.root, "--busy-poll-us", "-1"], "--busy-poll-us")
 
+    def test_notsent_lowat_out_of_range(self):
+        self.check_rejected(["--root", self.root, "--notsent-lowat", "-1"], "--notsent-lowat")
+        self.check_rejected(["--root", self.root, "--notsent-lowat", "1073741825"],
+                            "--notsent-lowat")
+
     def test_port_another_reuseport_listener_holds(self):
         # Without the exclusivity check the kernel lets a second SO_REUSEPORT listener of the
         # same user join, and the two would split the connections.
@@ -131,6 +136,18 @@ class GoodOptions(unittest.TestCase):
             self.assertGreater(polled["wakeups"] + polled["idle"], 0)
         polled, _ = served_with()
         self.assertEqual(polled, {"us": 0, "wakeups": 0, "idle": 0})
+
+    def test_notsent_lowat_off_or_tiny_still_sends_every_byte(self):
+        # 0 leaves the kernel's unbounded default; 4096 makes the socket take a few KiB per
+        # call, so the body goes out over many wake-ups of the thread.
+        root, digests = lib.make_root({"big.bin": 3 * 1024 * 1024 + 5})
+        for lowat in ("0", "4096"):
+            with lib.Server(root, "--notsent-lowat", lowat) as srv:
+                for _ in range(2):
+                    r = lib.get(srv.port, "/big.bin")
+                    self.assertEqual(r.status, 200)
+                    self.assertEqual(lib.sha256(r.body), digests["big.bin"], lowat)
+                self.assertEqual(srv.stop(), 0, srv.stderr())
 
     def test_ipv6_listener_takes_both_families(self):
         root, digests = lib.make_root({"a.bin": 70_000})
