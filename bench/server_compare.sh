@@ -196,6 +196,9 @@ fi
   echo "pages, nginx and pagewire) from memory, while a copying server (Asio) hands it pages its"
   echo "write has just filled, still in cache. For files larger than the cache (64m.bin) that"
   echo "moves the cost of a cold read from the server's core to wrk's; a NIC would read them by DMA."
+  echo "pagewire caps each socket's unsent bytes (TCP_NOTSENT_LOWAT, 16 KiB) and sends the rest"
+  echo "from its own core; nginx and Asio leave it to the kernel, which sends part of a large body"
+  echo "from wrk's core as wrk's ACKs arrive: that part is missing from their CPU µs/req."
   echo "Spread (min-max req/s, pagewire nginx [asio]):"
   echo
   sed 's/^/    /' "$spreads"
