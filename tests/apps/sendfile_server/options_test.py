@@ -2,15 +2,18 @@
 certificate gives one line on stderr and a non-zero exit before anything is served, and
 so does a port another server listens on;
 --help prints the usage and exits 0; SIGINT and SIGTERM stop it with status 0;
---busy-poll-us reaches the threads' rings; --notsent-lowat, off or tiny, loses no byte.
+--busy-poll-us reaches the threads' rings; --notsent-lowat caps the unsent bytes a stalled client leaves
+in the server's socket, and, off or tiny, loses no byte.
 
 Usage: options_test.py SENDFILE_SERVER_BINARY"""
 
 import json
 import os
+import re
 import signal
 import socket
 import tempfile
+import time
 import unittest
 
 import server_testlib as lib
@@ -148,6 +151,37 @@ class GoodOptions(unittest.TestCase):
                     self.assertEqual(r.status, 200)
                     self.assertEqual(lib.sha256(r.body), digests["big.bin"], lowat)
                 self.assertEqual(srv.stop(), 0, srv.stderr())
+
+    def test_notsent_lowat_caps_what_a_stalled_client_leaves_unsent(self):
+        # The server's side of the connection, read with ss(8) (iproute2): the unsent bytes
+        # its socket holds once the client, reading nothing, has stopped the transfer. With
+        # the default 16 KiB mark a send stops once the mark is passed (by at most one 64 KiB
+        # loopback segment); with 0 the kernel fills the send buffer (about 3 MB here).
+        root, _ = lib.make_root({"big.bin": 32 * 1024 * 1024})
+
+        def unsent(port):
+            out = lib.run(["ss", "-tnHi", "state", "established", f"( sport = :{port} )"],
+                          timeout=10).stdout
+            found = re.search(rb"notsent:(\d+)", out)
+            return int(found.group(1)) if found else 0
+
+        def settled_unsent_with(*args):
+            with lib.Server(root, *args) as srv:
+                with lib.connect(srv.port, rcvbuf=4096) as c:
+                    c.sendall(b"GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n")
+                    last, same = -1, 0
+                    deadline = time.monotonic() + 5
+                    while same < 3 and time.monotonic() < deadline:
+                        time.sleep(0.1)
+                        now = unsent(srv.port)
+                        same = same + 1 if now == last and now > 0 else 0
+                        last = now
+            return last
+
+        capped = settled_unsent_with()
+        self.assertGreaterEqual(capped, 16384)
+        self.assertLessEqual(capped, 16384 + 65536)
+        self.assertGreater(settled_unsent_with("--notsent-lowat", "0"), 4 * (16384 + 65536))
 
     def test_ipv6_listener_takes_both_families(self):
         root, digests = lib.make_root({"a.bin": 70_000})
