@@ -101,10 +101,17 @@ TEST_P(connection_backends, receives_every_byte_as_views_until_end_of_stream) {
 }
 
 namespace {
-int nodelay_of(int fd) {
+/// An IPPROTO_TCP option's value on `fd`, or -1 when getsockopt fails.
+int tcp_option_of(int fd, int option) {
   int v = -1;
   socklen_t len = sizeof v;
-  return ::getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, &len) == 0 ? v : -1;
+  return ::getsockopt(fd, IPPROTO_TCP, option, &v, &len) == 0 ? v : -1;
+}
+int nodelay_of(int fd) {
+  return tcp_option_of(fd, TCP_NODELAY);
+}
+int notsent_lowat_of(int fd) {
+  return tcp_option_of(fd, TCP_NOTSENT_LOWAT);
 }
 }  // namespace
 
@@ -144,14 +151,6 @@ TEST_P(connection_backends, takes_a_unix_socket_where_tcp_nodelay_does_not_apply
   f.close(c);
   ::close(sv[1]);
 }
-
-namespace {
-int notsent_lowat_of(int fd) {
-  int v = -1;
-  socklen_t len = sizeof v;
-  return ::getsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &v, &len) == 0 ? v : -1;
-}
-}  // namespace
 
 TEST_P(connection_backends, sets_tcp_notsent_lowat_only_when_asked) {
   fixture f(GetParam());
