@@ -112,20 +112,31 @@ cpu_ns() {
   echo "$total"
 }
 
-# rps PORT FILE [SCHEME] -> "requests/s server-CPU-µs-per-request"
+# Busy time of wrk's core so far, in clock ticks (/proc/stat: user, nice, system, irq,
+# softirq, steal). It counts what the kernel does there for the server too: delivering the
+# server's segments when wrk's ACKs release them, and waking the server's thread.
+HZ=$(getconf CLK_TCK)
+load_cpu_ticks() {
+  awk -v c="cpu$LOAD_CPU" '$1 == c { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat
+}
+
+# rps PORT FILE [SCHEME] -> "requests/s server-CPU-µs-per-request wrk-core-µs-per-request"
 rps() {
-  local out before after
+  local out before after load_before load_after
   before=$(cpu_ns "$1")
+  load_before=$(load_cpu_ticks)
   out=$(taskset -c "$LOAD_CPU" wrk -t1 -c"$(conns "$2")" -d"${DURATION}s" \
     "${3:-http}://127.0.0.1:$1/$2" 2>&1)
+  load_after=$(load_cpu_ticks)
   after=$(cpu_ns "$1")
   # A server answering errors is fast at it: its requests/s would mean nothing. (This runs
   # in a subshell: the table loop checks for the file after each file's measurement.)
   if grep -q "Non-2xx" <<<"$out"; then
     { echo "server_compare: non-2xx responses from port $1 for $2:"; echo "$out"; } >>"$tmp/failed"
   fi
-  awk -v ns=$((after - before)) '/requests in/ {n = $1} /Requests\/sec/ {r = $2}
-    END { printf "%s %.1f\n", r, (n > 0 ? ns / n / 1000 : 0) }' <<<"$out"
+  awk -v ns=$((after - before)) -v ticks=$((load_after - load_before)) -v hz="$HZ" \
+    '/requests in/ {n = $1} /Requests\/sec/ {r = $2}
+    END { printf "%s %.1f %.1f\n", r, (n > 0 ? ns / n / 1000 : 0), (n > 0 ? ticks * 1e6 / hz / n : 0) }' <<<"$out"
 }
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "n/a" }'; }
@@ -135,29 +146,32 @@ median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR] = $1} END { if (NR == 0)
 # measure FILE SCHEME PORT...: ROUNDS wrk runs per server, taking turns (round r starts
 # with server r mod N) so a slow spell on the machine spreads over all of them; prints
 # each server's median requests/s, in the order given, then each server's median CPU
-# µs per request, and "min-max" spreads of requests/s on fd 3.
+# µs per request, then the median µs of wrk's core per request, and "min-max" spreads of
+# requests/s on fd 3.
 measure() {
   local f=$1 scheme=$2
   shift 2
   local ports=("$@") n=$#
-  local -a runs cpus
-  local rate cpu
+  local -a runs cpus loads
+  local rate cpu load
   for p in "${ports[@]}"; do curl -sk -o /dev/null "$scheme://127.0.0.1:$p/$f"; done
   for ((r = 0; r < ROUNDS; r++)); do
     for ((i = 0; i < n; i++)); do
       local k=$(((i + r) % n))
-      read -r rate cpu < <(rps "${ports[k]}" "$f" "$scheme")
+      read -r rate cpu load < <(rps "${ports[k]}" "$f" "$scheme")
       runs[k]="${runs[k]:-} $rate"
       cpus[k]="${cpus[k]:-} $cpu"
+      loads[k]="${loads[k]:-} $load"
     done
   done
-  local out=() cpu_out=() spread=()
+  local out=() cpu_out=() load_out=() spread=()
   for ((i = 0; i < n; i++)); do
     out+=("$(median <<<"${runs[i]}")")
     cpu_out+=("$(median <<<"${cpus[i]}")")
+    load_out+=("$(median <<<"${loads[i]}")")
     spread+=("$(tr ' ' '\n' <<<"${runs[i]}" | grep . | sort -g | sed -n '1p;$p' | paste -sd- -)")
   done
-  echo "${out[*]} ${cpu_out[*]}"
+  echo "${out[*]} ${cpu_out[*]} ${load_out[*]}"
   echo "$f $scheme: ${spread[*]}" >&3
 }
 
@@ -167,17 +181,17 @@ cpu_ratio() { ratio "$2" "$1"; }
 mkdir -p "$(dirname "$OUT")"
 spreads=$tmp/spreads
 {
-  echo "| file | pagewire req/s | nginx req/s | asio req/s | pagewire/nginx | pagewire/asio | CPU µs/req pagewire / nginx / asio | CPU/req nginx/pagewire | CPU/req asio/pagewire |"
-  echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+  echo "| file | pagewire req/s | nginx req/s | asio req/s | pagewire/nginx | pagewire/asio | CPU µs/req pagewire / nginx / asio | CPU/req nginx/pagewire | CPU/req asio/pagewire | wrk's core µs/req pagewire / nginx / asio |"
+  echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
   for f in 1k.bin 64k.bin 1m.bin 64m.bin; do
-    read -r pw ng as cpw cng cas < <(measure "$f" http "$PORT_PW" "$PORT_NGINX" "$PORT_ASIO" 3>>"$spreads")
+    read -r pw ng as cpw cng cas lpw lng las < <(measure "$f" http "$PORT_PW" "$PORT_NGINX" "$PORT_ASIO" 3>>"$spreads")
     [[ -e $tmp/failed ]] && exit 1
-    echo "| $f | $pw | $ng | $as | $(ratio "$pw" "$ng") | $(ratio "$pw" "$as") | $cpw / $cng / $cas | $(cpu_ratio "$cpw" "$cng") | $(cpu_ratio "$cpw" "$cas") |"
+    echo "| $f | $pw | $ng | $as | $(ratio "$pw" "$ng") | $(ratio "$pw" "$as") | $cpw / $cng / $cas | $(cpu_ratio "$cpw" "$cng") | $(cpu_ratio "$cpw" "$cas") | $lpw / $lng / $las |"
   done
   for f in 1k.bin 1m.bin; do  # HTTPS (TLS 1.3 on both sides)
-    read -r pw ng cpw cng < <(measure "$f" https "$PORT_PW_TLS" "$PORT_NGINX_TLS" 3>>"$spreads")
+    read -r pw ng cpw cng lpw lng < <(measure "$f" https "$PORT_PW_TLS" "$PORT_NGINX_TLS" 3>>"$spreads")
     [[ -e $tmp/failed ]] && exit 1
-    echo "| $f (https) | $pw | $ng | n/a | $(ratio "$pw" "$ng") | n/a | $cpw / $cng / n/a | $(cpu_ratio "$cpw" "$cng") | n/a |"
+    echo "| $f (https) | $pw | $ng | n/a | $(ratio "$pw" "$ng") | n/a | $cpw / $cng / n/a | $(cpu_ratio "$cpw" "$cng") | n/a | $lpw / $lng / n/a |"
   done
 } | tee "$OUT"
 if [[ -e $tmp/failed ]]; then
@@ -192,13 +206,16 @@ fi
   echo "CPU µs/req: the server's CPU time (all its threads and child processes, user and"
   echo "kernel, from /proc/*/task/*/schedstat) over the requests wrk completed; a server that"
   echo "saturates wrk's core cannot show its speed in requests/s, and shows it here."
+  echo "wrk's core µs/req: busy time of CPU $LOAD_CPU (/proc/stat, in ${HZ} Hz ticks: user, system,"
+  echo "irq, softirq) over the requests: wrk, and the kernel work the server leaves on that core."
   echo "Loopback and large files: wrk's own copy reads what a zero-copy server sends (page-cache"
   echo "pages, nginx and pagewire) from memory, while a copying server (Asio) hands it pages its"
   echo "write has just filled, still in cache. For files larger than the cache (64m.bin) that"
   echo "moves the cost of a cold read from the server's core to wrk's; a NIC would read them by DMA."
   echo "pagewire caps each socket's unsent bytes (TCP_NOTSENT_LOWAT, 16 KiB) and sends the rest"
   echo "from its own core; nginx and Asio leave it to the kernel, which sends part of a large body"
-  echo "from wrk's core as wrk's ACKs arrive: that part is missing from their CPU µs/req."
+  echo "from wrk's core as wrk's ACKs arrive: that part is missing from their CPU µs/req and"
+  echo "counted in wrk's core µs/req."
   echo "Spread (min-max req/s, pagewire nginx [asio]):"
   echo
   sed 's/^/    /' "$spreads"
