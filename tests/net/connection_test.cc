@@ -189,20 +189,23 @@ TEST_P(connection_backends, sends_every_byte_of_a_message_under_a_small_notsent_
   sink s(p.b);
   fs::chain m;
   m.append(fs::slice::from_static(kHead, kHeadLen));
-  m.append(fs::file_range(file, 0, kSmall));
-  m.append(fs::file_range(file, kSmall, data.size() - kSmall));
+  m.append(fs::file_range(file, kSmall, kSmall));  // not adjacent to the next: no merge
+  m.append(fs::file_range(file, 0, data.size()));
+  ASSERT_EQ(m.segment_count(), 3u);
+  const std::uint64_t total = kHeadLen + kSmall + data.size();
   bool sent = false;
   c.async_send(std::move(m), [&](std::error_code ec, std::uint64_t n) {
     EXPECT_FALSE(ec) << ec.message();
-    EXPECT_EQ(n, kHeadLen + data.size());
+    EXPECT_EQ(n, total);
     sent = true;
   });
   ASSERT_TRUE(run_until(f.ctx, [&] { return sent; }));
   f.close(c);
   sha256 h;
   h.update(kHead, kHeadLen);
+  h.update(data.data() + kSmall, kSmall);
   h.update(data.data(), data.size());
-  EXPECT_EQ(s.bytes(), kHeadLen + data.size());
+  EXPECT_EQ(s.bytes(), total);
   EXPECT_EQ(s.hash(), h.final());
 }
 
