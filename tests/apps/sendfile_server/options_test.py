@@ -2,8 +2,8 @@
 certificate gives one line on stderr and a non-zero exit before anything is served, and
 so does a port another server listens on;
 --help prints the usage and exits 0; SIGINT and SIGTERM stop it with status 0;
---busy-poll-us reaches the threads' rings; --notsent-lowat caps the unsent bytes a stalled client leaves
-in the server's socket, and, off or tiny, loses no byte.
+--busy-poll-us reaches the threads' rings; --notsent-lowat caps the unsent bytes a stalled
+client leaves in the server's socket, and, off or tiny, loses no byte.
 
 Usage: options_test.py SENDFILE_SERVER_BINARY"""
 
