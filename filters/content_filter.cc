@@ -55,11 +55,11 @@ void content_filter::start_write(write_request& r) {
 void content_filter::pump() {
   for (;;) {
     const std::size_t pending = wout_.pending();
-    if (pending >= options_.output_limit) return send_trip(wout_.take(), false);
+    if (pending >= options_.output_limit) return send_trip(wout_, false);
     std::size_t consumed = 0;
     bool finished = false;
     if (!in_.empty()) {
-      if (trip_in_ >= options_.piece_bytes) return send_trip(wout_.take(), false);
+      if (trip_in_ >= options_.piece_bytes) return send_trip(wout_, false);
       if (!fs::is_memory(in_.front())) {
         return read_file_front(cache_, options_.piece_bytes);  // pump() continues
       }
@@ -75,15 +75,14 @@ void content_filter::pump() {
       member_open_ = true;
       continue;
     }
-    if (more_)
-      return send_trip(wout_.take(), true);  // all input taken; output may lag until the end
+    if (more_) return send_trip(wout_, true);  // all input taken; output may lag until the end
     if (auto ec = enc_->encode({}, encoder::flush::end, wout_, options_.output_limit - pending,
                                consumed, finished)) {
       return abort_write(ec);
     }
     if (finished) {
       member_open_ = false;
-      return send_trip(wout_.take(), true);
+      return send_trip(wout_, true);
     }
   }
 }

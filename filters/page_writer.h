@@ -122,6 +122,13 @@ class page_writer {
     out_.clear();
     return c;
   }
+  /// Like take(), into `dst` (emptied first), whose storage the writer keeps for its next
+  /// output: passing the same chain every time allocates no chain storage once both grew.
+  void take_into(fs::chain& dst) {
+    flush_page();
+    dst.clear();
+    dst.swap(out_);
+  }
   fs::page_pool& pool() noexcept { return *pool_; }
 
  private:

@@ -22,13 +22,12 @@ void plain_transport::send_next() {
   if (queue_.empty()) return;
   sending_ = true;
   write_request* r = queue_.front();
-  fs::chain data = std::move(r->data);
-  r->data.clear();
-  conn_.async_send(std::move(data),
+  // The transmit takes r->data and leaves in it the storage of its previous message.
+  conn_.async_send(std::move(r->data),
                    [this, r, ctx = &context(), alive = std::weak_ptr<char>(alive_)](
                        std::error_code ec, std::uint64_t n) {
                      if (alive.expired()) return r->finish(*ctx, ec, n);
-                     queue_.pop_front();
+                     queue_.erase(queue_.begin());
                      sending_ = false;
                      r->finish(context(), ec, n);
                      send_next();

@@ -13,9 +13,9 @@
 /// Ownership: the connection and pool outlive the transport. Threading: the connection's
 /// loop thread. Errors: system_category from net; end of stream is filters::errc::eof.
 
-#include <deque>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <pagewire/filters/stream.h>
 #include <pagewire/fs/page_pool.h>
@@ -54,7 +54,9 @@ class plain_transport final : public stream {
 
   net::connection& conn_;
   fs::page_pool& pool_;
-  std::deque<write_request*> queue_;
+  // Writes in order: a layer's write and its own control records, a few at most (a vector,
+  // which keeps its storage, where a deque would allocate a block every so often).
+  std::vector<write_request*> queue_;
   bool sending_ = false;
   std::shared_ptr<char> alive_ = std::make_shared<char>();
 };

@@ -71,6 +71,18 @@ class write_request : public runtime::operation {
   /// The request's own SQE is a NOP: the transport submits it when its send is done.
   void prepare(io_uring_sqe* sqe) override { io_uring_prep_nop(sqe); }
 
+  /// Readies a completed request for the next write: `data` empty, `more`, `bytes` and `ec`
+  /// cleared. `data` keeps its storage; the layers hand theirs back through it (a layer swaps
+  /// its input chain with `data`, a transport gets its transmit's previous storage), so a
+  /// caller that reuses one request and swaps its message into `data` allocates no chain
+  /// storage per write once the chains have grown.
+  void reset() noexcept {
+    data.clear();
+    more = false;
+    bytes = 0;
+    ec = {};
+  }
+
   /// Called by the transport at the bottom when it is done with `data`.
   void finish(runtime::context& ctx, std::error_code e, std::uint64_t wire_bytes) {
     if (e && !ec) ec = e;

@@ -409,9 +409,9 @@ void tls_layer::pump() {
   for (;;) {
     if (out.pending() >= options_.piece_bytes + options_.piece_bytes / 8 ||
         trip_in_ >= options_.piece_bytes) {
-      return send_trip(out.take(), false);
+      return send_trip(out, false);
     }
-    if (in_.empty() && staged_off_ == staged_) return send_trip(out.take(), true);
+    if (in_.empty() && staged_off_ == staged_) return send_trip(out, true);
     if (staged_off_ == staged_ && !fs::is_memory(in_.front())) {
       return read_file_front(cache_, options_.piece_bytes);  // pump() continues
     }
@@ -439,7 +439,7 @@ void tls_layer::pump() {
     }
     trip_in_ += accepted;
     if (st == tls_engine::status::want_write) {
-      if (out.pending() > 0) return send_trip(out.take(), false);  // retry the same bytes after
+      if (out.pending() > 0) return send_trip(out, false);  // retry the same bytes after
       return abort_write(errc::pool_exhausted);
     }
     if (st != tls_engine::status::ok)

@@ -17,8 +17,8 @@ bool trip_layer::begin_write(write_request& r) {
     return false;
   }
   wreq_ = &r;
-  in_ = std::move(r.data);
-  r.data.clear();
+  in_.clear();
+  in_.swap(r.data);  // r.data gets in_'s storage: it carries this layer's output below
   in_total_ = in_.size();
   in_done_ = 0;
   trip_in_ = 0;
@@ -45,9 +45,9 @@ void trip_layer::on_file_pages(fs::detail::range_waiter* w, std::error_code ec, 
   self->pump();
 }
 
-void trip_layer::send_trip(fs::chain out, bool last) {
+void trip_layer::send_trip(page_writer& out, bool last) {
   last_trip_ = last;
-  wreq_->data = std::move(out);
+  out.take_into(wreq_->data);
   wreq_->more = last ? more_ : true;
   lower_->start_write(*wreq_);
 }

@@ -17,6 +17,7 @@
 #include <memory>
 #include <system_error>
 
+#include <pagewire/filters/page_writer.h>
 #include <pagewire/filters/stream.h>
 #include <pagewire/fs/chain.h>
 #include <pagewire/fs/page_cache.h>
@@ -37,9 +38,10 @@ class trip_layer : public layer {
   /// with errc::no_page_cache (no cache), the cache's error, or errc::truncated (the file
   /// holds fewer bytes than the range).
   void read_file_front(fs::page_cache* cache, std::uint64_t max);
-  /// Sends `out` below as the next trip of the write; `last`: the write's final trip (it
-  /// carries the write's own more flag, every other trip says more).
-  void send_trip(fs::chain out, bool last);
+  /// Sends what `out` produced below as the next trip of the write (taken into the request's
+  /// data, whose storage `out` keeps); `last`: the write's final trip (it carries the write's
+  /// own more flag, every other trip says more).
+  void send_trip(page_writer& out, bool last);
   /// Ends the write with `ec`: on_trip_done() runs with aborting_ set.
   void abort_write(std::error_code ec);
 

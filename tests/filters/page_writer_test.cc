@@ -1,6 +1,7 @@
 // page_writer: ensure() makes the next n bytes safe from a pool that runs dry, align()
 // leaves its gap out of the output, reserve_run()/commit_run() write across pages that lie
-// back to back and still give one slice per page.
+// back to back and still give one slice per page; take_into() keeps the destination's
+// storage for the next output.
 
 #include <cstring>
 
@@ -85,6 +86,30 @@ TEST(PageWriter, RunSpansAdjacentPagesAndCommitsOneSlicePerPage) {
   const auto bytes = to_bytes(c);
   for (std::size_t i = 0; i < bytes.size(); ++i)
     ASSERT_EQ(bytes[i], static_cast<std::byte>(i % 251)) << i;
+}
+
+TEST(PageWriter, TakeIntoHandsTheOutputOverAndKeepsTheDestinationsStorage) {
+  fs::page_pool pool;
+  filters::page_writer w(pool);
+  static const char old[] = "old";
+  fs::chain dst;
+  dst.reserve(8);
+  dst.append(fs::slice::from_static(old, 3));  // what dst held is dropped
+  const fs::segment* storage = dst.segments().data();
+  fill(w, 100, std::byte{1});
+  w.take_into(dst);
+  EXPECT_EQ(w.pending(), 0u);
+  ASSERT_EQ(dst.size(), 100u);
+
+  fill(w, 50, std::byte{2});  // on the same page, after the taken bytes
+  fs::chain next;
+  w.take_into(next);
+  ASSERT_EQ(next.size(), 50u);
+  EXPECT_EQ(next.segments().data(), storage) << "the writer filled the storage dst gave it";
+  for (auto b : to_bytes(dst))
+    ASSERT_EQ(b, std::byte{1});
+  for (auto b : to_bytes(next))
+    ASSERT_EQ(b, std::byte{2});
 }
 
 }  // namespace
