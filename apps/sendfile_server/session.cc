@@ -23,6 +23,10 @@ session::session(worker& w, int fd, std::string remote)
       conn_(w.ctx(), fd, w.net_options(), w.pipes(), w.recv_ring()),
       parser_(limits()),
       remote_(std::move(remote)) {
+  tls_reader_.self = this;
+  tls_reader_.fn = &session::on_tls_read;
+  tls_read_task_.self = this;
+  tls_read_task_.fn = &session::run_tls_read;
   if (const auto& ctx = w.tls()) {
     filters::tls_layer_options o;
     o.handshake_timeout =
@@ -59,7 +63,9 @@ void session::receive() {
                                                : runtime::coarse_now() +
                                                      (head ? o.header_timeout : o.idle_timeout));
   if (tls_) {
-    tls_->read([this](std::error_code ec, fs::chain c) { on_tls_receive(ec, std::move(c)); });
+    tls_read_inline_ = true;
+    tls_->start_read(tls_reader_);
+    tls_read_inline_ = false;
     return;
   }
   conn_.async_receive(
@@ -80,6 +86,22 @@ void session::on_receive(std::error_code ec, net::received r) {
   handle_block({reinterpret_cast<const char*>(bytes.data()), bytes.size()});
   r.release();
   after_input();
+}
+
+void session::on_tls_read(filters::read_waiter* w, std::error_code ec, fs::chain plaintext) {
+  session* self = static_cast<tls_reader*>(w)->self;
+  if (!self->tls_read_inline_) return self->on_tls_receive(ec, std::move(plaintext));
+  self->tls_read_ec_ = ec;
+  self->tls_read_data_ = std::move(plaintext);
+  self->conn_.get_context().defer(self->tls_read_task_);
+}
+
+// receiving_ keeps the session alive until this runs; the worker stops its context only
+// after the last session is gone, so the task is never discarded.
+void session::run_tls_read(runtime::task_node* t, bool invoke) {
+  if (!invoke) return;
+  session* self = static_cast<tls_read_task*>(t)->self;
+  self->on_tls_receive(self->tls_read_ec_, std::move(self->tls_read_data_));
 }
 
 void session::on_tls_receive(std::error_code ec, fs::chain plaintext) {
@@ -297,13 +319,19 @@ void session::flush() {
   conn_.set_phase(net::phase::body);
   if (tls_) {
     worker_counters::bump(w_.counters().path_tls);
-    tls_->write(std::move(pending_),
-                [this](std::error_code ec, std::uint64_t bytes) { on_sent(ec, bytes); });
-  } else {
-    conn_.async_send(std::move(pending_),
-                     [this](std::error_code ec, std::uint64_t bytes) { on_sent(ec, bytes); });
+    tls_write_.reset();
+    tls_write_.data.swap(pending_);  // pending_ gets the storage the last write handed back
+    tls_->start_write(tls_write_);   // completes from the loop, never inside start_write
+    return;
   }
+  // The transmit leaves in pending_ the storage of its previous message.
+  conn_.async_send(std::move(pending_),
+                   [this](std::error_code ec, std::uint64_t bytes) { on_sent(ec, bytes); });
   pending_.clear();
+}
+
+void session::on_tls_written(void* self, std::error_code ec, std::uint64_t bytes) {
+  static_cast<session*>(self)->on_sent(ec, bytes);
 }
 
 void session::on_sent(std::error_code ec, std::uint64_t bytes) {

@@ -38,6 +38,7 @@
 #include <pagewire/filters/tls_layer.h>
 #include <pagewire/fs/chain.h>
 #include <pagewire/net/connection.h>
+#include <pagewire/runtime/task.h>
 
 namespace pagewire::sendfile_server {
 
@@ -113,6 +114,25 @@ class session {
   std::string leftover_;      // pipelined bytes received behind a compressed request
   /// HTTPS only (null for plain HTTP). Declared after conn_: destroyed before it.
   std::unique_ptr<filters::tls_layer> tls_;
+  // The write and the read handed to tls_, one of each reused for every response and every
+  // receive (its Asio adapters allocate an operation per call). A read that tls_ answers
+  // inside start_read is run from the loop's task queue (tls_read_task_), as a handler would
+  // be: the session never re-enters itself.
+  struct tls_reader final : filters::read_waiter {
+    session* self = nullptr;
+  };
+  struct tls_read_task final : runtime::task_node {
+    session* self = nullptr;
+  };
+  static void on_tls_written(void* self, std::error_code ec, std::uint64_t bytes);
+  static void on_tls_read(filters::read_waiter* w, std::error_code ec, fs::chain plaintext);
+  static void run_tls_read(runtime::task_node* t, bool invoke);
+  filters::callback_write_request tls_write_{&session::on_tls_written, this};
+  tls_reader tls_reader_;
+  tls_read_task tls_read_task_;
+  bool tls_read_inline_ = false;  // inside tls_->start_read()
+  std::error_code tls_read_ec_;   // an inline answer, for tls_read_task_
+  fs::chain tls_read_data_;
   bool tls_counted_ = false;    // handshake outcome added to the worker's counters
   bool shutting_down_ = false;  // TLS close_notify in flight
 };
