@@ -48,6 +48,18 @@ void log_once(const file_kind& k, transfer_path p) {
       static_cast<unsigned long long>(k.dst_fs), path_name(p));
 }
 
+// Process-wide, once: pipes smaller than asked slow every pipe transfer without failing one.
+std::once_flag g_undersized_logged;
+
+void log_undersized(std::size_t want, std::size_t got, int err) {
+  std::call_once(g_undersized_logged, [&] {
+    runtime::log_line(
+        "pipes get %zu bytes, not the %zu asked (F_SETPIPE_SZ: %s); see /proc/sys/fs/"
+        "pipe-max-size and pipe-user-pages-soft: file ranges move in smaller steps",
+        got, want, runtime::sys_error(err).message().c_str());
+  });
+}
+
 void describe(int fd, std::uint32_t& mode, std::int64_t& fs) noexcept {
   struct stat st {};
   if (::fstat(fd, &st) == 0) mode = st.st_mode & S_IFMT;
@@ -86,12 +98,18 @@ pipe_pool::~pipe_pool() {
     return {};
   }
   pipe_handle p{fds[0], fds[1], 0};
-  // EPERM above /proc/sys/fs/pipe-max-size for unprivileged users: keep the default size.
-  (void)::fcntl(p.write_fd, F_SETPIPE_SZ, static_cast<int>(want_size_));
+  // EPERM above /proc/sys/fs/pipe-max-size, or past pipe-user-pages-soft, for users without
+  // CAP_SYS_RESOURCE: the pipe keeps the size it has (2 pages past the soft limit).
+  const int set = ::fcntl(p.write_fd, F_SETPIPE_SZ, static_cast<int>(want_size_));
+  const int err = errno;
   const int got = ::fcntl(p.write_fd, F_GETPIPE_SZ);
   p.capacity = got > 0 ? static_cast<std::size_t>(got) : 65536;
   ++stats_.created;
   stats_.capacity = p.capacity;
+  if (set < 0 && p.capacity < want_size_) {
+    ++stats_.undersized;
+    log_undersized(want_size_, p.capacity, err);
+  }
   return p;
 }
 

@@ -52,6 +52,10 @@ struct pipe_pool_stats {
   std::uint64_t discarded = 0;  ///< pipes closed because they may hold bytes
   std::size_t idle = 0;         ///< pipes waiting in the pool now
   std::size_t capacity = 0;     ///< capacity the last created pipe got
+  /// Pipes created smaller than options::pipe_size: F_SETPIPE_SZ was refused (a size above
+  /// /proc/sys/fs/pipe-max-size, or the user past pipe-user-pages-soft, where the kernel also
+  /// makes new pipes 2 pages). They work; file ranges move in smaller steps.
+  std::uint64_t undersized = 0;
 };
 
 class pipe_pool {
@@ -62,8 +66,10 @@ class pipe_pool {
   pipe_pool& operator=(const pipe_pool&) = delete;
   ~pipe_pool();
 
-  /// An empty pipe: an idle one, or a new one sized with F_SETPIPE_SZ (if the kernel refuses
-  /// the size, the pipe keeps the size it has). On failure an empty handle and `ec` set.
+  /// An empty pipe: an idle one, or a new one sized with F_SETPIPE_SZ. If the kernel refuses
+  /// the size, the pipe keeps the size it has, stats().undersized counts it, and the first
+  /// such pipe in the process is logged (runtime::log_line) with the sizes and the limits to
+  /// look at. On failure an empty handle and `ec` set.
   pipe_handle acquire(std::error_code& ec);
   /// Gives `p` back. `clean`: the holder knows it is empty; otherwise it is closed.
   void release(pipe_handle p, bool clean) noexcept;
