@@ -112,12 +112,10 @@ class session {
   bool compressing_ = false;  // a compress_job is being read and encoded
   compress_job job_;          // the response waiting for its compressed body
   std::string leftover_;      // pipelined bytes received behind a compressed request
-  /// HTTPS only (null for plain HTTP). Declared after conn_: destroyed before it.
-  std::unique_ptr<filters::tls_layer> tls_;
   // The write and the read handed to tls_, one of each reused for every response and every
   // receive (its Asio adapters allocate an operation per call). A read that tls_ answers
   // inside start_read is run from the loop's task queue (tls_read_task_), as a handler would
-  // be: the session never re-enters itself.
+  // be: the session never re-enters itself. Declared before tls_, which they outlive.
   struct tls_reader final : filters::read_waiter {
     session* self = nullptr;
   };
@@ -133,6 +131,8 @@ class session {
   bool tls_read_inline_ = false;  // inside tls_->start_read()
   std::error_code tls_read_ec_;   // an inline answer, for tls_read_task_
   fs::chain tls_read_data_;
+  /// HTTPS only (null for plain HTTP). Declared after conn_: destroyed before it.
+  std::unique_ptr<filters::tls_layer> tls_;
   bool tls_counted_ = false;    // handshake outcome added to the worker's counters
   bool shutting_down_ = false;  // TLS close_notify in flight
 };

@@ -8,6 +8,7 @@ resumption (TLS 1.3 tickets, TLS 1.2 session IDs), certificate reload on SIGHUP 
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -109,6 +110,47 @@ class HttpsServing(unittest.TestCase):
                 self.assertEqual(lib.sha256(r.body), DIGESTS[name])
         finally:
             c.close()
+
+    def test_requests_and_close_notify_in_one_send_get_every_response_then_close_notify(self):
+        # The server reads both requests and the client's close_notify at once, so its read
+        # after the responses ends inside the TLS layer's start_read; the session runs that
+        # end from its loop like any other and closes after what it owes, with close_notify.
+        client = MemoryTls(self.srv.port)
+        names = ("1k.bin", "64k.bin")
+        client.tls.write(b"".join(f"GET /{n} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+                                  for n in names))
+        try:
+            client.tls.unwrap()
+        except ssl.SSLWantReadError:
+            pass
+        client.sock.sendall(client.outgoing.read())
+        client.sock.settimeout(10)
+        while True:
+            data = client.sock.recv(65536)
+            if not data:
+                break
+            client.incoming.write(data)
+        plain, clean_end = b"", False
+        while True:
+            try:
+                chunk = client.tls.read(65536)
+            except ssl.SSLZeroReturnError:
+                clean_end = True
+                break
+            except ssl.SSLWantReadError:
+                break
+            if not chunk:
+                break
+            plain += chunk
+        client.sock.close()
+        for name in names:
+            head, sep, rest = plain.partition(b"\r\n\r\n")
+            self.assertTrue(sep and head.startswith(b"HTTP/1.1 200"), plain[:200])
+            length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))
+            self.assertEqual(lib.sha256(rest[:length]), DIGESTS[name], name)
+            plain = rest[length:]
+        self.assertEqual(plain, b"")
+        self.assertTrue(clean_end, "the server ended with close_notify")
 
     def test_head_range_and_304_over_tls(self):
         c = TlsSocket(self.srv.port)
