@@ -139,14 +139,17 @@ void content_filter::decode_step() {
     if (rout_.pending() >= limit) break;
     if (consumed == 0 && rout_.pending() == before) break;  // needs input
   }
-  if (rout_.pending() > 0) return deliver_read({}, rout_.take());
+  if (rout_.pending() > 0) {
+    rout_.take_into(delivered_);  // delivered_'s storage, if the reader left it, is reused
+    return deliver_read({}, std::move(delivered_));
+  }
   if (lower_eof_) {
     return deliver_read(dec_->at_boundary() ? errc::eof : errc::truncated, {});
   }
   lower_->start_read(lower_reader_);
 }
 
-void content_filter::on_lower_read(read_waiter* w, std::error_code ec, fs::chain data) {
+void content_filter::on_lower_read(read_waiter* w, std::error_code ec, fs::chain&& data) {
   content_filter* self = static_cast<lower_reader*>(w)->self;
   if (ec == errc::eof) {
     self->lower_eof_ = true;
@@ -160,7 +163,7 @@ void content_filter::on_lower_read(read_waiter* w, std::error_code ec, fs::chain
   self->decode_step();
 }
 
-void content_filter::deliver_read(std::error_code ec, fs::chain data) {
+void content_filter::deliver_read(std::error_code ec, fs::chain&& data) {
   read_waiter* w = rw_;
   rw_ = nullptr;
   w->fn(w, ec, std::move(data));

@@ -75,8 +75,8 @@ class content_filter final : public trip_layer {
   void pump() override;
   runtime::action_result on_trip_done(int result) override;
   void decode_step();
-  static void on_lower_read(read_waiter* w, std::error_code ec, fs::chain data);
-  void deliver_read(std::error_code ec, fs::chain data);
+  static void on_lower_read(read_waiter* w, std::error_code ec, fs::chain&& data);
+  void deliver_read(std::error_code ec, fs::chain&& data);
   static void on_trailer_sent(void* arg, std::error_code ec, std::uint64_t);
 
   content_filter_options options_;
@@ -95,6 +95,7 @@ class content_filter final : public trip_layer {
   lower_reader lower_reader_;
   fs::chain rin_;
   page_writer rout_;
+  fs::chain delivered_;  // the last read's data, handed to the reader by rvalue reference
   bool lower_eof_ = false;
   std::error_code read_error_;
 

@@ -112,8 +112,11 @@ class callback_write_request final : public write_request {
 
 /// Receives one read's result: a chain of bytes (non-empty) or an error (errc::eof at the
 /// clean end). `fn` runs exactly once, on the loop thread, possibly inside start_read.
+/// `data` is the callee's to move (or swap) out; what it leaves there belongs to the layer
+/// again once fn returns, which reuses the chain's storage for its next read. Valid until fn
+/// returns or the callee starts another read on the stream, whichever comes first.
 struct read_waiter {
-  void (*fn)(read_waiter* self, std::error_code ec, fs::chain data) = nullptr;
+  void (*fn)(read_waiter* self, std::error_code ec, fs::chain&& data) = nullptr;
 };
 
 /// Receives a shutdown's result.
@@ -240,7 +243,7 @@ class stream {
     return asio::async_initiate<Token, void(std::error_code, fs::chain)>(
         [this](auto handler) {
           using Op = detail::waiter_op<std::decay_t<decltype(handler)>, read_waiter,
-                                       std::error_code, fs::chain>;
+                                       std::error_code, fs::chain&&>;
           detail::initiation_guard g;
           start_read(*new Op(std::move(handler), ctx_, g));
           Op::release_guard(g);

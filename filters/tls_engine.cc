@@ -51,16 +51,20 @@ struct bio_glue {
       e->in_.consume(n);
       done += n;
     }
-    while (done < len && !e->raw_.empty()) {
-      const net::received& r = e->raw_.front();
+    while (done < len && e->raw_head_ < e->raw_.size()) {
+      net::received& r = e->raw_[e->raw_head_];
       const size_t n = std::min<size_t>(r.size() - e->raw_off_, len - done);
       std::memcpy(data + done, r.data() + e->raw_off_, n);
       e->raw_off_ += n;
       e->raw_bytes_ -= n;
       done += n;
       if (e->raw_off_ == r.size()) {
-        e->raw_.pop_front();  // gives the buffer back to net
+        r.release();  // gives the buffer back to net
         e->raw_off_ = 0;
+        if (++e->raw_head_ == e->raw_.size()) {
+          e->raw_.clear();
+          e->raw_head_ = 0;
+        }
       }
     }
     if (done == 0) {

@@ -34,7 +34,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <span>
 #include <string>
@@ -145,7 +144,10 @@ class tls_engine {
   SSL* ssl_ = nullptr;
   page_writer out_;
   fs::chain in_;
-  std::deque<net::received> raw_;  // read after in_; the front's first raw_off_ bytes are consumed
+  // Read after in_, from raw_[raw_head_] on, whose first raw_off_ bytes are consumed. A vector
+  // that keeps its storage (emptied once all is read), where a deque allocated now and then.
+  std::vector<net::received> raw_;
+  std::size_t raw_head_ = 0;
   std::size_t raw_off_ = 0;
   std::size_t raw_bytes_ = 0;  // unconsumed bytes in raw_
   bool eof_ = false;

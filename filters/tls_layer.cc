@@ -145,7 +145,7 @@ void tls_layer::on_raw_read(raw_read_waiter* w, std::error_code ec, net::receive
   r->self->data_input(ec);
 }
 
-void tls_layer::on_hs_read(read_waiter* w, std::error_code ec, fs::chain data) {
+void tls_layer::on_hs_read(read_waiter* w, std::error_code ec, fs::chain&& data) {
   tls_layer* self = static_cast<reader*>(w)->self;
   if (!ec) self->engine_.feed(std::move(data));
   self->hs_input(ec);
@@ -501,7 +501,8 @@ void tls_layer::read_step() {
   }
   if (rout_.pending() > 0) {
     stats_.plaintext_in += rout_.pending();
-    return deliver_read({}, rout_.take());
+    rout_.take_into(delivered_);  // delivered_'s storage, if the reader left it, is reused
+    return deliver_read({}, std::move(delivered_));
   }
   if (peer_closed_) return deliver_read(errc::eof, {});
   if (read_error_) return deliver_read(read_error_, {});
@@ -510,7 +511,7 @@ void tls_layer::read_step() {
   read_below(false);
 }
 
-void tls_layer::on_lower_read(read_waiter* w, std::error_code ec, fs::chain data) {
+void tls_layer::on_lower_read(read_waiter* w, std::error_code ec, fs::chain&& data) {
   tls_layer* self = static_cast<reader*>(w)->self;
   if (!ec) self->engine_.feed(std::move(data));
   self->data_input(ec);
@@ -527,7 +528,7 @@ void tls_layer::data_input(std::error_code ec) {
   read_step();
 }
 
-void tls_layer::deliver_read(std::error_code ec, fs::chain data) {
+void tls_layer::deliver_read(std::error_code ec, fs::chain&& data) {
   read_waiter* w = rw_;
   rw_ = nullptr;
   w->fn(w, ec, std::move(data));

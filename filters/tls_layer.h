@@ -155,7 +155,7 @@ class tls_layer final : public trip_layer {
   void hs_step();
   void hs_continue();
   void hs_done(std::error_code ec);
-  static void on_hs_read(read_waiter* w, std::error_code ec, fs::chain data);
+  static void on_hs_read(read_waiter* w, std::error_code ec, fs::chain&& data);
   void hs_input(std::error_code ec);
   void read_below(bool handshake);
   static void on_raw_read(raw_read_waiter* w, std::error_code ec, net::received data);
@@ -176,9 +176,9 @@ class tls_layer final : public trip_layer {
   runtime::action_result on_trip_done(int result) override;
 
   void read_step();
-  static void on_lower_read(read_waiter* w, std::error_code ec, fs::chain data);
+  static void on_lower_read(read_waiter* w, std::error_code ec, fs::chain&& data);
   void data_input(std::error_code ec);
-  void deliver_read(std::error_code ec, fs::chain data);
+  void deliver_read(std::error_code ec, fs::chain&& data);
 
   tls_layer_options options_;
   fs::page_cache* cache_;
@@ -219,6 +219,7 @@ class tls_layer final : public trip_layer {
   bool read_parked_ = false;
   reader reader_;
   page_writer rout_;
+  fs::chain delivered_;  // the last read's data, handed to the reader by rvalue reference
   bool lower_eof_ = false;
   bool peer_closed_ = false;
   std::error_code read_error_;

@@ -88,11 +88,13 @@ void session::on_receive(std::error_code ec, net::received r) {
   after_input();
 }
 
-void session::on_tls_read(filters::read_waiter* w, std::error_code ec, fs::chain plaintext) {
+// The plaintext is read in place: its chain goes back to the TLS layer, which reuses the storage.
+void session::on_tls_read(filters::read_waiter* w, std::error_code ec, fs::chain&& plaintext) {
   session* self = static_cast<tls_reader*>(w)->self;
-  if (!self->tls_read_inline_) return self->on_tls_receive(ec, std::move(plaintext));
+  if (!self->tls_read_inline_) return self->on_tls_receive(ec, plaintext);
   self->tls_read_ec_ = ec;
-  self->tls_read_data_ = std::move(plaintext);
+  self->tls_read_data_.clear();
+  self->tls_read_data_.swap(plaintext);
   self->conn_.get_context().defer(self->tls_read_task_);
 }
 
@@ -101,10 +103,12 @@ void session::on_tls_read(filters::read_waiter* w, std::error_code ec, fs::chain
 void session::run_tls_read(runtime::task_node* t, bool invoke) {
   if (!invoke) return;
   session* self = static_cast<tls_read_task*>(t)->self;
-  self->on_tls_receive(self->tls_read_ec_, std::move(self->tls_read_data_));
+  fs::chain data;  // on_tls_receive may end the session: nothing of it is touched after
+  data.swap(self->tls_read_data_);
+  self->on_tls_receive(self->tls_read_ec_, data);
 }
 
-void session::on_tls_receive(std::error_code ec, fs::chain plaintext) {
+void session::on_tls_receive(std::error_code ec, const fs::chain& plaintext) {
   receiving_ = false;
   conn_.set_receive_deadline(std::chrono::steady_clock::time_point::max());
   if (closing_) return maybe_finish();

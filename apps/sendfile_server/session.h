@@ -64,7 +64,7 @@ class session {
  private:
   void receive();
   void on_receive(std::error_code ec, net::received r);
-  void on_tls_receive(std::error_code ec, fs::chain plaintext);
+  void on_tls_receive(std::error_code ec, const fs::chain& plaintext);
   void answer_plain_http();
   /// Parses a received block and answers (or goes on receiving / closing).
   void process_input(std::span<const char> in);
@@ -123,7 +123,7 @@ class session {
     session* self = nullptr;
   };
   static void on_tls_written(void* self, std::error_code ec, std::uint64_t bytes);
-  static void on_tls_read(filters::read_waiter* w, std::error_code ec, fs::chain plaintext);
+  static void on_tls_read(filters::read_waiter* w, std::error_code ec, fs::chain&& plaintext);
   static void run_tls_read(runtime::task_node* t, bool invoke);
   filters::callback_write_request tls_write_{&session::on_tls_written, this};
   tls_reader tls_reader_;
