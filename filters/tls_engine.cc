@@ -144,6 +144,10 @@ tls_engine::tls_engine(std::shared_ptr<tls_context> ctx, fs::page_pool& pool, st
 void tls_engine::feed(net::received ciphertext) {
   if (ciphertext.empty()) return;
   raw_bytes_ += ciphertext.size();
+  if (raw_head_ > 0) {  // drop the buffers read already, so raw_ holds only unread ones
+    raw_.erase(raw_.begin(), raw_.begin() + static_cast<std::ptrdiff_t>(raw_head_));
+    raw_head_ = 0;
+  }
   raw_.push_back(std::move(ciphertext));
 }
 

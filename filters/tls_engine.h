@@ -145,7 +145,8 @@ class tls_engine {
   page_writer out_;
   fs::chain in_;
   // Read after in_, from raw_[raw_head_] on, whose first raw_off_ bytes are consumed. A vector
-  // that keeps its storage (emptied once all is read), where a deque allocated now and then.
+  // that keeps its storage (emptied once all is read, the read prefix dropped on each feed),
+  // where a deque allocated now and then.
   std::vector<net::received> raw_;
   std::size_t raw_head_ = 0;
   std::size_t raw_off_ = 0;
