@@ -100,16 +100,18 @@ pipe_pool::~pipe_pool() {
   pipe_handle p{fds[0], fds[1], 0};
   // EPERM above /proc/sys/fs/pipe-max-size, or past pipe-user-pages-soft, for users without
   // CAP_SYS_RESOURCE: the pipe keeps the size it has (2 pages past the soft limit).
-  const int set = ::fcntl(p.write_fd, F_SETPIPE_SZ, static_cast<int>(want_size_));
-  const int err = errno;
-  const int got = ::fcntl(p.write_fd, F_GETPIPE_SZ);
+  int got = ::fcntl(p.write_fd, F_SETPIPE_SZ, static_cast<int>(want_size_));  // the new size
+  if (got < 0) {
+    const int err = errno;
+    got = ::fcntl(p.write_fd, F_GETPIPE_SZ);
+    if (got > 0 && static_cast<std::size_t>(got) < want_size_) {
+      ++stats_.undersized;
+      log_undersized(want_size_, static_cast<std::size_t>(got), err);
+    }
+  }
   p.capacity = got > 0 ? static_cast<std::size_t>(got) : 65536;
   ++stats_.created;
   stats_.capacity = p.capacity;
-  if (set < 0 && p.capacity < want_size_) {
-    ++stats_.undersized;
-    log_undersized(want_size_, p.capacity, err);
-  }
   return p;
 }
 
