@@ -73,6 +73,17 @@ void write_once(runtime::context& ctx, filters::stream& s, reused_write& w, fs::
   }
 }
 
+// A blocking OpenSSL client on `fd`, handshake done; null if it failed. The caller frees it.
+SSL* connect_tls(int fd) {
+  const auto ctx = client_tls();
+  SSL* ssl = SSL_new(ctx->native());  // holds its own reference to the SSL_CTX
+  SSL_set_fd(ssl, fd);
+  SSL_set_tlsext_host_name(ssl, "localhost");
+  if (SSL_connect(ssl) == 1) return ssl;
+  SSL_free(ssl);
+  return nullptr;
+}
+
 // The client: a thread that reads the socket to its end with blocking calls (through OpenSSL
 // for a TLS stack, which also answers the server's handshake), so that only the server's
 // writes run on the loop. Counts the bytes it got (plaintext under TLS).
@@ -92,14 +103,10 @@ class drain_client {
         bytes_ += static_cast<std::uint64_t>(n);
       return;
     }
-    const auto ctx = client_tls();
-    SSL* ssl = SSL_new(ctx->native());
-    SSL_set_fd(ssl, fd);
-    SSL_set_tlsext_host_name(ssl, "localhost");
-    if (SSL_connect(ssl) == 1) {
-      for (int n; (n = SSL_read(ssl, buf, sizeof buf)) > 0;)
-        bytes_ += static_cast<std::uint64_t>(n);
-    }
+    SSL* ssl = connect_tls(fd);
+    if (!ssl) return;
+    for (int n; (n = SSL_read(ssl, buf, sizeof buf)) > 0;)
+      bytes_ += static_cast<std::uint64_t>(n);
     SSL_free(ssl);
   }
   std::uint64_t bytes_ = 0;
@@ -180,19 +187,15 @@ class paced_writer {
     const std::string message(size, 'r');
     const int one = 1;  // each message in its own segment: no waiting for the server's ACK
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    const auto ctx = client_tls();
-    SSL* ssl = SSL_new(ctx->native());
-    SSL_set_fd(ssl, fd);
-    SSL_set_tlsext_host_name(ssl, "localhost");
-    if (SSL_connect(ssl) == 1) {
+    if (SSL* ssl = connect_tls(fd)) {
       for (int i = 0; i < count; ++i) {
         if (SSL_write(ssl, message.data(), static_cast<int>(size)) <= 0) break;
         bytes_ += size;
         ::usleep(200);
       }
       SSL_shutdown(ssl);
+      SSL_free(ssl);
     }
-    SSL_free(ssl);
     ::shutdown(fd, SHUT_WR);
   }
   std::uint64_t bytes_ = 0;
