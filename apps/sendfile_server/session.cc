@@ -93,8 +93,7 @@ void session::on_tls_read(filters::read_waiter* w, std::error_code ec, fs::chain
   session* self = static_cast<tls_reader*>(w)->self;
   if (!self->tls_read_inline_) return self->on_tls_receive(ec, plaintext);
   self->tls_read_ec_ = ec;
-  self->tls_read_data_.clear();
-  self->tls_read_data_.swap(plaintext);
+  self->tls_read_data_.swap(plaintext);  // empty: run_tls_read swapped the last one out
   self->conn_.get_context().defer(self->tls_read_task_);
 }
 
