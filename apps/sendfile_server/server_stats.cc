@@ -68,6 +68,12 @@ void render_stats_json(const stats_context& c, std::string& out) {
   field(out, "yields", sum(ws, &worker_counters::tx_yields));
   field(out, "top_ups", sum(ws, &worker_counters::tx_top_ups));
   field(out, "short_sends", sum(ws, &worker_counters::tx_short_sends), true);
+  put(out, "},\"pipes\":{");
+  field(out, "created", sum(ws, &worker_counters::pipes_created));
+  field(out, "reused", sum(ws, &worker_counters::pipes_reused));
+  field(out, "discarded", sum(ws, &worker_counters::pipes_discarded));
+  field(out, "undersized", sum(ws, &worker_counters::pipes_undersized));
+  field(out, "idle", sum(ws, &worker_counters::pipes_idle), true);
   put(out, "},\"backend\":\"");
   put(out, c.fallback_backend ? "fallback" : "io_uring");
   put(out, "\",\"tls\":");

@@ -47,6 +47,12 @@ struct worker_counters {
   std::atomic<std::uint64_t> tx_yields{0};        // transfer_quantum reached: one task hop
   std::atomic<std::uint64_t> tx_top_ups{0};       // splice pipe refilled after a short commit
   std::atomic<std::uint64_t> tx_short_sends{0};   // results below what was asked, continued
+  // The loop's pipe_pool (net::pipe_pool_stats), as of the worker's last send.
+  std::atomic<std::uint64_t> pipes_created{0};
+  std::atomic<std::uint64_t> pipes_reused{0};
+  std::atomic<std::uint64_t> pipes_discarded{0};   // closed because they may hold bytes
+  std::atomic<std::uint64_t> pipes_undersized{0};  // F_SETPIPE_SZ refused: smaller pipes
+  std::atomic<std::uint64_t> pipes_idle{0};
   // The loop's busy polls (runtime::stats_snapshot), as of the worker's last response.
   std::atomic<std::uint64_t> polled_wakeups{0};
   std::atomic<std::uint64_t> polled_idle{0};

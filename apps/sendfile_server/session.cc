@@ -383,6 +383,7 @@ void session::count_paths() {
   worker_counters::bump(c.tx_top_ups, now.top_ups - seen_.top_ups);
   worker_counters::bump(c.tx_short_sends, now.short_sends - seen_.short_sends);
   seen_ = now;
+  w_.mirror_pipe_stats();
 }
 
 void session::stop_gracefully() {

@@ -200,6 +200,15 @@ void worker::count_request() {
                               std::memory_order_relaxed);
 }
 
+void worker::mirror_pipe_stats() {
+  const net::pipe_pool_stats s = pipes_->stats();
+  counters_.pipes_created.store(s.created, std::memory_order_relaxed);
+  counters_.pipes_reused.store(s.reused, std::memory_order_relaxed);
+  counters_.pipes_discarded.store(s.discarded, std::memory_order_relaxed);
+  counters_.pipes_undersized.store(s.undersized, std::memory_order_relaxed);
+  counters_.pipes_idle.store(s.idle, std::memory_order_relaxed);
+}
+
 void worker::teardown() {
   {
     std::lock_guard lock(post_mu_);

@@ -97,6 +97,9 @@ class worker {
   /// Counts one response, and copies this loop's busy-poll counters into counters()
   /// (read by /-/stats on any worker's thread; the context itself is this thread's).
   void count_request();
+  /// Copies this loop's pipe_pool counters into counters() (for /-/stats, as count_request
+  /// does the busy-poll ones). Called after each send when --stats is on.
+  void mirror_pipe_stats();
   /// Logs "file truncated while served" once per worker.
   void note_truncated();
 

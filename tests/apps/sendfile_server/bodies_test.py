@@ -96,6 +96,12 @@ class Bodies(unittest.TestCase):
         self.assertEqual(set(after["transmit"]), {"inline_sends", "yields", "top_ups", "short_sends"})
         self.assertIn(after["backend"], ("io_uring", "fallback"))
         self.assertGreaterEqual(after["open_connections"], 1)  # this one
+        # file bodies went through splice pipes, each one taken from the worker's pool
+        self.assertEqual(set(after["pipes"]), {"created", "reused", "discarded", "undersized", "idle"})
+        if after["paths"]["splice"] > before["paths"]["splice"]:
+            taken = lambda st: st["pipes"]["created"] + st["pipes"]["reused"]
+            self.assertGreater(taken(after), taken(before))
+            self.assertGreaterEqual(after["pipes"]["idle"], 1)
 
     def test_stats_is_off_by_default(self):
         with lib.Server(ROOT) as srv:
