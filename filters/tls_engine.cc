@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -17,7 +18,10 @@ struct bio_glue {
     auto* e = static_cast<tls_engine*>(BIO_get_data(b));
     BIO_clear_retry_flags(b);
     if (e->sealer_) {  // the stream's keys are the sealer's now: OpenSSL's record is void
-      ++e->sealer_stats_.openssl_writes_after_takeover;
+      // Its own KeyUpdate answer (announced by the message callback) is expected: not counted.
+      if (!std::exchange(e->openssl_key_update_, false)) {
+        ++e->sealer_stats_.openssl_writes_after_takeover;
+      }
       *written = len;
       return 1;
     }
@@ -421,7 +425,13 @@ void tls_engine::on_message(int write_p, int, int content_type, const void* buf,
                      tls13_record_sealer::content::alert);  // a refused page: the alert is lost
     return;
   }
-  if (write_p || content_type != SSL3_RT_HANDSHAKE || len != 5 || m[0] != SSL3_MT_KEY_UPDATE) {
+  if (content_type != SSL3_RT_HANDSHAKE || len != 5 || m[0] != SSL3_MT_KEY_UPDATE) return;
+  if (write_p) {
+    // OpenSSL's own answer to an earlier update_requested: it keeps one pending for its next
+    // SSL_write, which never comes, and writes it when it reads the peer's next KeyUpdate.
+    // The sealer answered already; the BIO drops the record, which reaches it after this
+    // callback (OpenSSL buffers handshake writes until it flushes).
+    e->openssl_key_update_ = true;
     return;
   }
   if (m[4] == SSL_KEY_UPDATE_REQUESTED) {

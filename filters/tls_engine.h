@@ -22,8 +22,9 @@
 /// the message callback) is answered by the sealer before its next record; close() seals
 /// close_notify. OpenSSL never writes again: a write it still attempts is dropped, as the
 /// stream's keys are no longer its own; an alert OpenSSL sends after a read error (seen by
-/// the message callback) is sealed again by the sealer, anything else is counted
-/// (openssl_writes_after_takeover, expected to stay 0).
+/// the message callback) is sealed again by the sealer, OpenSSL's own answer to a KeyUpdate
+/// request (written when it reads the peer's next KeyUpdate; the sealer answered) is dropped
+/// too, anything else is counted (openssl_writes_after_takeover, expected to stay 0).
 /// Otherwise (TLS 1.2, the option off, a socket BIO) SSL_write seals, as before.
 ///
 /// Status codes follow OpenSSL's: want_read (feed more ciphertext), want_write (the pool
@@ -161,6 +162,7 @@ class tls_engine {
   sealer_stats sealer_stats_;
   std::size_t record_bytes_ = tls13_record_sealer::kMaxPlaintext;
   bool peer_update_pending_ = false;
+  bool openssl_key_update_ = false;  // OpenSSL's KeyUpdate answer is on its way to the BIO
   // Records OpenSSL writes once our write secret is known (before the takeover): the
   // candidates for application-key records it sealed itself.
   unsigned char tap_header_[5] = {};
