@@ -98,7 +98,7 @@ class tls_engine {
   bool seals_in_place() const noexcept { return sealer_ != nullptr; }
   /// Seals the concatenation of `plain` (at most the record size set) as one record, each
   /// piece read in place; all or nothing: want_write when the pool has no page for it.
-  /// Requires seals_in_place().
+  /// Empty pieces alone seal no record (ok). Requires seals_in_place().
   status encrypt_record(tls13_record_sealer::pieces plain, std::error_code& ec);
   /// Decrypts into `out` until `limit` bytes were produced or input runs out (want_read).
   status decrypt(page_writer& out, std::size_t limit, std::error_code& ec);
