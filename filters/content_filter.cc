@@ -96,7 +96,8 @@ runtime::action_result content_filter::on_trip_done(int result) {
     r.bytes = r.ec ? in_done_ : in_total_;
     if (r.ec) {
       wout_.take();
-      member_open_ = false;  // the member is broken; the connection is not usable
+      member_open_ = false;
+      break_writes(r.ec);  // the member is broken: what it took lost its output
     }
     in_.clear();
     wreq_ = nullptr;
@@ -172,6 +173,7 @@ void content_filter::deliver_read(std::error_code ec, fs::chain&& data) {
 // ---- shutdown --------------------------------------------------------------------------
 
 void content_filter::start_shutdown(done_waiter& w) {
+  if (writes_broken()) return shutdown_broken(w);  // no trailer after a broken member
   if (!enc_ || !member_open_) return lower_->start_shutdown(w);
   // A message left open (its last write had write_flags::more): end it before the FIN.
   sw_ = &w;

@@ -11,7 +11,11 @@
 /// write's size. File ranges are read through fs::page_cache (the pages are shared, not
 /// copied). A write with write_flags::end_of_message ends the gzip member / zstd frame
 /// (the message is complete and decodable on its own); with write_flags::more output may
-/// lag. The write completes with the bytes of input consumed.
+/// lag. The write completes with the bytes of input consumed. A write that fails leaves the
+/// member broken (the encoder took input whose output never went below): later writes fail
+/// with the same error and send nothing, shutdown() ends the stream below without the
+/// member's end (the peer reads errc::truncated) and reports that error, and the connection
+/// is to be closed.
 ///
 /// Read side: each read returns at most `read_output_limit` decoded bytes; the decoder's
 /// caps (decoder_options: max_output, zstd window) bound a bomb. The stream ending inside

@@ -440,6 +440,9 @@ void tls_layer::pump() {
     trip_in_ += accepted;
     if (st == tls_engine::status::want_write) {
       if (out.pending() > 0) return send_trip(out, false);  // retry the same bytes after
+      // OpenSSL keeps the record it could not write for a retry with these bytes: another
+      // write's bytes would go out as this one's. The sealer seals a record whole or not at all.
+      if (!engine_.seals_in_place()) break_writes(errc::pool_exhausted);
       return abort_write(errc::pool_exhausted);
     }
     if (st != tls_engine::status::ok)
@@ -542,6 +545,7 @@ void tls_layer::start_shutdown(done_waiter& w) {
     sw_ = &w;
     return ktls_close();
   }
+  if (writes_broken()) return shutdown_broken(w);  // close_notify would follow that record
   std::error_code ec;
   if (engine_.close(ec) == tls_engine::status::error) return w.fn(&w, ec);
   if (engine_.output().pending() == 0) return lower_->start_shutdown(w);

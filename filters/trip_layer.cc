@@ -9,11 +9,20 @@ trip_layer::trip_layer(std::unique_ptr<stream> lower) noexcept : layer(std::move
   action_.self = this;
   file_reader_.self = this;
   file_reader_.fn = &trip_layer::on_file_pages;
+  broken_shutdown_.self = this;
+  broken_shutdown_.fn = [](done_waiter* w, std::error_code) {
+    auto* b = static_cast<broken_shutdown*>(w);
+    b->app->fn(b->app, b->self->write_error_);
+  };
 }
 
 bool trip_layer::begin_write(write_request& r) {
   if (wreq_) {
     r.finish(context(), errc::busy, 0);
+    return false;
+  }
+  if (write_error_) {
+    r.finish(context(), write_error_, 0);
     return false;
   }
   wreq_ = &r;
@@ -60,6 +69,11 @@ void trip_layer::abort_write(std::error_code ec) {
 runtime::action_result trip_layer::write_action::on_complete(runtime::operation&, int& result,
                                                              bool) {
   return self->on_trip_done(result);
+}
+
+void trip_layer::shutdown_broken(done_waiter& w) {
+  broken_shutdown_.app = &w;
+  lower_->start_shutdown(broken_shutdown_);
 }
 
 }  // namespace pagewire::filters

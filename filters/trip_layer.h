@@ -31,8 +31,17 @@ class trip_layer : public layer {
 
   /// Takes `r` as the write in flight: its data becomes in_, the counters start over and
   /// the layer's completion action goes on the request. False, with `r` completed with
-  /// errc::busy, when a write is in flight already.
+  /// errc::busy when a write is in flight already, or with the error that broke the writes.
   bool begin_write(write_request& r);
+  /// A write failed in a way that leaves the layer's output stream broken (input it took
+  /// never went below, or cannot go below on its own): every later write completes with
+  /// `ec` and sends nothing, and start_shutdown() should call shutdown_broken().
+  void break_writes(std::error_code ec) noexcept { write_error_ = ec; }
+  bool writes_broken() const noexcept { return static_cast<bool>(write_error_); }
+  /// Shuts the layer below down, so that the peer's stream ends (where it ends, the peer
+  /// reads a truncated stream: no end of member, no close_notify), then completes `w` with
+  /// the error that broke the writes, whatever the layer below answered.
+  void shutdown_broken(done_waiter& w);
   /// Reads the first min(size, max) bytes of the file range at in_'s front through `cache`;
   /// once they stand in for those bytes of the range, pump() runs. The write aborts instead
   /// with errc::no_page_cache (no cache), the cache's error, or errc::truncated (the file
@@ -70,9 +79,16 @@ class trip_layer : public layer {
   };
   static void on_file_pages(fs::detail::range_waiter* w, std::error_code ec, fs::chain pages);
 
+  struct broken_shutdown final : done_waiter {
+    trip_layer* self = nullptr;
+    done_waiter* app = nullptr;
+  };
+
   write_action action_;
   file_reader file_reader_;
   std::uint64_t file_want_ = 0;
+  std::error_code write_error_;  // break_writes()
+  broken_shutdown broken_shutdown_;
 };
 
 }  // namespace pagewire::filters

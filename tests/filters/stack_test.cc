@@ -193,6 +193,47 @@ TEST(ContentFilter, OpenMessageIsClosedByShutdown) {
   EXPECT_EQ(to_bytes(out), data);
 }
 
+// A write that fails for want of pages, after the encoder took input whose output was then
+// dropped: the member is broken, so the next write and the shutdown fail with the same error
+// and nothing more goes below (found by tests/fuzz/run_fuzz.sh stack).
+TEST(ContentFilter, WriteAfterAFailedWriteFailsAndSendsNothing) {
+  for (const auto coding : {filters::coding::gzip, filters::coding::zstd}) {
+    world w;
+    fs::page_pool pool{fs::page_pool_options{.max_bytes = std::size_t{8} << 20}};  // the layer's
+    std::error_code ec;
+    auto bottom = std::make_unique<recording_transport>(w.ctx);
+    recording_transport* rec = bottom.get();
+    filters::content_filter_options o;
+    o.encode = filters::encoder_options{coding, 1};
+    filters::content_filter layer(std::move(bottom), o, pool, &w.cache, ec);
+    ASSERT_FALSE(ec);
+    const auto first = text_bytes(512 * 1024, 3), second = text_bytes(10000, 4);
+    std::vector<fs::page_ref> ballast;  // all free pages of the layer's pool but two
+    for (fs::page_ref p; (p = pool.allocate());)
+      ballast.push_back(std::move(p));
+    ballast.resize(ballast.size() - 2);
+    std::size_t sent_below = 0;
+    int done = 0;
+    layer.write(to_chain(w.pool, first), [&](std::error_code e1, std::uint64_t n1) {
+      EXPECT_EQ(e1, filters::errc::pool_exhausted) << e1.message();
+      EXPECT_LT(n1, first.size());
+      ballast.clear();
+      sent_below = rec->got.size();
+      layer.write(to_chain(w.pool, second), [&](std::error_code e2, std::uint64_t n2) {
+        EXPECT_EQ(e2, filters::errc::pool_exhausted) << e2.message();
+        EXPECT_EQ(n2, 0u);
+        layer.shutdown([&](std::error_code e3) {
+          EXPECT_EQ(e3, filters::errc::pool_exhausted) << e3.message();
+          ++done;
+        });
+      });
+    });
+    w.ctx.run();
+    EXPECT_EQ(done, 1);
+    EXPECT_EQ(rec->got.size(), sent_below) << "bytes went below after the failed write";
+  }
+}
+
 TEST(ContentFilter, DecodingBombEndsWithOutputLimit) {
   world w;
   auto [a, b] = filters::memory_transport::make_pair(w.ctx, w.pool);
@@ -594,6 +635,82 @@ TEST(TlsCopies, OpenSslWriterGathersScatteredPages) {
   EXPECT_EQ(r.first.coalesced, data.size());
   EXPECT_EQ(r.second.gathered, data.size());
 }
+
+// A write cut short for want of pages (the reader does not read yet, so none come back), then
+// pages again and another write, with other bytes, longer than a record. pagewire's sealer
+// (TLS 1.3) sealed nothing past what the first write reported: the second goes through.
+// OpenSSL's writer (TLS 1.2) holds a record of the first write's next bytes, which it would send
+// as the second write's: the second write and the shutdown fail too, and the reader gets
+// exactly what the first write reported (found by tests/fuzz/run_fuzz.sh stack).
+class PoolExhaustedWrite : public ::testing::TestWithParam<int> {};
+
+TEST_P(PoolExhaustedWrite, NeverSendsTheRefusedBytesForTheNextWrite) {
+  const bool sealer = GetParam() == 13;
+  world w;
+  fs::page_pool pool{fs::page_pool_options{.max_bytes = std::size_t{8} << 20}};  // the client's
+  auto [a, b] = filters::memory_transport::make_pair(w.ctx, w.pool);
+  std::error_code ec;
+  filters::tls_layer server(std::move(b), server_tls(), {}, w.pool, nullptr, ec);
+  auto client = std::make_unique<filters::tls_layer>(
+      std::move(a), client_tls(GetParam()), filters::tls_layer_options{}, pool, nullptr, ec);
+  const auto first = random_bytes(64 * 1024, 21), second = random_bytes(40000, 22);
+  fs::chain one = to_chain(w.pool, first), two = to_chain(w.pool, second);
+  std::uint64_t n1 = 0;
+  std::vector<std::byte> got;
+  std::error_code last;
+  int done = 0;
+  auto read_all = [&]() -> asio::awaitable<void> {
+    last = co_await recv_all(server, got);
+    ++done;
+  };
+  asio::co_spawn(
+      w.ctx.get_executor(),
+      [&]() -> asio::awaitable<void> {
+        EXPECT_FALSE(co_await server.async_handshake(asio::use_awaitable));
+      },
+      asio::detached);
+  asio::co_spawn(
+      w.ctx.get_executor(),
+      [&]() -> asio::awaitable<void> {
+        EXPECT_FALSE(co_await client->async_handshake(asio::use_awaitable));
+        std::vector<fs::page_ref> ballast;  // every free page of the client's pool
+        for (fs::page_ref p; (p = pool.allocate());)
+          ballast.push_back(std::move(p));
+        auto [e1, sent] = co_await client->write(std::move(one), asio::use_awaitable);
+        n1 = sent;
+        EXPECT_EQ(e1, filters::errc::pool_exhausted) << e1.message();
+        EXPECT_LT(n1, first.size());
+        ballast.clear();
+        auto [e2, n2] = co_await client->write(std::move(two), asio::use_awaitable);
+        const std::error_code e3 = co_await client->shutdown(asio::use_awaitable);
+        if (sealer) {
+          EXPECT_FALSE(e2) << e2.message();
+          EXPECT_EQ(n2, second.size());
+          EXPECT_FALSE(e3) << e3.message();
+        } else {
+          EXPECT_EQ(e2, filters::errc::pool_exhausted) << e2.message();
+          EXPECT_EQ(n2, 0u);
+          EXPECT_EQ(e3, filters::errc::pool_exhausted) << e3.message();
+        }
+        client.reset();  // the transport's end goes: the reader's stream ends after its bytes
+        ++done;
+        asio::co_spawn(w.ctx.get_executor(), read_all(), asio::detached);
+      },
+      asio::detached);
+  w.ctx.run();
+  EXPECT_EQ(done, 2);
+  std::vector<std::byte> expected(first.begin(), first.begin() + static_cast<std::ptrdiff_t>(n1));
+  if (sealer) {
+    EXPECT_FALSE(last) << last.message();
+    expected.insert(expected.end(), second.begin(), second.end());
+  } else {
+    EXPECT_EQ(last, filters::errc::truncated) << last.message();
+  }
+  EXPECT_TRUE(got == expected) << got.size() << " bytes, expected " << expected.size();
+}
+
+INSTANTIATE_TEST_SUITE_P(Versions, PoolExhaustedWrite, ::testing::Values(12, 13),
+                         [](const auto& info) { return "Tls1" + std::to_string(info.param % 10); });
 
 }  // namespace
 }  // namespace pwtest
