@@ -462,13 +462,17 @@ runtime::action_result tls_layer::on_trip_done(int result) {
   }
   if (!aborting_) stats_.ciphertext_out += r.bytes;
   if (aborting_ || r.ec || last_trip_) {
-    if (!r.ec) in_done_ += trip_in_;
+    // A trip this layer ended itself (abort_write: a file read failed, no page) sent nothing
+    // below yet: the records of the bytes it took are in the engine's output, sealed under
+    // their sequence numbers. They go out now, and the write reports their bytes.
+    const bool records_go = !r.ec || aborting_;
+    if (records_go) in_done_ += trip_in_;
     stats_.plaintext_out += in_done_;
     r.bytes = in_done_;
     in_.clear();
     staged_ = staged_off_ = 0;
     wreq_ = nullptr;
-    if (!r.ec && engine_.output().pending() > 0) send_control(after_control::nothing);
+    if (records_go && engine_.output().pending() > 0) send_control(after_control::nothing);
     return runtime::action_result::done;
   }
   in_done_ += trip_in_;

@@ -22,13 +22,15 @@
 /// reports plaintext bytes: this layer's action maps the ciphertext sent below to the
 /// plaintext it carried.
 ///
-/// A write that fails with errc::pool_exhausted before any of its records could go out:
-/// with pagewire's record sealer nothing of it was sealed, and the stream goes on (the next
-/// write may offer other bytes). Under OpenSSL's writer (TLS 1.2, or the sealer off)
-/// OpenSSL holds an encrypted record of that write's bytes, which it would send for the
-/// next write's: later writes fail with errc::pool_exhausted and send nothing, shutdown()
-/// ends the stream below without close_notify (the peer reads errc::truncated) and reports
-/// that error, and the connection is to be closed.
+/// A write that fails (a file range it cannot read, no page) reports the bytes whose records
+/// went below, those sealed before the failure included (they go out as it fails). When the
+/// pool refused a page for the next record: with pagewire's record sealer nothing of that
+/// record was sealed, and the stream goes on (the next write may offer other bytes). Under
+/// OpenSSL's writer (TLS 1.2, or the sealer off) OpenSSL holds an encrypted record of that
+/// write's bytes, which it would send for the next write's: later writes fail with
+/// errc::pool_exhausted and send nothing, shutdown() ends the stream below without
+/// close_notify (the peer reads errc::truncated) and reports that error, and the connection
+/// is to be closed.
 ///
 /// kTLS (ktls.h): when the probe finds the kernel's tls ULP and an OpenSSL built with KTLS,
 /// the context allows it and the layer below is a plain_transport, the handshake runs over a

@@ -1,7 +1,8 @@
 // The write side content_filter and tls_layer share (filters/trip_layer.h), through both
 // layers: one write at a time (a second one completes with errc::busy and the first is
 // delivered whole), and a file range the layer cannot read fails the write with a clear
-// error (no page cache; a file shorter than its range) instead of hanging or sending less.
+// error (no page cache; a file shorter than its range) instead of hanging or sending less,
+// and TLS reports exactly the bytes that went out before it.
 
 #include <pagewire/fs/file.h>
 #include <pagewire/fs/page_cache.h>
@@ -55,23 +56,30 @@ TEST_P(TripLayer, SecondWriteWhileOneIsInFlightCompletesBusyAndTheFirstArrivesWh
   EXPECT_TRUE(got == data) << "reader got " << got.size() << " of " << data.size();
 }
 
-// Writes `body` (a header slice, then `range`) and returns the write's error once the
-// writer has shut down and the reader has seen the end.
-std::error_code write_file_body(world& w, pair_of_stacks& s, fs::file_range range) {
-  std::error_code result = filters::errc::busy;
+// Writes a header slice, then `range`; once the writer has shut down and the reader has seen
+// the end: the write's error and count, and what the reader got.
+struct body_result {
+  std::error_code write_ec = filters::errc::busy;
+  std::uint64_t written = 0;
+  std::vector<std::byte> got;
+};
+constexpr char kHeader[] = "HTTP/1.1 200 OK\r\n\r\n";
+
+body_result write_file_body(world& w, pair_of_stacks& s, fs::file_range range) {
+  body_result r;
   fs::chain body;
-  body.append(fs::slice::from_static("HTTP/1.1 200 OK\r\n\r\n", 19));
+  body.append(fs::slice::from_static(kHeader, sizeof kHeader - 1));
   body.append(std::move(range));
-  s.writer->write(std::move(body), [&](std::error_code ec, std::uint64_t) {
-    result = ec;
+  s.writer->write(std::move(body), [&](std::error_code ec, std::uint64_t n) {
+    r.write_ec = ec;
+    r.written = n;
     s.writer->shutdown([](std::error_code) {});
   });
-  std::vector<std::byte> got;
   asio::co_spawn(
-      w.ctx.get_executor(), [&]() -> asio::awaitable<void> { co_await recv_all(*s.reader, got); },
+      w.ctx.get_executor(), [&]() -> asio::awaitable<void> { co_await recv_all(*s.reader, r.got); },
       asio::detached);
   w.ctx.run();
-  return result;
+  return r;
 }
 
 // A file of `size` text-like bytes in the test's temp dir, opened.
@@ -89,7 +97,8 @@ TEST_P(TripLayer, FileRangeWithoutAPageCacheFailsTheWriteWithNoPageCache) {
   auto f = text_file("trip_no_cache.bin", 50000);
   ASSERT_TRUE(f);
   pair_of_stacks s(w, GetParam(), nullptr);
-  EXPECT_EQ(write_file_body(w, s, fs::file_range(f, 0, 50000)), filters::errc::no_page_cache);
+  EXPECT_EQ(write_file_body(w, s, fs::file_range(f, 0, 50000)).write_ec,
+            filters::errc::no_page_cache);
 }
 
 TEST_P(TripLayer, FileShorterThanItsRangeEndsTheWriteWithTruncated) {
@@ -97,7 +106,20 @@ TEST_P(TripLayer, FileShorterThanItsRangeEndsTheWriteWithTruncated) {
   auto f = text_file("trip_short.bin", 10000);
   ASSERT_TRUE(f);
   pair_of_stacks s(w, GetParam(), &w.cache);
-  EXPECT_EQ(write_file_body(w, s, fs::file_range(f, 0, 50000)), filters::errc::truncated);
+  const body_result r = write_file_body(w, s, fs::file_range(f, 0, 50000));
+  EXPECT_EQ(r.write_ec, filters::errc::truncated);
+  // What arrives is a prefix of the header and the file's bytes. TLS reports exactly the bytes
+  // whose records went out, the header's among them (sealed before the failed read).
+  std::vector<std::byte> sent(reinterpret_cast<const std::byte*>(kHeader),
+                              reinterpret_cast<const std::byte*>(kHeader) + sizeof kHeader - 1);
+  const auto file_bytes = text_bytes(10000);
+  sent.insert(sent.end(), file_bytes.begin(), file_bytes.end());
+  ASSERT_LE(r.got.size(), sent.size());
+  EXPECT_TRUE(std::equal(r.got.begin(), r.got.end(), sent.begin()));
+  if (GetParam() == "tls") {
+    EXPECT_GE(r.written, sizeof kHeader - 1);
+    EXPECT_EQ(r.got.size(), r.written) << "the reader got other bytes than the write reported";
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Layers, TripLayer, ::testing::Values("gzip+plain", "tls"), stack_name);
