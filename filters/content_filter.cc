@@ -7,12 +7,7 @@ namespace pagewire::filters {
 
 content_filter::content_filter(std::unique_ptr<stream> lower, const content_filter_options& options,
                                fs::page_pool& pool, fs::page_cache* cache, std::error_code& ec)
-    : trip_layer(std::move(lower)),
-      options_(options),
-      pool_(pool),
-      cache_(cache),
-      wout_(pool),
-      rout_(pool) {
+    : trip_layer(std::move(lower)), options_(options), cache_(cache), wout_(pool), rout_(pool) {
   ec.clear();
   if (options_.piece_bytes == 0 || options_.output_limit == 0 || options_.read_output_limit == 0) {
     ec = std::make_error_code(std::errc::invalid_argument);

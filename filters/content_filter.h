@@ -84,14 +84,12 @@ class content_filter final : public trip_layer {
   static void on_trailer_sent(void* arg, std::error_code ec, std::uint64_t);
 
   content_filter_options options_;
-  fs::page_pool& pool_;
   fs::page_cache* cache_;
   std::unique_ptr<encoder> enc_;
   std::unique_ptr<decoder> dec_;
 
   // write side (the write in flight: trip_layer)
   page_writer wout_;
-  bool ending_ = false;       // flush::end in progress (no more input)
   bool member_open_ = false;  // bytes encoded since the last end
 
   // read side

@@ -58,7 +58,7 @@ void plain_transport::start_read(read_waiter& w) {
 
 void plain_transport::start_read_raw(raw_read_waiter& w) {
   conn_.async_receive(
-      [this, &w, alive = std::weak_ptr<char>(alive_)](std::error_code ec, net::received got) {
+      [&w, alive = std::weak_ptr<char>(alive_)](std::error_code ec, net::received got) {
         if (ec) return w.fn(&w, ec, {});
         if (got.empty()) return w.fn(&w, errc::eof, {});
         if (alive.expired())

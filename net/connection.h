@@ -168,7 +168,7 @@ struct connection_stats {
   std::uint64_t lingered_bytes = 0;  ///< bytes they dropped
 };
 
-class connection : private buffer_waiter {
+class connection final : private buffer_waiter {
  public:
   /// Takes ownership of `fd` (a connected stream socket; made O_NONBLOCK here so every
   /// fallback waits for readiness instead of blocking the loop; TCP_NODELAY when

@@ -139,7 +139,7 @@ asio::awaitable<void> listener(tcp::acceptor& acceptor, const options& opts) {
 }
 
 bool parse_args(int argc, char** argv, options& opts) {
-  for (int i = 1; i < argc; ++i) {
+  for (int i = 1; i < argc; i += 2) {  // every option takes a value
     const std::string_view arg = argv[i];
     const char* value = i + 1 < argc ? argv[i + 1] : nullptr;
     if (arg == "--root" && value) {
@@ -155,7 +155,6 @@ bool parse_args(int argc, char** argv, options& opts) {
     } else {
       return false;
     }
-    ++i;
   }
   return !opts.root.empty();
 }

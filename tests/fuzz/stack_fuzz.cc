@@ -70,11 +70,7 @@
 #include <vector>
 
 #include <openssl/err.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
 #include <openssl/ssl.h>
-#include <openssl/x509.h>
-#include <openssl/x509v3.h>
 
 #include <pagewire/filters/codec.h>
 #include <pagewire/filters/content_filter.h>
@@ -94,6 +90,7 @@
 #include <pagewire/runtime/task.h>
 
 #include "fuzz_check.h"
+#include "fuzz_tls.h"
 
 namespace filters = pagewire::filters;
 namespace fs = pagewire::fs;
@@ -156,64 +153,25 @@ struct globals {
 };
 globals* g = nullptr;
 
-// A self-signed Ed25519 certificate (as tls_fuzz.cc makes it), for CN=localhost.
-void write_certificate(const std::string& cert, const std::string& key) {
-  EVP_PKEY* pk = EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519");
-  X509* x = X509_new();
-  check(pk && x);
-  X509_set_version(x, 2);
-  ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
-  X509_gmtime_adj(X509_getm_notBefore(x), -3600);
-  X509_gmtime_adj(X509_getm_notAfter(x), 30 * 86400);
-  X509_set_pubkey(x, pk);
-  X509_NAME* name = X509_get_subject_name(x);
-  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                             reinterpret_cast<const unsigned char*>("localhost"), -1, -1, 0);
-  X509_set_issuer_name(x, name);
-  X509_EXTENSION* san =
-      X509V3_EXT_conf_nid(nullptr, nullptr, NID_subject_alt_name, "DNS:localhost");
-  check(san != nullptr);
-  X509_add_ext(x, san, -1);
-  X509_EXTENSION_free(san);
-  check(X509_sign(x, pk, nullptr) > 0);
-  FILE* f = std::fopen(cert.c_str(), "w");
-  check(f && PEM_write_X509(f, x) == 1);
-  std::fclose(f);
-  f = std::fopen(key.c_str(), "w");
-  check(f && PEM_write_PrivateKey(f, pk, nullptr, nullptr, 0, nullptr, nullptr) == 1);
-  std::fclose(f);
-  X509_free(x);
-  EVP_PKEY_free(pk);
-}
-
-std::shared_ptr<filters::tls_context> make_tls(const filters::tls_options& o) {
-  std::error_code ec;
-  std::string detail;
-  auto ctx = filters::tls_context::create(o, ec, &detail);
-  if (ec) std::fprintf(stderr, "tls_context: %s %s\n", ec.message().c_str(), detail.c_str());
-  check(ctx != nullptr);
-  return ctx;
-}
-
 void build_globals() {
   g = new globals;
   char dir[] = "/tmp/pagewire-stack-fuzz-XXXXXX";
   check(::mkdtemp(dir) != nullptr);
   const std::string cert = std::string(dir) + "/cert.pem", key = std::string(dir) + "/key.pem";
   const std::string body = std::string(dir) + "/body.bin";
-  write_certificate(cert, key);
+  fuzz_tls::write_certificate(cert, key, true);
   filters::tls_options s;
   s.role = filters::tls_role::server;
   s.cert_file = cert;
   s.key_file = key;
-  g->server = make_tls(s);
+  g->server = fuzz_tls::make_context(s);
   filters::tls_options c;
   c.role = filters::tls_role::client;
   c.ca_file = cert;
   c.server_name = "localhost";
-  g->client13 = make_tls(c);
+  g->client13 = fuzz_tls::make_context(c);
   c.max_version = 12;
-  g->client12 = make_tls(c);
+  g->client12 = fuzz_tls::make_context(c);
   // The file: known bytes, opened once; its name goes at once (the descriptor stays).
   g->file_bytes.resize(kFileSize);
   for (std::size_t i = 0; i < kFileSize; ++i)

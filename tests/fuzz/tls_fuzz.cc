@@ -71,10 +71,7 @@
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
 #include <openssl/ssl.h>
-#include <openssl/x509.h>
 
 #include <pagewire/filters/error.h>
 #include <pagewire/filters/page_writer.h>
@@ -85,6 +82,7 @@
 #include <pagewire/net/recv_buffer_ring.h>
 
 #include "fuzz_check.h"
+#include "fuzz_tls.h"
 
 namespace filters = pagewire::filters;
 namespace fs = pagewire::fs;
@@ -174,47 +172,11 @@ struct contexts {
 };
 contexts* g_contexts = nullptr;
 
-// A self-signed Ed25519 certificate, written where tls_options can name it. Ed25519 signs
-// deterministically in 64 bytes (an ECDSA signature's DER length varies), so the handshake
-// takes the same number of bytes every time and an input meets the same page boundaries.
-void write_certificate(const std::string& cert, const std::string& key) {
-  EVP_PKEY* pk = EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519");
-  X509* x = X509_new();
-  check(pk && x);
-  X509_set_version(x, 2);
-  ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
-  X509_gmtime_adj(X509_getm_notBefore(x), -3600);
-  X509_gmtime_adj(X509_getm_notAfter(x), 30 * 86400);
-  X509_set_pubkey(x, pk);
-  X509_NAME* name = X509_get_subject_name(x);
-  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                             reinterpret_cast<const unsigned char*>("localhost"), -1, -1, 0);
-  X509_set_issuer_name(x, name);
-  check(X509_sign(x, pk, nullptr) > 0);  // Ed25519 hashes itself
-  FILE* f = std::fopen(cert.c_str(), "w");
-  check(f && PEM_write_X509(f, x) == 1);
-  std::fclose(f);
-  f = std::fopen(key.c_str(), "w");
-  check(f && PEM_write_PrivateKey(f, pk, nullptr, nullptr, 0, nullptr, nullptr) == 1);
-  std::fclose(f);
-  X509_free(x);
-  EVP_PKEY_free(pk);
-}
-
-std::shared_ptr<filters::tls_context> make_engine_context(const filters::tls_options& o) {
-  std::error_code ec;
-  std::string detail;
-  auto ctx = filters::tls_context::create(o, ec, &detail);
-  if (ec) std::fprintf(stderr, "tls_context: %s %s\n", ec.message().c_str(), detail.c_str());
-  check(ctx != nullptr);
-  return ctx;
-}
-
 void build_contexts() {
   char dir[] = "/tmp/pagewire-tls-fuzz-XXXXXX";
   check(::mkdtemp(dir) != nullptr);
   const std::string cert = std::string(dir) + "/cert.pem", key = std::string(dir) + "/key.pem";
-  write_certificate(cert, key);
+  fuzz_tls::write_certificate(cert, key, false);
   auto* c = new contexts;
   for (int s = 0; s < 3; ++s) {
     for (int off = 0; off < 2; ++off) {
@@ -228,14 +190,14 @@ void build_contexts() {
           client.role = filters::tls_role::client;
           client.cipher_list = kSuites[s].tls12;
           client.max_version = v12 ? 12 : 13;
-          c->engine_client[s][v12][off][r] = make_engine_context(client);
+          c->engine_client[s][v12][off][r] = fuzz_tls::make_context(client);
         }
         o.role = filters::tls_role::server;
         o.cert_file = cert;
         o.key_file = key;
         for (unsigned t = 0; t < 4; ++t) {
           o.session_tickets = t;
-          c->engine_server[s][off][r][t] = make_engine_context(o);
+          c->engine_server[s][off][r][t] = fuzz_tls::make_context(o);
         }
       }
     }
