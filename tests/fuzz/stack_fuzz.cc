@@ -90,14 +90,21 @@
 #include <pagewire/runtime/task.h>
 
 #include "fuzz_check.h"
+#include "fuzz_script.h"
 #include "fuzz_tls.h"
 
 namespace filters = pagewire::filters;
 namespace fs = pagewire::fs;
 namespace runtime = pagewire::runtime;
 using filters::errc;
+using fuzz_script::script;
 
 namespace {
+
+// Bytes of the harness's data pages and temp file.
+std::byte pattern(std::uint64_t i) {
+  return fuzz_script::pattern(i, 0x3c);
+}
 
 constexpr std::size_t kMaxOps = 64;
 constexpr int kOps = 7;
@@ -114,30 +121,6 @@ constexpr std::size_t kOutLimit[4] = {256 * 1024, 4096, 100, 16384};
 constexpr std::size_t kReadLimit[4] = {256 * 1024, 4096, 100, 16384};
 constexpr std::size_t kTlsPiece[4] = {512 * 1024, 4096, 1000, 20000};
 constexpr std::size_t kMss[4] = {0, 1400, 100, 9000};
-
-std::byte pattern(std::uint64_t i) {
-  std::uint32_t h = static_cast<std::uint32_t>(i) * 0x9e3779b1u + 0x3c;
-  h ^= h >> 15;
-  h *= 0x85ebca6bu;
-  h ^= h >> 13;
-  return static_cast<std::byte>(h);
-}
-
-// The script, read front to back; zeros once it is used up.
-struct script {
-  const std::uint8_t* p;
-  std::size_t n;
-  bool done() const noexcept { return n == 0; }
-  std::uint8_t u8() noexcept {
-    if (n == 0) return 0;
-    --n;
-    return *p++;
-  }
-  std::uint16_t u16() noexcept {
-    const std::uint16_t lo = u8();
-    return static_cast<std::uint16_t>(lo | u8() << 8);
-  }
-};
 
 // Process-wide: TLS contexts (costly to build), the temp file, and the pools (a page still
 // in use after an input shows as pages_in_use > 0).

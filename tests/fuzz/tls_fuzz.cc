@@ -82,6 +82,7 @@
 #include <pagewire/net/recv_buffer_ring.h>
 
 #include "fuzz_check.h"
+#include "fuzz_script.h"
 #include "fuzz_tls.h"
 
 namespace filters = pagewire::filters;
@@ -89,6 +90,8 @@ namespace fs = pagewire::fs;
 namespace net = pagewire::net;
 using filters::tls_engine;
 using status = tls_engine::status;
+using fuzz_script::pattern;
+using fuzz_script::script;
 
 namespace {
 
@@ -114,37 +117,12 @@ constexpr suite kSuites[4] = {
 };
 constexpr std::uint64_t kRecordsPerKey[4] = {0, 2, 3, 5};
 
-// Byte i of a direction's stream: a mix of i, so a byte lost, repeated or moved shows.
-std::byte pattern(std::uint64_t i, std::uint32_t salt) {
-  std::uint32_t h = static_cast<std::uint32_t>(i) * 0x9e3779b1u + salt;
-  h ^= h >> 15;
-  h *= 0x85ebca6bu;
-  h ^= h >> 13;
-  return static_cast<std::byte>(h);
-}
-
 std::vector<std::byte> stream_bytes(std::uint64_t from, std::size_t n, std::uint32_t salt) {
   std::vector<std::byte> v(n);
   for (std::size_t i = 0; i < n; ++i)
     v[i] = pattern(from + i, salt);
   return v;
 }
-
-// The script, read front to back; zeros once it is used up.
-struct script {
-  const std::uint8_t* p;
-  std::size_t n;
-  bool done() const noexcept { return n == 0; }
-  std::uint8_t u8() noexcept {
-    if (n == 0) return 0;
-    --n;
-    return *p++;
-  }
-  std::uint16_t u16() noexcept {
-    const std::uint16_t lo = u8();
-    return static_cast<std::uint16_t>(lo | u8() << 8);
-  }
-};
 
 // Cut points (xorshift: the same input, the same cuts).
 struct picker {
