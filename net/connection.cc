@@ -328,8 +328,10 @@ bool connection::input_waiting() const noexcept {
   return ::ioctl(fd_, FIONREAD, &unread) == 0 && unread > 0;
 }
 
-void connection::start_lingering_close(detail::pending_handler<std::error_code>* h) {
-  if (closing_ || lingering_ || recv_handler_ != nullptr || !input_waiting()) {
+void connection::start_lingering_close(linger_when when,
+                                       detail::pending_handler<std::error_code>* h) {
+  if (closing_ || lingering_ || recv_handler_ != nullptr ||
+      (when == linger_when::input_waiting && !input_waiting())) {
     start_close(h);
     return;
   }

@@ -69,6 +69,16 @@ enum class phase : std::uint8_t {
   linger,  ///< a lingering close dropping the peer's input: options::linger_timeout
 };
 
+/// When connection::async_lingering_close lingers.
+enum class linger_when : std::uint8_t {
+  /// Only when the peer's input is waiting now: the peer said it is done (its last request asked
+  /// to close) or nothing was owed to it, so only bytes already sent can still be coming.
+  input_waiting,
+  /// Whatever is waiting now: the peer may still be sending, because we close before it knows
+  /// (a request refused before all of it arrived, a keep-alive request answered with a close).
+  always,
+};
+
 namespace detail {
 
 /// A type-erased completion handler, invoked through its associated executor.
@@ -239,21 +249,23 @@ class connection final : private buffer_waiter {
 
   /// Lingering close (RFC 9112 §9.6; nginx's lingering_close), for after the last send when
   /// the peer may still be sending: requests pipelined after a "Connection: close", a request
-  /// body not read. Closing a socket with input unread makes the kernel send a reset, which
-  /// also destroys what the peer has not yet received of the bytes sent: the tail of the last
-  /// response. So when input is waiting (received and not taken, or still in the socket) this
-  /// shuts down the sending side only (a FIN follows every byte queued), receives and drops
-  /// what comes until the peer's end of stream, an error, options::linger_timeout with no
-  /// byte or options::linger_time in all, and then closes as async_close does. With no input
-  /// waiting, or a receive pending, it is async_close. Signature void(std::error_code).
-  /// An async_close during the lingering cuts it short: the lingering close's handler runs
-  /// when the socket is closed; the async_close's at once, with operation_in_progress.
+  /// body not read, the rest of a request refused at its first line. Closing a socket with input
+  /// unread, or closing it before input that is still on its way arrives, makes the kernel send
+  /// a reset, which also destroys what the peer has not yet received of the bytes sent: the tail
+  /// of the last response. So when it lingers (`when`: always, or input_waiting and input is
+  /// received and not taken, or still in the socket) this shuts down the sending side only (a
+  /// FIN follows every byte queued), receives and drops what comes until the peer's end of
+  /// stream, an error, options::linger_timeout with no byte or options::linger_time in all, and
+  /// then closes as async_close does. Otherwise, or with a receive pending, it is async_close.
+  /// Signature void(std::error_code). An async_close during the lingering cuts it short: the
+  /// lingering close's handler runs when the socket is closed; the async_close's at once, with
+  /// operation_in_progress.
   template <class Token>
-  auto async_lingering_close(Token&& token) {
+  auto async_lingering_close(linger_when when, Token&& token) {
     return asio::async_initiate<Token, void(std::error_code)>(
-        [this](auto handler) {
-          start_lingering_close(
-              detail::make_handler<decltype(handler), std::error_code>(ctx_, std::move(handler)));
+        [this, when](auto handler) {
+          start_lingering_close(when, detail::make_handler<decltype(handler), std::error_code>(
+                                          ctx_, std::move(handler)));
         },
         token);
   }
@@ -273,7 +285,7 @@ class connection final : private buffer_waiter {
   void start_receive(detail::pending_handler<std::error_code, received>* h);
   void start_send(fs::chain&& m, detail::pending_handler<std::error_code, std::uint64_t>* h);
   void start_close(detail::pending_handler<std::error_code>* h);
-  void start_lingering_close(detail::pending_handler<std::error_code>* h);
+  void start_lingering_close(linger_when when, detail::pending_handler<std::error_code>* h);
   void linger_receive();
   bool input_waiting() const noexcept;
   void arm_receive();

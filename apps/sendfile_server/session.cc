@@ -168,6 +168,7 @@ void session::answer_plain_http() {
   sum.body_bytes = kBody;
   log(nullptr, sum);
   sending_ = true;
+  peer_may_send_ = true;  // the rest of its request
   conn_.async_send(fs::chain(fs::slice::from_static(kAnswer.data(), kAnswer.size())),
                    [this](std::error_code, std::uint64_t bytes) {
                      sending_ = false;
@@ -208,6 +209,7 @@ void session::handle_block(std::span<const char> in) {
                                                     http::http_version::http11, false, pending_);
       log(nullptr, sum);
       close_after_ = true;
+      peer_may_send_ = true;  // the rest of the refused request may still be on its way
       return;
     }
     served_ = true;
@@ -242,15 +244,21 @@ bool session::handle_request(const http::request& req) {
     log(&req, done);
     w_.count_request();
     worker_counters::bump(w_.counters().body_bytes, done.body_bytes);
-    if (!done.keep_alive || w_.stopping()) close_after_ = true;
+    if (!done.keep_alive || w_.stopping()) close_after(req);
     return true;
   }
   log(&req, sum);
   w_.count_request();
   worker_counters::bump(w_.counters().body_bytes, sum.body_bytes);
   if (sum.from_page_cache) worker_counters::bump(w_.counters().page_cache_hits);
-  if (!sum.keep_alive || w_.stopping()) close_after_ = true;
+  if (!sum.keep_alive || w_.stopping()) close_after(req);
   return true;
+}
+
+void session::close_after(const http::request& req) {
+  close_after_ = true;
+  // A client that did not ask to close may already be sending its next request.
+  if (req.keep_alive) peer_may_send_ = true;
 }
 
 void session::start_compression() {
@@ -278,14 +286,14 @@ void session::on_compressed(std::error_code ec, fs::chain identity) {
   if (ec) {
     sum = w_.responses().respond_error(http::status::internal_server_error, req.version, false,
                                        pending_);
-    close_after_ = true;
+    close_after(req);
   } else {
     sum = w_.responses().finish_compressed(job_, std::move(body), pending_);
   }
   log(&req, sum);
   w_.count_request();
   worker_counters::bump(w_.counters().body_bytes, sum.body_bytes);
-  if (!sum.keep_alive || w_.stopping()) close_after_ = true;
+  if (!sum.keep_alive || w_.stopping()) close_after(req);
   job_ = compress_job{};
   compressing_ = false;
   if (closing_) return maybe_finish();  // closed while compressing: nothing more to send
@@ -388,8 +396,13 @@ void session::count_paths() {
 
 void session::stop_gracefully() {
   if (closing_) return;
+  if (!sending_ && !compressing_ && pending_.empty()) {  // idle or mid-head: nothing owed
+    close_after_ = true;
+    close();
+    return;
+  }
+  if (!close_after_) peer_may_send_ = true;  // what is in flight let it keep the connection
   close_after_ = true;
-  if (!sending_ && !compressing_ && pending_.empty()) close();  // idle or mid-head: nothing owed
 }
 
 void session::abort() {
@@ -427,7 +440,8 @@ void session::close_connection(close_mode mode) {
   if (mode == close_mode::reset) {
     conn_.async_close(done);
   } else {
-    conn_.async_lingering_close(done);
+    conn_.async_lingering_close(
+        peer_may_send_ ? net::linger_when::always : net::linger_when::input_waiting, done);
     if (conn_.lingering()) worker_counters::bump(w_.counters().lingering_closes);
   }
 }

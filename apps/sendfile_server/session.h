@@ -73,6 +73,8 @@ class session {
   /// False when the request went to on-the-fly compression (asynchronous): the caller
   /// stops parsing and keeps the rest of the input in leftover_.
   bool handle_request(const http::request& req);
+  /// The connection closes once `req`'s response is out, which the client may not know yet.
+  void close_after(const http::request& req);
   void start_compression();
   void on_compressed(std::error_code ec, fs::chain body);
   void resume_after_compression();
@@ -107,6 +109,10 @@ class session {
   bool receiving_ = false;
   bool sending_ = false;
   bool close_after_ = false;  // close once pending_ and the send in flight are out
+  // We close before the client knows it must stop sending (a refused request, a keep-alive one
+  // answered with a close): the close lingers even with no input waiting yet, for what is on
+  // its way (net::linger_when::always), so that no reset cuts the last response.
+  bool peer_may_send_ = false;
   bool closing_ = false;
   bool closed_ = false;       // async_close completed
   bool compressing_ = false;  // a compress_job is being read and encoded

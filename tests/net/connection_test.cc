@@ -1,9 +1,11 @@
 #include <atomic>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <string>
+#include <string_view>
 #include <sys/socket.h>
 #include <thread>
 #include <vector>
@@ -395,7 +397,7 @@ TEST_P(connection_backends, lingering_close_delivers_every_byte_to_a_peer_still_
                  sent = true;
                });
   ASSERT_TRUE(run_until(f.ctx, [&] { return sent; }));
-  c.async_lingering_close([&](std::error_code ec) {
+  c.async_lingering_close(linger_when::input_waiting, [&](std::error_code ec) {
     EXPECT_FALSE(ec);
     closed = true;
   });
@@ -418,7 +420,7 @@ TEST_P(connection_backends, lingering_close_with_no_input_waiting_closes_at_once
   tcp_pair p = make_pair();
   connection c(f.ctx, std::exchange(p.a, -1), f.opts, f.pipes, f.ring.get());
   bool closed = false;
-  c.async_lingering_close([&](std::error_code ec) {
+  c.async_lingering_close(linger_when::input_waiting, [&](std::error_code ec) {
     EXPECT_FALSE(ec);
     closed = true;
   });
@@ -429,13 +431,51 @@ TEST_P(connection_backends, lingering_close_with_no_input_waiting_closes_at_once
   EXPECT_EQ(::recv(p.b, &ch, 1, 0), 0);
 }
 
+// The peer's request was refused at its first bytes: the rest is still on its way when we close.
+// `always` lingers with nothing waiting yet, so those bytes meet a socket that drops them, not
+// one that answers with a reset (which would also destroy the response still in flight).
+TEST_P(connection_backends, lingering_close_always_drops_input_that_arrives_after_it) {
+  fixture f(GetParam());
+  tcp_pair p = make_pair();
+  connection c(f.ctx, std::exchange(p.a, -1), f.opts, f.pipes, f.ring.get());
+  static constexpr std::string_view kAnswer = "HTTP/1.1 400 Bad Request\r\n\r\n";
+  bool sent = false, closed = false;
+  c.async_send(fs::chain(fs::slice::from_static(kAnswer.data(), kAnswer.size())),
+               [&](std::error_code ec, std::uint64_t) {
+                 EXPECT_FALSE(ec);
+                 sent = true;
+               });
+  ASSERT_TRUE(run_until(f.ctx, [&] { return sent; }));
+  c.async_lingering_close(linger_when::always, [&](std::error_code ec) {
+    EXPECT_FALSE(ec);
+    closed = true;
+  });
+  EXPECT_TRUE(c.lingering());
+  // The peer's late bytes, then its end: both are taken without a reset.
+  std::thread late([&] {
+    std::this_thread::sleep_for(50ms);
+    const std::string rest(8192, 'h');
+    EXPECT_EQ(::send(p.b, rest.data(), rest.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(rest.size()));
+    std::this_thread::sleep_for(50ms);  // our lingering receive has dropped them by now
+    EXPECT_EQ(::shutdown(p.b, SHUT_WR), 0) << std::strerror(errno);
+  });
+  ASSERT_TRUE(run_until(f.ctx, [&] { return closed; }));
+  late.join();
+  std::string got(64, '\0');
+  EXPECT_EQ(::recv(p.b, got.data(), got.size(), 0), static_cast<ssize_t>(kAnswer.size()));
+  EXPECT_EQ(::recv(p.b, got.data(), got.size(), 0), 0) << std::strerror(errno);  // FIN, not RST
+  EXPECT_EQ(c.stats().lingered, 1u);
+  EXPECT_EQ(c.stats().lingered_bytes, 8192u);
+}
+
 // Starts a lingering close that must linger (input is waiting) and runs it to its end;
 // returns how long it took.
 std::chrono::steady_clock::duration linger_to_the_end(fixture& f, connection& c) {
   std::this_thread::sleep_for(50ms);  // the peer's first bytes are in our socket by now
   bool closed = false;
   const auto start = std::chrono::steady_clock::now();
-  c.async_lingering_close([&](std::error_code) { closed = true; });
+  c.async_lingering_close(linger_when::input_waiting, [&](std::error_code) { closed = true; });
   EXPECT_TRUE(c.lingering());
   EXPECT_TRUE(run_until(f.ctx, [&] { return closed; }));
   return std::chrono::steady_clock::now() - start;
@@ -474,7 +514,7 @@ TEST_P(connection_backends, async_close_cuts_a_lingering_close_short) {
   std::this_thread::sleep_for(50ms);
   bool lingered_done = false, cut_done = false;
   std::error_code cut_ec;
-  c.async_lingering_close([&](std::error_code ec) {
+  c.async_lingering_close(linger_when::input_waiting, [&](std::error_code ec) {
     EXPECT_FALSE(ec);
     lingered_done = true;
   });
@@ -517,7 +557,7 @@ TEST(connection_ring, async_close_cuts_short_a_lingering_close_waiting_for_a_rin
   ASSERT_EQ(::send(p.b, "abc", 3, 0), 3);
   std::this_thread::sleep_for(50ms);
   bool lingered_done = false, cut_done = false;
-  c.async_lingering_close([&](std::error_code ec) {
+  c.async_lingering_close(linger_when::input_waiting, [&](std::error_code ec) {
     EXPECT_FALSE(ec);
     lingered_done = true;
   });

@@ -1,10 +1,10 @@
 """Timeouts, slow and idle clients, and the graceful stop: a slow reader still gets
 every byte; a head that never completes is cut at the header timeout; an idle
 keep-alive connection is closed at the idle timeout; input a client goes on sending after
-its last request does not cut the response (lingering close); 1,000 idle connections do
-not stop a normal client from being served; SIGTERM with a 64 MiB response in flight lets
-the client finish it whole, then the server exits 0. Timeouts are set by flags so
-every wait here is seconds, each bounded.
+its last request, or the rest of a request refused before it all came, does not cut the
+response (lingering close); 1,000 idle connections do not stop a normal client from being
+served; SIGTERM with a 64 MiB response in flight lets the client finish it whole, then the
+server exits 0. Timeouts are set by flags so every wait here is seconds, each bounded.
 
 Usage: limits_test.py SENDFILE_SERVER_BINARY"""
 
@@ -138,6 +138,24 @@ class Timeouts(unittest.TestCase):
                     t.join(timeout=10)
         stats = json.loads(lib.get(self.srv.port, "/-/stats").body)
         self.assertGreaterEqual(stats["lingering_closes"], lingered + 2)
+
+    def test_the_rest_of_a_refused_request_meets_no_reset(self):
+        # The request line alone earns a 400 and the server closes; the client is still
+        # writing its head. Had the server closed outright, those bytes would meet a closed
+        # socket whose reset can destroy the 400 before the client reads it. It lingers: the
+        # client's writes and its own end of stream go through, and it reads the 400 and a FIN.
+        for gap in (0.05, 0.2):
+            with self.subTest(gap=gap), lib.connect(self.srv.port, timeout=10) as s:
+                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                s.sendall(b"GET /1k.bin http/1.1\r\n")  # a lower-case version: malformed
+                time.sleep(gap)  # the 400 and the server's FIN come meanwhile
+                s.sendall(b"Host: x\r\n" + b"X-Filler: " + b"f" * 4000 + b"\r\n\r\n")
+                s.shutdown(socket.SHUT_WR)  # ENOTCONN here if a reset came
+                rd = lib.Reader(s)
+                r = rd.read_response()
+                self.assertEqual(r.status, 400)
+                self.assertEqual(r.header("Connection"), "close")
+                self.assertTrue(rd.at_eof())  # a FIN; a reset would read as False
 
     def test_stalled_reader_is_dropped_at_the_send_timeout(self):
         with lib.connect(self.srv.port, timeout=15) as s:
