@@ -92,6 +92,10 @@ class request_parser {
   /// The status to answer with; meaningful after feed() returned error.
   status error_status() const { return error_; }
 
+  /// After an error: the refused request's method, when its request line had parsed (HEAD's
+  /// answer has no content, RFC 9112 §6.3); method::other when the line itself was refused.
+  http::method error_method() const { return req_.method; }
+
   /// True once any byte of the next request arrived (header timeout vs idle timeout).
   bool started() const { return len_ > 0 || phase_ != phase::request_line; }
 

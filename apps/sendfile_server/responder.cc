@@ -202,9 +202,9 @@ response_summary responder::emit(const http::response& r,
   return sum;
 }
 
-response_summary responder::respond_error(http::status s, http::http_version v, bool keep_alive,
-                                          fs::chain& out) {
-  return emit(http::plan_error(s, v, false, keep_alive), nullptr, out);
+response_summary responder::respond_error(http::status s, http::http_version v, http::method m,
+                                          bool keep_alive, fs::chain& out) {
+  return emit(http::plan_error(s, v, m == http::method::head, keep_alive), nullptr, out);
 }
 
 response_summary responder::respond_generated(const http::request& req,

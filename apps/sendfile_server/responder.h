@@ -90,9 +90,10 @@ class responder {
   /// Appends the response to `req` to `out`. With needs_compression, fills `job` instead.
   response_summary respond(const http::request& req, fs::chain& out, compress_job* job);
 
-  /// Appends an error response (parser errors: always "Connection: close").
-  response_summary respond_error(http::status s, http::http_version v, bool keep_alive,
-                                 fs::chain& out);
+  /// Appends an error response (parser errors: always "Connection: close"); to a HEAD request
+  /// (`m`), the head alone.
+  response_summary respond_error(http::status s, http::http_version v, http::method m,
+                                 bool keep_alive, fs::chain& out);
 
   /// Appends the head of a compressed response whose body (`body`, content_length set in
   /// job.response) the caller produced, then the body.

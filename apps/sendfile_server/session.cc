@@ -205,8 +205,9 @@ void session::handle_block(std::span<const char> in) {
       return;
     }
     if (res.state == http::parse_state::error) {
-      const auto sum = w_.responses().respond_error(parser_.error_status(),
-                                                    http::http_version::http11, false, pending_);
+      const auto sum =
+          w_.responses().respond_error(parser_.error_status(), http::http_version::http11,
+                                       parser_.error_method(), false, pending_);
       log(nullptr, sum);
       close_after_ = true;
       peer_may_send_ = true;  // the rest of the refused request may still be on its way
@@ -284,8 +285,8 @@ void session::on_compressed(std::error_code ec, fs::chain identity) {
   const http::request& req = parser_.get();
   response_summary sum;
   if (ec) {
-    sum = w_.responses().respond_error(http::status::internal_server_error, req.version, false,
-                                       pending_);
+    sum = w_.responses().respond_error(http::status::internal_server_error, req.version, req.method,
+                                       false, pending_);
     close_after(req);
   } else {
     sum = w_.responses().finish_compressed(job_, std::move(body), pending_);

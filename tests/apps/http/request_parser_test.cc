@@ -613,6 +613,16 @@ TEST(RequestParser, LimitsAreConfigurable) {
             status::request_header_fields_too_large);
 }
 
+// The server answers a refused HEAD without content: the method is known once the line parsed.
+TEST(RequestParser, ErrorKeepsTheMethodOfAParsedRequestLine) {
+  request_parser p;
+  ASSERT_EQ(feed_all(p, "HEAD / HTTP/1.1\r\nBad Name: x\r\n").state, parse_state::error);
+  EXPECT_EQ(p.error_method(), method::head);
+  p.reset();
+  ASSERT_EQ(feed_all(p, "HEAD / http/1.1\r\n").state, parse_state::error);
+  EXPECT_EQ(p.error_method(), method::other);  // the line itself was refused
+}
+
 TEST(RequestParser, ErrorStopsConsuming) {
   request_parser p;
   ASSERT_EQ(feed_all(p, "GET / HTTP/1.1\r\nBad Name: x\r\n").state, parse_state::error);

@@ -423,6 +423,16 @@ class Limits(unittest.TestCase):
         self.assertTrue(out.startswith(b"HTTP/1.1 400 "), out[:60])
         self.assertIn(b"Connection: close", out)
 
+    def test_refused_head_request_gets_the_head_alone(self):
+        # RFC 9112 §6.3: no response to HEAD has content, an error response included.
+        out = lib.raw_exchange(SRV.port,
+                               b"HEAD /page.html HTTP/1.1\r\nHost: x\r\nBad Name: y\r\n\r\n")
+        head, sep, rest = out.partition(b"\r\n\r\n")
+        self.assertTrue(head.startswith(b"HTTP/1.1 400 "), out[:60])
+        self.assertEqual(sep, b"\r\n\r\n")
+        self.assertIn(b"Content-Length: ", head)  # what a GET's 400 would carry
+        self.assertEqual(rest, b"")
+
     def test_lines_ended_by_cr_alone_get_400_at_once(self):
         # RFC 9112 §2.2: a bare CR is invalid; no LF ever comes, so the answer must not wait
         # for the header timeout (10 s here).
