@@ -248,6 +248,8 @@ bool request_parser::parse_request_line(std::string_view line) {
   const auto method_name = line.substr(0, sp1);
   const auto target = line.substr(sp1 + 1, sp2 - sp1 - 1);
   const auto version = line.substr(sp2 + 1);
+  req_.method_name = method_name;  // known from here on, for an answer to a refused version
+  req_.method = method_of(method_name);
   // HTTP-version = "HTTP/" DIGIT "." DIGIT (RFC 9112 §2.3); case-sensitive. The two
   // common ones are one word compare.
   if (version.size() == 8 && load8(version.data()) == load8("HTTP/1.1")) {
@@ -263,8 +265,6 @@ bool request_parser::parse_request_line(std::string_view line) {
     // RFC 9110 §6.2: a higher minor version is treated as the highest we implement.
     req_.version = version[7] == '0' ? http_version::http10 : http_version::http11;
   }
-  req_.method_name = method_name;
-  req_.method = method_of(method_name);
   req_.target = target;
   req_.request_line = line;
   phase_ = phase::fields;

@@ -92,8 +92,9 @@ class request_parser {
   /// The status to answer with; meaningful after feed() returned error.
   status error_status() const { return error_; }
 
-  /// After an error: the refused request's method, when its request line had parsed (HEAD's
-  /// answer has no content, RFC 9112 §6.3); method::other when the line itself was refused.
+  /// After an error: the refused request's method, once the request line's method and target
+  /// parsed (HEAD's answer has no content, RFC 9112 §6.3), even if its version was refused;
+  /// method::other when the line was refused before.
   http::method error_method() const { return req_.method; }
 
   /// True once any byte of the next request arrived (header timeout vs idle timeout).

@@ -619,8 +619,12 @@ TEST(RequestParser, ErrorKeepsTheMethodOfAParsedRequestLine) {
   ASSERT_EQ(feed_all(p, "HEAD / HTTP/1.1\r\nBad Name: x\r\n").state, parse_state::error);
   EXPECT_EQ(p.error_method(), method::head);
   p.reset();
-  ASSERT_EQ(feed_all(p, "HEAD / http/1.1\r\n").state, parse_state::error);
-  EXPECT_EQ(p.error_method(), method::other);  // the line itself was refused
+  ASSERT_EQ(feed_all(p, "HEAD / HTTP/2.0\r\n").state, parse_state::error);
+  EXPECT_EQ(p.error_status(), status::http_version_not_supported);
+  EXPECT_EQ(p.error_method(), method::head);  // the version was refused, not the method
+  p.reset();
+  ASSERT_EQ(feed_all(p, "HEAD\t/ HTTP/1.1\r\n").state, parse_state::error);
+  EXPECT_EQ(p.error_method(), method::other);  // refused before the method was known
 }
 
 TEST(RequestParser, ErrorStopsConsuming) {
