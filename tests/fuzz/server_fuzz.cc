@@ -7,7 +7,8 @@
 //
 // Requests are built from tables the script picks from, so most are well-formed: method,
 // target (every file and directory of the root, symlinks in and out of it, missing files,
-// /-/stats, percent-encoded variants, the traversal corpus, or a few raw script bytes),
+// /-/stats, percent-encoded variants, the traversal corpus, a fresh file made for this input
+// so that its gzip and zstd are compressed on the fly, or a few raw script bytes),
 // version, Host, Range (around the file's size), If-None-Match / If-Modified-Since /
 // If-Range (with the validators warm-up requests recorded), Accept-Encoding, Connection,
 // a long field, many fields, a raw field line, a body (Content-Length, Expect:
@@ -57,12 +58,11 @@
 //
 // Input: byte 0: bits 0-2 extra write cuts, bit 3 cut the last request short, bits 4-7 the
 // number of requests ((b >> 4) % 12 + 1). Then each request: k:u8 (>= 0xf8: garbage, n:u8
-// then n % 64 + 1 raw bytes; else method k % 16), target:u8 (past the table: raw, n:u8 and
-// n % 24 bytes), version:u8, host:u8, fields:u8 (bit 0 Range kind:u8 + numbers, 1
-// If-None-Match, 2 If-Modified-Since, 3 If-Range, 4 Accept-Encoding, 5 Connection, 6 an
-// extra field, 7 a body; each followed by its u8 choice and arguments). Then a u16 per write
-// cut and a u16 for the cut of the last request. Zeros once the script is used up: one plain
-// GET.
+// then n % 64 + 1 raw bytes; else method k % 16), target:u8 (the table, then the fresh file,
+// then raw: n:u8 and n % 24 bytes), version:u8, host:u8, fields:u8 (bit 0 Range kind:u8 + numbers,
+// 1 If-None-Match, 2 If-Modified-Since, 3 If-Range, 4 Accept-Encoding, 5 Connection, 6 an extra
+// field, 7 a body; each followed by its u8 choice and arguments). Then a u16 per write cut and a
+// u16 for the cut of the last request. Zeros once the script is used up: one plain GET.
 //
 // Layout, in order: the document root and the server (build_root, start_server); requests
 // (the tables, the Range field, class builder: script -> request with what the model
@@ -219,6 +219,12 @@ struct world {
   std::uint16_t port = 0;
   std::map<std::pair<int, std::uint8_t>, remembered> seen;  // (file, coding bit)
   std::map<int, std::string> last_modified;
+  // The fresh file: a new name and content for every input (g->files[fresh_file], the last
+  // of g->targets), which no cache of the server knows: its compressed codings are made on
+  // the fly, with the requests behind it waiting (session::start_compression).
+  int fresh_file = -1;
+  std::uint64_t fresh_count = 0;
+  std::string fresh_target;
 };
 world* g = nullptr;
 
@@ -326,6 +332,26 @@ void build_root() {
     if (d.k == kind::redirect) t.location = d.arg;
     g->targets.push_back(t);
   }
+  check(::mkdir((g->root + "/fresh").c_str(), 0755) == 0);
+  g->fresh_file = static_cast<int>(g->files.size());
+  g->files.push_back({});
+  g->targets.push_back({{}, kind::file, g->fresh_file, {}});
+}
+
+// Replaces the fresh file by a new one (fresh/N.txt, 1.5-60 KB of text) and forgets what
+// responses said of the last.
+void renew_fresh_file() {
+  doc_file& f = g->files[static_cast<std::size_t>(g->fresh_file)];
+  if (!f.name.empty()) check(::unlink((g->root + "/" + f.name).c_str()) == 0);
+  const std::uint64_t n = ++g->fresh_count;
+  f.name = "fresh/" + std::to_string(n) + ".txt";
+  f.bytes = text_content(1500 + n * 7919 % 58'500, static_cast<std::uint32_t>(1000 + n));
+  write_file(g->root + "/" + f.name, f.bytes, kMtime);
+  g->fresh_target = "/" + f.name;
+  g->targets.back().text = g->fresh_target;
+  for (const std::uint8_t coding : {kIdentity, kGzip, kZstd})
+    g->seen.erase({g->fresh_file, coding});
+  g->last_modified.erase(g->fresh_file);
 }
 
 void start_server() {
@@ -671,14 +697,15 @@ class builder {
   // table's targets, not every raw one) before it checks the version (RFC 9112 §3): from
   // there on the server knows the method, whatever it refuses.
   void request_line(const method_def& m) {
-    const std::size_t t = in_.u8() % (kTargetCount + 2);
+    // The table's targets, then the fresh file, then two raw ones.
+    const std::size_t t = in_.u8() % (kTargetCount + 3);
     std::string target;
-    if (t < kTargetCount) {
+    if (t <= kTargetCount) {
       q_.tgt = &g->targets[t];
       target = q_.tgt->text;
     } else {  // a few raw bytes, sometimes after a '/'
       q_.modelled = false;
-      target = (t == kTargetCount ? "/" : "") + raw_bytes(in_, in_.u8() % 24, {"\r\n \0", 4});
+      target = (t == kTargetCount + 1 ? "/" : "") + raw_bytes(in_, in_.u8() % 24, {"\r\n \0", 4});
     }
     const version_def& v = kVersions[in_.u8() % std::size(kVersions)];
     q_.http10 = v.http10;
@@ -1628,6 +1655,7 @@ class oracle {
 };
 
 void run_input(const std::uint8_t* data, std::size_t size) {
+  renew_fresh_file();
   script in{data, size};
   const plan p = read_plan(in);
   g_plan = &p;
