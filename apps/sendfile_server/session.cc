@@ -242,18 +242,19 @@ bool session::handle_request(const http::request& req) {
     const response_summary done =
         w_.responses().finish_compressed(job_, std::move(cached), pending_);
     job_ = compress_job{};
-    log(&req, done);
-    w_.count_request();
-    worker_counters::bump(w_.counters().body_bytes, done.body_bytes);
-    if (!done.keep_alive || w_.stopping()) close_after(req);
+    finish_request(req, done);
     return true;
   }
+  finish_request(req, sum);
+  return true;
+}
+
+void session::finish_request(const http::request& req, const response_summary& sum) {
   log(&req, sum);
   w_.count_request();
   worker_counters::bump(w_.counters().body_bytes, sum.body_bytes);
   if (sum.from_page_cache) worker_counters::bump(w_.counters().page_cache_hits);
   if (!sum.keep_alive || w_.stopping()) close_after(req);
-  return true;
 }
 
 void session::close_after(const http::request& req) {
@@ -286,15 +287,11 @@ void session::on_compressed(std::error_code ec, fs::chain identity) {
   response_summary sum;
   if (ec) {
     sum = w_.responses().respond_error(http::status::internal_server_error, req.version, req.method,
-                                       false, pending_);
-    close_after(req);
+                                       false, pending_);  // closes after it
   } else {
     sum = w_.responses().finish_compressed(job_, std::move(body), pending_);
   }
-  log(&req, sum);
-  w_.count_request();
-  worker_counters::bump(w_.counters().body_bytes, sum.body_bytes);
-  if (!sum.keep_alive || w_.stopping()) close_after(req);
+  finish_request(req, sum);
   job_ = compress_job{};
   compressing_ = false;
   if (closing_) return maybe_finish();  // closed while compressing: nothing more to send

@@ -73,6 +73,9 @@ class session {
   /// False when the request went to on-the-fly compression (asynchronous): the caller
   /// stops parsing and keeps the rest of the input in leftover_.
   bool handle_request(const http::request& req);
+  /// Logs and counts `req`'s response (planned in pending_), and closes after it when it
+  /// does not keep the connection or the worker is stopping.
+  void finish_request(const http::request& req, const response_summary& sum);
   /// The connection closes once `req`'s response is out, which the client may not know yet.
   void close_after(const http::request& req);
   void start_compression();
