@@ -23,7 +23,7 @@ void plain_transport::send_next() {
   sending_ = true;
   write_request* r = queue_.front();
   // The transmit takes r->data and leaves in it the storage of its previous message.
-  conn_.async_send(std::move(r->data),
+  conn_.async_send(std::move(r->data), r->more ? net::send_flags::more : net::send_flags::none,
                    [this, r, ctx = &context(), alive = std::weak_ptr<char>(alive_)](
                        std::error_code ec, std::uint64_t n) {
                      if (alive.expired()) return r->finish(*ctx, ec, n);

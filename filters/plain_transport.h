@@ -2,7 +2,9 @@
 
 /// plain_transport: the bottom of a stack on a TCP socket, over net::connection. Writes go
 /// to net's transmit whole, file ranges and all (splice/sendfile, MSG_MORE on all but the
-/// last segment), so with no filter above a file body never enters user space. Writes queue
+/// last segment, and on that one too when the write says write_flags::more: the message goes
+/// on in the next write, which fills the segment its tail left open), so with no filter above
+/// a file body never enters user space. Writes queue
 /// in order (a layer's control records and the application's data share the socket); each
 /// completes its write_request with the bytes the socket accepted. Reads hand up what the
 /// connection received; the bytes leave the receive ring for pool pages so they can live

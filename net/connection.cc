@@ -208,7 +208,7 @@ void connection::deliver_receive(std::error_code ec, received r) {
 
 // ---- send ----------------------------------------------------------------------------------
 
-void connection::start_send(fs::chain&& m,
+void connection::start_send(fs::chain&& m, send_flags flags,
                             detail::pending_handler<std::error_code, std::uint64_t>* h) {
   assert(send_handler_ == nullptr);
   if (closing_) {
@@ -218,7 +218,7 @@ void connection::start_send(fs::chain&& m,
   }
   send_handler_ = h;
   send_timed_out_ = false;
-  sender_->start(fd_, std::move(m));
+  sender_->start(fd_, std::move(m), flags);
   arm_watchdog();
 }
 

@@ -226,9 +226,14 @@ class connection final : private buffer_waiter {
   /// arguments into a frame first (use_awaitable, deferred) leave it without storage.
   template <class Token>
   auto async_send(fs::chain&& message, Token&& token) {
+    return async_send(std::move(message), send_flags::none, std::forward<Token>(token));
+  }
+  /// The same, with send_flags::more when the next send continues this message (transmit.h).
+  template <class Token>
+  auto async_send(fs::chain&& message, send_flags flags, Token&& token) {
     return asio::async_initiate<Token, void(std::error_code, std::uint64_t)>(
-        [this](auto handler, fs::chain&& m) {
-          start_send(std::move(m),
+        [this, flags](auto handler, fs::chain&& m) {
+          start_send(std::move(m), flags,
                      detail::make_handler<decltype(handler), std::error_code, std::uint64_t>(
                          ctx_, std::move(handler), &send_slot_));
         },
@@ -283,7 +288,8 @@ class connection final : private buffer_waiter {
   friend struct watchdog;
 
   void start_receive(detail::pending_handler<std::error_code, received>* h);
-  void start_send(fs::chain&& m, detail::pending_handler<std::error_code, std::uint64_t>* h);
+  void start_send(fs::chain&& m, send_flags flags,
+                  detail::pending_handler<std::error_code, std::uint64_t>* h);
   void start_close(detail::pending_handler<std::error_code>* h);
   void start_lingering_close(linger_when when, detail::pending_handler<std::error_code>* h);
   void linger_receive();

@@ -103,10 +103,11 @@ transmit_op::~transmit_op() {
   assert(!busy_);
 }
 
-[[gnu::hot]] void transmit_op::start(int fd, fs::chain&& message) {
+[[gnu::hot]] void transmit_op::start(int fd, fs::chain&& message, send_flags flags) {
   assert(!busy_);
   busy_ = true;
   cancelled_ = false;
+  more_after_ = flags == send_flags::more;
   fd_ = fd;
   chain_.clear();  // empty after a success; after an error, what was not sent
   chain_.swap(message);
@@ -215,7 +216,7 @@ void transmit_op::cancel() {
     }
     bytes += iov_[i].iov_len;
   }
-  const bool more = bytes < chain_.size();
+  const bool more = more_after_ || bytes < chain_.size();
   send_child& c = *send_;
   c.fd = fd_;
   c.len = static_cast<std::size_t>(bytes);
@@ -281,7 +282,7 @@ void transmit_op::cancel() {
 // completed inline (file_done recorded the result; the loop continues), false when it waits.
 [[gnu::hot]] bool transmit_op::send_file(std::uint64_t& budget) {
   const fs::file_range& r = std::get<fs::file_range>(chain_.front());
-  const bool more = chain_.size() > r.size();
+  const bool more = more_after_ || chain_.size() > r.size();
   if (more) ++stats_.more_flagged;
   asked_ = r.size();
   const bool sendfile = opts_.file_range_path == options::file_path::sendfile ||

@@ -23,10 +23,11 @@
 /// interleave. The send-progress clock is read once per run of inline steps that ends in a
 /// wait, not per segment; a transmit that never waits never reads it.
 /// Every submission but the one that ends the chain carries MSG_MORE / SPLICE_F_MORE; the last
-/// never does, so no message waits for the 200 ms cork timer. MSG_NOSIGNAL always. Short sends
-/// continue where they stopped; at most kMaxIoChunk bytes per submission; 64-bit offsets.
-/// A file that shrinks under a range ends the transmit with ENODATA after the bytes that exist
-/// (the caller closes the connection: the peer was promised more).
+/// does only when the caller says the message goes on in its next chain (send_flags::more), so
+/// a message's tail never waits for the kernel's cork timer (~200 ms) unless its sender asked.
+/// MSG_NOSIGNAL always. Short sends continue where they stopped; at most kMaxIoChunk bytes per
+/// submission; 64-bit offsets. A file that shrinks under a range ends the transmit with ENODATA
+/// after the bytes that exist (the caller closes the connection: the peer was promised more).
 ///
 /// Two forms: transmit_op, a reusable, non-allocating object for the server's hot path
 /// (override on_complete), and async_transmit(), an Asio initiating function
@@ -73,6 +74,15 @@ namespace pagewire::net {
 
 namespace asio = boost::asio;
 
+/// Whether a chain ends its message. `more`: the caller sends the rest of the same message in
+/// its next chain, soon; the chain's last submission carries MSG_MORE / SPLICE_F_MORE too, so
+/// its partial last segment waits to be filled by the next chain instead of going out alone.
+/// The kernel holds such a tail until the next send without MSG_MORE, an ACK, or about 200 ms
+/// (TCP's cork rule): a caller that says `more` and then waits pays that delay. A file range
+/// that goes by sendfile(2) (options::file_range_path) cannot carry the flag: it pushes its
+/// tail whatever follows.
+enum class send_flags : std::uint8_t { none = 0, more = 1 };
+
 /// The path a piece of a chain took.
 enum class send_path : std::uint8_t { gather, send_zc, splice, sendfile, fallback, count_ };
 inline constexpr std::size_t kSendPaths = static_cast<std::size_t>(send_path::count_);
@@ -118,7 +128,8 @@ class transmit_op {
   /// segment storage of this op's previous message (capacity, no segments): a caller that
   /// builds each message in the same chain allocates nothing for it once that storage is big
   /// enough. What an earlier transmit left unsent (remaining() after an error) is dropped.
-  void start(int fd, fs::chain&& message);
+  /// `flags`: send_flags::more when the next transmit continues this message.
+  void start(int fd, fs::chain&& message, send_flags flags = send_flags::none);
   /// Cancels the child in flight; on_complete follows with ECANCELED (bytes so far).
   void cancel();
 
@@ -194,6 +205,7 @@ class transmit_op {
   bool busy_ = false;
   bool cancelled_ = false;
   bool zc_enabled_ = false;
+  bool more_after_ = false;  // send_flags::more: the last submission carries MSG_MORE too
 };
 
 namespace detail {

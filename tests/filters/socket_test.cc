@@ -15,6 +15,7 @@
 #include <pagewire/net/policy.h>
 
 #include "tests/filters/stack.h"
+#include "tests/net/net_testing.h"
 
 namespace pwtest {
 namespace {
@@ -63,6 +64,46 @@ TEST_P(SocketTransparency, EchoOverLoopbackIsByteExact) {
 
 INSTANTIATE_TEST_SUITE_P(Stacks, SocketTransparency,
                          ::testing::Values("plain", "tls", "gzip+plain", "gzip+tls"), stack_name);
+
+// write_flags::more reaches the socket as MSG_MORE on the write's last submission: its tail
+// waits for the next write of the message, so a head and a body written apart share one
+// segment (TCP_NODELAY, which net::connection sets, would otherwise push each write alone).
+TEST(PlainTransport, WriteWithMoreSharesItsSegmentWithTheNextWrite) {
+  for (const bool more : {true, false}) {
+    world w;
+    auto [cfd, sfd] = tcp_pair();
+    net::connection conn(w.ctx, sfd, w.opts, w.pipes, nullptr);
+    filters::plain_transport t(conn, w.pool);
+    const auto head = text_bytes(200, 1), body = text_bytes(300, 2);
+    const std::uint32_t before = net::testing::segs_out(sfd);
+    std::uint32_t segments = 0;
+    asio::co_spawn(
+        w.ctx.get_executor(),
+        [&]() -> asio::awaitable<void> {
+          const auto flags =
+              more ? filters::write_flags::more : filters::write_flags::end_of_message;
+          auto [e1, n1] = co_await t.write(to_chain(w.pool, head), flags, asio::use_awaitable);
+          EXPECT_FALSE(e1);
+          auto [e2, n2] = co_await t.write(to_chain(w.pool, body), asio::use_awaitable);
+          EXPECT_FALSE(e2);
+          EXPECT_EQ(n1 + n2, 500u);
+          segments = net::testing::segs_out(sfd) - before;
+          co_await conn.async_close(asio::use_awaitable);
+        },
+        asio::detached);
+    w.ctx.run();
+    std::vector<std::byte> got(1000);
+    std::size_t n = 0;
+    for (ssize_t r; (r = ::recv(cfd, got.data() + n, got.size() - n, 0)) > 0;)
+      n += static_cast<std::size_t>(r);
+    ::close(cfd);
+    got.resize(n);
+    std::vector<std::byte> want = head;
+    want.insert(want.end(), body.begin(), body.end());
+    EXPECT_TRUE(got == want) << n;
+    EXPECT_EQ(segments, more ? 1u : 2u) << (more ? "with" : "without") << " write_flags::more";
+  }
+}
 
 // Serves one request on `port`: reads up to the blank line, answers with a header and the
 // file `body` (a file range: TLS reads it through the page cache), then closes.

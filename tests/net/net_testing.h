@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <functional>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <string>
 #include <sys/socket.h>
 #include <system_error>
@@ -140,6 +141,19 @@ inline tcp_pair make_pair(int rcvbuf = 0) {
   p.a = ::accept4(l, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
   ::close(l);
   return p;
+}
+
+/// Segments TCP socket `fd` has sent (tcpi_segs_out). glibc's struct tcp_info stops before it
+/// (Linux 4.2); in the kernel's layout it follows 8 u8 fields, 24 u32 fields and 4 u64 fields:
+/// byte offset 136.
+inline std::uint32_t segs_out(int fd) {
+  alignas(8) unsigned char buf[512] = {};
+  socklen_t len = sizeof buf;
+  EXPECT_EQ(::getsockopt(fd, IPPROTO_TCP, TCP_INFO, buf, &len), 0);
+  EXPECT_GE(len, 140u);
+  std::uint32_t v = 0;
+  std::memcpy(&v, buf + 136, sizeof v);
+  return v;
 }
 
 /// Reads `fd` to EOF on its own thread, hashing everything.

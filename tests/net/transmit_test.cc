@@ -466,18 +466,6 @@ TEST(transmit, header_file_trailer_arrive_as_one_message_with_more_on_all_but_th
   }
 }
 
-// glibc's struct tcp_info stops before tcpi_segs_out (Linux 4.2); in the kernel's layout it
-// follows 8 u8 fields, 24 u32 fields and 4 u64 fields: byte offset 136.
-std::uint32_t segs_out(int fd) {
-  alignas(8) unsigned char buf[512] = {};
-  socklen_t len = sizeof buf;
-  EXPECT_EQ(::getsockopt(fd, IPPROTO_TCP, TCP_INFO, buf, &len), 0);
-  EXPECT_GE(len, 140u);
-  std::uint32_t v = 0;
-  std::memcpy(&v, buf + 136, sizeof v);
-  return v;
-}
-
 TEST(transmit, msg_more_coalesces_header_and_body_into_fewer_segments) {
   fixture f;
   static char header[200];
@@ -514,6 +502,48 @@ TEST(transmit, msg_more_coalesces_header_and_body_into_fewer_segments) {
   const auto with_more = segments(true);
   const auto without = segments(false);
   EXPECT_LT(with_more, without);
+}
+
+// A message sent as several chains: send_flags::more on all but the last lets each chain's
+// tail wait for the next one (MSG_MORE / SPLICE_F_MORE on its last submission too), so the
+// peer gets the whole message in as few segments as one chain would take. The file range goes
+// through the pipe: sendfile(2) takes no flags and pushes its tail (transmit.h).
+TEST(transmit, send_flags_more_lets_the_next_chain_fill_the_segment_left_open) {
+  fixture f;
+  f.opts.file_range_path = options::file_path::splice;
+  static char header[200];
+  std::memset(header, 'h', sizeof header);
+  static const char trailer[] = "\r\n0\r\n\r\n";
+  const auto body = random_bytes(1000, 5);
+  auto file = adopt(make_file(body));
+  // The message as three chains (memory, file, memory), each started when the last is done.
+  auto segments = [&](send_flags first_two) {
+    tcp_pair p = make_pair();
+    const int one = 1;
+    ::setsockopt(p.a, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    sink s(p.b);
+    const std::uint32_t before = segs_out(p.a);
+    fs::chain parts[3];
+    parts[0].append(fs::slice::from_static(header, sizeof header));
+    parts[1].append(fs::file_range(file, 0, body.size()));
+    parts[2].append(fs::slice::from_static(trailer, sizeof trailer - 1));
+    recording_op op(f.ctx, f.opts, f.pipes);
+    for (int i = 0; i < 3; ++i) {
+      op.done = false;
+      op.start(p.a, std::move(parts[i]), i < 2 ? first_two : send_flags::none);
+      EXPECT_TRUE(run_until(f.ctx, [&] { return op.done; }));
+      EXPECT_FALSE(op.ec);
+    }
+    EXPECT_EQ(op.stats().more_flagged, first_two == send_flags::more ? 2u : 0u);
+    const std::uint32_t segs = segs_out(p.a) - before;
+    ::shutdown(p.a, SHUT_WR);
+    EXPECT_EQ(s.bytes(), sizeof header + body.size() + sizeof trailer - 1);
+    return segs;
+  };
+  const auto with_more = segments(send_flags::more);
+  const auto without = segments(send_flags::none);
+  EXPECT_EQ(with_more, 1u) << "1,203 bytes fit one segment";
+  EXPECT_EQ(without, 3u);
 }
 
 // ---- SEND_ZC lifetime --------------------------------------------------------------------
