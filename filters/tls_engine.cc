@@ -73,6 +73,7 @@ struct bio_glue {
     }
     if (done == 0) {
       if (!e->eof_) BIO_set_retry_read(b);
+      e->eof_read_ = e->eof_;
       *readbytes = 0;
       return 0;
     }
@@ -180,7 +181,9 @@ tls_engine::status tls_engine::map_error(int rc, std::error_code& ec) {
       ERR_clear_error();
       return status::want_write;
     case SSL_ERROR_ZERO_RETURN:
-      return status::closed;
+      if (!eof_read_ || !established_) return status::closed;
+      ec = errc::truncated;  // the FIN, not a close_notify (SSL_OP_IGNORE_UNEXPECTED_EOF)
+      return status::error;
     default:
       break;
   }
@@ -277,7 +280,13 @@ tls_engine::status tls_engine::decrypt_records(page_writer& out, std::size_t lim
   return status::ok;
 }
 
+void tls_engine::feed_eof() noexcept {
+  eof_ = true;
+  if (established_ && !on_socket_) SSL_set_options(ssl_, SSL_OP_IGNORE_UNEXPECTED_EOF);
+}
+
 tls_engine::status tls_engine::close(std::error_code& ec) {
+  if (fatal_alert_sealed_) return status::ok;
   if (sealer_) {
     if (const status st = answer_key_update(ec); st != status::ok) {
       if (st == status::want_write) ec = errc::pool_exhausted;
@@ -425,6 +434,7 @@ void tls_engine::on_message(int write_p, int, int content_type, const void* buf,
       e->sealer_stats_.openssl_writes_after_takeover > 0) {
     --e->sealer_stats_.openssl_writes_after_takeover;
     ++e->sealer_stats_.alerts_resealed;
+    if (m[0] == SSL3_AL_FATAL) e->fatal_alert_sealed_ = true;
     e->sealer_->seal(e->out_, std::as_bytes(std::span(m, 2)),
                      tls13_record_sealer::content::alert);  // a refused page: the alert is lost
     return;

@@ -82,8 +82,12 @@ class tls_engine {
   /// Ciphertext as the socket layer received it (no copy into pages first): the BIO reads
   /// it in place after any fed chain, and the view is released once consumed.
   void feed(net::received ciphertext);
-  /// The peer's byte stream ended (FIN).
-  void feed_eof() noexcept { eof_ = true; }
+  /// The peer's byte stream ended (FIN). After the handshake, an end without close_notify is
+  /// errc::truncated from decrypt() and sends nothing: OpenSSL's own answer, a fatal
+  /// decode_error alert, is turned off (SSL_OP_IGNORE_UNEXPECTED_EOF; this engine tells the
+  /// two ends apart itself), so a client that closes without close_notify, as many do, gets
+  /// no alert, and close() may still end our side with close_notify.
+  void feed_eof() noexcept;
   std::uint64_t buffered_input() const noexcept { return in_.size() + raw_bytes_; }
 
   /// Advances the handshake. ok once established.
@@ -102,7 +106,8 @@ class tls_engine {
   status encrypt_record(tls13_record_sealer::pieces plain, std::error_code& ec);
   /// Decrypts into `out` until `limit` bytes were produced or input runs out (want_read).
   status decrypt(page_writer& out, std::size_t limit, std::error_code& ec);
-  /// Queues close_notify into output().
+  /// Queues close_notify into output(); queues nothing (ok) once a fatal alert went out,
+  /// which already ended our side (RFC 8446 6.2).
   status close(std::error_code& ec);
 
   /// Ciphertext produced and not yet taken.
@@ -153,6 +158,7 @@ class tls_engine {
   std::size_t raw_off_ = 0;
   std::size_t raw_bytes_ = 0;  // unconsumed bytes in raw_
   bool eof_ = false;
+  bool eof_read_ = false;  // OpenSSL asked the BIO for bytes past the peer's FIN
   bool established_ = false;
   bool on_socket_ = false;
 
@@ -163,6 +169,7 @@ class tls_engine {
   std::size_t record_bytes_ = tls13_record_sealer::kMaxPlaintext;
   bool peer_update_pending_ = false;
   bool openssl_key_update_ = false;  // OpenSSL's KeyUpdate answer is on its way to the BIO
+  bool fatal_alert_sealed_ = false;  // a fatal alert went out: no close_notify after it
   // Records OpenSSL writes once our write secret is known (before the takeover): the
   // candidates for application-key records it sealed itself.
   unsigned char tap_header_[5] = {};

@@ -7,7 +7,11 @@
 #include <sys/socket.h>
 #include <thread>
 
+#include <openssl/ssl.h>
+
+#include <pagewire/filters/error.h>
 #include <pagewire/filters/plain_transport.h>
+#include <pagewire/filters/tls_layer.h>
 #include <pagewire/fs/file.h>
 #include <pagewire/fs/page_cache.h>
 #include <pagewire/net/connection.h>
@@ -103,6 +107,127 @@ TEST(PlainTransport, WriteWithMoreSharesItsSegmentWithTheNextWrite) {
     EXPECT_TRUE(got == want) << n;
     EXPECT_EQ(segments, more ? 1u : 2u) << (more ? "with" : "without") << " write_flags::more";
   }
+}
+
+// Reads `s` until an error (errc::eof for a clean end); `got` gets the bytes before it.
+asio::awaitable<std::error_code> read_to_error(filters::stream& s, std::vector<std::byte>& got) {
+  for (int i = 0; i < 1000; ++i) {
+    auto [ec, c] = co_await s.read(asio::use_awaitable);
+    if (ec) co_return ec;
+    const auto b = to_bytes(c);
+    got.insert(got.end(), b.begin(), b.end());
+  }
+  co_return std::make_error_code(std::errc::result_out_of_range);
+}
+
+// A TLS peer that ends its stream with a bare FIN (no close_notify, as many HTTP clients
+// close): the reader gets errc::truncated, nothing is sent back for it (OpenSSL would send a
+// fatal decode_error alert), and our side still ends with data and close_notify, which the
+// peer reads as a clean end. TLS 1.3 (pagewire seals) and 1.2 (OpenSSL seals).
+class TlsBareFin : public ::testing::TestWithParam<int> {};
+
+TEST_P(TlsBareFin, IsTruncatedAndAnsweredWithoutAnAlert) {
+  world w;
+  auto [cfd, sfd] = tcp_pair();
+  net::connection cconn(w.ctx, cfd, w.opts, w.pipes, nullptr);
+  net::connection sconn(w.ctx, sfd, w.opts, w.pipes, nullptr);
+  filters::tls_layer_options o;
+  std::error_code ec;
+  filters::tls_layer client(std::make_unique<filters::plain_transport>(cconn, w.pool),
+                            client_tls(GetParam()), o, w.pool, &w.cache, ec);
+  ASSERT_FALSE(ec);
+  auto server =
+      build_stack("tls", std::make_unique<filters::plain_transport>(sconn, w.pool), true, w.env());
+  const auto request = text_bytes(300, 1), answer = text_bytes(5000, 2);
+  std::vector<std::byte> at_server, at_client;
+  std::error_code server_read, client_read;
+  asio::co_spawn(
+      w.ctx.get_executor(),
+      [&]() -> asio::awaitable<void> {
+        auto [e, n] = co_await client.write(to_chain(w.pool, request), asio::use_awaitable);
+        EXPECT_FALSE(e) << e.message();
+        ::shutdown(cfd, SHUT_WR);  // below the TLS layer: no close_notify
+        client_read = co_await read_to_error(client, at_client);
+        co_await cconn.async_close(asio::use_awaitable);
+      },
+      asio::detached);
+  asio::co_spawn(
+      w.ctx.get_executor(),
+      [&]() -> asio::awaitable<void> {
+        server_read = co_await read_to_error(*server, at_server);
+        auto [e, n] = co_await server->write(to_chain(w.pool, answer), asio::use_awaitable);
+        EXPECT_FALSE(e) << e.message();
+        EXPECT_FALSE(co_await server->shutdown(asio::use_awaitable));
+        co_await sconn.async_close(asio::use_awaitable);
+      },
+      asio::detached);
+  w.ctx.run();
+  EXPECT_EQ(server_read, filters::errc::truncated) << server_read.message();
+  EXPECT_TRUE(at_server == request) << at_server.size();
+  EXPECT_EQ(client_read, filters::errc::eof) << client_read.message();
+  EXPECT_TRUE(at_client == answer) << at_client.size();
+}
+
+INSTANTIATE_TEST_SUITE_P(Versions, TlsBareFin, ::testing::Values(12, 13));
+
+// After a fatal alert (here bad_record_mac for a forged record) our side has ended: shutdown
+// sends no close_notify after it (RFC 8446 6.2), only the FIN.
+TEST(TlsFatalAlert, IsTheLastRecordSent) {
+  world w;
+  auto [cfd, sfd] = tcp_pair();
+  net::connection sconn(w.ctx, sfd, w.opts, w.pipes, nullptr);
+  filters::tls_options so;  // server_tls() without session tickets: the alert comes alone
+  so.role = filters::tls_role::server;
+  so.cert_file = self_signed().cert;
+  so.key_file = self_signed().key;
+  so.session_tickets = 0;
+  std::error_code ec;
+  auto server_ctx = filters::tls_context::create(so, ec);
+  ASSERT_FALSE(ec) << ec.message();
+  filters::tls_layer server(std::make_unique<filters::plain_transport>(sconn, w.pool), server_ctx,
+                            filters::tls_layer_options{}, w.pool, &w.cache, ec);
+  ASSERT_FALSE(ec) << ec.message();
+  // The client: OpenSSL on the blocking socket, then a forged application-data record of 32
+  // bytes that the server cannot open, a FIN, and a raw read of what the server sends back.
+  std::size_t after_forged = 0;
+  unsigned char first_type = 0;
+  std::thread client([cfd = cfd, &after_forged, &first_type] {
+    SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
+    SSL* ssl = SSL_new(ctx);
+    SSL_set_fd(ssl, cfd);
+    EXPECT_EQ(SSL_connect(ssl), 1);
+    EXPECT_EQ(SSL_write(ssl, "0123456789", 10), 10);
+    unsigned char forged[5 + 32] = {0x17, 0x03, 0x03, 0x00, 0x20};
+    for (std::size_t i = 5; i < sizeof forged; ++i)
+      forged[i] = static_cast<unsigned char>(i * 37);
+    EXPECT_EQ(::send(cfd, forged, sizeof forged, MSG_NOSIGNAL), ssize_t{sizeof forged});
+    ::shutdown(cfd, SHUT_WR);
+    unsigned char rest[4096];
+    for (ssize_t r; (r = ::recv(cfd, rest + after_forged, sizeof rest - after_forged, 0)) > 0;)
+      after_forged += static_cast<std::size_t>(r);
+    first_type = rest[0];
+    SSL_free(ssl);
+    SSL_CTX_free(ctx);
+    ::close(cfd);
+  });
+  std::error_code server_read;
+  std::vector<std::byte> at_server;
+  asio::co_spawn(
+      w.ctx.get_executor(),
+      [&]() -> asio::awaitable<void> {
+        server_read = co_await read_to_error(server, at_server);
+        co_await server.shutdown(asio::use_awaitable);
+        co_await sconn.async_close(asio::use_awaitable);
+      },
+      asio::detached);
+  w.ctx.run();
+  client.join();
+  EXPECT_EQ(server_read, filters::errc::tls_protocol) << server_read.message();
+  EXPECT_EQ(at_server.size(), 10u);
+  // One record: the alert (5 + 2 + 1 + 16 bytes), and nothing after it.
+  EXPECT_EQ(after_forged, 24u);
+  EXPECT_EQ(first_type, 0x17);
 }
 
 // Serves one request on `port`: reads up to the blank line, answers with a header and the
