@@ -134,6 +134,7 @@ void session::on_tls_receive(std::error_code ec, const fs::chain& plaintext) {
     if (ec == filters::errc::plain_http) return answer_plain_http();
     if (!tls_->established()) return close(close_mode::reset);  // not TLS, or too slow
     if (ec == std::errc::timed_out) worker_counters::bump(w_.counters().timeouts);
+    tls_input_ended_ = true;
     close_after_ = true;  // end of stream or error: send what is pending, then close
     if (!sending_ && pending_.empty()) close();
     return;
@@ -396,6 +397,7 @@ void session::stop_gracefully() {
   if (closing_) return;
   if (!sending_ && !compressing_ && pending_.empty()) {  // idle or mid-head: nothing owed
     close_after_ = true;
+    closing_idle_ = true;
     close();
     return;
   }
@@ -435,11 +437,17 @@ void session::close_connection(close_mode mode) {
   };
   // After a response the client may still be sending (pipelined requests, a body we did not
   // read): a plain close would then reset the connection and cut what it has not yet received.
+  // A TLS client sends close_notify once it has what it asked for (RFC 8446 6.1), so after a
+  // response that may be on its way too.
+  const bool peer_owes_close_notify =
+      tls_ && tls_->established() && !tls_input_ended_ && !closing_idle_;
   if (mode == close_mode::reset) {
     conn_.async_close(done);
   } else {
-    conn_.async_lingering_close(
-        peer_may_send_ ? net::linger_when::always : net::linger_when::input_waiting, done);
+    conn_.async_lingering_close(peer_may_send_ || peer_owes_close_notify
+                                    ? net::linger_when::always
+                                    : net::linger_when::input_waiting,
+                                done);
     if (conn_.lingering()) worker_counters::bump(w_.counters().lingering_closes);
   }
 }

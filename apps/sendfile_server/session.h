@@ -116,6 +116,8 @@ class session {
   // answered with a close): the close lingers even with no input waiting yet, for what is on
   // its way (net::linger_when::always), so that no reset cuts the last response.
   bool peer_may_send_ = false;
+  bool tls_input_ended_ = false;  // a TLS read ended (close_notify, FIN or error): no more input
+  bool closing_idle_ = false;     // a stop closes the connection between requests
   bool closing_ = false;
   bool closed_ = false;       // async_close completed
   bool compressing_ = false;  // a compress_job is being read and encoded

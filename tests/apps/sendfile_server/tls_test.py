@@ -124,24 +124,7 @@ class HttpsServing(unittest.TestCase):
         except ssl.SSLWantReadError:
             pass
         client.sock.sendall(client.outgoing.read())
-        client.sock.settimeout(10)
-        while True:
-            data = client.sock.recv(65536)
-            if not data:
-                break
-            client.incoming.write(data)
-        plain, clean_end = b"", False
-        while True:
-            try:
-                chunk = client.tls.read(65536)
-            except ssl.SSLZeroReturnError:
-                clean_end = True
-                break
-            except ssl.SSLWantReadError:
-                break
-            if not chunk:
-                break
-            plain += chunk
+        plain, clean_end = client.read_to_eof()
         client.sock.close()
         for name in names:
             head, sep, rest = plain.partition(b"\r\n\r\n")
@@ -151,6 +134,28 @@ class HttpsServing(unittest.TestCase):
             plain = rest[length:]
         self.assertEqual(plain, b"")
         self.assertTrue(clean_end, "the server ended with close_notify")
+
+    def test_close_notify_after_a_closing_response_meets_no_reset(self):
+        # The client asks to close, reads the response, the server's close_notify and its FIN,
+        # and only then sends its own close_notify, as RFC 8446 6.1 asks. Had the server closed
+        # its socket outright, those bytes would meet it closed, and the reset that answers
+        # them can destroy the end of a response the client has not read yet. It lingers.
+        client = MemoryTls(self.srv.port)
+        client.sock.sendall(client.seal(
+            b"GET /1k.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"))
+        plain, clean_end = client.read_to_eof()
+        self.assertTrue(plain.startswith(b"HTTP/1.1 200"), plain[:200])
+        self.assertTrue(clean_end, "the server ended with close_notify")
+        time.sleep(0.1)  # the server is done: its socket is closed by now, unless it lingers
+        try:
+            client.tls.unwrap()
+        except ssl.SSLWantReadError:
+            pass
+        client.sock.sendall(client.outgoing.read())
+        time.sleep(0.05)  # a reset, if one comes, is back by now
+        client.sock.shutdown(socket.SHUT_WR)  # ENOTCONN here if a reset came
+        self.assertEqual(client.sock.recv(1), b"")  # ECONNRESET here if a reset came
+        client.sock.close()
 
     def test_head_range_and_304_over_tls(self):
         c = TlsSocket(self.srv.port)
@@ -320,6 +325,28 @@ class MemoryTls:
         """The records carrying `plaintext`, not sent."""
         self.tls.write(plaintext)
         return self.outgoing.read()
+
+    def read_to_eof(self):
+        """Reads the socket to the server's FIN; returns the plaintext, and whether it ended
+        with close_notify (read() returns b"" for it, or raises SSLZeroReturnError once our
+        own close_notify went out too; without it, the incoming BIO just runs dry)."""
+        self.sock.settimeout(10)
+        while True:
+            data = self.sock.recv(65536)
+            if not data:
+                break
+            self.incoming.write(data)
+        plain = b""
+        while True:
+            try:
+                chunk = self.tls.read(65536)
+            except ssl.SSLZeroReturnError:
+                return plain, True
+            except ssl.SSLWantReadError:
+                return plain, False
+            if not chunk:
+                return plain, True
+            plain += chunk
 
 
 class TrickledRecords(unittest.TestCase):
