@@ -5,6 +5,16 @@
 // kDeadlineMs is a hang) and checks the whole byte stream against its own oracle.
 // Built outside Bazel by `tests/fuzz/run_fuzz.sh server` with clang++-14.
 //
+// HTTPS: `run_fuzz.sh server_tls` builds this file with -DPAGEWIRE_FUZZ_SERVER_TLS=1 (kTls).
+// The server then also gets --tls-cert / --tls-key (a self-signed Ed25519 certificate for
+// localhost, written at start-up next to the root), and the client speaks TLS 1.3 through
+// OpenSSL (the default suites, the certificate verified) over the same non-blocking socket:
+// the handshake counts toward kDeadlineMs, each write cut is the plaintext of SSL_write calls
+// of one record each (at most the script's record size), and the client ends with
+// close_notify then SHUT_WR, or (a script bit) a bare SHUT_WR. The decrypted stream goes
+// through the same oracle. The two transports (class socket_transport, class tls_transport)
+// answer the same few calls; nothing else differs.
+//
 // Requests are built from tables the script picks from, so most are well-formed: method,
 // target (every file and directory of the root, symlinks in and out of it, missing files,
 // /-/stats, percent-encoded variants, the traversal corpus, a fresh file made for this input
@@ -37,6 +47,11 @@
 //    garbage, responses stay well-formed (with content, of Content-Length bytes, unless the
 //    next response or the end follows the head: a HEAD's) and none follows a close;
 //  - the marker kSecret never appears in the stream, nor in any compressed body decoded;
+//  - over TLS (kTls), as RFC 8446 §6.1 asks: the server ends its stream with close_notify,
+//    then FIN, and sends nothing after it; the client meets no TLS failure (a bad record, an
+//    alert, a decode error, a certificate it cannot verify). Except, as for resets, once
+//    plaintext bytes the client must not send went out: then a stream that ends without
+//    close_notify is taken as a reset, and any TLS failure after a tolerated reset too;
 //  - a request built from tables alone gets the status its fields call for (parse errors:
 //    400 / 411 / 413 / 431 / 505 and close; 405 with Allow; 501; 400 for a target that
 //    leaves the root or holds NUL / backslash; 404 (or 403) for missing files, directories
@@ -61,13 +76,17 @@
 // then n % 64 + 1 raw bytes; else method k % 16), target:u8 (the table, then the fresh file,
 // then raw: n:u8 and n % 24 bytes), version:u8, host:u8, fields:u8 (bit 0 Range kind:u8 + numbers,
 // 1 If-None-Match, 2 If-Modified-Since, 3 If-Range, 4 Accept-Encoding, 5 Connection, 6 an extra
-// field, 7 a body; each followed by its u8 choice and arguments). Then a u16 per write cut and a
-// u16 for the cut of the last request. Zeros once the script is used up: one plain GET.
+// field, 7 a body; each followed by its u8 choice and arguments). Then a u16 per write cut, a
+// u16 for the cut of the last request, and a u8 for the TLS client (read by both targets, used
+// by server_tls only): bit 0 end without close_notify (a bare SHUT_WR), bits 1-3 the largest
+// record's plaintext (kRecordSizes). Zeros once the script is used up: one plain GET (over
+// TLS: 16 KiB records, then close_notify).
 //
 // Layout, in order: the document root and the server (build_root, start_server); requests
 // (the tables, the Range field, class builder: script -> request with what the model
 // predicts); must_not_send (where the bytes the client must not send begin); failure reports
-// (require()); the exchange (class client: the socket side, resets); decoding (zlib, zstd);
+// (require()); the client's transports (plain socket, TLS); the exchange (class client: the
+// poll loop, resets, TLS failures); decoding (zlib, zstd);
 // responses (class oracle: framing, matching responses to requests, bodies, files, the
 // model); run_input, warm_up and the libFuzzer entry points.
 
@@ -92,10 +111,13 @@
 #include <string_view>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <type_traits>
 #include <unistd.h>
 #include <utility>
 #include <vector>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <zlib.h>
 #include <zstd.h>
 
@@ -105,12 +127,18 @@
 
 #include "fuzz_check.h"
 #include "fuzz_script.h"
+#include "fuzz_tls.h"
+
+#ifndef PAGEWIRE_FUZZ_SERVER_TLS
+#define PAGEWIRE_FUZZ_SERVER_TLS 0
+#endif
 
 namespace sfs = pagewire::sendfile_server;
 using fuzz_script::script;
 
 namespace {
 
+constexpr bool kTls = PAGEWIRE_FUZZ_SERVER_TLS;  // server_tls: HTTPS
 constexpr std::string_view kSecret = "PAGEWIRE-SECRET-7f3c";
 constexpr std::size_t kMaxRequests = 12;
 constexpr int kDeadlineMs = 10'000;  // the server's own timeouts are longer (kServerTimeout)
@@ -122,6 +150,8 @@ constexpr std::uint64_t kMaxBody = 1 << 20;
 constexpr std::size_t kMaxRanges = 16;  // range.h: more is answered with the whole file
 constexpr std::size_t kMaxDecoded = 4 << 20;
 constexpr time_t kMtime = 1'609'459'200;  // 2021-01-01: every file's (a strong validator)
+// The TLS client's largest record plaintext, by the script's choice (16 KiB: TLS's own limit).
+constexpr std::size_t kRecordSizes[8] = {16384, 1, 2, 3, 7, 64, 517, 4096};
 
 // Codings as bits of a set.
 enum : std::uint8_t { kIdentity = 1, kGzip = 2, kZstd = 4, kAllCodings = 7 };
@@ -217,6 +247,8 @@ struct world {
   std::vector<target> targets;
   sfs::server* server = nullptr;  // never destroyed
   std::uint16_t port = 0;
+  std::string cert, key;   // kTls: the server's certificate and key (PEM files in base)
+  SSL_CTX* tls = nullptr;  // kTls: the client's (verifies that certificate); never freed
   std::map<std::pair<int, std::uint8_t>, remembered> seen;  // (file, coding bit)
   std::map<int, std::string> last_modified;
   // The fresh file: a new name and content for every input (g->files[fresh_file], the last
@@ -365,6 +397,13 @@ void start_server() {
   // Longer than kDeadlineMs: a server timeout never ends an exchange before the harness
   // would call it a hang, and the harness never waits for one.
   o.header_timeout = o.idle_timeout = o.send_timeout = kServerTimeout;
+  if (kTls) {
+    g->cert = g->base + "/cert.pem";
+    g->key = g->base + "/key.pem";
+    fuzz_tls::write_certificate(g->cert, g->key, true);
+    o.tls_cert = g->cert;
+    o.tls_key = g->key;
+  }
   std::string error;
   if (!sfs::validate_options(o, g->root, error)) {
     std::fprintf(stderr, "server_fuzz: %s\n", error.c_str());
@@ -376,6 +415,17 @@ void start_server() {
     std::abort();
   }
   g->port = g->server->port();
+}
+
+// The client's context: TLS 1.3 with OpenSSL's default suites, the server's certificate the
+// one trust anchor (the name checked per connection).
+void make_client_context() {
+  SSL_CTX* x = SSL_CTX_new(TLS_client_method());
+  check(x != nullptr);
+  check(SSL_CTX_set_min_proto_version(x, TLS1_3_VERSION) == 1);
+  check(SSL_CTX_load_verify_locations(x, g->cert.c_str(), nullptr) == 1);
+  SSL_CTX_set_verify(x, SSL_VERIFY_PEER, nullptr);
+  g->tls = x;
 }
 
 // ---- requests -----------------------------------------------------------------------------
@@ -425,6 +475,9 @@ struct plan {
   // Bytes from here on follow a request that (may have) asked to close: the client must not
   // send them (RFC 9112 §9.6), and a reset once some were sent is no finding (npos: none).
   std::size_t must_not_send = std::string::npos;
+  // The TLS client's choices (kTls; the plain client has neither).
+  bool close_notify = true;    // end with close_notify, then SHUT_WR; else a bare SHUT_WR
+  std::size_t record = 16384;  // the largest record's plaintext: one SSL_write each
 };
 
 struct method_def {
@@ -992,6 +1045,9 @@ plan read_plan(script& in) {
     if (c > 0 && c < p.bytes.size()) p.cuts.push_back(c);
   std::sort(p.cuts.begin(), p.cuts.end());
   p.must_not_send = must_not_send(p);
+  const std::uint8_t t = in.u8();
+  p.close_notify = !(t & 1);
+  p.record = kRecordSizes[(t >> 1) & 7];
   return p;
 }
 
@@ -1038,6 +1094,10 @@ void report(const char* what, int line) {
   if (g_plan->must_not_send != std::string::npos)
     std::fprintf(stderr, "  bytes from %zu follow a request that may ask to close\n",
                  g_plan->must_not_send);
+  if (kTls) {
+    std::fprintf(stderr, "  TLS records of at most %zu plaintext bytes, then %s\n", g_plan->record,
+                 g_plan->close_notify ? "close_notify and SHUT_WR" : "a bare SHUT_WR");
+  }
   std::fprintf(stderr, "  received %zu bytes%s; the response at %zu:\n", g_stream.size(),
                g_reset ? " (then a tolerated reset)" : "", g_at);
   print_escaped(g_stream.substr(std::min(g_at, g_stream.size())), 3000);
@@ -1055,12 +1115,7 @@ void require_that(bool ok, const char* what, int line) {
 }
 #define require(ok) require_that(static_cast<bool>(ok), #ok, __LINE__)
 
-// ---- the exchange -------------------------------------------------------------------------
-
-struct received {
-  std::string bytes;   // everything read up to EOF (or the reset)
-  bool reset = false;  // a tolerated reset came
-};
+// ---- the client's transports --------------------------------------------------------------
 
 int connect_to_server() {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -1076,55 +1131,265 @@ int connect_to_server() {
   return fd;
 }
 
-// One connection: writes the plan's bytes in its chunks (TCP_NODELAY: a send each), then
-// SHUT_WR, reading all along up to EOF. No EOF by the deadline: the server hung.
+// What one call of a transport did on the non-blocking socket: the client's poll loop acts
+// on it (class client).
+struct io {
+  std::size_t n = 0;    // bytes taken for sending, or received
+  short wait = 0;       // it would block: poll for this (POLLIN or POLLOUT), then call again
+  bool eof = false;     // receive: the stream ended
+  bool cut = false;     // ... without the server's close_notify (TLS)
+  int err = 0;          // a socket call failed: its errno
+  std::string failure;  // a TLS failure, in OpenSSL's words
+  bool ok() const { return wait == 0 && !eof && err == 0 && failure.empty(); }
+};
+
+// The two transports answer the same calls: send(bytes) takes some of them, receive(buf)
+// reads, shut_down() ends the client's side (called again while it says wait), buffered()
+// says whether received bytes wait inside the transport, where poll cannot see them.
+
+// Plain TCP: send(2), recv(2), shutdown(SHUT_WR).
+class socket_transport {
+ public:
+  socket_transport(int fd, const plan&) : fd_(fd) {}
+
+  io send(std::string_view bytes) {
+    const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    if (n >= 0) return {.n = static_cast<std::size_t>(n)};
+    return errno == EAGAIN ? io{.wait = POLLOUT} : io{.err = errno};
+  }
+  io receive(char* buf, std::size_t size) {
+    const ssize_t n = ::recv(fd_, buf, size, 0);
+    if (n > 0) return {.n = static_cast<std::size_t>(n)};
+    if (n == 0) return {.eof = true};
+    return errno == EAGAIN ? io{.wait = POLLIN} : io{.err = errno};
+  }
+  io shut_down() { return ::shutdown(fd_, SHUT_WR) == 0 ? io{} : io{.err = errno}; }
+  bool buffered() const { return false; }
+
+ private:
+  const int fd_;
+};
+
+// TLS 1.3 over the same socket, OpenSSL's client (g->tls): SSL_write, SSL_read, SSL_shutdown,
+// their WANT_READ / WANT_WRITE answered by the client's poll loop. The handshake comes first,
+// from whichever call comes (SSL_read drives it too). send() is one SSL_write of at most
+// plan::record bytes, so one record; one that would block counts as taken: OpenSSL sealed the
+// record, may have sent part of it, and keeps the rest for a retry with the same bytes, which
+// the next send() or shut_down() makes before anything else. receive() after the server's
+// close_notify reads the socket itself: only its FIN may follow. shut_down(): close_notify
+// (unless the script says not), then SHUT_WR.
+class tls_transport {
+ public:
+  tls_transport(int fd, const plan& p)
+      : fd_(fd), ssl_(SSL_new(g->tls)), record_(p.record), close_notify_(p.close_notify) {
+    check(ssl_ != nullptr && SSL_set_fd(ssl_, fd) == 1);
+    check(SSL_set_tlsext_host_name(ssl_, "localhost") == 1);
+    check(SSL_set1_host(ssl_, "localhost") == 1);
+    SSL_set_connect_state(ssl_);
+  }
+  ~tls_transport() { SSL_free(ssl_); }
+  tls_transport(const tls_transport&) = delete;
+  tls_transport& operator=(const tls_transport&) = delete;
+
+  io send(std::string_view bytes) {
+    if (io r = ready(); !r.ok()) return r;
+    const std::string_view record = bytes.substr(0, record_);
+    io r = attempt([&] { return SSL_write(ssl_, record.data(), static_cast<int>(record.size())); });
+    if (r.wait == 0) return r;
+    pending_ = record;
+    return {.n = record.size()};
+  }
+
+  io receive(char* buf, std::size_t size) {
+    if (peer_closed_) return after_close_notify(buf, size);
+    io r = attempt([&] { return SSL_read(ssl_, buf, static_cast<int>(size)); }, true);
+    if (!r.eof || r.cut) return r;
+    peer_closed_ = true;  // close_notify
+    return after_close_notify(buf, size);
+  }
+
+  io shut_down() {
+    if (io r = ready(); !r.ok()) return r;
+    if (close_notify_ && !notified_) {
+      io r = attempt([&] {
+        const int n = SSL_shutdown(ssl_);  // 0: sent, the server's not yet read; 1: both
+        return n >= 0 ? 1 : n;
+      });
+      if (!r.ok()) return r;
+      notified_ = true;
+    }
+    return ::shutdown(fd_, SHUT_WR) == 0 ? io{} : io{.err = errno};
+  }
+
+  bool buffered() const { return !peer_closed_ && SSL_pending(ssl_) > 0; }
+
+ private:
+  // The handshake done and the record of the last write out; else what stands in the way.
+  io ready() {
+    if (!SSL_is_init_finished(ssl_)) {
+      if (io r = attempt([&] { return SSL_do_handshake(ssl_); }); !r.ok()) return r;
+    }
+    if (!pending_.empty()) {
+      io r = attempt(
+          [&] { return SSL_write(ssl_, pending_.data(), static_cast<int>(pending_.size())); });
+      if (!r.ok()) return r;
+      pending_ = {};
+    }
+    return {};
+  }
+
+  // Runs one SSL_* call (> 0: done) and says what came of it. `reading`: SSL_read, whose
+  // SSL_ERROR_ZERO_RETURN is the server's close_notify (for a write it may hide a failed
+  // send after it: errno tells).
+  template <class F>
+  io attempt(F call, bool reading = false) {
+    ERR_clear_error();
+    errno = 0;
+    const int r = call();
+    const int e = errno;
+    if (r > 0) return {.n = static_cast<std::size_t>(r)};
+    switch (SSL_get_error(ssl_, r)) {
+      case SSL_ERROR_WANT_READ:
+        return {.wait = POLLIN};
+      case SSL_ERROR_WANT_WRITE:
+        return {.wait = POLLOUT};
+      case SSL_ERROR_ZERO_RETURN:
+        if (!reading && e != 0 && e != EAGAIN) return {.err = e};
+        return {.eof = true};
+      case SSL_ERROR_SYSCALL:
+        if (e != 0) return {.err = e};
+        return {.eof = true, .cut = true};  // OpenSSL 1.1's word for an EOF mid-stream
+      default:
+        return failure();
+    }
+  }
+
+  // SSL_ERROR_SSL: an EOF without close_notify (OpenSSL 3's word for it), or a failure.
+  io failure() {
+    std::string what;
+    bool eof = false;
+    char b[256];
+    while (const unsigned long e = ERR_get_error()) {
+      eof |=
+          ERR_GET_LIB(e) == ERR_LIB_SSL && ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING;
+      ERR_error_string_n(e, b, sizeof b);
+      what.append(what.empty() ? "" : "; ").append(b);
+    }
+    if (eof) return {.eof = true, .cut = true};
+    const long v = SSL_get_verify_result(ssl_);
+    if (v != X509_V_OK) what.append("; certificate: ").append(X509_verify_cert_error_string(v));
+    return {.failure = what.empty() ? "SSL_ERROR_SSL with no reason queued" : what};
+  }
+
+  // After the server's close_notify: its FIN, nothing else.
+  io after_close_notify(char* buf, std::size_t size) {
+    const ssize_t n = ::recv(fd_, buf, size, 0);
+    if (n == 0) return {.eof = true};
+    if (n > 0) return {.failure = std::to_string(n) + " bytes after the server's close_notify"};
+    return errno == EAGAIN ? io{.wait = POLLIN} : io{.err = errno};
+  }
+
+  const int fd_;
+  SSL* const ssl_;
+  const std::size_t record_;
+  const bool close_notify_;
+  std::string_view pending_;  // a write's record not yet out: retried first
+  bool notified_ = false;     // our close_notify went out
+  bool peer_closed_ = false;  // the server's close_notify came
+};
+
+using transport = std::conditional_t<kTls, tls_transport, socket_transport>;
+
+// ---- the exchange -------------------------------------------------------------------------
+
+struct received {
+  std::string bytes;   // everything read up to EOF (or the reset)
+  bool reset = false;  // a tolerated reset came
+};
+
+// One connection: writes the plan's bytes in its chunks (TCP_NODELAY: a send each; over TLS,
+// SSL_writes of at most plan::record bytes), then ends its side (SHUT_WR; over TLS,
+// close_notify first unless the script says not), reading all along up to EOF (over TLS:
+// close_notify, then EOF). No EOF by the deadline: the server hung. sent_ counts the bytes
+// the transport took (over TLS: plaintext in records sealed, see tls_transport).
 class client {
  public:
-  explicit client(const plan& p) : p_(p), fd_(connect_to_server()) {}
+  explicit client(const plan& p) : p_(p), fd_(connect_to_server()), t_(fd_, p) {}
   ~client() { ::close(fd_); }
 
   received run() {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kDeadlineMs);
     while (!eof_) {
-      if (!shut_ && sent_ == p_.bytes.size()) shut_down();
+      if (!shut_ && sent_ == p_.bytes.size()) {
+        shut_down();
+        if (eof_) break;
+      }
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
           deadline - std::chrono::steady_clock::now());
       g_stream = in_.bytes;
       g_at = in_.bytes.size();
       require(left.count() > 0 && "no EOF from the server: it hung");
-      pollfd pfd{fd_, static_cast<short>(POLLIN | (shut_ ? 0 : POLLOUT)), 0};
+      pollfd pfd{fd_, static_cast<short>(recv_wait_ | (shut_ ? 0 : send_wait_)), 0};
       if (::poll(&pfd, 1, static_cast<int>(left.count())) < 0) {
         check(errno == EINTR);
         continue;
       }
-      if (!shut_ && (pfd.revents & POLLOUT)) send_next();
-      if (pfd.revents & (POLLIN | POLLHUP | POLLERR)) receive();
+      if (!shut_ && (pfd.revents & send_wait_)) send_next();
+      if (pfd.revents & (recv_wait_ | POLLHUP | POLLERR)) receive();
     }
     return std::move(in_);
   }
 
  private:
+  // Ends the client's side; over TLS this may take calls (close_notify waits for room).
   void shut_down() {
-    shut_ = true;
-    if (::shutdown(fd_, SHUT_WR) != 0) reset_seen("shutdown", errno);
+    const io r = t_.shut_down();
+    shut_ = r.wait == 0;
+    waited(r, send_wait_, POLLOUT);
+    settle("shutdown", r);
   }
 
-  // Up to the next write cut.
+  // Up to the next write cut (over TLS, one record of it).
   void send_next() {
+    if (sent_ == p_.bytes.size()) return;  // shut_down() is due
     while (cut_ < p_.cuts.size() && p_.cuts[cut_] <= sent_)
       ++cut_;
     const std::size_t end = cut_ < p_.cuts.size() ? p_.cuts[cut_] : p_.bytes.size();
-    const ssize_t n = ::send(fd_, p_.bytes.data() + sent_, end - sent_, MSG_NOSIGNAL);
-    if (n > 0) sent_ += static_cast<std::size_t>(n);
-    if (n < 0 && errno != EAGAIN) reset_seen("send", errno);
+    const io r = t_.send(std::string_view(p_.bytes).substr(sent_, end - sent_));
+    sent_ += r.n;
+    waited(r, send_wait_, POLLOUT);
+    settle("send", r);
   }
 
   void receive() {
     char buf[64 * 1024];
-    const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
-    if (n > 0) in_.bytes.append(buf, static_cast<std::size_t>(n));
-    if (n == 0) eof_ = true;
-    if (n < 0 && errno != EAGAIN) reset_seen("recv", errno);
+    do {
+      const io r = t_.receive(buf, sizeof buf);
+      in_.bytes.append(buf, r.n);
+      eof_ = eof_ || (r.eof && !r.cut);
+      waited(r, recv_wait_, POLLIN);
+      settle("recv", r);
+    } while (!eof_ && t_.buffered());
+  }
+
+  // What each side waits for: its own event, or what its transport asked for. A side waiting
+  // for the other side's event (TLS: a write for the handshake's reply) tries again once the
+  // other side made a call.
+  void waited(const io& r, short& wait, short own) {
+    wait = r.wait ? r.wait : own;
+    short& other = own == POLLIN ? send_wait_ : recv_wait_;
+    if (other == own) other = own == POLLIN ? POLLOUT : POLLIN;
+  }
+
+  // What went wrong in a call, if anything: a reset, a TLS failure, the end without
+  // close_notify.
+  void settle(const char* op, const io& r) {
+    if (r.err == 0 && r.failure.empty() && !r.cut) return;
+    g_stream = in_.bytes;
+    g_at = in_.bytes.size();
+    if (r.err) reset_seen(op, r.err);
+    if (!r.failure.empty()) tls_failed(op, r.failure);
+    if (r.cut) cut_short(op);
   }
 
   // A failed send, shutdown or recv: the server reset the connection, which its lingering
@@ -1145,10 +1410,36 @@ class client {
     eof_ = eof_ || receiving;
   }
 
+  // A TLS failure (a bad record, an alert, bytes after close_notify): a finding, unless a
+  // tolerated reset came first; then the exchange ends with it.
+  void tls_failed(const char* op, const std::string& what) {
+    if (!in_.reset) {
+      std::fprintf(stderr, "server_fuzz: %s: TLS failure: %s; %zu of %zu bytes sent\n", op,
+                   what.c_str(), sent_, p_.bytes.size());
+    }
+    require(in_.reset && "a TLS failure on the client side");
+    shut_ = eof_ = true;
+  }
+
+  // The server's stream ended without its close_notify (RFC 8446 §6.1: each party sends one
+  // before it closes its write side, so that a truncation shows): a finding, unless a reset
+  // would be tolerated here; then it is taken as one (the stream may end early).
+  void cut_short(const char* op) {
+    const bool tolerated = in_.reset || sent_ > p_.must_not_send;
+    if (!tolerated) {
+      std::fprintf(stderr, "server_fuzz: %s: EOF without close_notify, %zu of %zu bytes sent\n", op,
+                   sent_, p_.bytes.size());
+    }
+    require(tolerated && "the server ended its stream without close_notify");
+    in_.reset = g_reset = shut_ = eof_ = true;
+  }
+
   const plan& p_;
   const int fd_;
+  transport t_;
   received in_;
-  std::size_t sent_ = 0, cut_ = 0;  // bytes sent, the next write cut
+  std::size_t sent_ = 0, cut_ = 0;  // bytes sent (taken), the next write cut
+  short send_wait_ = POLLOUT, recv_wait_ = POLLIN;
   bool shut_ = false, eof_ = false;
 };
 
@@ -1692,6 +1983,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   g = new world;
   build_root();
   start_server();
+  if (kTls) make_client_context();
   warm_up();
   return 0;
 }
