@@ -466,41 +466,46 @@ TEST(transmit, header_file_trailer_arrive_as_one_message_with_more_on_all_but_th
   }
 }
 
+// Sends `chains` on a fresh pair whose sender has TCP_NODELAY, one transmit after another (one
+// op, each chain with its flags); returns the segments the sender sent. The peer gets them all.
+std::uint32_t segments_for(fixture& f, std::vector<std::pair<fs::chain, send_flags>> chains,
+                           std::uint64_t& more_flagged) {
+  tcp_pair p = make_pair();
+  const int one = 1;
+  ::setsockopt(p.a, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  sink s(p.b);
+  const std::uint32_t before = segs_out(p.a);
+  std::uint64_t bytes = 0;
+  recording_op op(f.ctx, f.opts, f.pipes);
+  for (auto& [chain, flags] : chains) {
+    bytes += chain.size();
+    op.done = false;
+    op.start(p.a, std::move(chain), flags);
+    EXPECT_TRUE(run_until(f.ctx, [&] { return op.done; }));
+    EXPECT_FALSE(op.ec);
+  }
+  more_flagged = op.stats().more_flagged;
+  const std::uint32_t segs = segs_out(p.a) - before;
+  ::shutdown(p.a, SHUT_WR);
+  EXPECT_EQ(s.bytes(), bytes);
+  return segs;
+}
+
 TEST(transmit, msg_more_coalesces_header_and_body_into_fewer_segments) {
   fixture f;
   static char header[200];
   std::memset(header, 'h', sizeof header);
   const auto body = random_bytes(1000, 4);
   auto file = adopt(make_file(body));
-  auto segments = [&](bool coalesced) {
-    tcp_pair p = make_pair();
-    const int one = 1;
-    ::setsockopt(p.a, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    sink s(p.b);
-    const std::uint32_t before = segs_out(p.a);
-    std::vector<fs::chain> messages;
-    if (coalesced) {
-      fs::chain c;
-      c.append(fs::slice::from_static(header, sizeof header));
-      c.append(fs::file_range(file, 0, body.size()));
-      messages.push_back(std::move(c));
-    } else {  // two messages: each ends without MORE
-      messages.emplace_back().append(fs::slice::from_static(header, sizeof header));
-      messages.emplace_back().append(fs::file_range(file, 0, body.size()));
-    }
-    for (auto& m : messages) {
-      recording_op op(f.ctx, f.opts, f.pipes);
-      op.start(p.a, std::move(m));
-      EXPECT_TRUE(run_until(f.ctx, [&] { return op.done; }));
-      EXPECT_FALSE(op.ec);
-    }
-    const std::uint32_t segs = segs_out(p.a) - before;
-    ::shutdown(p.a, SHUT_WR);
-    EXPECT_EQ(s.bytes(), sizeof header + body.size());
-    return segs;
-  };
-  const auto with_more = segments(true);
-  const auto without = segments(false);
+  std::uint64_t more = 0;
+  std::vector<std::pair<fs::chain, send_flags>> one;  // header and file in one message
+  one.emplace_back().first.append(fs::slice::from_static(header, sizeof header));
+  one.back().first.append(fs::file_range(file, 0, body.size()));
+  const auto with_more = segments_for(f, std::move(one), more);
+  std::vector<std::pair<fs::chain, send_flags>> two;  // two messages: each ends without MORE
+  two.emplace_back().first.append(fs::slice::from_static(header, sizeof header));
+  two.emplace_back().first.append(fs::file_range(file, 0, body.size()));
+  const auto without = segments_for(f, std::move(two), more);
   EXPECT_LT(with_more, without);
 }
 
@@ -517,33 +522,19 @@ TEST(transmit, send_flags_more_lets_the_next_chain_fill_the_segment_left_open) {
   const auto body = random_bytes(1000, 5);
   auto file = adopt(make_file(body));
   // The message as three chains (memory, file, memory), each started when the last is done.
-  auto segments = [&](send_flags first_two) {
-    tcp_pair p = make_pair();
-    const int one = 1;
-    ::setsockopt(p.a, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    sink s(p.b);
-    const std::uint32_t before = segs_out(p.a);
-    fs::chain parts[3];
-    parts[0].append(fs::slice::from_static(header, sizeof header));
-    parts[1].append(fs::file_range(file, 0, body.size()));
-    parts[2].append(fs::slice::from_static(trailer, sizeof trailer - 1));
-    recording_op op(f.ctx, f.opts, f.pipes);
-    for (int i = 0; i < 3; ++i) {
-      op.done = false;
-      op.start(p.a, std::move(parts[i]), i < 2 ? first_two : send_flags::none);
-      EXPECT_TRUE(run_until(f.ctx, [&] { return op.done; }));
-      EXPECT_FALSE(op.ec);
-    }
-    EXPECT_EQ(op.stats().more_flagged, first_two == send_flags::more ? 2u : 0u);
-    const std::uint32_t segs = segs_out(p.a) - before;
-    ::shutdown(p.a, SHUT_WR);
-    EXPECT_EQ(s.bytes(), sizeof header + body.size() + sizeof trailer - 1);
-    return segs;
+  auto segments = [&](send_flags first_two, std::uint64_t& more) {
+    std::vector<std::pair<fs::chain, send_flags>> parts(3);
+    parts[0].first.append(fs::slice::from_static(header, sizeof header));
+    parts[1].first.append(fs::file_range(file, 0, body.size()));
+    parts[2].first.append(fs::slice::from_static(trailer, sizeof trailer - 1));
+    parts[0].second = parts[1].second = first_two;
+    return segments_for(f, std::move(parts), more);
   };
-  const auto with_more = segments(send_flags::more);
-  const auto without = segments(send_flags::none);
-  EXPECT_EQ(with_more, 1u) << "1,203 bytes fit one segment";
-  EXPECT_EQ(without, 3u);
+  std::uint64_t more_with = 0, more_without = 0;
+  EXPECT_EQ(segments(send_flags::more, more_with), 1u) << "1,203 bytes fit one segment";
+  EXPECT_EQ(segments(send_flags::none, more_without), 3u);
+  EXPECT_EQ(more_with, 2u);
+  EXPECT_EQ(more_without, 0u);
 }
 
 // ---- SEND_ZC lifetime --------------------------------------------------------------------
