@@ -4,13 +4,13 @@
 /// to net's transmit whole, file ranges and all (splice/sendfile, MSG_MORE on all but the
 /// last segment, and on that one too when the write says write_flags::more: the message goes
 /// on in the next write, which fills the segment its tail left open), so with no filter above
-/// a file body never enters user space. Writes queue
-/// in order (a layer's control records and the application's data share the socket); each
-/// completes its write_request with the bytes the socket accepted. Reads hand up what the
-/// connection received; the bytes leave the receive ring for pool pages so they can live
-/// in a chain (one copy, counted in fs::stats as copy_reason::other). shutdown() half-closes
-/// (SHUT_WR: the peer reads EOF); closing the connection stays its owner's business
-/// (net::connection::async_close). cancel() cancels every operation on the socket.
+/// a file body never enters user space. Writes queue in order (a layer's control records and
+/// the application's data share the socket); each completes its write_request with the bytes
+/// the socket accepted. Reads hand up what the connection received; the bytes leave the
+/// receive ring for pool pages so they can live in a chain (one copy, counted in fs::stats as
+/// copy_reason::other). shutdown() half-closes (SHUT_WR: the peer reads EOF); closing the
+/// connection stays its owner's business (net::connection::async_close). cancel() cancels
+/// every operation on the socket.
 ///
 /// Ownership: the connection and pool outlive the transport. Threading: the connection's
 /// loop thread. Errors: system_category from net; end of stream is filters::errc::eof.
