@@ -131,12 +131,16 @@ inline const cert_files& self_signed() {
   return c;
 }
 
-inline std::shared_ptr<filters::tls_context> server_tls(const std::string& ciphers = "") {
+/// `tickets` false: no TLS 1.3 session tickets after the handshake (the server's first records
+/// are then the application's).
+inline std::shared_ptr<filters::tls_context> server_tls(const std::string& ciphers = "",
+                                                        bool tickets = true) {
   filters::tls_options o;
   o.role = filters::tls_role::server;
   o.cert_file = self_signed().cert;
   o.key_file = self_signed().key;
   o.ciphersuites = ciphers;
+  if (!tickets) o.session_tickets = 0;
   std::error_code ec;
   auto c = filters::tls_context::create(o, ec);
   EXPECT_FALSE(ec) << ec.message();
