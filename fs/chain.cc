@@ -79,7 +79,8 @@ template <class Piece>
 }
 
 [[gnu::hot]] void chain::push_back_merged(segment s) {
-  std::visit([this](auto&& piece) { push_back_piece(std::move(piece)); }, std::move(s));
+  std::visit([this](auto&& piece) { push_back_piece(std::forward<decltype(piece)>(piece)); },
+             std::move(s));
 }
 
 [[gnu::hot]] void chain::push_front_merged(segment s) {

@@ -68,7 +68,8 @@ class page_ref {
     if (p_) p_->add_ref();
   }
   page_ref(page_ref&& o) noexcept : p_(o.p_) { o.p_ = nullptr; }
-  page_ref& operator=(const page_ref& o) noexcept {
+  // The new reference is added before the old one drops, so self-assignment keeps the page.
+  page_ref& operator=(const page_ref& o) noexcept {  // NOLINT(bugprone-unhandled-self-assignment)
     if (o.p_) o.p_->add_ref();
     reset();
     p_ = o.p_;

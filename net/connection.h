@@ -120,6 +120,7 @@ class handler_node final : public pending_handler<Args...> {
 
   using allocator_type = typename std::allocator_traits<
       asio::associated_allocator_t<Handler>>::template rebind_alloc<handler_node>;
+  // NOLINTNEXTLINE(misc-redundant-expression): clang-tidy 14 misreads the dependent sizeof
   static constexpr bool fits_slot = sizeof(handler_node) <= handler_slot::kSize &&
                                     alignof(handler_node) <= alignof(std::max_align_t);
 
@@ -153,13 +154,13 @@ pending_handler<Args...>* make_handler(runtime::context& ctx, Handler&& h,
   if constexpr (node::fits_slot) {
     if (slot != nullptr && !slot->used) {
       slot->used = true;
-      return ::new (static_cast<void*>(slot->bytes)) node(ctx, std::move(h), slot);
+      return ::new (static_cast<void*>(slot->bytes)) node(ctx, std::forward<Handler>(h), slot);
     }
   }
   typename node::allocator_type a(asio::get_associated_allocator(h));
   node* p = std::allocator_traits<typename node::allocator_type>::allocate(a, 1);
   try {
-    return ::new (static_cast<void*>(p)) node(ctx, std::move(h), nullptr);
+    return ::new (static_cast<void*>(p)) node(ctx, std::forward<Handler>(h), nullptr);
   } catch (...) {
     std::allocator_traits<typename node::allocator_type>::deallocate(a, p, 1);
     throw;

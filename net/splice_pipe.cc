@@ -24,7 +24,7 @@ using runtime::sys_error;
 // cachestat(2) (Linux 6.5; the same number on every architecture). The system headers here
 // predate it.
 #ifndef __NR_cachestat
-#define __NR_cachestat 451
+#define __NR_cachestat 451  // NOLINT(bugprone-reserved-identifier): the kernel's name
 #endif
 struct cachestat_range_abi {
   std::uint64_t off, len;

@@ -178,7 +178,7 @@ int main(int argc, char** argv) {
                                              : nullptr;
     if (value != nullptr && i + 1 < argc) {
       *value = argv[++i];
-    } else if (value == nullptr && arg.rfind("-", 0) != 0 && path.empty()) {
+    } else if (value == nullptr && !arg.starts_with('-') && path.empty()) {
       path = arg;
     } else {
       return fail("unexpected '" + arg +

@@ -133,7 +133,7 @@ int main(int argc, char** argv) {
       if (value.empty() || *end != '\0' || value[0] == '-' || count == 0) {
         return fail("--count wants a positive number, not '" + value + "'");
       }
-    } else if (arg.rfind("-", 0) == 0 && arg.size() > 1) {
+    } else if (arg.starts_with('-') && arg.size() > 1) {
       return fail("unknown flag " + arg + "; " + kUsage);
     } else if (path.empty()) {
       path = arg;

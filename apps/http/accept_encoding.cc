@@ -76,7 +76,7 @@ std::optional<content_coding> negotiate_encoding(std::optional<std::string_view>
   }
   // Unlisted identity: what "*" says, else acceptable as the last resort (weight 0.001).
   const int id_q = identity != kUnset ? identity : star != kUnset ? star : 1;
-  if (id_q > best_q) best = content_coding::identity, best_q = id_q;
+  if (id_q > best_q) best = content_coding::identity;
   return best;
 }
 

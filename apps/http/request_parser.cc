@@ -402,7 +402,8 @@ void request_parser::join_list_field(known k, std::string_view name, std::string
   for (std::size_t i = 0; i < nfields_; ++i) {
     if (!iequals(fields_[i].name, name)) continue;
     if (scratch_len_ != start) {
-      std::memcpy(base + scratch_len_, ", ", 2);
+      // The values are counted views; nothing here is NUL-terminated.
+      std::memcpy(base + scratch_len_, ", ", 2);  // NOLINT(bugprone-not-null-terminated-result)
       scratch_len_ += 2;
     }
     std::memcpy(base + scratch_len_, fields_[i].value.data(), fields_[i].value.size());

@@ -62,11 +62,12 @@ void install_signal_cleanup() {
 }
 
 bool register_cleanup(cleanup_kind kind, const char* path) {
-  if (std::strlen(path) >= kPathMax) return false;
+  const std::size_t length = std::strlen(path);
+  if (length >= kPathMax) return false;
   for (slot& s : g_slots) {
     if (s.used.load(std::memory_order_relaxed)) continue;
     s.kind = kind;
-    std::strcpy(s.path, path);
+    std::memcpy(s.path, path, length + 1);
     s.used.store(true, std::memory_order_release);
     return true;
   }

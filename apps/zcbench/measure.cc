@@ -39,6 +39,7 @@ trial_figures figures_of(const trial_result& r) {
 template <typename F>
 double median_of(const std::vector<trial_figures>& trials, F figure) {
   std::vector<double> values;
+  values.reserve(trials.size());
   for (const auto& t : trials)
     values.push_back(figure(t));
   return median(std::move(values));

@@ -41,6 +41,7 @@ bool run_ip(const std::string& ip, std::initializer_list<std::string> args, std:
   std::vector<std::string> words{ip};
   words.insert(words.end(), args.begin(), args.end());
   std::vector<char*> argv;
+  argv.reserve(words.size() + 1);
   for (auto& w : words)
     argv.push_back(w.data());
   argv.push_back(nullptr);

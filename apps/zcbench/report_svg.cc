@@ -87,7 +87,9 @@ class svg_writer {
     const auto scale = [&](double v) { return kPlotHeight * v / axis_max; };
     out_ += "<text x=\"" + num(kLeft) + "\" y=\"" + num(y + 20) + "\" class=\"title\">" +
             escape(p.title) + "</text>\n";
-    for (double t = 0; t <= axis_max + step / 2; t += step) {
+    const long ticks = std::lround(axis_max / step);  // axis_max is a whole number of steps
+    for (long i = 0; i <= ticks; ++i) {
+      const double t = static_cast<double>(i) * step;
       const double ty = y1 - scale(t);
       out_ += "<line x1=\"" + num(kLeft) + "\" x2=\"" + num(l_.width - kRight) + "\" y1=\"" +
               num(ty) + "\" y2=\"" + num(ty) + "\" class=\"grid\"/>\n";
