@@ -8,7 +8,7 @@ LISTEN ?= 127.0.0.1:8080
 PACKAGES := bazel-bootstrap g++ python3 \
 	liburing-dev libboost1.81-dev libssl-dev zlib1g-dev libzstd-dev \
 	libgtest-dev libgmock-dev libbenchmark-dev \
-	openssl curl wget zstd gzip iproute2 pkg-config doxygen
+	openssl curl wget zstd gzip iproute2 pkg-config doxygen clang-format-14 clang-tidy-14
 
 # What `make bench` adds: the load generator and the peer servers.
 BENCH_PACKAGES := wrk nginx-light
@@ -16,7 +16,7 @@ BENCH_PACKAGES := wrk nginx-light
 # What `make fuzz` adds: clang with its libFuzzer and sanitizer runtimes.
 FUZZ_PACKAGES := clang-14 libclang-rt-14-dev
 
-.PHONY: all deps bench-deps build test test-tsan run bench install docs fuzz format clean
+.PHONY: all deps bench-deps build test test-tsan run bench install docs fuzz lint format clean
 
 all: build
 
@@ -30,8 +30,8 @@ build: deps
 	$(BAZEL) build //...
 
 # Whole suite plainly and under ASan+UBSan, then pagewire built against from outside
-# (make install + pkg-config, a Bazel workspace of its own) and the API reference built
-# without a warning; closes with "N passed, N failed".
+# (make install + pkg-config, a Bazel workspace of its own), the API reference built
+# without a warning, and the lint (make lint); closes with "N passed, N failed".
 test: deps
 	@bash bazel/run_tests.sh
 
@@ -62,8 +62,12 @@ install: deps
 docs: deps
 	@bash bazel/docs.sh
 
-format:
-	@git ls-files '*.cc' '*.h' | xargs clang-format -i
+# clang-format and clang-tidy (.clang-format, .clang-tidy) as make test checks them.
+lint: deps
+	@bash bazel/lint_test.sh
+
+format: deps
+	@git ls-files '*.cc' '*.h' | xargs clang-format-14 -i
 
 clean:
 	$(BAZEL) clean

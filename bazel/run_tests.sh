@@ -2,8 +2,8 @@
 # `make test`: the whole suite plainly, then under ASan+UBSan, then a program built against
 # pagewire from outside (bazel/install_test.sh: make install + pkg-config;
 # bazel/workspace_test.sh: a Bazel workspace of its own), then the API reference
-# (bazel/docs_test.sh), and one closing line "N passed, N failed" counting test cases from
-# each run's test.xml files and those three checks.
+# (bazel/docs_test.sh) and the lint (bazel/lint_test.sh), and one closing line
+# "N passed, N failed" counting test cases from each run's test.xml files and those four checks.
 # Extra configs can be added with PAGEWIRE_TEST_CONFIGS (e.g. "plain asan-ubsan tsan").
 set -u
 cd "$(dirname "$0")/.."
@@ -40,9 +40,10 @@ for config in $configs; do
 done
 
 # Once per run with the plain suite, one case each: a program built with pkg-config against
-# `make install`, one in a Bazel workspace of its own, and the API reference (make docs).
+# `make install`, one in a Bazel workspace of its own, the API reference (make docs), and
+# clang-format and clang-tidy (make lint).
 if [[ " $configs " == *" plain "* ]]; then
-  for check in install workspace docs; do
+  for check in install workspace docs lint; do
     echo "== ${check}: bazel/${check}_test.sh"
     if BAZEL="$BAZEL" bash "bazel/${check}_test.sh"; then
       passed=$((passed + 1))
