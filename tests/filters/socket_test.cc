@@ -186,7 +186,7 @@ TEST(TlsFatalAlert, IsTheLastRecordSent) {
       forged[i] = static_cast<unsigned char>(i * 37);
     EXPECT_EQ(::send(cfd, forged, sizeof forged, MSG_NOSIGNAL), ssize_t{sizeof forged});
     ::shutdown(cfd, SHUT_WR);
-    unsigned char rest[4096];
+    unsigned char rest[4096] = {};
     for (ssize_t r; (r = ::recv(cfd, rest + after_forged, sizeof rest - after_forged, 0)) > 0;)
       after_forged += static_cast<std::size_t>(r);
     first_type = rest[0];

@@ -466,10 +466,15 @@ TEST(transmit, header_file_trailer_arrive_as_one_message_with_more_on_all_but_th
   }
 }
 
+// What a run of chains cost on the wire: TCP segments, and submissions flagged MORE.
+struct sent_segments {
+  std::uint32_t segments = 0;
+  std::uint64_t more_flagged = 0;
+};
+
 // Sends `chains` on a fresh pair whose sender has TCP_NODELAY, one transmit after another (one
-// op, each chain with its flags); returns the segments the sender sent. The peer gets them all.
-std::uint32_t segments_for(fixture& f, std::vector<std::pair<fs::chain, send_flags>> chains,
-                           std::uint64_t& more_flagged) {
+// op, each chain with its flags). The peer gets them all.
+sent_segments segments_for(fixture& f, std::vector<std::pair<fs::chain, send_flags>> chains) {
   tcp_pair p = make_pair();
   const int one = 1;
   ::setsockopt(p.a, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -484,11 +489,10 @@ std::uint32_t segments_for(fixture& f, std::vector<std::pair<fs::chain, send_fla
     EXPECT_TRUE(run_until(f.ctx, [&] { return op.done; }));
     EXPECT_FALSE(op.ec);
   }
-  more_flagged = op.stats().more_flagged;
-  const std::uint32_t segs = segs_out(p.a) - before;
+  const sent_segments sent{segs_out(p.a) - before, op.stats().more_flagged};
   ::shutdown(p.a, SHUT_WR);
   EXPECT_EQ(s.bytes(), bytes);
-  return segs;
+  return sent;
 }
 
 TEST(transmit, msg_more_coalesces_header_and_body_into_fewer_segments) {
@@ -497,15 +501,14 @@ TEST(transmit, msg_more_coalesces_header_and_body_into_fewer_segments) {
   std::memset(header, 'h', sizeof header);
   const auto body = random_bytes(1000, 4);
   auto file = adopt(make_file(body));
-  std::uint64_t more = 0;
   std::vector<std::pair<fs::chain, send_flags>> one;  // header and file in one message
   one.emplace_back().first.append(fs::slice::from_static(header, sizeof header));
   one.back().first.append(fs::file_range(file, 0, body.size()));
-  const auto with_more = segments_for(f, std::move(one), more);
+  const auto with_more = segments_for(f, std::move(one)).segments;
   std::vector<std::pair<fs::chain, send_flags>> two;  // two messages: each ends without MORE
   two.emplace_back().first.append(fs::slice::from_static(header, sizeof header));
   two.emplace_back().first.append(fs::file_range(file, 0, body.size()));
-  const auto without = segments_for(f, std::move(two), more);
+  const auto without = segments_for(f, std::move(two)).segments;
   EXPECT_LT(with_more, without);
 }
 
@@ -522,19 +525,20 @@ TEST(transmit, send_flags_more_lets_the_next_chain_fill_the_segment_left_open) {
   const auto body = random_bytes(1000, 5);
   auto file = adopt(make_file(body));
   // The message as three chains (memory, file, memory), each started when the last is done.
-  auto segments = [&](send_flags first_two, std::uint64_t& more) {
+  auto segments = [&](send_flags first_two) {
     std::vector<std::pair<fs::chain, send_flags>> parts(3);
     parts[0].first.append(fs::slice::from_static(header, sizeof header));
     parts[1].first.append(fs::file_range(file, 0, body.size()));
     parts[2].first.append(fs::slice::from_static(trailer, sizeof trailer - 1));
     parts[0].second = parts[1].second = first_two;
-    return segments_for(f, std::move(parts), more);
+    return segments_for(f, std::move(parts));
   };
-  std::uint64_t more_with = 0, more_without = 0;
-  EXPECT_EQ(segments(send_flags::more, more_with), 1u) << "1,203 bytes fit one segment";
-  EXPECT_EQ(segments(send_flags::none, more_without), 3u);
-  EXPECT_EQ(more_with, 2u);
-  EXPECT_EQ(more_without, 0u);
+  const sent_segments with_more = segments(send_flags::more);
+  const sent_segments without = segments(send_flags::none);
+  EXPECT_EQ(with_more.segments, 1u) << "1,203 bytes fit one segment";
+  EXPECT_EQ(without.segments, 3u);
+  EXPECT_EQ(with_more.more_flagged, 2u);
+  EXPECT_EQ(without.more_flagged, 0u);
 }
 
 // ---- SEND_ZC lifetime --------------------------------------------------------------------
