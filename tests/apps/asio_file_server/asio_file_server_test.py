@@ -1,0 +1,192 @@
+"""apps/asio_file_server, the benchmark's Asio baseline, end to end (standard library only).
+
+The baseline is only a fair row of the server comparison if it serves what pagewire serves,
+byte for byte, and stays as fast at the end of a run as at the start. Pinned down here:
+every file size (empty, below, at and past its 64 KiB chunk) comes back byte-exact with
+keep-alive on one connection; HEAD has GET's headers and no body; a missing file is a 404 and
+the connection goes on; a path with ".." is a 400; clients that reset in the middle of a
+response leave no file open in the server (each one used to leak a descriptor, and a
+benchmark's wrk runs end that way 64 at a time); SIGTERM exits 0.
+
+Usage: asio_file_server_test.py ASIO_FILE_SERVER_BINARY"""
+
+import hashlib
+import os
+import re
+import select
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+import junit_unittest
+
+BINARY = None  # set from argv
+TIMEOUT = 30  # seconds, for any one wait (sanitizer builds are slower)
+SIZES = {"empty.bin": 0, "1k.bin": 1 << 10, "64k.bin": 64 << 10, "odd.bin": (64 << 10) * 3 + 7,
+         "1m.bin": 1 << 20}
+BIG = 64 << 20  # sparse; what matters is that a response outlasts the client
+
+
+def make_root():
+    root = tempfile.mkdtemp(prefix="asio_root_", dir=os.environ.get("TEST_TMPDIR"))
+    digests = {}
+    for name, size in SIZES.items():
+        data = os.urandom(size)
+        with open(os.path.join(root, name), "wb") as f:
+            f.write(data)
+        digests[name] = hashlib.sha256(data).hexdigest()
+    with open(os.path.join(root, "big.bin"), "wb") as f:
+        f.truncate(BIG)
+    return root, digests
+
+
+class AsioServer:
+    """The binary on 127.0.0.1, on the free port its "listening on" line names."""
+
+    def __init__(self, root):
+        self.proc = subprocess.Popen([BINARY, "--root", root, "--listen", "127.0.0.1:0"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        head = b""
+        deadline = time.monotonic() + TIMEOUT
+        while not (m := re.search(rb"^asio_file_server: listening on 127\.0\.0\.1:(\d+)\n", head,
+                                  re.MULTILINE)):
+            left = deadline - time.monotonic()
+            ready, _, _ = select.select([self.proc.stderr], [], [], max(left, 0))
+            chunk = os.read(self.proc.stderr.fileno(), 4096) if ready else b""
+            if not chunk:
+                self.kill()
+                raise AssertionError(f"asio_file_server did not start: {head!r}")
+            head += chunk
+        self.port = int(m.group(1))
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc.stderr.close()
+
+    def open_files(self):
+        """Regular files the server has open (its descriptors that point into a root)."""
+        fd_dir = f"/proc/{self.proc.pid}/fd"
+        names = []
+        for fd in os.listdir(fd_dir):
+            try:
+                names.append(os.readlink(os.path.join(fd_dir, fd)))
+            except FileNotFoundError:  # closed while we looked
+                pass
+        return [n for n in names if n.endswith(".bin")]
+
+
+class Client:
+    """One keep-alive connection that reads responses by their Content-Length."""
+
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+        self.buf = b""
+
+    def close(self):
+        self.sock.close()
+
+    def _fill(self):
+        block = self.sock.recv(1 << 20)
+        if not block:
+            raise AssertionError("connection closed before the response ended")
+        self.buf += block
+
+    def request(self, method, path):
+        """Returns (status, headers dict with lower-case names, body)."""
+        self.sock.sendall(f"{method} {path} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+        while b"\r\n\r\n" not in self.buf:
+            self._fill()
+        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ")[1])
+        headers = {}
+        for line in lines[1:]:
+            name, value = line.split(":", 1)
+            headers[name.strip().lower()] = value.strip()
+        length = 0 if method == "HEAD" else int(headers["content-length"])
+        while len(self.buf) < length:
+            self._fill()
+        body, self.buf = self.buf[:length], self.buf[length:]
+        return status, headers, body
+
+
+class AsioFileServer(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.root, cls.digests = make_root()
+
+    def setUp(self):
+        self.server = AsioServer(self.root)
+        self.addCleanup(self.server.kill)
+
+    def test_every_size_byte_exact_on_one_keep_alive_connection(self):
+        client = Client(self.server.port)
+        self.addCleanup(client.close)
+        for _ in range(2):
+            for name, size in SIZES.items():
+                status, headers, body = client.request("GET", "/" + name)
+                self.assertEqual(status, 200, name)
+                self.assertEqual(int(headers["content-length"]), size, name)
+                self.assertEqual(hashlib.sha256(body).hexdigest(), self.digests[name], name)
+
+    def test_head_has_the_headers_of_get_and_no_body(self):
+        client = Client(self.server.port)
+        self.addCleanup(client.close)
+        status, headers, _ = client.request("HEAD", "/odd.bin")
+        self.assertEqual(status, 200)
+        self.assertEqual(int(headers["content-length"]), SIZES["odd.bin"])
+        # No body came: the next response on the connection is whole and in place.
+        status, _, body = client.request("GET", "/1k.bin")
+        self.assertEqual(status, 200)
+        self.assertEqual(hashlib.sha256(body).hexdigest(), self.digests["1k.bin"])
+
+    def test_missing_file_is_404_and_the_connection_goes_on(self):
+        client = Client(self.server.port)
+        self.addCleanup(client.close)
+        status, headers, body = client.request("GET", "/nothing-here.bin")
+        self.assertEqual((status, headers["content-length"], body), (404, "0", b""))
+        status, _, body = client.request("GET", "/64k.bin")
+        self.assertEqual(status, 200)
+        self.assertEqual(hashlib.sha256(body).hexdigest(), self.digests["64k.bin"])
+
+    def test_dot_dot_is_400(self):
+        client = Client(self.server.port)
+        self.addCleanup(client.close)
+        status, _, _ = client.request("GET", "/../etc/passwd")
+        self.assertEqual(status, 400)
+
+    def test_clients_resetting_mid_response_leave_no_file_open(self):
+        self.assertEqual(self.server.open_files(), [])
+        for _ in range(16):
+            s = socket.create_connection(("127.0.0.1", self.server.port), timeout=TIMEOUT)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 10)
+            s.sendall(b"GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n")
+            self.assertTrue(s.recv(4096))  # the response has begun
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            s.close()
+        # Each aborted response ends at its next write; then its file must be closed.
+        deadline = time.monotonic() + TIMEOUT
+        while (still := self.server.open_files()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertEqual(still, [])
+        client = Client(self.server.port)
+        self.addCleanup(client.close)
+        status, _, body = client.request("GET", "/1m.bin")
+        self.assertEqual(status, 200)
+        self.assertEqual(hashlib.sha256(body).hexdigest(), self.digests["1m.bin"])
+
+    def test_sigterm_exits_0(self):
+        self.server.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(self.server.proc.wait(timeout=TIMEOUT), 0)
+
+
+if __name__ == "__main__":
+    BINARY = os.path.abspath(sys.argv[1])
+    junit_unittest.run_suite("asio_file_server_test")
