@@ -19,11 +19,15 @@ import socket
 import struct
 import subprocess
 import sys
-import tempfile
 import time
 import unittest
 
 import junit_unittest
+
+# sendfile_server's test library (its folder in the runfiles tree, beside this one).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
+                                "sendfile_server"))
+import server_testlib  # noqa: E402
 
 BINARY = None  # set from argv
 TIMEOUT = 30  # seconds, for any one wait (sanitizer builds are slower)
@@ -33,13 +37,8 @@ BIG = 64 << 20  # sparse; what matters is that a response outlasts the client
 
 
 def make_root():
-    root = tempfile.mkdtemp(prefix="asio_root_", dir=os.environ.get("TEST_TMPDIR"))
-    digests = {}
-    for name, size in SIZES.items():
-        data = os.urandom(size)
-        with open(os.path.join(root, name), "wb") as f:
-            f.write(data)
-        digests[name] = hashlib.sha256(data).hexdigest()
+    """sendfile_server's test root (random files of SIZES, digests) and a sparse BIG file."""
+    root, digests = server_testlib.make_root(SIZES)
     with open(os.path.join(root, "big.bin"), "wb") as f:
         f.truncate(BIG)
     return root, digests
