@@ -125,40 +125,40 @@ class AsioFileServer(unittest.TestCase):
         self.server = AsioServer(self.root)
         self.addCleanup(self.server.kill)
 
-    def test_every_size_byte_exact_on_one_keep_alive_connection(self):
+    def client(self):
         client = Client(self.server.port)
         self.addCleanup(client.close)
+        return client
+
+    def check_get(self, client, name):
+        """GET /name on `client`: a 200 with the file's length and bytes."""
+        status, headers, body = client.request("GET", "/" + name)
+        self.assertEqual(status, 200, name)
+        self.assertEqual(int(headers["content-length"]), SIZES[name], name)
+        self.assertEqual(hashlib.sha256(body).hexdigest(), self.digests[name], name)
+
+    def test_every_size_byte_exact_on_one_keep_alive_connection(self):
+        client = self.client()
         for _ in range(2):
-            for name, size in SIZES.items():
-                status, headers, body = client.request("GET", "/" + name)
-                self.assertEqual(status, 200, name)
-                self.assertEqual(int(headers["content-length"]), size, name)
-                self.assertEqual(hashlib.sha256(body).hexdigest(), self.digests[name], name)
+            for name in SIZES:
+                self.check_get(client, name)
 
     def test_head_has_the_headers_of_get_and_no_body(self):
-        client = Client(self.server.port)
-        self.addCleanup(client.close)
+        client = self.client()
         status, headers, _ = client.request("HEAD", "/odd.bin")
         self.assertEqual(status, 200)
         self.assertEqual(int(headers["content-length"]), SIZES["odd.bin"])
         # No body came: the next response on the connection is whole and in place.
-        status, _, body = client.request("GET", "/1k.bin")
-        self.assertEqual(status, 200)
-        self.assertEqual(hashlib.sha256(body).hexdigest(), self.digests["1k.bin"])
+        self.check_get(client, "1k.bin")
 
     def test_missing_file_is_404_and_the_connection_goes_on(self):
-        client = Client(self.server.port)
-        self.addCleanup(client.close)
+        client = self.client()
         status, headers, body = client.request("GET", "/nothing-here.bin")
         self.assertEqual((status, headers["content-length"], body), (404, "0", b""))
-        status, _, body = client.request("GET", "/64k.bin")
-        self.assertEqual(status, 200)
-        self.assertEqual(hashlib.sha256(body).hexdigest(), self.digests["64k.bin"])
+        self.check_get(client, "64k.bin")
 
     def test_dot_dot_is_400(self):
-        client = Client(self.server.port)
-        self.addCleanup(client.close)
-        status, _, _ = client.request("GET", "/../etc/passwd")
+        status, _, _ = self.client().request("GET", "/../etc/passwd")
         self.assertEqual(status, 400)
 
     def test_clients_resetting_mid_response_leave_no_file_open(self):
@@ -175,11 +175,7 @@ class AsioFileServer(unittest.TestCase):
         while (still := self.server.open_files()) and time.monotonic() < deadline:
             time.sleep(0.05)
         self.assertEqual(still, [])
-        client = Client(self.server.port)
-        self.addCleanup(client.close)
-        status, _, body = client.request("GET", "/1m.bin")
-        self.assertEqual(status, 200)
-        self.assertEqual(hashlib.sha256(body).hexdigest(), self.digests["1m.bin"])
+        self.check_get(self.client(), "1m.bin")
 
     def test_sigterm_exits_0(self):
         self.server.proc.send_signal(signal.SIGTERM)
