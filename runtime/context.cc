@@ -364,8 +364,10 @@ void context::stop() noexcept {
   if (!running_in_this_thread()) wake();
 }
 
+// The loop's own thread needs no wake-up: run() and run_one() look at has_work() before they
+// wait. Waking from there cost an eventfd write and a CQE per round of a loop run dry.
 void context::work_finished() noexcept {
-  if (work_.fetch_sub(1, std::memory_order_acq_rel) == 1) wake();
+  if (work_.fetch_sub(1, std::memory_order_acq_rel) == 1 && !running_in_this_thread()) wake();
 }
 
 // ---- completion ----------------------------------------------------------------

@@ -155,7 +155,8 @@ class context {
   std::size_t in_flight() const noexcept { return in_flight_; }
 
   /// Outstanding work that keeps run() from returning (Asio's work counting);
-  /// any thread.
+  /// any thread. The last work_finished() wakes a loop waiting on another thread; on the
+  /// loop's own thread it wakes nothing (the loop sees it before it waits).
   void work_started() noexcept { work_.fetch_add(1, std::memory_order_relaxed); }
   void work_finished() noexcept;
 

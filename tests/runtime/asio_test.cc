@@ -45,6 +45,20 @@ TEST_P(Asio, CallbackForm) {
   EXPECT_EQ(got, 0);
 }
 
+// The handler's work guard ends on the loop's thread: run() sees it has no work left, so
+// nothing writes the wake-up eventfd, and the ring delivers the NOPs' CQEs and no other.
+TEST(AsioOnIoUring, LastWorkEndingOnTheLoopThreadWakesNothing) {
+  context ring_ctx(testing::options_for(backend_kind::io_uring));
+  constexpr int kRounds = 50;
+  int done = 0;
+  for (int i = 0; i < kRounds; ++i) {
+    async_nop(ring_ctx, [&](std::error_code ec, int) { done += ec ? 0 : 1; });
+    EXPECT_EQ(ring_ctx.run(), 1u);
+  }
+  EXPECT_EQ(done, kRounds);
+  EXPECT_EQ(ring_ctx.stats().snapshot().cqes, static_cast<std::uint64_t>(kRounds));
+}
+
 TEST_P(Asio, ErrorsArriveAsErrorCodes) {
   std::error_code got_ec;
   async_sqe(
