@@ -12,8 +12,6 @@ Usage: asio_file_server_test.py ASIO_FILE_SERVER_BINARY"""
 
 import hashlib
 import os
-import re
-import select
 import signal
 import socket
 import struct
@@ -50,17 +48,9 @@ class AsioServer:
     def __init__(self, root):
         self.proc = subprocess.Popen([BINARY, "--root", root, "--listen", "127.0.0.1:0"],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        head = b""
-        deadline = time.monotonic() + TIMEOUT
-        while not (m := re.search(rb"^asio_file_server: listening on 127\.0\.0\.1:(\d+)\n", head,
-                                  re.MULTILINE)):
-            left = deadline - time.monotonic()
-            ready, _, _ = select.select([self.proc.stderr], [], [], max(left, 0))
-            chunk = os.read(self.proc.stderr.fileno(), 4096) if ready else b""
-            if not chunk:
-                self.kill()
-                raise AssertionError(f"asio_file_server did not start: {head!r}")
-            head += chunk
+        m, _ = server_testlib.wait_for_start(
+            self.proc, rb"^asio_file_server: listening on 127\.0\.0\.1:(\d+)\n", TIMEOUT,
+            "asio_file_server")
         self.port = int(m.group(1))
 
     def kill(self):
@@ -82,38 +72,19 @@ class AsioServer:
 
 
 class Client:
-    """One keep-alive connection that reads responses by their Content-Length."""
+    """One keep-alive connection: requests written on it, responses read by server_testlib."""
 
     def __init__(self, port):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
-        self.buf = b""
+        self.sock = server_testlib.connect(port, TIMEOUT)
+        self.reader = server_testlib.Reader(self.sock)
 
     def close(self):
         self.sock.close()
 
-    def _fill(self):
-        block = self.sock.recv(1 << 20)
-        if not block:
-            raise AssertionError("connection closed before the response ended")
-        self.buf += block
-
     def request(self, method, path):
-        """Returns (status, headers dict with lower-case names, body)."""
+        """The Response (server_testlib's) to METHOD path."""
         self.sock.sendall(f"{method} {path} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
-        while b"\r\n\r\n" not in self.buf:
-            self._fill()
-        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
-        lines = head.decode("latin-1").split("\r\n")
-        status = int(lines[0].split(" ")[1])
-        headers = {}
-        for line in lines[1:]:
-            name, value = line.split(":", 1)
-            headers[name.strip().lower()] = value.strip()
-        length = 0 if method == "HEAD" else int(headers["content-length"])
-        while len(self.buf) < length:
-            self._fill()
-        body, self.buf = self.buf[:length], self.buf[length:]
-        return status, headers, body
+        return self.reader.read_response(head_request=method == "HEAD")
 
 
 class AsioFileServer(unittest.TestCase):
@@ -132,10 +103,10 @@ class AsioFileServer(unittest.TestCase):
 
     def check_get(self, client, name):
         """GET /name on `client`: a 200 with the file's length and bytes."""
-        status, headers, body = client.request("GET", "/" + name)
-        self.assertEqual(status, 200, name)
-        self.assertEqual(int(headers["content-length"]), SIZES[name], name)
-        self.assertEqual(hashlib.sha256(body).hexdigest(), self.digests[name], name)
+        r = client.request("GET", "/" + name)
+        self.assertEqual(r.status, 200, name)
+        self.assertEqual(int(r.header("Content-Length")), SIZES[name], name)
+        self.assertEqual(hashlib.sha256(r.body).hexdigest(), self.digests[name], name)
 
     def test_every_size_byte_exact_on_one_keep_alive_connection(self):
         client = self.client()
@@ -145,27 +116,25 @@ class AsioFileServer(unittest.TestCase):
 
     def test_head_has_the_headers_of_get_and_no_body(self):
         client = self.client()
-        status, headers, _ = client.request("HEAD", "/odd.bin")
-        self.assertEqual(status, 200)
-        self.assertEqual(int(headers["content-length"]), SIZES["odd.bin"])
+        r = client.request("HEAD", "/odd.bin")
+        self.assertEqual(r.status, 200)
+        self.assertEqual(int(r.header("Content-Length")), SIZES["odd.bin"])
         # No body came: the next response on the connection is whole and in place.
         self.check_get(client, "1k.bin")
 
     def test_missing_file_is_404_and_the_connection_goes_on(self):
         client = self.client()
-        status, headers, body = client.request("GET", "/nothing-here.bin")
-        self.assertEqual((status, headers["content-length"], body), (404, "0", b""))
+        r = client.request("GET", "/nothing-here.bin")
+        self.assertEqual((r.status, r.header("Content-Length"), r.body), (404, "0", b""))
         self.check_get(client, "64k.bin")
 
     def test_dot_dot_is_400(self):
-        status, _, _ = self.client().request("GET", "/../etc/passwd")
-        self.assertEqual(status, 400)
+        self.assertEqual(server_testlib.get(self.server.port, "/../etc/passwd").status, 400)
 
     def test_clients_resetting_mid_response_leave_no_file_open(self):
         self.assertEqual(self.server.open_files(), [])
         for _ in range(16):
-            s = socket.create_connection(("127.0.0.1", self.server.port), timeout=TIMEOUT)
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 10)
+            s = server_testlib.connect(self.server.port, TIMEOUT, rcvbuf=64 << 10)
             s.sendall(b"GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n")
             self.assertTrue(s.recv(4096))  # the response has begun
             s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))

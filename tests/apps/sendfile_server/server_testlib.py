@@ -43,6 +43,26 @@ def make_root(sizes=SIZES):
     return root, digests
 
 
+def wait_for_start(proc, pattern, timeout, name):
+    """Reads `proc`'s stderr until `pattern` (bytes regex) matches what came so far; returns
+    (the match, the bytes read). When the process exits first or `timeout` passes, kills it
+    and raises RuntimeError with what it printed."""
+    deadline = time.monotonic() + timeout
+    buf = b""
+    while not (m := re.search(pattern, buf, re.MULTILINE)):
+        left = deadline - time.monotonic()
+        if left <= 0 or proc.poll() is not None:
+            rest = proc.stderr.read() if proc.poll() is not None else b""
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=10)
+            raise RuntimeError(f"{name} did not start: {(buf + rest).decode(errors='replace')}")
+        ready, _, _ = select.select([proc.stderr], [], [], left)
+        if ready:
+            buf += os.read(proc.stderr.fileno(), 4096)
+    return m, buf
+
+
 class Server:
     """The sendfile_server binary on 127.0.0.1 with an ephemeral port (a --listen in `extra`
     comes later and wins)."""
@@ -55,22 +75,8 @@ class Server:
                                      env={**os.environ, **(env or {})})
         self.stderr_lines = []
         self.port = None
-        deadline = time.monotonic() + start_timeout
-        buf = b""
-        while self.port is None:
-            left = deadline - time.monotonic()
-            if left <= 0 or self.proc.poll() is not None:
-                rest = self.proc.stderr.read() if self.proc.poll() is not None else b""
-                self.kill()
-                raise RuntimeError(f"server did not start: {(buf + rest).decode(errors='replace')}")
-            ready, _, _ = select.select([self.proc.stderr], [], [], left)
-            if not ready:
-                continue
-            chunk = os.read(self.proc.stderr.fileno(), 4096)
-            buf += chunk
-            m = re.search(rb"on (\S+):(\d+) with", buf)
-            if m:
-                self.port = int(m.group(2))
+        m, buf = wait_for_start(self.proc, rb"on (\S+):(\d+) with", start_timeout, "server")
+        self.port = int(m.group(2))
         self.stderr_lines.append(buf.decode(errors="replace"))
         self._drain = threading.Thread(target=self._drain_stderr, daemon=True)
         self._drain.start()
