@@ -89,7 +89,14 @@ void acceptor::stop() {
   if (accept_->in_flight()) ctx_.cancel(*accept_);
   if (pause_->in_flight()) ctx_.cancel(*pause_);
   if (!accept_->in_flight() && !pause_->in_flight()) {
-    ctx_.post([this] { maybe_stopped(); });
+    // Nothing will complete: the final call comes from the loop. Until it runs, no other path
+    // may make that call (stop() from the handler of a last completion returns into on_result,
+    // whose tail would): the post would then run on an acceptor its owner may have destroyed.
+    stop_posted_ = true;
+    ctx_.post([this] {
+      stop_posted_ = false;
+      maybe_stopped();
+    });
   }
 }
 
@@ -169,7 +176,7 @@ void acceptor::on_backoff_done() {
 }
 
 void acceptor::maybe_stopped() {
-  if (!running_ || accept_->in_flight() || pause_->in_flight()) return;
+  if (!running_ || stop_posted_ || accept_->in_flight() || pause_->in_flight()) return;
   running_ = false;
   handler h = std::move(handler_);
   handler_ = nullptr;

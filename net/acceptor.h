@@ -96,6 +96,7 @@ class acceptor {
   handler handler_;
   bool running_ = false;
   bool stopping_ = false;
+  bool stop_posted_ = false;  // stop()'s final call is queued on the loop: only it makes it
   bool pause_next_ = false;
   bool held_ = false;  // pause_accepting() until resume_accepting()
   acceptor_stats stats_;

@@ -92,6 +92,35 @@ TEST_P(acceptor_backends, pause_accepting_leaves_connections_in_the_backlog_unti
       ctx_, [&] { return stopped_; }, 1000));
 }
 
+// stop() from the handler of an accept's last completion (a hard error here: a listener shut
+// down fails the armed accept with EINVAL), then the acceptor destroyed in the final ECANCELED
+// call, as the header allows: nothing of it may run afterwards (ASan sees a use after free).
+TEST_P(acceptor_backends, stop_from_the_handler_then_destroying_in_the_final_call_is_safe) {
+  acceptor_->stop();  // the fixture's acceptor makes way for one this test owns
+  ASSERT_TRUE(run_until(
+      ctx_, [&] { return stopped_; }, 1000));
+  acceptor_.reset();
+  auto owned = std::make_unique<acceptor>(ctx_, listener_, opts_);
+  int errors = 0;
+  int cancels = 0;
+  owned->start([&](std::error_code e, int fd) {
+    if (e == std::errc::operation_canceled) {
+      ++cancels;
+      owned.reset();
+      return;
+    }
+    EXPECT_LT(fd, 0);
+    ++errors;
+    owned->stop();
+  });
+  ctx_.post([&] { ::shutdown(listener_, SHUT_RDWR); });
+  EXPECT_TRUE(run_until(
+      ctx_, [&] { return cancels > 0; }, 1000));
+  ctx_.poll();  // whatever the acceptor left queued runs now, after its destruction
+  EXPECT_EQ(errors, 1);
+  EXPECT_EQ(cancels, 1);
+}
+
 INSTANTIATE_TEST_SUITE_P(backends, acceptor_backends, ::testing::Values(false, true),
                          [](const auto& info) { return info.param ? "epoll" : "io_uring"; });
 
