@@ -132,6 +132,7 @@ splice_pipe::~splice_pipe() {
   busy_ = true;
   cancelled_ = false;
   src_eof_ = false;
+  ended_once_ = false;
   src_ = src;
   dst_ = dst;
   left_ = length;
@@ -210,15 +211,22 @@ void splice_pipe::cancel() {
   return std::min(want, known_size_ - off);
 }
 
-[[gnu::hot]] unsigned splice_pipe::prepare_write(std::size_t& n, bool more_follows,
-                                                 std::error_code& ec) {
+[[gnu::hot]] unsigned splice_pipe::prepare_write(std::size_t& n, std::error_code& ec) {
   ec = no_error();
   if (!pipe_) {
     pipe_ = pool_.acquire(ec);
     if (ec) return 0;
   }
   n = std::min<std::size_t>(n, pipe_.capacity - held_);
-  return SPLICE_F_MOVE | SPLICE_F_NONBLOCK | (more_follows ? SPLICE_F_MORE : 0u);
+  // From the final n: a pipe smaller than the chunk leaves bytes of the range for later pulls.
+  const bool more = src_.is_file() ? (left_ > n || more_after_) : more_after_;
+  return SPLICE_F_MOVE | SPLICE_F_NONBLOCK | (more ? SPLICE_F_MORE : 0u);
+}
+
+bool splice_pipe::source_ended() {
+  src_eof_ = true;
+  resident_fd_ = -1;
+  return std::exchange(ended_once_, true);
 }
 
 [[gnu::hot]] void splice_pipe::pull_fd(std::size_t n) {
@@ -272,8 +280,7 @@ void splice_pipe::cancel() {
   std::size_t n = static_cast<std::size_t>(prepare_read(want, ec));
   if (ec) return finish(ec);
   if (n == 0) return finish(sys_error(ENODATA));  // the file ended before the range
-  const bool more = src_.is_file() ? (left_ > n || more_after_) : more_after_;
-  const unsigned flags = prepare_write(n, more, ec);
+  const unsigned flags = prepare_write(n, ec);
   if (ec) {  // no pipe (EMFILE): move this transfer through user memory
     path_ = transfer_path::read_send;
     return read_step();
@@ -305,7 +312,7 @@ bool splice_pipe::measure_residency(std::uint64_t n) {
 // One pull of up to a chunk into the pipe, behind what it still holds, on the loop. True: go on
 // to commit what the pipe holds (possibly nothing yet). False: the transfer left the loop (it
 // finished, fell back, or went to the linked SQEs because a worker may have to wait).
-[[gnu::hot]] bool splice_pipe::pull_inline(bool& ended_once) {
+[[gnu::hot]] bool splice_pipe::pull_inline() {
   std::error_code ec = no_error();
   auto n = static_cast<std::size_t>(
       prepare_read(std::min<std::uint64_t>(left_, opts_.splice_chunk), ec));
@@ -318,8 +325,7 @@ bool splice_pipe::measure_residency(std::uint64_t n) {
     finish(sys_error(ENODATA));
     return false;
   }
-  const bool more = left_ > n || more_after_;
-  const unsigned flags = prepare_write(n, more, ec);  // may shorten n to the pipe's room
+  const unsigned flags = prepare_write(n, ec);  // may shorten n to the pipe's room
   if (ec) {  // no pipe (EMFILE): move this transfer through user memory
     path_ = transfer_path::read_send;
     read_step();
@@ -352,15 +358,13 @@ bool splice_pipe::measure_residency(std::uint64_t n) {
     return false;
   }
   if (r == 0) {  // the file ended before the range: prepare_read measures again
-    if (ended_once && held_ == 0) {
+    if (source_ended() && held_ == 0) {
       finish(sys_error(ENODATA));
       return false;
     }
-    ended_once = true;
-    src_eof_ = true;
-    resident_fd_ = -1;
     return true;
   }
+  ended_once_ = false;
   ++counters_.inline_pulls;
   if (held_ > 0) ++counters_.top_ups;
   held_ += static_cast<std::uint64_t>(r);
@@ -374,12 +378,11 @@ bool splice_pipe::measure_residency(std::uint64_t n) {
 // completes, waits (POLLOUT / linked SQEs) or yields, after reporting progress once.
 [[gnu::hot]] void splice_pipe::pump_inline(bool allow_sendfile) {
   std::uint64_t budget = opts_.transfer_quantum;
-  bool ended_once = false;  // a second empty pull right after a re-measure: the file ended
   for (;;) {
     if (cancelled_) return finish(std::make_error_code(std::errc::operation_canceled));
     if (left_ > 0 && (!pipe_ || held_ < pipe_.capacity)) {
       if (allow_sendfile && held_ == 0) return sendfile_pump(true);
-      if (!pull_inline(ended_once)) return;
+      if (!pull_inline()) return;
     }
     if (held_ == 0) {
       if (left_ == 0) return finish(no_error());
@@ -400,6 +403,7 @@ bool splice_pipe::measure_residency(std::uint64_t n) {
       return finish(sys_error(err));
     }
     committed(static_cast<std::uint64_t>(w));
+    if (more) ++counters_.more_commits;
     if (held_ == 0 && left_ == 0) return finish(no_error());
     // Short commit: the socket is full. Wait for room; the pipe is topped up before the next.
     if (held_ > 0) return wait_ready(dst_.fd, true);
@@ -448,16 +452,24 @@ void splice_pipe::yield() {
     case step::pull:
       pull_result_ = result;
       if (result > 0) {
+        ended_once_ = false;
         held_ += static_cast<std::uint64_t>(result);
         left_ -= std::min<std::uint64_t>(left_, static_cast<std::uint64_t>(result));
         if (src_.is_file()) src_.offset += result;
       } else if (result == 0) {
-        src_eof_ = true;
+        if (!src_.is_file()) {
+          src_eof_ = true;
+        } else if (source_ended()) {
+          pull_result_ = -ENODATA;  // evaluate() ends the transfer
+        }
       }
       break;
     case step::commit:
       commit_result_ = result;
-      if (result > 0) committed(static_cast<std::uint64_t>(result));
+      if (result > 0) {
+        committed(static_cast<std::uint64_t>(result));
+        if (commit_->flags & SPLICE_F_MORE) ++counters_.more_commits;
+      }
       break;
     case step::poll:
       if (result < 0 && result != -ECANCELED) return finish(sys_error(-result));
@@ -524,7 +536,6 @@ void splice_pipe::fall_back(transfer_path to) {
 // refuses splice (then a non-resident file is read on the loop, as before).
 [[gnu::hot]] void splice_pipe::sendfile_pump(bool check_residency) {
   std::uint64_t budget = opts_.transfer_quantum;
-  bool ended_once = false;  // a second empty sendfile right after a re-measure: the file ended
   for (;;) {
     if (cancelled_) return finish(std::make_error_code(std::errc::operation_canceled));
     if (left_ == 0) return finish(no_error());
@@ -546,12 +557,10 @@ void splice_pipe::fall_back(transfer_path to) {
       return finish(sys_error(errno));
     }
     if (r == 0) {  // the file shrank between fstat and sendfile: prepare_read measures again
-      if (ended_once) return finish(sys_error(ENODATA));
-      ended_once = true;
-      src_eof_ = true;
-      resident_fd_ = -1;
+      if (source_ended()) return finish(sys_error(ENODATA));
       continue;
     }
+    ended_once_ = false;
     const auto moved = static_cast<std::uint64_t>(r);
     src_.offset += r;
     left_ -= moved;
@@ -589,10 +598,15 @@ void splice_pipe::read_done(int result) {
     if (result == -EAGAIN) return wait_ready(src_.fd, false);
     return finish(sys_error(-result));
   }
-  if (result == 0) {  // end of source: a stream ends here, a file is re-measured
-    src_eof_ = true;
+  if (result == 0) {  // end of source: a stream ends here, a file is re-measured once
+    if (!src_.is_file()) {
+      src_eof_ = true;
+    } else if (source_ended()) {
+      return finish(sys_error(ENODATA));
+    }
     return next();
   }
+  ended_once_ = false;
   const auto n = static_cast<std::uint64_t>(result);
   fs::stats::record_copy(static_cast<std::size_t>(n), fs::copy_reason::fallback);
   buffer_fill_ = static_cast<std::size_t>(n);

@@ -91,6 +91,7 @@ struct splice_counters {
   std::uint64_t linked_pairs = 0;  ///< pull_fd + commit_write pairs submitted as linked SQEs
   std::uint64_t yields = 0;        ///< transfer_quantum reached: a hop through the task queue
   std::uint64_t top_ups = 0;       ///< inline pulls into a pipe that still held bytes
+  std::uint64_t more_commits = 0;  ///< commits that moved bytes with SPLICE_F_MORE
   /// System calls made outside the ring (inline splice, sendfile, fstat, fstatfs, fcntl,
   /// cachestat, pipe reads); io_uring_enter calls are the context's (context_stats::enters).
   std::uint64_t syscalls = 0;
@@ -132,9 +133,10 @@ class splice_pipe {
   /// or after the source ended early: a file that shrank shows up as a short or empty pull,
   /// which measures it again.
   std::uint64_t prepare_read(std::uint64_t want, std::error_code& ec);
-  /// Reserves a pipe for `n` bytes (n <= its capacity after the call) and returns the splice
-  /// flags for the commit (SPLICE_F_MORE when more follows). Sets `ec` when no pipe is had.
-  unsigned prepare_write(std::size_t& n, bool more_follows, std::error_code& ec);
+  /// Reserves a pipe for `n` bytes (n shrinks to the pipe's free room) and returns the splice
+  /// flags for committing them: SPLICE_F_MORE when bytes follow those `n` (more of a file
+  /// range, or `more_after`). Sets `ec` when no pipe is had.
+  unsigned prepare_write(std::size_t& n, std::error_code& ec);
   /// Queues IORING_OP_SPLICE source -> pipe for `n` bytes (not yet submitted).
   void pull_fd(std::size_t n);
   /// Queues IORING_OP_SPLICE pipe -> destination for `n` bytes with `flags`.
@@ -167,7 +169,9 @@ class splice_pipe {
   }
   bool measure_residency(std::uint64_t n);
   void pump_inline(bool allow_sendfile);
-  bool pull_inline(bool& ended_once);
+  bool pull_inline();
+  /// A file source read gave 0 bytes: true when it did so before with none read since.
+  bool source_ended();
   void sendfile_pump(bool check_residency);
   void yield();
   void report_progress();
@@ -233,6 +237,10 @@ class splice_pipe {
   bool busy_ = false;
   bool cancelled_ = false;
   bool src_eof_ = false;
+  // A file source gave 0 bytes once since it last gave any: prepare_read measures it again,
+  // and a second empty read means it ended (a shrunk file, or a size fstat overstates, as
+  // sysfs's 4096 does).
+  bool ended_once_ = false;
   std::uint8_t used_paths_ = 0;  // mark_used(): a bit per path that moved bytes this transfer
   transfer_path path_ = transfer_path::splice;
   splice_counters counters_;

@@ -1,5 +1,8 @@
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -219,6 +222,88 @@ TEST(splice_pipe, a_file_that_shrank_since_the_last_transfer_ends_with_enodata_n
   EXPECT_EQ(p.bytes, 4096u);
   ::shutdown(out.a, SHUT_WR);
   EXPECT_EQ(s.bytes(), 8192u);
+  ::close(fd);
+}
+
+// A file whose fstat size overstates what it holds (a sysfs attribute: 4096 for a few bytes)
+// gives empty reads while prepare_read says bytes remain: every path ends with ENODATA after
+// the bytes that exist, instead of measuring and reading again forever.
+enum class sysfs_route : std::uint8_t { linked, automatic, read_send };
+using sysfs_case = std::tuple<sysfs_route, bool>;
+class overstated_size : public ::testing::TestWithParam<sysfs_case> {};
+
+TEST_P(overstated_size, ends_with_enodata_after_the_bytes_that_exist) {
+  const auto [route, fallback] = GetParam();
+  const char* path = "/sys/devices/system/cpu/online";
+  const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) GTEST_SKIP() << path << " is not readable here";
+  char content[4096];
+  const ssize_t have = ::pread(fd, content, sizeof content, 0);
+  struct stat st {};
+  ASSERT_EQ(::fstat(fd, &st), 0);
+  ASSERT_GT(have, 0);
+  if (st.st_size <= have) GTEST_SKIP() << path << "'s size does not overstate its content";
+  runtime::context ctx(backend(fallback));
+  options opts;
+  opts.splice_inline = route != sysfs_route::linked;
+  pipe_pool pool(opts);
+  tcp_pair out = make_pair();
+  if (route == sysfs_route::read_send) {
+    pool.record_fallback(file_kind::of(fd, out.a), transfer_path::read_send);
+  }
+  sink s(out.b);
+  recording_pipe p(ctx, pool, opts);
+  p.start(endpoint{fd, 0}, endpoint{out.a, -1}, static_cast<std::uint64_t>(st.st_size), false);
+  EXPECT_TRUE(run_until(
+      ctx, [&] { return p.done; }, 10'000));
+  p.cancel();  // a transfer still going after 10,000 handlers is the bug; stop it
+  ASSERT_TRUE(run_until(ctx, [&] { return p.done; }));
+  EXPECT_EQ(p.ec, std::error_code(ENODATA, std::system_category())) << p.ec.message();
+  EXPECT_EQ(p.bytes, static_cast<std::uint64_t>(have));
+  ::shutdown(out.a, SHUT_WR);
+  EXPECT_EQ(s.hash(), hash_of(content, static_cast<std::size_t>(have)));
+  ::close(fd);
+}
+
+INSTANTIATE_TEST_SUITE_P(routes, overstated_size,
+                         ::testing::Combine(::testing::Values(sysfs_route::linked,
+                                                              sysfs_route::automatic,
+                                                              sysfs_route::read_send),
+                                            ::testing::Bool()),
+                         [](const auto& info) {
+                           const sysfs_route r = std::get<0>(info.param);
+                           return std::string(r == sysfs_route::linked      ? "linked"
+                                              : r == sysfs_route::automatic ? "automatic"
+                                                                            : "read_send") +
+                                  (std::get<1>(info.param) ? "_epoll" : "_io_uring");
+                         });
+
+// A pipe smaller than splice_chunk: every commit but the range's last carries SPLICE_F_MORE
+// (the flag follows the bytes the pipe took, not the chunk asked for).
+TEST(splice_pipe, commits_through_a_pipe_smaller_than_the_chunk_keep_splice_f_more) {
+  runtime::context ctx(backend(false));
+  options opts;
+  opts.splice_inline = false;  // the linked SQEs, whose flags come from prepare_write
+  pipe_pool pool(opts);
+  const auto data = random_bytes(16 * 65536, 38);  // one chunk (1 MiB)
+  const int fd = make_file(data);
+  tcp_pair out = make_pair();
+  sink s(out.b);
+  recording_pipe p(ctx, pool, opts);
+  // The pipe the transfer takes from the pool holds 64 KiB: 16 commits.
+  std::error_code ec;
+  pipe_handle small = pool.acquire(ec);
+  ASSERT_FALSE(ec);
+  ASSERT_EQ(::fcntl(small.write_fd, F_SETPIPE_SZ, 65536), 65536);
+  small.capacity = 65536;
+  pool.release(small, true);
+  p.start(endpoint{fd, 0}, endpoint{out.a, -1}, data.size(), false);
+  EXPECT_TRUE(run_until(ctx, [&] { return p.done; }));
+  EXPECT_FALSE(p.ec) << p.ec.message();
+  ::shutdown(out.a, SHUT_WR);
+  EXPECT_EQ(s.hash(), hash_of(data.data(), data.size()));
+  EXPECT_GE(p.counters().linked_pairs, 16u);
+  EXPECT_GE(p.counters().more_commits, 15u);
   ::close(fd);
 }
 
