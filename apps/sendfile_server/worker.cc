@@ -124,6 +124,16 @@ void worker::on_accept(int fd) {
     ::close(fd);
     return;
   }
+  if (session_count_ >= config_.options->max_connections) {
+    // A multishot accept hands over what the kernel accepted before pause_accepting()
+    // cancelled it (a whole backlog at once): those wait here, unserved, as in the backlog.
+    waiting_.push_back(fd);
+    return;
+  }
+  open_session(fd);
+}
+
+void worker::open_session(int fd) {
   std::string remote = log_ ? peer_address(fd) : std::string("-");
   auto* s = new session(*this, fd, std::move(remote));
   s->next = sessions_;
@@ -145,10 +155,22 @@ void worker::on_session_closed(session* s) {
   delete s;
   --session_count_;
   worker_counters::drop(counters_.open_connections);
-  if (!stopping_ && session_count_ < config_.options->max_connections) {
-    acceptor_->resume_accepting();
+  if (!stopping_) {
+    const std::size_t max = config_.options->max_connections;
+    while (!waiting_.empty() && session_count_ < max) {
+      const int fd = waiting_.front();
+      waiting_.pop_front();
+      open_session(fd);
+    }
+    if (session_count_ < max) acceptor_->resume_accepting();
   }
   maybe_finish();
+}
+
+void worker::close_waiting() {
+  for (int fd : waiting_)
+    ::close(fd);
+  waiting_.clear();
 }
 
 void worker::close_listen_socket() {
@@ -160,6 +182,7 @@ void worker::begin_stop() {
   if (stopping_) return;
   stopping_ = true;
   acceptor_->stop();
+  close_waiting();  // never served: they go as the listen backlog does
   for (session* s = sessions_; s;) {
     session* next = s->next;  // stop_gracefully may not destroy synchronously, but be safe
     s->stop_gracefully();
@@ -217,6 +240,7 @@ void worker::teardown() {
   if (acceptor_) acceptor_->stop();
   ctx_->shutdown();  // reaps every operation still in flight (page cache reads, timers)
   acceptor_.reset();
+  close_waiting();
   close_listen_socket();
   stop_timer_.reset();
   ctx_->shutdown();

@@ -16,6 +16,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -106,6 +107,8 @@ class worker {
  private:
   void build();
   void on_accept(int fd);
+  void open_session(int fd);
+  void close_waiting();
   void close_listen_socket();
   void begin_stop();
   void maybe_finish();
@@ -131,7 +134,9 @@ class worker {
   static constexpr std::size_t kCompressedCacheBytes = std::size_t{4} << 20;
   compressed_cache compressed_{kCompressedCacheBytes};
   session* sessions_ = nullptr;
-  std::size_t session_count_ = 0;
+  std::size_t session_count_ = 0;  // at most options().max_connections
+  // Accepted while session_count_ was at the limit; each becomes a session as one closes.
+  std::deque<int> waiting_;
   bool stopping_ = false;
   bool truncation_logged_ = false;
   std::atomic<bool> fallback_{false};

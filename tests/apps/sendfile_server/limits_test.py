@@ -203,6 +203,48 @@ class ManyIdle(unittest.TestCase):
                     s.close()
 
 
+class ConnectionLimit(unittest.TestCase):
+    def test_connections_past_the_limit_wait_until_one_closes(self):
+        """--max-connections 2: ten more connections get nothing while two are open (even
+        those a multishot accept takes in one batch); each close lets exactly one in."""
+        with lib.Server(ROOT, "--max-connections", "2", "--header-timeout-ms", "20000",
+                        "--idle-timeout-ms", "20000") as srv:
+            first = [socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+                     for _ in range(2)]
+            for s in first:  # both are sessions now
+                s.sendall(b"GET /1k.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+                self.assertEqual(lib.Reader(s).read_response().status, 200)
+            waiting = [socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+                       for _ in range(10)]
+            try:
+                for s in waiting:
+                    s.sendall(b"GET /1k.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+                    s.setblocking(False)
+
+                def answered(wait):
+                    deadline = time.monotonic() + wait
+                    got = set()
+                    while time.monotonic() < deadline:
+                        for i, s in enumerate(waiting):
+                            try:
+                                if s.recv(1, socket.MSG_PEEK):
+                                    got.add(i)
+                            except BlockingIOError:
+                                pass
+                        time.sleep(0.05)
+                    return got
+
+                self.assertEqual(answered(1.0), set())
+                first[0].close()  # one session ends: one waiting connection is served
+                served = answered(1.5)
+                self.assertEqual(len(served), 1, served)
+                first[1].close()  # and one more
+                self.assertEqual(len(answered(1.5)), 2)
+            finally:
+                for s in first + waiting:
+                    s.close()
+
+
 class GracefulStop(unittest.TestCase):
     def test_sigterm_finishes_the_64mib_response_in_flight(self):
         srv = lib.Server(ROOT, "--shutdown-timeout-ms", "20000")
