@@ -138,6 +138,7 @@ void responder::append_file_body(const std::shared_ptr<const fs::file>& f, std::
       }
     }
     // Warm the cache for the next request; this one goes as a file range.
+    sum.page_cache_miss = true;
     cache_->async_read(f, offset, length, [](std::error_code, fs::chain) {});
   }
   out.append(fs::file_range(f, offset, length));

@@ -68,7 +68,8 @@ struct response_summary {
   std::uint64_t body_bytes = 0;  // body bytes appended (0 for HEAD and 304)
   bool keep_alive = false;       // false: close after these bytes
   bool from_page_cache = false;
-  std::uint8_t siblings_checked = 0;       // sibling lookups that went to the filesystem, failed
+  bool page_cache_miss = false;       // a body small enough for it went as a file range instead
+  std::uint8_t siblings_checked = 0;  // sibling lookups that went to the filesystem, failed
   std::uint8_t siblings_known_absent = 0;  // sibling lookups answered by absent_cache
   /// body_kind::compress: nothing was appended; the caller compresses `file` with
   /// `response.coding`, sets Content-Length and calls finish_compressed().

@@ -255,6 +255,7 @@ void session::finish_request(const http::request& req, const response_summary& s
   w_.count_request();
   worker_counters::bump(w_.counters().body_bytes, sum.body_bytes);
   if (sum.from_page_cache) worker_counters::bump(w_.counters().page_cache_hits);
+  if (sum.page_cache_miss) worker_counters::bump(w_.counters().page_cache_misses);
   if (!sum.keep_alive || w_.stopping()) close_after(req);
 }
 

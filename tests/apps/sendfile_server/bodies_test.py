@@ -1,7 +1,8 @@
 """Byte-exact bodies (SHA-256) for every demo size through curl, wget and
 http.client; `wget -c` resumes a partial download; a sparse file past 4 GiB is served
 by range across the 4 GiB boundary (64-bit offsets end to end); plain-HTTP bodies are
-never copied in user space (/-/stats).
+never copied in user space (/-/stats), where a small body sent before it was in the page
+cache counts as a miss.
 
 Usage: bodies_test.py SENDFILE_SERVER_BINARY"""
 
@@ -10,6 +11,7 @@ import http.client
 import json
 import os
 import tempfile
+import time
 import unittest
 
 import server_testlib as lib
@@ -102,6 +104,22 @@ class Bodies(unittest.TestCase):
             taken = lambda st: st["pipes"]["created"] + st["pipes"]["reused"]
             self.assertGreater(taken(after), taken(before))
             self.assertGreaterEqual(after["pipes"]["idle"], 1)
+
+    def test_stats_count_a_small_body_sent_as_a_file_range_as_a_page_cache_miss(self):
+        path = os.path.join(TMP, "pc_miss.bin")
+        content = os.urandom(3000)
+        with open(path, "wb") as f:
+            f.write(content)
+        with lib.Server(TMP, "--stats") as srv:
+            self.assertEqual(lib.get(srv.port, "/pc_miss.bin").body, content)
+            stats = json.loads(lib.get(srv.port, "/-/stats").body)["page_cache"]
+            self.assertEqual(stats, {"hits": 0, "misses": 1})
+            deadline = time.monotonic() + 10  # the miss warmed the cache: a later hit
+            while stats["hits"] == 0 and time.monotonic() < deadline:
+                time.sleep(0.05)
+                self.assertEqual(lib.get(srv.port, "/pc_miss.bin").body, content)
+                stats = json.loads(lib.get(srv.port, "/-/stats").body)["page_cache"]
+            self.assertGreaterEqual(stats["hits"], 1)
 
     def test_stats_is_off_by_default(self):
         with lib.Server(ROOT) as srv:
