@@ -203,6 +203,14 @@ response_summary responder::emit(const http::response& r,
   return sum;
 }
 
+response_summary responder::respond_bad_request(std::string_view text, fs::chain& out) {
+  http::response r =
+      http::plan_error(http::status::bad_request, http::http_version::http11, false, false);
+  r.fixed_body = text;
+  r.content_length = text.size();
+  return emit(r, nullptr, out);
+}
+
 response_summary responder::respond_error(http::status s, http::http_version v, http::method m,
                                           bool keep_alive, fs::chain& out) {
   return emit(http::plan_error(s, v, m == http::method::head, keep_alive), nullptr, out);

@@ -96,6 +96,10 @@ class responder {
   response_summary respond_error(http::status s, http::http_version v, http::method m,
                                  bool keep_alive, fs::chain& out);
 
+  /// Appends a 400 whose plain-text body is `text` (static storage), "Connection: close":
+  /// the answer to a client that is not speaking the port's protocol.
+  response_summary respond_bad_request(std::string_view text, fs::chain& out);
+
   /// Appends the head of a compressed response whose body (`body`, content_length set in
   /// job.response) the caller produced, then the body.
   response_summary finish_compressed(compress_job& job, fs::chain&& body, fs::chain& out);

@@ -155,28 +155,18 @@ void session::on_tls_receive(std::error_code ec, const fs::chain& plaintext) {
 // be): one 400 in plain text that says so, as nginx answers, then a FIN. The rest of its
 // request is dropped by the lingering close, so no reset destroys the answer.
 void session::answer_plain_http() {
-  static constexpr std::string_view kAnswer =
-      "HTTP/1.1 400 Bad Request\r\n"
-      "Content-Type: text/plain; charset=utf-8\r\n"
-      "Content-Length: 52\r\n"
-      "Connection: close\r\n"
-      "\r\n"
-      "This port speaks HTTPS: ask for https:// URLs here.\n";
-  static constexpr std::size_t kBody = kAnswer.size() - kAnswer.find("\r\n\r\n") - 4;
-  static_assert(kBody == 52, "Content-Length must match the body");
-  response_summary sum;
-  sum.status = http::status::bad_request;
-  sum.body_bytes = kBody;
+  fs::chain answer;
+  const response_summary sum = w_.responses().respond_bad_request(
+      "This port speaks HTTPS: ask for https:// URLs here.\n", answer);
   log(nullptr, sum);
   sending_ = true;
   peer_may_send_ = true;  // the rest of its request
-  conn_.async_send(fs::chain(fs::slice::from_static(kAnswer.data(), kAnswer.size())),
-                   [this](std::error_code, std::uint64_t bytes) {
-                     sending_ = false;
-                     worker_counters::bump(w_.counters().bytes_sent, bytes);
-                     if (closing_) return maybe_finish();
-                     close(close_mode::cut);
-                   });
+  conn_.async_send(std::move(answer), [this](std::error_code, std::uint64_t bytes) {
+    sending_ = false;
+    worker_counters::bump(w_.counters().bytes_sent, bytes);
+    if (closing_) return maybe_finish();
+    close(close_mode::cut);
+  });
 }
 
 void session::after_input() {

@@ -192,6 +192,8 @@ class HttpsServing(unittest.TestCase):
                     self.assertEqual(r.status, 400, first[:20])
                     self.assertEqual(r.header("Connection"), "close")
                     self.assertIn(b"HTTPS", r.body)
+                    self.assertIsNotNone(r.header("Date"))  # RFC 9110 6.6.1: with a clock, 4xx too
+                    self.assertEqual(int(r.header("Content-Length")), len(r.body))
                     self.assertEqual(plain.recv(1), b"")  # then a FIN, not a reset
             # Neither TLS nor HTTP: no HTTP answer (at most an alert), and the connection ends.
             got = lib.raw_exchange(self.srv.port, b"\x00\x01garbage" * 10, timeout=10)
