@@ -28,8 +28,9 @@ struct fill_op final : runtime::operation {
   std::shared_ptr<const file> f;
   std::vector<cache_entry*> entries;
   std::vector<iovec> iov;
-  std::uint64_t size = 0;  // the file's size in the version being read
-  int buf_index = -1;      // >= 0: READ_FIXED over one contiguous run
+  std::uint64_t size = 0;          // the file's size in the version being read
+  std::uint64_t resumed_from = 0;  // a resumed read: file offset where the previous one stopped
+  int buf_index = -1;              // >= 0: READ_FIXED over one contiguous run
   bool contiguous = false;
 
   std::uint64_t offset() const { return entries.front()->key.index * kPageSize; }
@@ -193,11 +194,12 @@ cache_entry* page_cache::create_entry(const file& f, const file_version& v, std:
 }
 
 void page_cache::start_fill(const std::shared_ptr<const file>& f, std::uint64_t size,
-                            std::vector<cache_entry*> run) {
+                            std::vector<cache_entry*> run, std::uint64_t resumed_from) {
   auto* op = new detail::fill_op();
   op->cache = this;
   op->f = f;
   op->size = size;
+  op->resumed_from = resumed_from;
   op->entries = std::move(run);
   op->contiguous = true;
   for (std::size_t i = 1; i < op->entries.size(); ++i) {
@@ -379,16 +381,22 @@ void page_cache::on_filled(detail::fill_op& op, int result) {
     stats_.bytes_read += static_cast<std::uint64_t>(result);
   }
   auto got = static_cast<std::uint64_t>(std::max(result, 0));
+  std::uint64_t stopped = op.offset() + got;  // file offset where this read stopped
+  bool shrunk = false;
   for (std::size_t i = 0; i < op.entries.size(); ++i) {
     cache_entry* e = op.entries[i];
     std::uint64_t start = i * kPageSize;
     std::uint64_t len = got > start ? std::min<std::uint64_t>(got - start, kPageSize) : 0;
     std::uint64_t page_off = e->key.index * kPageSize;
-    // A short read that stopped before the file's end (and made progress) is resumed: the pages
-    // from the one it stopped in are read again.
-    if (!ec && result > 0 && len < kPageSize && page_off + len < op.size) {
-      retry.assign(op.entries.begin() + static_cast<std::ptrdiff_t>(i), op.entries.end());
-      break;
+    // A short read that stopped before the version's end of file is resumed from the page it
+    // stopped in, as long as it got further than the read it resumes. One that read nothing, or
+    // no further, found the real end of file (the file shrank): the pages keep what exists.
+    if (!ec && len < kPageSize && page_off + len < op.size) {
+      if (result > 0 && stopped > op.resumed_from) {
+        retry.assign(op.entries.begin() + static_cast<std::ptrdiff_t>(i), op.entries.end());
+        break;
+      }
+      shrunk = true;
     }
     e->filling = false;
     e->length = static_cast<std::size_t>(len);
@@ -407,7 +415,11 @@ void page_cache::on_filled(detail::fill_op& op, int result) {
   std::shared_ptr<const file> f = std::move(op.f);
   std::uint64_t size = op.size;
   delete &op;
-  if (!retry.empty()) start_fill(f, size, std::move(retry));
+  if (!retry.empty()) start_fill(f, size, std::move(retry), stopped);
+  if (shrunk) {  // the version is out of date: the next async read fstats the file again
+    auto it = files_.find(detail::file_id{f->dev(), f->ino()});
+    if (it != files_.end()) it->second.stat_known = false;
+  }
   trim();
   for (auto& [w, wec, s] : ready)
     w->fn(w, wec, std::move(s));

@@ -18,6 +18,10 @@
 /// caller's `file` snapshot, e.g. from open_file_cache). A file changed in place is therefore
 /// re-read within that interval even through an old `file`; a file replaced by rename is a new
 /// inode, which open_file_cache picks up. lookup() never stats: it matches the caller's snapshot.
+/// A file that shrank after its version was taken (truncated, `cat new > file`) is read as far
+/// as it now goes, without error: the page holding the real end of file is short, the pages
+/// after it are empty (cached so, under that version), async_read's chain is shorter than the
+/// version's size, and the next async read fstats the file again.
 ///
 /// Threading: one cache per context; every member runs on that context's loop thread. Slices it
 /// returns are ordinary refcounted values and may travel to other threads.
@@ -175,7 +179,8 @@ class page_cache {
   auto async_read_page(std::shared_ptr<const file> f, std::uint64_t page_index, Token&& token);
 
   /// Bytes [offset, offset + length) of `f`, clipped to its size, as a chain of page slices:
-  /// completion signature void(std::error_code, chain). The first error wins.
+  /// completion signature void(std::error_code, chain). The first error wins. The chain ends
+  /// early, without error, where the file now ends before that size (it shrank).
   template <class Token>
   auto async_read(std::shared_ptr<const file> f, std::uint64_t offset, std::uint64_t length,
                   Token&& token);
@@ -224,7 +229,7 @@ class page_cache {
   detail::cache_entry* fill(const std::shared_ptr<const file>& f, const file_version& v,
                             std::uint64_t first, std::uint64_t end, std::uint64_t demanded);
   void start_fill(const std::shared_ptr<const file>& f, std::uint64_t size,
-                  std::vector<detail::cache_entry*> run);
+                  std::vector<detail::cache_entry*> run, std::uint64_t resumed_from = 0);
   void on_filled(detail::fill_op& op, int result);
 
   runtime::context& ctx_;

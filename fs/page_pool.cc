@@ -112,15 +112,19 @@ void page_pool::free_page(page* p) noexcept {
 std::error_code page_pool::register_buffers(io_uring& ring) {
   std::lock_guard lock(mu_);
   if (std::find(rings_.begin(), rings_.end(), &ring) != rings_.end()) return {};
-  if (arenas_.empty()) return std::make_error_code(std::errc::invalid_argument);
+  // Every ring gets the same table, so an arena's buffer_index holds on each of them: the
+  // arenas of the first registration, even when more were mapped since.
+  std::size_t n = rings_.empty() ? arenas_.size() : registered_arenas_;
+  if (n == 0) return std::make_error_code(std::errc::invalid_argument);
   std::vector<iovec> iovs;
-  iovs.reserve(arenas_.size());
-  for (auto& a : arenas_)
-    iovs.push_back(iovec{a->base, a->bytes});
-  int rc = io_uring_register_buffers(&ring, iovs.data(), static_cast<unsigned>(iovs.size()));
+  iovs.reserve(n);
+  for (std::size_t i = 0; i < n; ++i)
+    iovs.push_back(iovec{arenas_[i]->base, arenas_[i]->bytes});
+  int rc = io_uring_register_buffers(&ring, iovs.data(), static_cast<unsigned>(n));
   if (rc < 0) return std::error_code(-rc, std::system_category());
   rings_.push_back(&ring);
-  for (std::size_t i = 0; i < arenas_.size(); ++i) {
+  registered_arenas_ = n;
+  for (std::size_t i = 0; i < n; ++i) {
     arenas_[i]->buffer_index.store(static_cast<int>(i), std::memory_order_relaxed);
   }
   return {};

@@ -140,11 +140,13 @@ class page_pool {
   /// Contents are whatever the previous holder left (zeroed on first use only).
   page_ref allocate();
 
-  /// Registers every arena mapped so far as fixed buffers on `ring` (arena i is buffer index i).
-  /// Arenas mapped later stay unregistered (map them up front with initial_arenas). On failure
-  /// (ENOMEM or EPERM from RLIMIT_MEMLOCK, EBUSY, ...) nothing is registered, the error is
-  /// returned and the pool keeps working unregistered. Call from the ring's owning thread; the
-  /// ring must unregister (or be destroyed) before the pool is.
+  /// Registers the pool's arenas as fixed buffers on `ring` (arena i is buffer index i). The
+  /// first successful registration takes every arena mapped so far; every later ring gets those
+  /// same arenas, so a page's buffer_index() names the same buffer on each registered ring.
+  /// Arenas mapped after the first registration stay unregistered on every ring (map them up
+  /// front with initial_arenas). On failure (ENOMEM or EPERM from RLIMIT_MEMLOCK, EBUSY, ...)
+  /// nothing is registered, the error is returned and the pool keeps working unregistered. Call
+  /// from the ring's owning thread; the ring must unregister (or be destroyed) before the pool is.
   std::error_code register_buffers(io_uring& ring);
   /// True when register_buffers(ring) succeeded for this ring.
   bool registered_on(const io_uring& ring) const;
@@ -161,6 +163,7 @@ class page_pool {
   mutable std::mutex mu_;
   std::vector<std::unique_ptr<detail::arena>> arenas_;
   std::vector<const io_uring*> rings_;
+  std::size_t registered_arenas_ = 0;  // arenas 0..n-1 are in every ring's table
   page* free_ = nullptr;
   std::size_t free_count_ = 0;
   std::size_t total_pages_ = 0;

@@ -271,6 +271,82 @@ TEST_P(PageCacheTest, TrustingTheSnapshotServesCachedPagesUntilANewFileIsPassed)
   EXPECT_EQ(bytes_of(read(cache, fresh, 0, v2.size())), std::string(v2.begin(), v2.end()));
 }
 
+// Runs the loop until `done` or `steps` handlers ran; a read that never completes leaves
+// `done` false instead of hanging the test.
+void run_bounded(runtime::context& ctx, const bool& done, int steps = 1000) {
+  for (int i = 0; i < steps && !done; ++i)
+    ctx.run_one();
+}
+
+TEST_P(PageCacheTest, FileTruncatedMidPageAfterTheSnapshotReadsToItsRealEnd) {
+  std::vector<char> data;
+  auto f = make_file(2 * kPageSize, 61, &data);  // the snapshot says 8192 bytes
+  const std::string& path = paths_.back();
+  ASSERT_EQ(::truncate(path.c_str(), kPageSize + 904), 0);  // now 5000: ends inside page 1
+  page_cache_options o;
+  o.revalidate_after = std::chrono::nanoseconds::max();  // trust the (stale) snapshot
+  o.readahead_max_pages = 0;
+  page_cache cache(*ctx_, pool_, o);
+  bool done = false;
+  std::error_code ec;
+  chain got;
+  cache.async_read(f, 0, 2 * kPageSize, [&](std::error_code e, chain c) {
+    done = true;
+    ec = e;
+    got = std::move(c);
+  });
+  run_bounded(*ctx_, done);
+  EXPECT_TRUE(done) << "the read never completed: " << cache.stats().reads_issued << " reads";
+  if (!done) {  // let the re-reads finish so the cache can be destroyed
+    ASSERT_EQ(::truncate(path.c_str(), 2 * kPageSize), 0);
+    ctx_->run();
+    ctx_->restart();
+    return;
+  }
+  EXPECT_FALSE(ec) << ec.message();
+  EXPECT_EQ(bytes_of(got), std::string(data.data(), kPageSize + 904));
+  page_cache_stats s = cache.stats();
+  EXPECT_EQ(s.reads_in_flight, 0u);
+  EXPECT_EQ(s.reads_issued, 3u);  // page 0, page 1, and one resume of page 1 that got no further
+  // The page at the real end holds what exists; pages past it read as empty.
+  EXPECT_EQ(bytes_of(read_page(cache, f, 1)), std::string(data.data() + kPageSize, 904));
+}
+
+TEST_P(PageCacheTest, FileShrunkWithinTheRevalidationIntervalEndsTheReadAndIsStatedAgain) {
+  std::vector<char> data;
+  auto f = make_file(16 * kPageSize, 62, &data);
+  const std::string& path = paths_.back();
+  page_cache_options o;
+  o.revalidate_after = std::chrono::hours(1);  // the version fstat found stays trusted
+  page_cache cache(*ctx_, pool_, o);
+  EXPECT_EQ(bytes_of(read(cache, f, 0, kPageSize)), std::string(data.data(), kPageSize));
+  ASSERT_EQ(::truncate(path.c_str(), 30000), 0);  // shorter, ending inside page 7
+  bool done = false;
+  std::error_code ec;
+  chain got;
+  cache.async_read(f, 4 * kPageSize, 12 * kPageSize, [&](std::error_code e, chain c) {
+    done = true;
+    ec = e;
+    got = std::move(c);
+  });
+  run_bounded(*ctx_, done);
+  EXPECT_TRUE(done) << "the read never completed: " << cache.stats().reads_issued << " reads";
+  if (!done) {  // let the re-reads finish so the cache can be destroyed
+    ASSERT_EQ(::truncate(path.c_str(), 16 * kPageSize), 0);
+    ctx_->run();
+    ctx_->restart();
+    return;
+  }
+  EXPECT_FALSE(ec) << ec.message();
+  EXPECT_EQ(bytes_of(got), std::string(data.data() + 4 * kPageSize, 30000 - 4 * kPageSize));
+  EXPECT_EQ(cache.stats().reads_in_flight, 0u);
+  // Written back to full length (as `cat new > file` does after truncating): the short read
+  // made the cache fstat again, so the new bytes are read, not the short pages it cached.
+  auto v2 = testing::random_bytes(data.size(), 63);
+  ASSERT_TRUE(rewrite_in_place(path, v2, f->version().mtime_ns));
+  EXPECT_EQ(bytes_of(read(cache, f, 0, v2.size())), std::string(v2.begin(), v2.end()));
+}
+
 TEST_P(PageCacheTest, EightConcurrentReadersOfOneMissingPageIssueOneRead) {
   std::vector<char> data;
   auto f = make_file(4 * kPageSize, 8, &data);

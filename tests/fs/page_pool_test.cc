@@ -131,5 +131,65 @@ TEST(PagePool, RegisteredArenaServesReadFixed) {
   io_uring_queue_exit(&ring);
 }
 
+// A ring that exits (unregistering its buffers) when the test ends, before the pool goes.
+struct test_ring {
+  io_uring ring{};
+  bool ok = io_uring_queue_init(8, &ring, 0) == 0;
+  ~test_ring() {
+    if (ok) io_uring_queue_exit(&ring);
+  }
+};
+
+// READ_FIXED of one page from `fd` into `p` on `ring`: the CQE's result.
+int read_fixed(io_uring& ring, int fd, const page_ref& p) {
+  io_uring_sqe* sqe = io_uring_get_sqe(&ring);
+  io_uring_prep_read_fixed(sqe, fd, p.data(), kPageSize, 0, p->buffer_index());
+  if (io_uring_submit(&ring) != 1) return -1;
+  io_uring_cqe* cqe = nullptr;
+  if (io_uring_wait_cqe(&ring, &cqe) != 0) return -1;
+  int res = cqe->res;
+  io_uring_cqe_seen(&ring, cqe);
+  return res;
+}
+
+TEST(PagePool, ArenaMappedAfterTheFirstRegistrationStaysUnregisteredOnEveryRing) {
+  page_pool_options o;
+  o.initial_arenas = 1;
+  o.try_huge_pages = false;
+  page_pool pool(o);
+  std::vector<page_ref> held;
+  test_ring a, b;  // declared after the pool and the pages: they exit first
+  if (!a.ok || !b.ok) GTEST_SKIP() << "io_uring unavailable";
+  std::error_code ec = pool.register_buffers(a.ring);
+  if (ec) GTEST_SKIP() << "registration refused here: " << ec.message();
+  for (int i = 0; i < 513; ++i)
+    held.push_back(pool.allocate());  // the 513th page comes from a second arena
+  ASSERT_EQ(pool.stats().arenas, 2u);
+  const page_ref& early = held.front();
+  const page_ref& late = held.back();
+  EXPECT_EQ(late->buffer_index(), -1);
+  ec = pool.register_buffers(b.ring);
+  if (ec) GTEST_SKIP() << "second registration refused here: " << ec.message();
+  EXPECT_TRUE(pool.registered_on(a.ring));
+  EXPECT_TRUE(pool.registered_on(b.ring));
+  EXPECT_EQ(early->buffer_index(), 0);
+  EXPECT_EQ(late->buffer_index(), -1);  // ring a's table never got it
+  EXPECT_EQ(pool.stats().registered_arenas, 1u);
+
+  std::string path = testing::temp_path("fixed2");
+  auto data = testing::random_bytes(kPageSize, 9);
+  ASSERT_TRUE(testing::write_file(path, data));
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  // Every page that claims an index serves READ_FIXED on both rings.
+  for (const page_ref* p : {&early, &late}) {
+    if ((*p)->buffer_index() < 0) continue;
+    EXPECT_EQ(read_fixed(a.ring, fd, *p), static_cast<int>(kPageSize)) << "ring a";
+    EXPECT_EQ(read_fixed(b.ring, fd, *p), static_cast<int>(kPageSize)) << "ring b";
+  }
+  ::close(fd);
+  ::unlink(path.c_str());
+}
+
 }  // namespace
 }  // namespace pagewire::fs
