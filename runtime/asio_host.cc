@@ -18,17 +18,25 @@ struct asio_host::impl {
   std::unique_ptr<asio::posix::stream_descriptor> ring_fd;
   std::shared_ptr<bool> alive = std::make_shared<bool>(true);
   bool kick_pending = false;
+  bool waiting = false;  // an async_wait on the ring fd is pending
 
+  // A stopped context reaps nothing, so the ring fd may stay readable: the wait is re-armed
+  // only while the context runs (restart() kicks, and the kick re-arms it).
   void poll_now() {
     kick_pending = false;
+    // On the fallback, poll() runs host handlers, this one among them: the poll already
+    // running hands over whatever the kick was for before it returns.
+    if (ctx->running_in_this_thread()) return;
     ctx->poll();
+    if (ring_fd && !waiting && !ctx->stopped()) arm();
   }
   void arm() {
+    waiting = true;
     ring_fd->async_wait(asio::posix::stream_descriptor::wait_read,
                         [this, a = alive](const boost::system::error_code& ec) {
-                          if (!*a || ec) return;
-                          poll_now();
-                          arm();
+                          if (!*a) return;
+                          waiting = false;
+                          if (!ec) poll_now();
                         });
   }
   static void kick(void* p) {

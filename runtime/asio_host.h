@@ -6,6 +6,9 @@
 /// context::poll() when CQEs are there; when the context queues SQEs or tasks it
 /// asks (once) for a poll to be posted, which submits them. On the fallback
 /// backend the context's operations run on the host io_context directly.
+/// While the context is stopped (context::stop(), from any thread) the host stops
+/// watching the ring fd (an io_context with no other work then runs out of it);
+/// context::restart() resumes it.
 ///
 /// The io_uring ring is set up without DEFER_TASKRUN (completions must show up as
 /// ring-fd readiness without the host entering the ring). Ownership: owns the

@@ -183,6 +183,9 @@ void context::ensure_sq_space(unsigned n) {
 }
 
 void context::prepare_into(operation& op, io_uring_sqe* sqe, std::uint64_t ud) {
+  // io_uring_get_sqe() hands out the SQ slot as the last submission left it; prepare() gets it
+  // zeroed (one cache line, about to be written anyway), as operation::prepare promises.
+  std::memset(sqe, 0, sizeof(*sqe));
   op.prepare(sqe);
   op.opcode_ = sqe->opcode;
   slot& s = slot_at(static_cast<std::uint32_t>(ud));
@@ -583,8 +586,15 @@ std::size_t context::poll() {
     for (std::size_t k = ready_count_; k > 0 && run_task(); --k)
       ++did;
     did += reap(std::numeric_limits<std::size_t>::max());
-    if (!did) break;
     n += did;
+    if (!did && ready_count_ == 0) break;  // (an internal CQE, the wake-up, may queue tasks)
+  }
+  // The last round may have queued SQEs (the wake-up read re-armed by its CQE, a handler's
+  // start()): hand them over now, since nothing may run this loop again until they complete.
+  if (fallback_) {
+    fallback_->flush();
+  } else if (ring_->sq_ready() > 0) {
+    submit_nowait();
   }
   return n;
 }
@@ -614,7 +624,12 @@ std::size_t context::drain() {
       if (fallback_) {
         fallback_->flush();
         n += reap(std::numeric_limits<std::size_t>::max());
-        if (in_flight_ > 0 || fallback_->jobs() > 0) fallback_->run_one();
+        if ((in_flight_ > 0 || fallback_->jobs() > 0) && !fallback_->run_one()) {
+          // A stopped host io_context runs no handler: complete what is left here.
+          const std::size_t before = handled_;
+          fallback_->abandon();
+          n += handled_ - before;
+        }
       } else {
         n += reap(std::numeric_limits<std::size_t>::max());
         if (in_flight_ > 0 || wake_armed_) wait_for_events();

@@ -138,13 +138,20 @@ class context {
   /// Runs at most one handler (a final completion, a partial CQE, or a task),
   /// blocking until one is ready; 0 when stopped or out of work.
   std::size_t run_one();
-  /// Runs every ready handler without blocking.
+  /// Runs every ready handler without blocking: tasks that become ready meanwhile (posted
+  /// from another thread, deferred by a handler) too. Hands queued SQEs to the kernel (or
+  /// the fallback) before it returns. Runs nothing when stopped.
   std::size_t poll();
   /// Makes run()/run_one() return as soon as possible; any thread. Nothing is
   /// cancelled; call shutdown() (or destroy the context) to drain.
   void stop() noexcept;
   bool stopped() const noexcept { return stopped_.load(std::memory_order_acquire); }
-  void restart() noexcept { stopped_.store(false, std::memory_order_release); }
+  /// Undoes stop() (loop thread). A hosted context (asio_host) stops polling while stopped;
+  /// restart() asks its host to poll again.
+  void restart() noexcept {
+    stopped_.store(false, std::memory_order_release);
+    maybe_kick();
+  }
   /// Graceful drain: cancels everything in flight, reaps until no operation is
   /// left (each gets its complete()), runs queued tasks. Returns handlers run.
   std::size_t shutdown();

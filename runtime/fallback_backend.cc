@@ -10,6 +10,7 @@
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
+#include <utility>
 #include <vector>
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -44,17 +45,35 @@ short ready_events(int fd, short events) {
   return p.revents;
 }
 
+std::size_t msg_bytes(const io_uring_sqe& s) {
+  const auto* m = reinterpret_cast<const msghdr*>(s.addr);
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < m->msg_iovlen; ++i)
+    n += m->msg_iov[i].iov_len;
+  return n;
+}
+
+// As io_uring fails a link: on an error; on a short read/write/splice; on a short
+// send/recv only with MSG_WAITALL (without it a short transfer is a success).
 bool breaks_chain(const io_uring_sqe& s, int res) {
   if (res < 0) return true;
+  const auto got = static_cast<std::size_t>(res);
+  const bool waitall = s.msg_flags & MSG_WAITALL;
   switch (s.opcode) {
     case IORING_OP_READ:
     case IORING_OP_WRITE:
     case IORING_OP_READ_FIXED:
     case IORING_OP_WRITE_FIXED:
-    case IORING_OP_SEND:
-    case IORING_OP_RECV:
     case IORING_OP_SPLICE:
-      return static_cast<unsigned>(res) != s.len;  // a short transfer fails the link
+      return got != s.len;
+    case IORING_OP_SEND:
+    case IORING_OP_SEND_ZC:
+    case IORING_OP_RECV:
+      return waitall && got < s.len;
+    case IORING_OP_SENDMSG:
+    case IORING_OP_SENDMSG_ZC:
+    case IORING_OP_RECVMSG:
+      return waitall && got < msg_bytes(s);
     default:
       return false;
   }
@@ -89,6 +108,8 @@ struct fallback_backend::job {
   std::size_t index = 0;
   bool cancelled = false;
   bool connecting = false;
+  bool failed = false;                // the chain broke: the rest completes with -ECANCELED
+  std::uint64_t notif_user_data = 0;  // a SEND_ZC whose NOTIF is still to be delivered
   std::unique_ptr<asio::posix::stream_descriptor> desc;
   std::unique_ptr<asio::steady_timer> timer;
   std::unique_ptr<asio::steady_timer> link_timer;
@@ -105,6 +126,7 @@ fallback_backend::fallback_backend(context& ctx, asio::io_context* host) : ctx_(
 }
 
 fallback_backend::~fallback_backend() {
+  *alive_ = false;  // handlers still queued on a host io_context find this and do nothing
   for (auto& [p, j] : jobs_) {
     j->desc.reset();
     j->timer.reset();
@@ -151,7 +173,16 @@ void fallback_backend::flush() {
 void fallback_backend::start_job(std::shared_ptr<job> j) {
   jobs_.emplace(j.get(), j);
   index(*j);
-  asio::post(*io_, [this, j] { step(j); });
+  post_job(std::move(j), &fallback_backend::step);
+}
+
+// Each step, result and cancellation runs as a handler of its own. It does nothing once this
+// backend is gone (a host's io_context outlives it) or the job ended (abandon()).
+void fallback_backend::post_job(std::shared_ptr<job> j,
+                                void (fallback_backend::*fn)(const std::shared_ptr<job>&)) {
+  asio::post(*io_, [this, a = alive_, j = std::move(j), fn] {
+    if (*a && jobs_.count(j.get())) (this->*fn)(j);
+  });
 }
 
 bool fallback_backend::run_one() {
@@ -163,7 +194,9 @@ bool fallback_backend::poll_one() {
 }
 
 void fallback_backend::wake() {
-  asio::post(*io_, [this] { ctx_.drain_remote(); });
+  asio::post(*io_, [this, a = alive_] {
+    if (*a) ctx_.drain_remote();
+  });
 }
 
 void fallback_backend::cancel_job(const std::shared_ptr<job>& j) {
@@ -246,7 +279,8 @@ void fallback_backend::wait_ready(const std::shared_ptr<job>& j, int fd, bool wr
   }
   j->desc->async_wait(write ? asio::posix::stream_descriptor::wait_write
                             : asio::posix::stream_descriptor::wait_read,
-                      [this, j](const boost::system::error_code& e) {
+                      [this, a = alive_, j](const boost::system::error_code& e) {
+                        if (!*a || !jobs_.count(j.get())) return;
                         j->desc.reset();
                         if (e || j->cancelled) return finish_entry(j, -ECANCELED);
                         step(j);
@@ -425,8 +459,8 @@ void fallback_backend::step(const std::shared_ptr<job>& j) {
     j->link_timer = std::make_unique<asio::steady_timer>(*io_);
     j->link_timer->expires_after(timeout_of(&e.timeout, false));
     const std::size_t index = j->index;
-    j->link_timer->async_wait([this, j, index](const boost::system::error_code& ec) {
-      if (!ec && j->index == index && jobs_.count(j.get())) cancel_job(j);
+    j->link_timer->async_wait([this, a = alive_, j, index](const boost::system::error_code& ec) {
+      if (*a && !ec && j->index == index && jobs_.count(j.get())) cancel_job(j);
     });
   }
   need w;
@@ -442,7 +476,8 @@ void fallback_backend::step(const std::shared_ptr<job>& j) {
       j->timer = std::make_unique<asio::steady_timer>(*io_);
       const auto* ts = reinterpret_cast<const __kernel_timespec*>(e.sqe.addr);
       j->timer->expires_after(timeout_of(ts, e.sqe.timeout_flags & IORING_TIMEOUT_ABS));
-      j->timer->async_wait([this, j](const boost::system::error_code& ec) {
+      j->timer->async_wait([this, a = alive_, j](const boost::system::error_code& ec) {
+        if (!*a || !jobs_.count(j.get())) return;
         j->timer.reset();
         finish_entry(j, ec || j->cancelled ? -ECANCELED : -ETIME);
       });
@@ -459,29 +494,61 @@ void fallback_backend::finish_entry(const std::shared_ptr<job>& j, int res) {
   const bool multishot = s.opcode == IORING_OP_ACCEPT && (s.ioprio & IORING_ACCEPT_MULTISHOT);
   if (multishot && res >= 0 && !j->cancelled) {
     ctx_.deliver(ud, res, IORING_CQE_F_MORE);
-    asio::post(*io_, [this, j] { step(j); });
+    post_job(j, &fallback_backend::step);
     return;
   }
   const bool zc = s.opcode == IORING_OP_SEND_ZC || s.opcode == IORING_OP_SENDMSG_ZC;
   unindex(*j);
   ++j->index;
   j->cancelled = false;
-  const bool failed = breaks_chain(s, res);
-  if (!failed) index(*j);  // a chain's next entry, cancellable while this result is delivered
+  j->failed = breaks_chain(s, res);
+  if (!j->failed) index(*j);  // a chain's next entry, cancellable while this result is delivered
   if (zc && res >= 0) {
+    j->notif_user_data = ud;
     ctx_.deliver(ud, res, IORING_CQE_F_MORE);
-    ctx_.deliver(ud, 0, IORING_CQE_F_NOTIF);
-  } else {
-    ctx_.deliver(ud, res, 0);
+    post_job(j, &fallback_backend::deliver_notif);
+    return;
   }
-  if (failed) {
+  ctx_.deliver(ud, res, 0);
+  advance(j);
+}
+
+void fallback_backend::deliver_notif(const std::shared_ptr<job>& j) {
+  const std::uint64_t ud = std::exchange(j->notif_user_data, 0);
+  ctx_.deliver(ud, 0, IORING_CQE_F_NOTIF);
+  advance(j);
+}
+
+// After a result: the next entry's step or, the chain broken, its -ECANCELED (one CQE, one
+// handler, as run_one() expects).
+void fallback_backend::advance(const std::shared_ptr<job>& j) {
+  if (j->index >= j->entries.size()) return end_job(j);
+  post_job(j, j->failed ? &fallback_backend::cancel_next : &fallback_backend::step);
+}
+
+void fallback_backend::cancel_next(const std::shared_ptr<job>& j) {
+  ctx_.deliver(j->entries[j->index++].sqe.user_data, -ECANCELED, 0);
+  advance(j);
+}
+
+void fallback_backend::abandon() {
+  flush();
+  std::vector<std::shared_ptr<job>> left;
+  left.reserve(jobs_.size());
+  for (auto& [p, j] : jobs_)
+    left.push_back(j);
+  for (const std::shared_ptr<job>& j : left) {
+    end_job(j);  // first: the handlers still queued for it find it gone
+    j->desc.reset();
+    j->timer.reset();
+    j->link_timer.reset();
+    if (const std::uint64_t ud = std::exchange(j->notif_user_data, 0)) {
+      ctx_.deliver(ud, 0, IORING_CQE_F_NOTIF);
+    }
     while (j->index < j->entries.size()) {
-      const std::uint64_t rest = j->entries[j->index++].sqe.user_data;
-      ctx_.deliver(rest, -ECANCELED, 0);
+      ctx_.deliver(j->entries[j->index++].sqe.user_data, -ECANCELED, 0);
     }
   }
-  if (j->index >= j->entries.size()) return end_job(j);
-  asio::post(*io_, [this, j] { step(j); });
 }
 
 }  // namespace pagewire::runtime

@@ -9,13 +9,15 @@
 ///   READV/WRITEV; SEND/RECV/SENDMSG/RECVMSG (MSG_DONTWAIT); SEND_ZC/SENDMSG_ZC ->
 ///   plain send then a synthesized F_NOTIF CQE; ACCEPT (multishot too); CONNECT;
 ///   SPLICE; TEE; TIMEOUT; POLL_ADD; CLOSE; SHUTDOWN; FSYNC; OPENAT; OPENAT2; STATX;
-///   LINK_TIMEOUT and IOSQE_IO_LINK chains (run one after another; a failure
-///   cancels the rest). Anything else (provided buffers, fixed files, multishot
-///   recv) completes with -EINVAL.
+///   LINK_TIMEOUT and IOSQE_IO_LINK chains (run one after another; a failure, or a
+///   short transfer as io_uring counts one, cancels the rest). Anything else (provided buffers,
+///   fixed files, multishot recv) completes with -EINVAL.
 /// An operation on a socket, pipe or other pollable fd that would block waits for
 /// readiness through the reactor (on a dup of the fd, so concurrent waits on one
 /// socket never clash) and retries. Every result reaches the context through
-/// context::deliver(), one Asio handler per step, so run_one() keeps its meaning.
+/// context::deliver(), one Asio handler per CQE (a cancelled link's -ECANCELED and a
+/// SEND_ZC's NOTIF each get their own), so run_one() keeps its meaning. Handlers left
+/// queued on a host io_context after this backend is destroyed do nothing.
 /// Owned by its context; all calls but wake() on the context's loop thread.
 
 #include <cstddef>
@@ -59,6 +61,9 @@ class fallback_backend {
   void cancel_fd(int fd);
   void cancel_all();
   std::size_t jobs() const noexcept { return jobs_.size(); }
+  /// Completes every job's remaining operations now, with -ECANCELED, without the
+  /// io_context (teardown when a host's io_context is stopped and runs no handler).
+  void abandon();
 
   struct job;
 
@@ -68,12 +73,17 @@ class fallback_backend {
   void wait_ready(const std::shared_ptr<job>& j, int fd, bool write);
   void finish_entry(const std::shared_ptr<job>& j, int result);
   void end_job(const std::shared_ptr<job>& j);
+  void post_job(std::shared_ptr<job> j, void (fallback_backend::*fn)(const std::shared_ptr<job>&));
+  void advance(const std::shared_ptr<job>& j);
+  void deliver_notif(const std::shared_ptr<job>& j);
+  void cancel_next(const std::shared_ptr<job>& j);
   void cancel_job(const std::shared_ptr<job>& j);
   // Adds (removes) the job's current entry to (from) the two indexes below.
   void index(job& j);
   void unindex(job& j);
 
   context& ctx_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // false once destroyed
   std::unique_ptr<boost::asio::io_context> own_io_;
   boost::asio::io_context* io_;
   struct guard;

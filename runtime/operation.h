@@ -45,8 +45,8 @@ class operation {
   operation& operator=(operation&&) = delete;
   virtual ~operation() = default;
 
-  /// Fills `sqe` (opcode, fd, buffers, flags). user_data is set by the context
-  /// afterwards; do not set IOSQE_IO_LINK here (start_linked does).
+  /// Fills `sqe` (opcode, fd, buffers, flags), which arrives zeroed. user_data is set by the
+  /// context afterwards; do not set IOSQE_IO_LINK here (start_linked does).
   virtual void prepare(io_uring_sqe* sqe) = 0;
 
   /// The final completion, after every stacked action ran: the operation is done.

@@ -131,6 +131,16 @@ TEST_P(Context, StopFromAnotherThreadWakesABlockedRun) {
   EXPECT_EQ(stuck.result_seen, -ECANCELED);
 }
 
+TEST_P(Context, PollRunsATaskPostedFromAnotherThreadBeforeIt) {
+  ctx.poll();  // the first enter: the ring is enabled and the wake-up read armed
+  int ran = 0;
+  std::thread([&] { ctx.post([&] { ++ran; }); }).join();
+  std::this_thread::sleep_for(10ms);  // the wake-up's CQE has surely arrived
+  EXPECT_EQ(ctx.poll(), 1u);
+  EXPECT_EQ(ran, 1);
+  EXPECT_EQ(ctx.poll(), 0u);
+}
+
 TEST_P(Context, LinkedWritesThenReadRunInOrder) {
   pipe_fds p;
   const std::string a = "hello ", b = "world";
@@ -155,6 +165,22 @@ TEST_P(Context, FailureInALinkedChainCancelsTheRest) {
   ctx.run();
   EXPECT_EQ(bad.result_seen, -EBADF);
   EXPECT_EQ(after.result_seen, -ECANCELED);
+}
+
+TEST_P(Context, RunOneRunsOneHandlerForEachCancelledLink) {
+  pipe_fds p;
+  const std::string a = "x";
+  write_op bad(-1, a.data(), 1), second(p.w, a.data(), 1), third(p.w, a.data(), 1);
+  linked_op chain[] = {{&bad, {}}, {&second, {}}, {&third, {}}};
+  ASSERT_FALSE(ctx.start_linked(chain));
+  auto completions = [&] { return bad.completions + second.completions + third.completions; };
+  for (int expected = 1; expected <= 3; ++expected) {
+    ASSERT_EQ(ctx.run_one(), 1u);
+    EXPECT_EQ(completions(), expected);
+  }
+  EXPECT_EQ(bad.result_seen, -EBADF);
+  EXPECT_EQ(second.result_seen, -ECANCELED);
+  EXPECT_EQ(third.result_seen, -ECANCELED);
 }
 
 TEST_P(Context, LinkTimeoutCancelsAnOperationThatDoesNotFinish) {

@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <string>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include <vector>
 
@@ -118,6 +119,52 @@ TEST_P(Backend, RecvWaitsForDataThenCompletes) {
   ::close(sv[1]);
 }
 
+// io_uring fails a link on a short send/recv only with MSG_WAITALL; the fallback must agree.
+TEST_P(Backend, ShortRecvInALinkedChainLetsTheNextLinkRun) {
+  int sv[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  ASSERT_EQ(::write(sv[1], "hello", 5), 5);
+  recv_op r;
+  r.fd = sv[0];
+  nop_op n;
+  linked_op chain[] = {{&r, {}}, {&n, {}}};
+  ASSERT_FALSE(ctx.start_linked(chain));
+  ctx.run();
+  EXPECT_EQ(r.res, 5);  // of 64
+  EXPECT_EQ(n.result_seen, 0);
+  ::close(sv[0]);
+  ::close(sv[1]);
+}
+
+TEST_P(Backend, ShortRecvmsgWithWaitallInALinkedChainCancelsTheNextLink) {
+  int sv[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  ASSERT_EQ(::write(sv[1], "hello", 5), 5);
+  ASSERT_EQ(::shutdown(sv[1], SHUT_WR), 0);  // the recv ends short, at end of stream
+  struct recvmsg_op : operation {
+    char buf[64];
+    iovec iov{buf, sizeof buf};
+    msghdr msg{};
+    int fd = -1;
+    int res = INT_MIN;
+    void prepare(io_uring_sqe* sqe) override {
+      msg.msg_iov = &iov;
+      msg.msg_iovlen = 1;
+      io_uring_prep_recvmsg(sqe, fd, &msg, MSG_WAITALL);
+    }
+    void complete(int r, unsigned) override { res = r; }
+  } r;
+  r.fd = sv[0];
+  nop_op n;
+  linked_op chain[] = {{&r, {}}, {&n, {}}};
+  ASSERT_FALSE(ctx.start_linked(chain));
+  ctx.run();
+  EXPECT_EQ(r.res, 5);
+  EXPECT_EQ(n.result_seen, -ECANCELED);
+  ::close(sv[0]);
+  ::close(sv[1]);
+}
+
 TEST_P(Backend, SendZcDeliversResultThenNotificationAndStaysRegisteredUntilIt) {
   if (!ctx.probe().send_zc) GTEST_SKIP() << "no SEND_ZC";
   // SEND_ZC needs an inet socket (AF_UNIX refuses it with EOPNOTSUPP).
@@ -141,6 +188,29 @@ TEST_P(Backend, SendZcDeliversResultThenNotificationAndStaysRegisteredUntilIt) {
   EXPECT_TRUE(s.final_flags & IORING_CQE_F_NOTIF);
   char buf[16];
   EXPECT_EQ(::read(sv[1], buf, sizeof buf), 9);
+  ::close(sv[0]);
+  ::close(sv[1]);
+}
+
+TEST_P(Backend, RunOneRunsASendZcResultAndItsNotificationOneAtATime) {
+  if (!ctx.probe().send_zc) GTEST_SKIP() << "no SEND_ZC";
+  sockaddr_in addr{};
+  const int lfd = listen_loopback(addr);
+  int sv[2];
+  sv[0] = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_EQ(::connect(sv[0], reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  sv[1] = ::accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
+  ::close(lfd);
+  ASSERT_GE(sv[1], 0);
+  send_zc_op s;
+  s.fd = sv[0];
+  s.data = "zero-copy";
+  ctx.start(s);
+  ASSERT_EQ(ctx.run_one(), 1u);
+  EXPECT_EQ(s.cqes.size(), 1u);
+  EXPECT_EQ(s.final_res, INT_MIN);  // the NOTIF is a handler of its own
+  ASSERT_EQ(ctx.run_one(), 1u);
+  EXPECT_EQ(s.final_res, 9);
   ::close(sv[0]);
   ::close(sv[1]);
 }
