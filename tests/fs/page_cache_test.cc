@@ -112,6 +112,32 @@ class PageCacheTest : public ::testing::TestWithParam<bool> {
     return result;
   }
 
+  // read() of a file that shrank since `f` was taken, with at most 1,000 handlers run: a read
+  // that never completes (re-reading a page forever) fails the test instead of hanging it,
+  // and the file at `path` gets `full_size` back so the re-reads end and the cache can go.
+  chain read_shrunk(page_cache& cache, std::shared_ptr<const file> f, std::uint64_t off,
+                    std::uint64_t len, const std::string& path, std::uint64_t full_size) {
+    bool done = false;
+    chain result;
+    std::error_code ec;
+    cache.async_read(std::move(f), off, len, [&](std::error_code e, chain c) {
+      done = true;
+      ec = e;
+      result = std::move(c);
+    });
+    for (int i = 0; i < 1000 && !done; ++i)
+      ctx_->run_one();
+    if (!done) {
+      ADD_FAILURE() << "the read never completed: " << cache.stats().reads_issued << " reads";
+      EXPECT_EQ(::truncate(path.c_str(), static_cast<off_t>(full_size)), 0);
+      ctx_->run();
+      ctx_->restart();
+      return {};
+    }
+    EXPECT_FALSE(ec) << ec.message();
+    return result;
+  }
+
   page_pool pool_;
   std::unique_ptr<runtime::context> ctx_;
   std::vector<std::string> paths_;
@@ -271,13 +297,6 @@ TEST_P(PageCacheTest, TrustingTheSnapshotServesCachedPagesUntilANewFileIsPassed)
   EXPECT_EQ(bytes_of(read(cache, fresh, 0, v2.size())), std::string(v2.begin(), v2.end()));
 }
 
-// Runs the loop until `done` or `steps` handlers ran; a read that never completes leaves
-// `done` false instead of hanging the test.
-void run_bounded(runtime::context& ctx, const bool& done, int steps = 1000) {
-  for (int i = 0; i < steps && !done; ++i)
-    ctx.run_one();
-}
-
 TEST_P(PageCacheTest, FileTruncatedMidPageAfterTheSnapshotReadsToItsRealEnd) {
   std::vector<char> data;
   auto f = make_file(2 * kPageSize, 61, &data);  // the snapshot says 8192 bytes
@@ -287,23 +306,7 @@ TEST_P(PageCacheTest, FileTruncatedMidPageAfterTheSnapshotReadsToItsRealEnd) {
   o.revalidate_after = std::chrono::nanoseconds::max();  // trust the (stale) snapshot
   o.readahead_max_pages = 0;
   page_cache cache(*ctx_, pool_, o);
-  bool done = false;
-  std::error_code ec;
-  chain got;
-  cache.async_read(f, 0, 2 * kPageSize, [&](std::error_code e, chain c) {
-    done = true;
-    ec = e;
-    got = std::move(c);
-  });
-  run_bounded(*ctx_, done);
-  EXPECT_TRUE(done) << "the read never completed: " << cache.stats().reads_issued << " reads";
-  if (!done) {  // let the re-reads finish so the cache can be destroyed
-    ASSERT_EQ(::truncate(path.c_str(), 2 * kPageSize), 0);
-    ctx_->run();
-    ctx_->restart();
-    return;
-  }
-  EXPECT_FALSE(ec) << ec.message();
+  const chain got = read_shrunk(cache, f, 0, 2 * kPageSize, path, 2 * kPageSize);
   EXPECT_EQ(bytes_of(got), std::string(data.data(), kPageSize + 904));
   page_cache_stats s = cache.stats();
   EXPECT_EQ(s.reads_in_flight, 0u);
@@ -321,23 +324,7 @@ TEST_P(PageCacheTest, FileShrunkWithinTheRevalidationIntervalEndsTheReadAndIsSta
   page_cache cache(*ctx_, pool_, o);
   EXPECT_EQ(bytes_of(read(cache, f, 0, kPageSize)), std::string(data.data(), kPageSize));
   ASSERT_EQ(::truncate(path.c_str(), 30000), 0);  // shorter, ending inside page 7
-  bool done = false;
-  std::error_code ec;
-  chain got;
-  cache.async_read(f, 4 * kPageSize, 12 * kPageSize, [&](std::error_code e, chain c) {
-    done = true;
-    ec = e;
-    got = std::move(c);
-  });
-  run_bounded(*ctx_, done);
-  EXPECT_TRUE(done) << "the read never completed: " << cache.stats().reads_issued << " reads";
-  if (!done) {  // let the re-reads finish so the cache can be destroyed
-    ASSERT_EQ(::truncate(path.c_str(), 16 * kPageSize), 0);
-    ctx_->run();
-    ctx_->restart();
-    return;
-  }
-  EXPECT_FALSE(ec) << ec.message();
+  const chain got = read_shrunk(cache, f, 4 * kPageSize, 12 * kPageSize, path, 16 * kPageSize);
   EXPECT_EQ(bytes_of(got), std::string(data.data() + 4 * kPageSize, 30000 - 4 * kPageSize));
   EXPECT_EQ(cache.stats().reads_in_flight, 0u);
   // Written back to full length (as `cat new > file` does after truncating): the short read

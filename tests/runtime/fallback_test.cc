@@ -98,6 +98,17 @@ int listen_loopback(sockaddr_in& addr) {
   return fd;
 }
 
+// Two connected TCP sockets on loopback (SEND_ZC needs an inet socket: AF_UNIX refuses it).
+bool connected_loopback_pair(int sv[2]) {
+  sockaddr_in addr{};
+  const int lfd = listen_loopback(addr);
+  sv[0] = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const bool connected = ::connect(sv[0], reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  sv[1] = connected ? ::accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC) : -1;
+  ::close(lfd);
+  return sv[1] >= 0;
+}
+
 class Backend : public ::testing::TestWithParam<backend_kind> {
  protected:
   context ctx{testing::options_for(GetParam())};
@@ -167,15 +178,8 @@ TEST_P(Backend, ShortRecvmsgWithWaitallInALinkedChainCancelsTheNextLink) {
 
 TEST_P(Backend, SendZcDeliversResultThenNotificationAndStaysRegisteredUntilIt) {
   if (!ctx.probe().send_zc) GTEST_SKIP() << "no SEND_ZC";
-  // SEND_ZC needs an inet socket (AF_UNIX refuses it with EOPNOTSUPP).
-  sockaddr_in addr{};
-  const int lfd = listen_loopback(addr);
   int sv[2];
-  sv[0] = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  ASSERT_EQ(::connect(sv[0], reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  sv[1] = ::accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
-  ::close(lfd);
-  ASSERT_GE(sv[1], 0);
+  ASSERT_TRUE(connected_loopback_pair(sv));
   send_zc_op s;
   s.fd = sv[0];
   s.data = "zero-copy";
@@ -194,14 +198,8 @@ TEST_P(Backend, SendZcDeliversResultThenNotificationAndStaysRegisteredUntilIt) {
 
 TEST_P(Backend, RunOneRunsASendZcResultAndItsNotificationOneAtATime) {
   if (!ctx.probe().send_zc) GTEST_SKIP() << "no SEND_ZC";
-  sockaddr_in addr{};
-  const int lfd = listen_loopback(addr);
   int sv[2];
-  sv[0] = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  ASSERT_EQ(::connect(sv[0], reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  sv[1] = ::accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
-  ::close(lfd);
-  ASSERT_GE(sv[1], 0);
+  ASSERT_TRUE(connected_loopback_pair(sv));
   send_zc_op s;
   s.fd = sv[0];
   s.data = "zero-copy";
