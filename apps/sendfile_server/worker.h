@@ -5,6 +5,10 @@
 /// path is shared with other workers. run() builds everything on the calling thread,
 /// serves until request_stop() and a graceful drain, and tears down on that thread.
 ///
+/// Connection limit: at options().max_connections sessions the acceptor pauses; connections it
+/// had already taken (a multishot accept drains a backlog at once) wait, unserved, and become
+/// sessions one per closed session.
+///
 /// Stop: request_stop() (any thread) posts to the loop: the acceptor stops and the listening
 /// socket closes (new connections are refused), idle connections close, busy ones close after
 /// their response; after shutdown_timeout the rest are aborted. run() returns when no
