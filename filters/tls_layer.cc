@@ -231,6 +231,10 @@ void tls_layer::on_control_sent(void* arg, std::error_code ec, std::uint64_t byt
     }
     case after_control::nothing:
       if (done_waiter* w = self->sw_) {  // a shutdown waited for this record
+        if (self->writes_broken()) {     // the stream ends after it, without close_notify
+          self->sw_ = nullptr;
+          return self->shutdown_broken(*w);
+        }
         if (ec || self->engine_.output().pending() == 0) {
           self->sw_ = nullptr;
           if (ec) return w->fn(w, ec);
@@ -467,6 +471,9 @@ runtime::action_result tls_layer::on_trip_done(int result) {
     // their sequence numbers. They go out now, and the write reports their bytes.
     const bool records_go = !r.ec || aborting_;
     if (records_go) in_done_ += trip_in_;
+    // The file shrank under the write: what was sent is a message cut short, which no
+    // close_notify may present as whole. The records sealed before go out; nothing after.
+    if (aborting_ && r.ec == errc::truncated) break_writes(r.ec);
     stats_.plaintext_out += in_done_;
     r.bytes = in_done_;
     in_.clear();
@@ -549,7 +556,13 @@ void tls_layer::start_shutdown(done_waiter& w) {
     sw_ = &w;
     return ktls_close();
   }
-  if (writes_broken()) return shutdown_broken(w);  // close_notify would follow that record
+  if (writes_broken()) {  // close_notify would follow that record: the stream just ends
+    if (ctl_busy_) {      // after the records sealed before the break, still below
+      sw_ = &w;
+      return;
+    }
+    return shutdown_broken(w);
+  }
   std::error_code ec;
   if (engine_.close(ec) == tls_engine::status::error) return w.fn(&w, ec);
   if (engine_.output().pending() == 0) return lower_->start_shutdown(w);

@@ -23,7 +23,10 @@
 /// plaintext it carried.
 ///
 /// A write that fails (a file range it cannot read, no page) reports the bytes whose records
-/// went below, those sealed before the failure included (they go out as it fails). When the
+/// went below, those sealed before the failure included (they go out as it fails). A file
+/// range that ended early (the file shrank: errc::truncated) leaves a message cut short, so
+/// later writes fail and shutdown() ends the stream below after those records, without
+/// close_notify (the peer reads errc::truncated). When the
 /// pool refused a page for the next record: with pagewire's record sealer nothing of that
 /// record was sealed, and the stream goes on (the next write may offer other bytes). Under
 /// OpenSSL's writer (TLS 1.2, or the sealer off) OpenSSL holds an encrypted record of that

@@ -341,7 +341,9 @@ void session::on_sent(std::error_code ec, std::uint64_t bytes) {
   if (w_.options().stats) count_paths();
   if (closing_) return maybe_finish();
   if (ec) {
-    if (ec.value() == ENODATA) {  // the file ended before its Content-Length
+    // The file ended before its Content-Length: ENODATA from the splice pipe, errc::truncated
+    // from a layer that read it (TLS).
+    if (ec.value() == ENODATA || ec == filters::errc::truncated) {
       w_.note_truncated();
       close(close_mode::cut);
       return;
@@ -410,11 +412,14 @@ void session::close(close_mode mode) {
     // instead of trickling it out for minutes after the session is gone (RST on close).
     const linger lg{1, 0};
     ::setsockopt(conn_.fd(), SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
-  } else if (mode == close_mode::graceful && tls_ && tls_->established()) {
-    shutting_down_ = true;  // close_notify, then FIN; bounded by the send timeout
-    tls_->shutdown([this](std::error_code) {
+  } else if (tls_ && tls_->established()) {
+    // graceful: close_notify, then FIN. cut: the records sealed before the file ended, then
+    // FIN (the layer sends no close_notify after a truncated write). Bounded by the send
+    // timeout.
+    shutting_down_ = true;
+    tls_->shutdown([this, mode](std::error_code) {
       shutting_down_ = false;
-      close_connection(close_mode::graceful);
+      close_connection(mode);
     });
     return;
   }

@@ -2,7 +2,7 @@
 certificate made with the openssl CLI in TEST_TMPDIR; curl -k, openssl s_client and
 Python's ssl module as clients. Byte-exact bodies for every demo size, HEAD, Range,
 304, a plain-HTTP client on the TLS port (closed, while a TLS client keeps being
-served), the handshake timeout, TLS 1.0/1.1 and client renegotiation refused, session
+served), a file that shrinks mid-response, the handshake timeout, TLS 1.0/1.1 and client renegotiation refused, session
 resumption (TLS 1.3 tickets, TLS 1.2 session IDs), certificate reload on SIGHUP and
 /-/stats."""
 
@@ -660,6 +660,61 @@ class HttpsWithoutPageCache(unittest.TestCase):
                 self.assertEqual(r.returncode, 0, r.stderr)
                 with open(out, "rb") as f:
                     self.assertEqual(lib.sha256(f.read()), digest, name)
+
+
+class ShrinkingFile(unittest.TestCase):
+    def test_a_file_that_shrinks_mid_response_ends_after_its_records_without_close_notify(self):
+        """As on plain HTTP: every record sealed before the file ended arrives, then the
+        stream ends (no close_notify, no reset), and the server counts a truncated file."""
+        mib = 1 << 20
+        root = tempfile.mkdtemp(prefix="pw_shrink_", dir=os.environ.get("TEST_TMPDIR"))
+        path = os.path.join(root, "shrink.bin")
+        data = os.urandom(16 * mib)
+        with open(path, "wb") as f:
+            f.write(data)
+        # A 1 MiB page cache: the pages past the first MiB are read after the truncation.
+        with lib.Server(root, "--tls-cert", CERT, "--tls-key", KEY, "--cache-mb", "1",
+                        "--stats") as srv:
+            raw = lib.connect(srv.port, 20)
+            sock = client_context().wrap_socket(raw, server_hostname="localhost",
+                                                suppress_ragged_eofs=False)
+            try:
+                sock.sendall(b"GET /shrink.bin HTTP/1.1\r\nHost: localhost\r\n\r\n")
+                got = bytearray()
+                while b"\r\n\r\n" not in got:
+                    got += sock.recv(65536)
+                head, _, rest = bytes(got).partition(b"\r\n\r\n")
+                self.assertTrue(head.startswith(b"HTTP/1.1 200 "), head)
+                self.assertIn(b"Content-Length: %d\r\n" % len(data), head + b"\r\n")
+                body = bytearray(rest)
+                while len(body) < mib:
+                    body += sock.recv(65536)
+                os.truncate(path, 12 * mib)
+                while len(body) < 10 * mib:
+                    body += sock.recv(65536)
+                time.sleep(0.5)  # the server meets the new end with its window full
+                try:
+                    while True:
+                        part = sock.recv(65536)
+                        if not part:
+                            ended = "close_notify"
+                            break
+                        body += part
+                except ssl.SSLEOFError:
+                    ended = "end without close_notify"
+                except ConnectionResetError:
+                    ended = "reset"
+            finally:
+                sock.close()
+            self.assertEqual(ended, "end without close_notify")
+            self.assertEqual(len(body), 12 * mib)
+            self.assertTrue(bytes(body) == data[:12 * mib], "not a prefix of the file")
+            c = TlsSocket(srv.port)
+            try:
+                stats = json.loads(c.request("/-/stats").body)
+            finally:
+                c.close()
+            self.assertEqual((stats["truncated_files"], stats["send_errors"]), (1, 0))
 
 
 class PlainServerStats(unittest.TestCase):
