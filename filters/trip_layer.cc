@@ -47,7 +47,10 @@ void trip_layer::read_file_front(fs::page_cache* cache, std::uint64_t max) {
 void trip_layer::on_file_pages(fs::detail::range_waiter* w, std::error_code ec, fs::chain pages) {
   trip_layer* self = static_cast<file_reader*>(w)->self;
   if (ec) return self->abort_write(ec);
-  if (pages.size() != self->file_want_) return self->abort_write(errc::truncated);
+  if (pages.size() != self->file_want_) {  // the file shrank
+    if (pages.empty()) return self->abort_write(errc::truncated);
+    self->file_want_ = pages.size();  // the bytes that exist go; the next read finds the end
+  }
   self->in_.consume(self->file_want_);
   pages.append(std::move(self->in_));
   self->in_ = std::move(pages);

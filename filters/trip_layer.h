@@ -43,9 +43,9 @@ class trip_layer : public layer {
   /// the error that broke the writes, whatever the layer below answered.
   void shutdown_broken(done_waiter& w);
   /// Reads the first min(size, max) bytes of the file range at in_'s front through `cache`;
-  /// once they stand in for those bytes of the range, pump() runs. The write aborts instead
-  /// with errc::no_page_cache (no cache), the cache's error, or errc::truncated (the file
-  /// holds fewer bytes than the range).
+  /// once they stand in for those bytes of the range, pump() runs. A file that now ends
+  /// before them gives what it holds; the write aborts instead with errc::no_page_cache (no
+  /// cache), the cache's error, or errc::truncated (the file holds none of them).
   void read_file_front(fs::page_cache* cache, std::uint64_t max);
   /// Sends what `out` produced below as the next trip of the write (taken into the request's
   /// data, whose storage `out` keeps); `last`: the write's final trip (it carries the write's
