@@ -6,7 +6,8 @@
 /// them prepare() into a staged io_uring_sqe, and this backend interprets the
 /// opcode with plain syscalls on Boost.Asio's epoll reactor:
 ///   NOP; READ/WRITE/READ_FIXED/WRITE_FIXED -> pread/pwrite (read/write at offset -1);
-///   READV/WRITEV; SEND/RECV/SENDMSG/RECVMSG (MSG_DONTWAIT); SEND_ZC/SENDMSG_ZC ->
+///   READV/WRITEV; SEND/RECV/SENDMSG/RECVMSG (MSG_DONTWAIT: a receive with MSG_WAITALL
+///   completes with what one call gets, where io_uring waits for it all); SEND_ZC/SENDMSG_ZC ->
 ///   plain send then a synthesized F_NOTIF CQE; ACCEPT (multishot too); CONNECT;
 ///   SPLICE; TEE; TIMEOUT; POLL_ADD; CLOSE; SHUTDOWN; FSYNC; OPENAT; OPENAT2; STATX;
 ///   LINK_TIMEOUT and IOSQE_IO_LINK chains (run one after another; a failure, or a
