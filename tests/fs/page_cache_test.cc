@@ -76,26 +76,35 @@ class PageCacheTest : public ::testing::TestWithParam<bool> {
     return f;
   }
 
+  // An async_read's outcome, filled in by its handler.
+  struct read_result {
+    bool done = false;
+    std::error_code ec;
+    chain bytes;
+  };
+  void start_read(page_cache& cache, std::shared_ptr<const file> f, std::uint64_t off,
+                  std::uint64_t len, read_result& out) {
+    cache.async_read(std::move(f), off, len, [&out](std::error_code e, chain c) {
+      out.done = true;
+      out.ec = e;
+      out.bytes = std::move(c);
+    });
+  }
+
   // Reads through the cache and runs the loop until the handler ran.
   chain read(page_cache& cache, std::shared_ptr<const file> f, std::uint64_t off, std::uint64_t len,
              std::error_code* ec_out = nullptr) {
-    bool done = false;
-    chain result;
-    std::error_code ec;
-    cache.async_read(std::move(f), off, len, [&](std::error_code e, chain c) {
-      done = true;
-      ec = e;
-      result = std::move(c);
-    });
+    read_result r;
+    start_read(cache, std::move(f), off, len, r);
     ctx_->run();
     ctx_->restart();
-    EXPECT_TRUE(done);
+    EXPECT_TRUE(r.done);
     if (ec_out) {
-      *ec_out = ec;
+      *ec_out = r.ec;
     } else {
-      EXPECT_FALSE(ec) << ec.message();
+      EXPECT_FALSE(r.ec) << r.ec.message();
     }
-    return result;
+    return std::move(r.bytes);
   }
 
   slice read_page(page_cache& cache, std::shared_ptr<const file> f, std::uint64_t index) {
@@ -117,25 +126,19 @@ class PageCacheTest : public ::testing::TestWithParam<bool> {
   // and the file at `path` gets `full_size` back so the re-reads end and the cache can go.
   chain read_shrunk(page_cache& cache, std::shared_ptr<const file> f, std::uint64_t off,
                     std::uint64_t len, const std::string& path, std::uint64_t full_size) {
-    bool done = false;
-    chain result;
-    std::error_code ec;
-    cache.async_read(std::move(f), off, len, [&](std::error_code e, chain c) {
-      done = true;
-      ec = e;
-      result = std::move(c);
-    });
-    for (int i = 0; i < 1000 && !done; ++i)
+    read_result r;
+    start_read(cache, std::move(f), off, len, r);
+    for (int i = 0; i < 1000 && !r.done; ++i)
       ctx_->run_one();
-    if (!done) {
+    if (!r.done) {
       ADD_FAILURE() << "the read never completed: " << cache.stats().reads_issued << " reads";
       EXPECT_EQ(::truncate(path.c_str(), static_cast<off_t>(full_size)), 0);
       ctx_->run();
       ctx_->restart();
       return {};
     }
-    EXPECT_FALSE(ec) << ec.message();
-    return result;
+    EXPECT_FALSE(r.ec) << r.ec.message();
+    return std::move(r.bytes);
   }
 
   page_pool pool_;

@@ -97,40 +97,6 @@ TEST(PagePool, ConcurrentAllocateAndReleaseKeepExactAccounting) {
   EXPECT_EQ(s.allocations, 8000u);
 }
 
-TEST(PagePool, RegisteredArenaServesReadFixed) {
-  io_uring ring;
-  if (io_uring_queue_init(8, &ring, 0) < 0) GTEST_SKIP() << "io_uring unavailable";
-  page_pool_options o;
-  o.initial_arenas = 1;
-  page_pool pool(o);
-  std::error_code ec = pool.register_buffers(ring);
-  if (ec) {
-    io_uring_queue_exit(&ring);
-    GTEST_SKIP() << "registration refused here: " << ec.message();
-  }
-  EXPECT_TRUE(pool.registered_on(ring));
-  page_ref p = pool.allocate();
-  EXPECT_EQ(p->buffer_index(), 0);
-  EXPECT_EQ(pool.stats().registered_arenas, 1u);
-
-  std::string path = testing::temp_path("fixed");
-  auto data = testing::random_bytes(kPageSize, 7);
-  ASSERT_TRUE(testing::write_file(path, data));
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  ASSERT_GE(fd, 0);
-  io_uring_sqe* sqe = io_uring_get_sqe(&ring);
-  io_uring_prep_read_fixed(sqe, fd, p.data(), kPageSize, 0, p->buffer_index());
-  ASSERT_EQ(io_uring_submit(&ring), 1);
-  io_uring_cqe* cqe = nullptr;
-  ASSERT_EQ(io_uring_wait_cqe(&ring, &cqe), 0);
-  EXPECT_EQ(cqe->res, static_cast<int>(kPageSize));
-  io_uring_cqe_seen(&ring, cqe);
-  EXPECT_EQ(std::memcmp(p.data(), data.data(), kPageSize), 0);
-  ::close(fd);
-  ::unlink(path.c_str());
-  io_uring_queue_exit(&ring);
-}
-
 // A ring that exits (unregistering its buffers) when the test ends, before the pool goes.
 struct test_ring {
   io_uring ring{};
@@ -150,6 +116,30 @@ int read_fixed(io_uring& ring, int fd, const page_ref& p) {
   int res = cqe->res;
   io_uring_cqe_seen(&ring, cqe);
   return res;
+}
+
+TEST(PagePool, RegisteredArenaServesReadFixed) {
+  page_pool_options o;
+  o.initial_arenas = 1;
+  page_pool pool(o);
+  test_ring r;  // declared after the pool: it exits first
+  if (!r.ok) GTEST_SKIP() << "io_uring unavailable";
+  std::error_code ec = pool.register_buffers(r.ring);
+  if (ec) GTEST_SKIP() << "registration refused here: " << ec.message();
+  EXPECT_TRUE(pool.registered_on(r.ring));
+  page_ref p = pool.allocate();
+  EXPECT_EQ(p->buffer_index(), 0);
+  EXPECT_EQ(pool.stats().registered_arenas, 1u);
+
+  std::string path = testing::temp_path("fixed");
+  auto data = testing::random_bytes(kPageSize, 7);
+  ASSERT_TRUE(testing::write_file(path, data));
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  EXPECT_EQ(read_fixed(r.ring, fd, p), static_cast<int>(kPageSize));
+  EXPECT_EQ(std::memcmp(p.data(), data.data(), kPageSize), 0);
+  ::close(fd);
+  ::unlink(path.c_str());
 }
 
 TEST(PagePool, ArenaMappedAfterTheFirstRegistrationStaysUnregisteredOnEveryRing) {
