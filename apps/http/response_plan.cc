@@ -27,6 +27,7 @@ std::string_view error_body(status s) {
     PW_BODY(request_header_fields_too_large, "431 Request Header Fields Too Large\n")
     PW_BODY(internal_server_error, "500 Internal Server Error\n")
     PW_BODY(not_implemented, "501 Not Implemented\n")
+    PW_BODY(service_unavailable, "503 Service Unavailable\n")
     PW_BODY(http_version_not_supported, "505 HTTP Version Not Supported\n")
 #undef PW_BODY
     default:
@@ -76,11 +77,27 @@ std::size_t available_variants(const resource& res, const plan_options& opts, bo
     const precompressed* sib = nullptr;
     for (const auto& s : res.siblings)
       if (s.coding == c && s.stat.exists && s.stat.is_regular) sib = &s;
-    const bool on_the_fly = compressible && res.stat.size >= opts.min_compress_size &&
+    const bool on_the_fly = compressible && res.stat.size > opts.min_compress_size &&
                             res.stat.size <= opts.max_compress_size;
     if (sib || on_the_fly) out[n++] = variant{c, sib};
   }
   return n;
+}
+
+std::int64_t mtime_seconds(const file_stat& st) {
+  return st.mtime_ns >= 0 ? st.mtime_ns / 1'000'000'000 : (st.mtime_ns + 1) / 1'000'000'000 - 1;
+}
+
+// RFC 9110 §14.2: a Range field the server will honour on identity: GET, a bytes range
+// set that is not ignored, an If-Range that holds for identity's validators (§13.1.5).
+bool range_applies(const request& req, const resource& res, const plan_options& opts,
+                   std::int64_t last_modified) {
+  if (req.method != method::get || req.range.empty()) return false;
+  if (evaluate_range(req.range, res.stat.size).outcome == range_outcome::ignore) return false;
+  if (req.if_range.empty()) return true;
+  const etag tag =
+      etag::make(res.stat.inode, res.stat.size, res.stat.mtime_ns, content_coding::identity);
+  return if_range_allows(req.if_range, validators{tag.view(), last_modified}, opts.now);
 }
 
 void plan_ranges(response& r, const request& req, const range_set& rs, std::uint64_t size,
@@ -125,17 +142,29 @@ response plan_response(const request& req, const resource& res, const plan_optio
   const mime_type mime = mime_for_path(res.path);
   std::array<variant, 4> variants{};
   const std::size_t nvariants = available_variants(res, opts, mime.compressible, variants);
-  std::array<content_coding, 4> codings{};
-  for (std::size_t i = 0; i < nvariants; ++i)
+  std::array<content_coding, 4> codings{}, sendable{};  // sendable: those it can produce now
+  std::size_t nsendable = 0;
+  for (std::size_t i = 0; i < nvariants; ++i) {
     codings[i] = variants[i].coding;
+    if (variants[i].sibling || !opts.on_the_fly_unavailable) sendable[nsendable++] = codings[i];
+  }
+  // RFC 9110 §8.8.2.1: a modification time later than the message's origination (a file
+  // stamped in the future) is replaced by it, so it cannot pass a later change off as older.
+  const std::int64_t last_modified = std::min(mtime_seconds(res.stat), opts.now);
 
-  auto chosen = negotiate_encoding(req.accept_encoding, std::span(codings.data(), nvariants));
-  if (chosen && *chosen != content_coding::identity && !req.range.empty() &&
-      negotiate_encoding(req.accept_encoding, {}) == content_coding::identity) {
+  auto chosen = negotiate_encoding(req.accept_encoding, std::span(sendable.data(), nsendable));
+  if (chosen && *chosen != content_coding::identity &&
+      negotiate_encoding(req.accept_encoding, {}) == content_coding::identity &&
+      range_applies(req, res, opts, last_modified)) {
     chosen = content_coding::identity;  // a range request: honour it on identity
   }
   if (!chosen) {
-    response r = plan_error(status::not_acceptable, req.version, head_only, req.keep_alive);
+    // Acceptable only as a coding the server cannot produce at the moment: try later.
+    const bool later =
+        nsendable < nvariants &&
+        negotiate_encoding(req.accept_encoding, std::span(codings.data(), nvariants)).has_value();
+    response r = plan_error(later ? status::service_unavailable : status::not_acceptable,
+                            req.version, head_only, req.keep_alive);
     r.vary_accept_encoding = nvariants > 0;
     return r;
   }
@@ -152,11 +181,7 @@ response plan_response(const request& req, const resource& res, const plan_optio
   r.coding = *chosen;
   const file_stat& tag_source = v && v->sibling ? v->sibling->stat : res.stat;
   r.etag = etag::make(tag_source.inode, tag_source.size, tag_source.mtime_ns, *chosen);
-  const std::int64_t mtime = res.stat.mtime_ns >= 0 ? res.stat.mtime_ns / 1'000'000'000
-                                                    : (res.stat.mtime_ns + 1) / 1'000'000'000 - 1;
-  // RFC 9110 §8.8.2.1: a modification time later than the message's origination (a file
-  // stamped in the future) is replaced by it, so it cannot pass a later change off as older.
-  r.last_modified = std::min(mtime, opts.now);
+  r.last_modified = last_modified;
   const validators val{r.etag->view(), *r.last_modified};
 
   switch (evaluate_preconditions(req, val, opts.now)) {

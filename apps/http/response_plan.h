@@ -40,6 +40,9 @@ struct plan_options {
   std::span<const content_coding> compress;   // --compress, in the server's preference order
   std::uint64_t min_compress_size = 1024;     // on-the-fly compression only above 1 KiB...
   std::uint64_t max_compress_size = 8 << 20;  // ...and up to this (bounded memory and time)
+  /// Compressing this response on the fly failed (an exhausted page pool): such codings
+  /// still count for Vary but are not chosen; a request that accepts nothing else gets 503.
+  bool on_the_fly_unavailable = false;
   // Seconds, not after the Date sent: Last-Modified is capped to it (RFC 9110 §8.8.2.1),
   // and If-Range's strong-date rule reads it.
   std::int64_t now = 0;
@@ -52,8 +55,11 @@ struct plan_options {
 /// - missing or not a regular file -> 404;
 /// - Accept-Encoding over the codings this resource can take (a fresh sibling, or on the
 ///   fly for a compressible type of min..max size), only those in options.compress;
-///   nothing acceptable -> 406. With a Range field and identity acceptable, identity is
-///   chosen so the range can be honoured (Range applies to identity only);
+///   nothing acceptable -> 406 (503 when only an on-the-fly coding the server cannot
+///   produce now is). A GET whose Range will be honoured (a valid bytes range set, and an
+///   If-Range that holds for identity) gets identity when acceptable: Range applies to
+///   identity only. A Range that will not be (HEAD, malformed, If-Range false) changes
+///   nothing;
 /// - preconditions in RFC 9110 §13.2.2 order -> 412 / 304;
 /// - GET with Range (and If-Range true) on identity -> 206 single part, 206 multipart,
 ///   or 416; malformed, overlapping or > 16 ranges -> 200 whole;

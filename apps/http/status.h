@@ -26,6 +26,7 @@ enum class status : std::uint16_t {
   request_header_fields_too_large = 431,
   internal_server_error = 500,
   not_implemented = 501,
+  service_unavailable = 503,
   http_version_not_supported = 505,
 };
 
@@ -69,6 +70,8 @@ constexpr std::string_view reason_phrase(status s) {
       return "Internal Server Error";
     case status::not_implemented:
       return "Not Implemented";
+    case status::service_unavailable:
+      return "Service Unavailable";
     case status::http_version_not_supported:
       return "HTTP Version Not Supported";
   }
@@ -113,6 +116,8 @@ constexpr std::string_view status_line(status s) {
       return "HTTP/1.1 500 Internal Server Error\r\n";
     case status::not_implemented:
       return "HTTP/1.1 501 Not Implemented\r\n";
+    case status::service_unavailable:
+      return "HTTP/1.1 503 Service Unavailable\r\n";
     case status::http_version_not_supported:
       return "HTTP/1.1 505 HTTP Version Not Supported\r\n";
   }

@@ -377,6 +377,7 @@ response_summary responder::respond(const http::request& req, fs::chain& out, co
   http::plan_options po;
   po.compress = options_.compress;
   if (!options_.compress_on_the_fly) po.min_compress_size = UINT64_MAX;
+  po.on_the_fly_unavailable = job == nullptr;
   po.now = http::coarse_now_seconds();
   po.boundary_seed = ++boundary_seed_;
   http::response r = http::plan_response(req, res, po);

@@ -15,7 +15,8 @@
 ///
 /// Ownership: borrows everything it is built with; they outlive it. Appended segments
 /// keep their pages and files alive by themselves. Threading: one responder per worker
-/// thread. Errors: never throws on the request path; an exhausted page pool gives 500.
+/// thread. Errors: never throws on the request path; an exhausted page pool gives 500 (or,
+/// for on-the-fly compression, the response without it).
 
 #include <chrono>
 #include <cstdint>
@@ -89,6 +90,8 @@ class responder {
             fs::page_cache* cache, std::function<void(std::string&)> stats_json);
 
   /// Appends the response to `req` to `out`. With needs_compression, fills `job` instead.
+  /// A null `job` says compressing on the fly failed for this request: it is answered
+  /// without (identity or a sibling, else 503; Vary as before).
   response_summary respond(const http::request& req, fs::chain& out, compress_job* job);
 
   /// Appends an error response (parser errors: always "Connection: close"); to a HEAD request

@@ -277,9 +277,9 @@ void session::on_compressed(std::error_code ec, fs::chain identity) {
   }
   const http::request& req = parser_.get();
   response_summary sum;
-  if (ec) {
-    sum = w_.responses().respond_error(http::status::internal_server_error, req.version, req.method,
-                                       false, pending_);  // closes after it
+  if (ec) {  // an exhausted page pool, or a read error: answer without compressing
+    worker_counters::bump(w_.counters().compress_failures);
+    sum = w_.responses().respond(req, pending_, nullptr);
   } else {
     sum = w_.responses().finish_compressed(job_, std::move(body), pending_);
   }

@@ -221,8 +221,10 @@ TEST_F(ResponsePlan, PrefersAFreshPrecompressedSibling) {
 TEST_F(ResponsePlan, SmallOrIncompressibleFilesStayIdentity) {
   opts.compress = kBoth;
   req.accept_encoding = "gzip";
-  res.stat.size = 1000;
+  res.stat.size = 1024;  // "above 1 KiB": 1 KiB itself stays identity
   EXPECT_EQ(plan_response(req, res, opts).coding, content_coding::identity);
+  res.stat.size = 1025;
+  EXPECT_EQ(plan_response(req, res, opts).coding, content_coding::gzip);
   res.stat.size = 10000;
   res.path = "a.png";
   const auto r = plan_response(req, res, opts);
@@ -272,6 +274,67 @@ TEST_F(ResponsePlan, RangeRequestPrefersIdentity) {
   const auto r = plan_response(req, res, opts);
   EXPECT_EQ(r.coding, content_coding::identity);
   EXPECT_EQ(r.status, status::partial_content);
+}
+
+// §14.2: a Range the server will not honour changes nothing, so the client still gets the
+// coding it prefers: HEAD (range handling is defined for GET only), a malformed range set,
+// an If-Range that does not hold for identity.
+TEST_F(ResponsePlan, RangeThatWillNotBeHonouredKeepsTheNegotiatedCoding) {
+  opts.compress = kBoth;
+  req.accept_encoding = "gzip";
+  req.range = "bytes=0-1";
+  req.method = method::head;
+  auto r = plan_response(req, res, opts);
+  EXPECT_EQ(r.status, status::ok);
+  EXPECT_EQ(r.coding, content_coding::gzip);
+  req.method = method::get;
+  for (const std::string_view bad : {"bytes=abc", "items=0-1", "bytes=5-2"}) {
+    req.range = bad;
+    r = plan_response(req, res, opts);
+    EXPECT_EQ(r.status, status::ok) << bad;
+    EXPECT_EQ(r.coding, content_coding::gzip) << bad;
+  }
+  req.range = "bytes=0-1";
+  const std::string gzip_tag = etag_for(content_coding::gzip);
+  req.if_range = gzip_tag;  // a gzip validator: not identity's, so the whole, as gzip
+  r = plan_response(req, res, opts);
+  EXPECT_EQ(r.status, status::ok);
+  EXPECT_EQ(r.coding, content_coding::gzip);
+  const std::string identity_tag = etag_for(content_coding::identity);
+  req.if_range = identity_tag;
+  r = plan_response(req, res, opts);
+  EXPECT_EQ(r.status, status::partial_content);
+  EXPECT_EQ(r.coding, content_coding::identity);
+}
+
+// A failed on-the-fly compression is answered without it: identity (or a sibling) when
+// acceptable, still with Vary; 503 to a client that accepts only what failed.
+TEST_F(ResponsePlan, OnTheFlyUnavailableFallsBackToWhatCanBeSent) {
+  opts.compress = kBoth;
+  opts.on_the_fly_unavailable = true;
+  req.accept_encoding = "gzip";
+  auto r = plan_response(req, res, opts);
+  EXPECT_EQ(r.status, status::ok);
+  EXPECT_EQ(r.body, body_kind::file);
+  EXPECT_EQ(r.coding, content_coding::identity);
+  EXPECT_TRUE(r.vary_accept_encoding);
+  EXPECT_EQ(r.etag->view(), etag_for(content_coding::identity));
+
+  const precompressed sib[] = {{content_coding::gzip, {true, true, 3000, 5, 99}}};
+  res.siblings = sib;
+  req.accept_encoding = "zstd, gzip;q=0.5";
+  r = plan_response(req, res, opts);
+  EXPECT_EQ(r.coding, content_coding::gzip);  // the sibling needs no compressing
+  EXPECT_TRUE(r.from_sibling);
+
+  res.siblings = {};
+  req.accept_encoding = "gzip, identity;q=0";
+  r = plan_response(req, res, opts);
+  EXPECT_EQ(r.status, status::service_unavailable);
+  EXPECT_TRUE(r.vary_accept_encoding);
+  EXPECT_TRUE(r.keep_alive);
+  req.accept_encoding = "br, identity;q=0";  // never acceptable: still 406
+  EXPECT_EQ(plan_response(req, res, opts).status, status::not_acceptable);
 }
 
 // RFC 9112 §9.3-§9.6: Connection fields.

@@ -25,6 +25,7 @@ constexpr status kAll[] = {
     status::request_header_fields_too_large,
     status::internal_server_error,
     status::not_implemented,
+    status::service_unavailable,
     status::http_version_not_supported,
 };
 

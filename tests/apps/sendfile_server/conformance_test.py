@@ -12,6 +12,7 @@ import http.client
 import os
 import re
 import socket
+import threading
 import time
 import unittest
 
@@ -522,6 +523,51 @@ class Encodings(unittest.TestCase):
             self.assertEqual(gzip.decompress(r.body), content)
             self.assertEqual(lib.get(srv.port, "/64k.bin").body, DATA["64k.bin"])
 
+    def test_compression_the_page_pool_has_no_room_for_goes_out_uncompressed(self):
+        # With --cache-mb 0 one worker's page pool holds about 20 MiB, and each on-the-fly
+        # compression reads its whole file into it: eight 8 MiB files asked for at once cannot
+        # all fit. Those that find no room are answered in identity (with Vary), never 500,
+        # and their connections carry on with the next pipelined request.
+        contents = {}
+        for i in range(8):
+            name = f"full{i}.txt"
+            contents[name] = os.urandom((4 << 20) - 64).hex().encode()  # text, under 8 MiB
+            with open(os.path.join(ROOT, name), "wb") as f:
+                f.write(contents[name])
+            self.addCleanup(os.unlink, os.path.join(ROOT, name))
+        with lib.Server(ROOT, "--compress", "gzip", "--cache-mb", "0", "--stats") as srv:
+            results, errors = {}, []
+
+            def fetch(name):
+                try:
+                    with lib.connect(srv.port, timeout=60) as s:
+                        s.sendall(f"GET /{name} HTTP/1.1\r\nHost: t\r\n"
+                                  "Accept-Encoding: gzip\r\n\r\n"
+                                  "GET /data.json HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+                        reader = lib.Reader(s)
+                        results[name] = (reader.read_response(), reader.read_response())
+                except Exception as e:  # reported below, with the others
+                    errors.append(f"{name}: {e!r}")
+
+            threads = [threading.Thread(target=fetch, args=(n,)) for n in contents]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(120)
+            self.assertEqual(errors, [])
+            codings = []
+            for name, (big, small) in sorted(results.items()):
+                self.assertEqual(big.status, 200, name)
+                self.assertEqual(big.header("Vary"), "Accept-Encoding", name)
+                coding = big.header("Content-Encoding")
+                codings.append(coding)
+                body = gzip.decompress(big.body) if coding == "gzip" else big.body
+                self.assertEqual(body, contents[name], name)
+                self.assertEqual((small.status, small.body), (200, DATA["data.json"]), name)
+            stats = json.loads(lib.get(srv.port, "/-/stats").body)["compressed_cache"]
+            self.assertEqual(stats["failed"], codings.count(None), stats)
+            self.assertGreater(stats["failed"], 0, codings)
+
     def test_repeated_on_the_fly_requests_reuse_the_compressed_body_until_the_file_changes(self):
         page = os.path.join(ROOT, "cached.html")
         content = b"<p>cache me</p>\n" * 500
@@ -534,7 +580,7 @@ class Encodings(unittest.TestCase):
             self.assertEqual(second.body, first.body)
             self.assertEqual(second.header("Content-Length"), first.header("Content-Length"))
             stats = json.loads(lib.get(srv.port, "/-/stats").body)
-            self.assertEqual(stats["compressed_cache"], {"hits": 1, "misses": 1})
+            self.assertEqual(stats["compressed_cache"], {"hits": 1, "misses": 1, "failed": 0})
             changed = b"<p>changed</p>\n" * 700  # new size and mtime: a new version
             with open(page, "wb") as f:
                 f.write(changed)
