@@ -68,18 +68,22 @@ struct variant {
   const precompressed* sibling;  // null: compress on the fly
 };
 
-// The codings `res` can be sent in, in the server's preference order (identity excluded).
+// The codings `res` can be sent in (identity excluded), in the order a tie in the client's
+// weights is broken: the precompressed siblings, then the codings compressed on the fly,
+// each in the server's preference order. A sibling costs nothing to send.
 std::size_t available_variants(const resource& res, const plan_options& opts, bool compressible,
                                std::array<variant, 4>& out) {
+  const bool on_the_fly = compressible && res.stat.size > opts.min_compress_size &&
+                          res.stat.size <= opts.max_compress_size;
   std::size_t n = 0;
-  for (const content_coding c : opts.compress) {
-    if (c == content_coding::identity || n == out.size()) continue;
-    const precompressed* sib = nullptr;
-    for (const auto& s : res.siblings)
-      if (s.coding == c && s.stat.exists && s.stat.is_regular) sib = &s;
-    const bool on_the_fly = compressible && res.stat.size > opts.min_compress_size &&
-                            res.stat.size <= opts.max_compress_size;
-    if (sib || on_the_fly) out[n++] = variant{c, sib};
+  for (const bool siblings : {true, false}) {
+    for (const content_coding c : opts.compress) {
+      if (c == content_coding::identity || n == out.size()) continue;
+      const precompressed* sib = nullptr;
+      for (const auto& s : res.siblings)
+        if (s.coding == c && s.stat.exists && s.stat.is_regular) sib = &s;
+      if (siblings ? sib != nullptr : !sib && on_the_fly) out[n++] = variant{c, sib};
+    }
   }
   return n;
 }

@@ -54,7 +54,8 @@ struct plan_options {
 ///   method the server knows, 501 for one it does not;
 /// - missing or not a regular file -> 404;
 /// - Accept-Encoding over the codings this resource can take (a fresh sibling, or on the
-///   fly for a compressible type of min..max size), only those in options.compress;
+///   fly for a compressible type of min..max size), only those in options.compress; on a
+///   tie in the client's weights a sibling wins over compressing on the fly;
 ///   nothing acceptable -> 406 (503 when only an on-the-fly coding the server cannot
 ///   produce now is). A GET whose Range will be honoured (a valid bytes range set, and an
 ///   If-Range that holds for identity) gets identity when acceptable: Range applies to

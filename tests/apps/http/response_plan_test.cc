@@ -218,6 +218,23 @@ TEST_F(ResponsePlan, PrefersAFreshPrecompressedSibling) {
   EXPECT_EQ(r.etag->view(), etag::make(99, 3000, 5, content_coding::zstd).view());
 }
 
+// "Prefer a precompressed sibling": with gzip and zstd equally welcome, the gzip sibling
+// wins over compressing zstd on the fly, though the server lists zstd first; a weight the
+// client gives still decides.
+TEST_F(ResponsePlan, ASiblingWinsATieOverCompressingOnTheFly) {
+  opts.compress = kBoth;
+  const precompressed sib[] = {{content_coding::gzip, {true, true, 3000, 5, 99}}};
+  res.siblings = sib;
+  req.accept_encoding = "zstd, gzip";
+  auto r = plan_response(req, res, opts);
+  EXPECT_EQ(r.coding, content_coding::gzip);
+  EXPECT_TRUE(r.from_sibling);
+  req.accept_encoding = "zstd, gzip;q=0.9";
+  r = plan_response(req, res, opts);
+  EXPECT_EQ(r.coding, content_coding::zstd);
+  EXPECT_EQ(r.body, body_kind::compress);
+}
+
 TEST_F(ResponsePlan, SmallOrIncompressibleFilesStayIdentity) {
   opts.compress = kBoth;
   req.accept_encoding = "gzip";
