@@ -472,7 +472,10 @@ void splice_pipe::yield() {
       }
       break;
     case step::poll:
-      if (result < 0 && result != -ECANCELED) return finish(sys_error(-result));
+      // -ECANCELED: a cancel from outside cancel() (the context shutting down, the owner
+      // cancelling by fd) ends the transfer as cancel() does; waiting again would outlive it.
+      if (result == -ECANCELED) return finish(std::make_error_code(std::errc::operation_canceled));
+      if (result < 0) return finish(sys_error(-result));
       return next();
     case step::read:
       return read_done(result);
@@ -497,7 +500,11 @@ void splice_pipe::yield() {
   }
   if (commit_result_ < 0) {
     const int err = -commit_result_;
-    if (err == ECANCELED && pull_issued_) return next();  // the short pull broke the link
+    // A short pull broke the link: go on. A full pull means the commit itself was
+    // cancelled (see step::poll), which ends the transfer.
+    if (err == ECANCELED && pull_issued_ && static_cast<unsigned>(pull_result_) < pull_->len)
+      return next();
+    if (err == ECANCELED) return finish(std::make_error_code(std::errc::operation_canceled));
     if (err == EAGAIN) {
       if (held_ == 0) return next();  // nothing was pulled (a faulted pull): pull again
       return wait_ready(dst_.fd, true);

@@ -1,8 +1,11 @@
+#include <chrono>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <thread>
+#include <tuple>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -277,6 +280,69 @@ INSTANTIATE_TEST_SUITE_P(routes, overstated_size,
                                                                             : "read_send") +
                                   (std::get<1>(info.param) ? "_epoll" : "_io_uring");
                          });
+
+// A transfer waiting for socket room ends with ECANCELED when something other than its own
+// cancel() cancels the wait: the context shutting down (its destructor), or the owner
+// cancelling every operation on the socket (context::cancel_fd, as filters' plain_transport
+// and net::connection do). It used to take the cancelled poll for a wake-up and wait again:
+// on io_uring shutdown gave up after 100,000 rounds with the handler never run, and on the
+// epoll fallback it waited for ever.
+enum class wait_route : std::uint8_t { inline_steps, linked, read_send };
+enum class canceller : std::uint8_t { context_shutdown, cancel_fd };
+using waiting_case = std::tuple<wait_route, bool, canceller>;
+class cancelled_while_waiting : public ::testing::TestWithParam<waiting_case> {};
+
+TEST_P(cancelled_while_waiting, completes_with_ecanceled) {
+  const auto [route, fallback, by] = GetParam();
+  runtime::context ctx(backend(fallback));
+  options opts;
+  opts.splice_inline = route == wait_route::inline_steps;
+  pipe_pool pool(opts);
+  const auto data = random_bytes(32 << 20, 41);  // far more than the sockets hold
+  const int fd = make_file(data);
+  tcp_pair out = make_pair(64 << 10);  // the peer never reads
+  if (route == wait_route::read_send) {
+    pool.record_fallback(file_kind::of(fd, out.a), transfer_path::read_send);
+  }
+  recording_pipe p(ctx, pool, opts);
+  p.start(endpoint{fd, 0}, endpoint{out.a, -1}, data.size(), false);
+  // Run until the sockets are full and the transfer waits for room (its own POLL_ADD, or
+  // on the fallback a splice job waiting for readiness): 300 ms.
+  for (int i = 0; i < 30 && !p.done; ++i) {
+    ctx.poll();
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_FALSE(p.done) << p.ec.message();
+  if (by == canceller::context_shutdown) {
+    ctx.shutdown();
+  } else {
+    ctx.cancel_fd(out.a);
+    for (int i = 0; i < 500 && !p.done; ++i) {  // bounded: 5 s
+      ctx.poll();
+      if (!p.done) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+  ASSERT_TRUE(p.done);
+  EXPECT_TRUE(p.ec == std::errc::operation_canceled) << p.ec.message();
+  EXPECT_LT(p.bytes, data.size());
+  ::close(fd);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    routes, cancelled_while_waiting,
+    ::testing::Combine(::testing::Values(wait_route::inline_steps, wait_route::linked,
+                                         wait_route::read_send),
+                       ::testing::Bool(),
+                       ::testing::Values(canceller::context_shutdown, canceller::cancel_fd)),
+    [](const auto& info) {
+      const wait_route r = std::get<0>(info.param);
+      return std::string(r == wait_route::inline_steps ? "inline"
+                         : r == wait_route::linked     ? "linked"
+                                                       : "read_send") +
+             (std::get<1>(info.param) ? "_epoll" : "_io_uring") +
+             (std::get<2>(info.param) == canceller::context_shutdown ? "_context_shutdown"
+                                                                     : "_cancel_fd");
+    });
 
 // A pipe smaller than splice_chunk: every commit but the range's last carries SPLICE_F_MORE
 // (the flag follows the bytes the pipe took, not the chunk asked for).
