@@ -54,7 +54,7 @@ struct acceptor::accept_op final : runtime::operation {
 struct acceptor::pause_op final : runtime::operation {
   explicit pause_op(acceptor& a) : owner(a) {}
   void prepare(io_uring_sqe* sqe) override { io_uring_prep_timeout(sqe, &ts, 0, 0); }
-  void complete(int, unsigned) override { owner.on_backoff_done(); }
+  void complete(int result, unsigned) override { owner.on_backoff_done(result); }
   acceptor& owner;
   __kernel_timespec ts{};
 };
@@ -86,7 +86,7 @@ void acceptor::start(handler h) {
 void acceptor::stop() {
   if (!running_ || stopping_) return;
   stopping_ = true;
-  if (accept_->in_flight()) ctx_.cancel(*accept_);
+  cancel_accept();
   if (pause_->in_flight()) ctx_.cancel(*pause_);
   if (!accept_->in_flight() && !pause_->in_flight()) {
     // Nothing will complete: the final call comes from the loop. Until it runs, no other path
@@ -102,12 +102,18 @@ void acceptor::stop() {
 
 void acceptor::pause_accepting() {
   held_ = true;
-  if (accept_->in_flight()) ctx_.cancel(*accept_);  // its ECANCELED completion does not re-arm
+  cancel_accept();  // its ECANCELED completion does not re-arm
 }
 
 void acceptor::resume_accepting() {
   if (!std::exchange(held_, false)) return;
   if (running_) arm();
+}
+
+void acceptor::cancel_accept() {
+  if (!accept_->in_flight()) return;
+  cancelled_by_us_ = true;
+  ctx_.cancel(*accept_);
 }
 
 void acceptor::arm() {
@@ -128,16 +134,21 @@ void acceptor::on_result(int result, bool last) {
     ++stats_.exhausted;
     shed_one();
     pause_next_ = true;
-    if (!last) ctx_.cancel(*accept_);  // never keep a multishot that fails in a loop
-  } else if (result == -EAGAIN || result == -EINTR || result == -ECONNABORTED ||
-             result == -ECANCELED) {
-    // transient (or stop() in progress): re-armed below
+    if (!last) cancel_accept();  // never keep a multishot that fails in a loop
+  } else if (result == -ECANCELED) {
+    // stop(), pause_accepting() or the EMFILE path cancelled it, or else the context is
+    // shutting down (or its owner cancelled by fd): that ends the acceptor as stop() does,
+    // since arming again would outlive the cancel.
+    if (!cancelled_by_us_) stopping_ = true;
+  } else if (result == -EAGAIN || result == -EINTR || result == -ECONNABORTED) {
+    // transient: re-armed below
   } else {
     ++stats_.errors;
     pause_next_ = true;
     if (!stopping_) handler_(std::error_code(-result, std::system_category()), -1);
   }
   if (!last) return;
+  cancelled_by_us_ = false;
   if (stopping_) return maybe_stopped();
   if (std::exchange(pause_next_, false)) return back_off();
   arm();
@@ -170,7 +181,8 @@ void acceptor::back_off() {
   ctx_.start(*pause_);
 }
 
-void acceptor::on_backoff_done() {
+void acceptor::on_backoff_done(int result) {
+  if (result == -ECANCELED) stopping_ = true;  // only stop() or a shutdown cancels the timer
   if (stopping_) return maybe_stopped();
   arm();
 }

@@ -53,7 +53,8 @@ class acceptor {
  public:
   /// Called with (no error, new fd) per connection; with an error for failures the acceptor
   /// survives (it pauses and retries); once with ECANCELED after stop(), when nothing of the
-  /// acceptor is in flight any more.
+  /// acceptor is in flight any more. A cancel from outside (the context's shutdown or
+  /// destructor, context::cancel_fd on the listener) stops it the same way.
   using handler = std::function<void(std::error_code, int fd)>;
 
   acceptor(runtime::context& ctx, int listen_fd, const options& opts);
@@ -83,7 +84,8 @@ class acceptor {
   void on_result(int result, bool last);
   void shed_one();
   void back_off();
-  void on_backoff_done();
+  void on_backoff_done(int result);
+  void cancel_accept();  // cancels the accept in flight, noting that the acceptor asked
   void maybe_stopped();
 
   runtime::context& ctx_;
@@ -98,7 +100,8 @@ class acceptor {
   bool stopping_ = false;
   bool stop_posted_ = false;  // stop()'s final call is queued on the loop: only it makes it
   bool pause_next_ = false;
-  bool held_ = false;  // pause_accepting() until resume_accepting()
+  bool held_ = false;             // pause_accepting() until resume_accepting()
+  bool cancelled_by_us_ = false;  // the accept in flight was cancelled by the acceptor itself
   acceptor_stats stats_;
 };
 

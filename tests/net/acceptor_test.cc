@@ -67,6 +67,37 @@ TEST_P(acceptor_backends, accepts_every_connection_and_stops_cleanly) {
     EXPECT_NE(::fcntl(fd, F_GETFL) & O_NONBLOCK, 0);
 }
 
+// The context shutting down cancels the accept: that stops the acceptor (one final
+// ECANCELED call), where it used to arm again for 100,000 rounds and leak the operation.
+TEST_P(acceptor_backends, context_shutdown_stops_it_with_one_final_call) {
+  clients_.push_back(connect_loopback(port_));
+  EXPECT_TRUE(run_until(
+      ctx_, [&] { return accepted_.size() == 1; }, 1000));
+  const std::uint64_t arms = acceptor_->stats().arms;
+  ctx_.shutdown();
+  EXPECT_TRUE(stopped_);
+  EXPECT_FALSE(acceptor_->running());
+  EXPECT_EQ(acceptor_->stats().arms, arms);
+}
+
+// pause_accepting() then resume_accepting() before the cancelled accept completes: its
+// ECANCELED is the acceptor's own, so accepting goes on.
+TEST_P(acceptor_backends, resuming_before_the_paused_accept_completes_keeps_accepting) {
+  clients_.push_back(connect_loopback(port_));
+  EXPECT_TRUE(run_until(
+      ctx_, [&] { return accepted_.size() == 1; }, 1000));
+  acceptor_->pause_accepting();
+  acceptor_->resume_accepting();
+  clients_.push_back(connect_loopback(port_));
+  EXPECT_TRUE(run_until(
+      ctx_, [&] { return accepted_.size() == 2; }, 1000));
+  EXPECT_FALSE(stopped_);
+  EXPECT_TRUE(acceptor_->running());
+  acceptor_->stop();
+  EXPECT_TRUE(run_until(
+      ctx_, [&] { return stopped_; }, 1000));
+}
+
 TEST_P(acceptor_backends, pause_accepting_leaves_connections_in_the_backlog_until_resumed) {
   acceptor& a = *acceptor_;
   clients_.push_back(connect_loopback(port_));
