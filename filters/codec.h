@@ -67,6 +67,11 @@ class encoder {
   /// is true when an end completed (the next call starts a new member/frame).
   virtual std::error_code encode(std::span<const std::byte> in, flush f, page_writer& out,
                                  std::size_t out_limit, std::size_t& consumed, bool& finished) = 0;
+  /// For a stream cut short where a decoder would stand on a boundary (an end there reads as a
+  /// clean one): drops the member/frame in progress and appends the start of one that never
+  /// ends (gzip/zlib: its header and an empty sync-flush block; zstd: a frame header), so that
+  /// a stream ending after it reads as truncated. Encode nothing after it.
+  virtual std::error_code start_cut_member(page_writer& out) = 0;
   virtual coding kind() const noexcept = 0;
 };
 

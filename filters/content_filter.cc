@@ -50,11 +50,11 @@ void content_filter::start_write(write_request& r) {
 void content_filter::pump() {
   for (;;) {
     const std::size_t pending = wout_.pending();
-    if (pending >= options_.output_limit) return send_trip(wout_, false);
+    if (pending >= options_.output_limit) return send(false);
     std::size_t consumed = 0;
     bool finished = false;
     if (!in_.empty()) {
-      if (trip_in_ >= options_.piece_bytes) return send_trip(wout_, false);
+      if (trip_in_ >= options_.piece_bytes) return send(false);
       if (!fs::is_memory(in_.front())) {
         return read_file_front(cache_, options_.piece_bytes);  // pump() continues
       }
@@ -70,16 +70,23 @@ void content_filter::pump() {
       member_open_ = true;
       continue;
     }
-    if (more_) return send_trip(wout_, true);  // all input taken; output may lag until the end
+    if (more_) return send(true);  // all input taken; output may lag until the end
     if (auto ec = enc_->encode({}, encoder::flush::end, wout_, options_.output_limit - pending,
                                consumed, finished)) {
       return abort_write(ec);
     }
     if (finished) {
       member_open_ = false;
-      return send_trip(wout_, true);
+      return send(true);
     }
   }
+}
+
+// Sends what the encoder produced as the next trip below. The peer stands inside a member
+// once bytes of one that has not ended went below.
+void content_filter::send(bool last) {
+  if (wout_.pending() > 0) member_sent_ = member_open_;
+  send_trip(wout_, last);
 }
 
 // Runs when a trip below finished (or when the write was aborted): maps the bytes below to
@@ -168,7 +175,21 @@ void content_filter::deliver_read(std::error_code ec, fs::chain&& data) {
 // ---- shutdown --------------------------------------------------------------------------
 
 void content_filter::start_shutdown(done_waiter& w) {
-  if (writes_broken()) return shutdown_broken(w);  // no trailer after a broken member
+  if (writes_broken()) {  // no trailer after a broken member: the stream ends inside a member
+    // None of it went below (nothing produced yet, or all dropped): the peer stands on a
+    // boundary, where the end would read as a clean one. The start of a member goes first.
+    if (member_sent_) return shutdown_broken(w);
+    wout_.take();
+    if (enc_->start_cut_member(wout_)) {
+      wout_.take();
+      return shutdown_broken(w);  // no page: the end reads as clean (the error still tells)
+    }
+    member_sent_ = true;
+    sw_ = &w;
+    trailer_ = std::make_unique<callback_write_request>(&content_filter::on_trailer_sent, this);
+    trailer_->data = wout_.take();
+    return lower_->start_write(*trailer_);  // on_trailer_sent: shutdown_broken()
+  }
   if (!enc_ || !member_open_) return lower_->start_shutdown(w);
   // A message left open (its last write had write_flags::more): end it before the FIN.
   sw_ = &w;
@@ -182,6 +203,7 @@ void content_filter::start_shutdown(done_waiter& w) {
     }
   }
   member_open_ = false;
+  member_sent_ = false;
   trailer_ = std::make_unique<callback_write_request>(&content_filter::on_trailer_sent, this);
   trailer_->data = wout_.take();
   lower_->start_write(*trailer_);
@@ -191,6 +213,7 @@ void content_filter::on_trailer_sent(void* arg, std::error_code ec, std::uint64_
   auto* self = static_cast<content_filter*>(arg);
   done_waiter* w = self->sw_;
   self->sw_ = nullptr;
+  if (self->writes_broken()) return self->shutdown_broken(*w);  // whatever the write answered
   if (ec) return w->fn(w, ec);
   self->lower_->start_shutdown(*w);
 }

@@ -14,8 +14,10 @@
 /// lag. The write completes with the bytes of input consumed. A write that fails leaves the
 /// member broken (the encoder took input whose output never went below): later writes fail
 /// with the same error and send nothing, shutdown() ends the stream below without the
-/// member's end (the peer reads errc::truncated) and reports that error, and the connection
-/// is to be closed.
+/// member's end (the peer reads errc::truncated; when no byte of that member had gone below,
+/// e.g. a file emptied after it was opened, the start of a member that never ends goes first,
+/// pool pages permitting, so that the peer does not read a clean end on a boundary) and
+/// reports that error, and the connection is to be closed.
 ///
 /// Read side: each read returns at most `read_output_limit` decoded bytes; the decoder's
 /// caps (decoder_options: max_output, zstd window) bound a bomb. The stream ending inside
@@ -77,6 +79,7 @@ class content_filter final : public trip_layer {
   };
 
   void pump() override;
+  void send(bool last);
   runtime::action_result on_trip_done(int result) override;
   void decode_step();
   static void on_lower_read(read_waiter* w, std::error_code ec, fs::chain&& data);
@@ -91,6 +94,7 @@ class content_filter final : public trip_layer {
   // write side (the write in flight: trip_layer)
   page_writer wout_;
   bool member_open_ = false;  // bytes encoded since the last end
+  bool member_sent_ = false;  // bytes of that member went below: the peer stands inside it
 
   // read side
   read_waiter* rw_ = nullptr;

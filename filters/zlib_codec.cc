@@ -63,6 +63,21 @@ class zlib_encoder final : public encoder {
     consumed = take - z_.avail_in;
     return ec;
   }
+  std::error_code start_cut_member(page_writer& out) override {
+    deflateReset(&z_);
+    z_.next_in = nullptr;
+    z_.avail_in = 0;
+    for (;;) {
+      auto space = out.reserve();
+      if (space.empty()) return errc::pool_exhausted;
+      z_.next_out = reinterpret_cast<Bytef*>(space.data());
+      z_.avail_out = static_cast<uInt>(space.size());
+      const int rc = deflate(&z_, Z_SYNC_FLUSH);  // the header, then an empty stored block
+      out.commit(space.size() - z_.avail_out);
+      if (rc != Z_OK && rc != Z_BUF_ERROR) return errc::corrupt_data;
+      if (z_.avail_out != 0) return {};
+    }
+  }
   coding kind() const noexcept override { return kind_; }
 
  private:

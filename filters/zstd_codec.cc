@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <array>
 
 #include <zstd.h>
@@ -54,6 +55,24 @@ class zstd_encoder final : public encoder {
     }
     consumed = zin.pos;
     return ec;
+  }
+  std::error_code start_cut_member(page_writer& out) override {
+    ZSTD_CCtx_reset(c_, ZSTD_reset_session_only);
+    // libzstd writes a frame header only with the frame's first block (ZSTD_e_flush with no
+    // input writes nothing), so it is spelled here (RFC 8878 3.1.1): the magic number, a
+    // descriptor (checksum, no content size), a window descriptor (1 KiB).
+    static constexpr std::array<std::byte, 6> kHeader{std::byte{0x28}, std::byte{0xb5},
+                                                      std::byte{0x2f}, std::byte{0xfd},
+                                                      std::byte{0x04}, std::byte{0x00}};
+    for (std::size_t i = 0; i < kHeader.size();) {
+      auto space = out.reserve();
+      if (space.empty()) return errc::pool_exhausted;
+      const std::size_t n = std::min(space.size(), kHeader.size() - i);
+      std::copy_n(kHeader.begin() + static_cast<std::ptrdiff_t>(i), n, space.begin());
+      out.commit(n);
+      i += n;
+    }
+    return {};
   }
   coding kind() const noexcept override { return coding::zstd; }
 

@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <thread>
+#include <unistd.h>
 
 #include <openssl/ssl.h>
 
@@ -158,6 +159,84 @@ TEST_P(TlsBareFin, IsTruncatedAndAnsweredWithoutAnAlert) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Versions, TlsBareFin, ::testing::Values(12, 13));
+
+// A body whose file range ends before its first byte (the file emptied after it was opened, or
+// a range that starts past the end) through an encoding stack: the write and the shutdown fail
+// with errc::truncated before any byte of the gzip member / zstd frame was produced, and the
+// reader must not take the cut body for an empty one: it reads errc::truncated, not a clean
+// end, over a plain socket (a FIN) as over TLS (close_notify after what went out). The
+// client's request comes first, as in HTTP (over TLS, the handshake is done).
+class EncodedBodyCutBeforeItsFirstByte : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(EncodedBodyCutBeforeItsFirstByte, ReadsAsTruncatedNotAsAnEmptyBody) {
+  for (const bool emptied : {true, false}) {
+    SCOPED_TRACE(emptied ? "file emptied after open" : "range past the end of the file");
+    world w;
+    std::string path = tmpdir() + "/cut_" + GetParam() + (emptied ? "_emptied" : "_past_end");
+    write_file(path, text_bytes(50000));
+    std::error_code ec;
+    auto f = fs::file::open(path.c_str(), ec);
+    ASSERT_TRUE(f) << ec.message();
+    fs::chain body;
+    if (emptied) {
+      ASSERT_EQ(::truncate(path.c_str(), 0), 0);
+      body.append(fs::file_range(f, 0, 50000));
+    } else {
+      body.append(fs::file_range(f, 60000, 1000));
+    }
+    auto [cfd, sfd] = tcp_pair();
+    net::connection cconn(w.ctx, cfd, w.opts, w.pipes, nullptr);
+    net::connection sconn(w.ctx, sfd, w.opts, w.pipes, nullptr);
+    auto client = build_stack(GetParam(), std::make_unique<filters::plain_transport>(cconn, w.pool),
+                              false, w.env());
+    auto server = build_stack(GetParam(), std::make_unique<filters::plain_transport>(sconn, w.pool),
+                              true, w.env());
+    std::error_code write_ec = filters::errc::busy, shutdown_ec = filters::errc::busy,
+                    read_ec = filters::errc::busy;
+    std::vector<std::byte> got;
+    int done = 0;
+    auto close_both = [&]() -> asio::awaitable<void> {  // once both sides are through
+      if (++done < 2) co_return;
+      co_await sconn.async_close(asio::use_awaitable);
+      co_await cconn.async_close(asio::use_awaitable);
+    };
+    asio::co_spawn(
+        w.ctx.get_executor(),
+        [&]() -> asio::awaitable<void> {
+          auto [re, request] = co_await server->read(asio::use_awaitable);  // TLS: handshake done
+          EXPECT_FALSE(re) << re.message();
+          auto [e, n] = co_await server->write(std::move(body), asio::use_awaitable);
+          write_ec = e;
+          EXPECT_EQ(n, 0u);
+          shutdown_ec = co_await server->shutdown(asio::use_awaitable);
+          co_await close_both();
+        },
+        asio::detached);
+    asio::co_spawn(
+        w.ctx.get_executor(),
+        [&]() -> asio::awaitable<void> {
+          auto [e, n] =
+              co_await client->write(to_chain(w.pool, text_bytes(100)),
+                                     filters::write_flags::end_of_message, asio::use_awaitable);
+          EXPECT_FALSE(e) << e.message();
+          read_ec = co_await recv_all(*client, got);
+          co_await close_both();
+        },
+        asio::detached);
+    w.ctx.run();
+    EXPECT_EQ(done, 2);
+    EXPECT_EQ(write_ec, filters::errc::truncated) << write_ec.message();
+    EXPECT_EQ(shutdown_ec, filters::errc::truncated) << shutdown_ec.message();
+    EXPECT_EQ(read_ec, filters::errc::truncated)
+        << "the reader saw " << got.size() << " bytes, then: " << read_ec.message();
+    EXPECT_TRUE(got.empty()) << got.size();
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Stacks, EncodedBodyCutBeforeItsFirstByte,
+                         ::testing::Values("gzip+plain", "zstd+plain", "deflate+plain", "gzip+tls",
+                                           "zstd+tls"),
+                         stack_name);
 
 // After a fatal alert (here bad_record_mac for a forged record) our side has ended: shutdown
 // sends no close_notify after it (RFC 8446 6.2), only the FIN.
