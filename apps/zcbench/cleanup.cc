@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 namespace zcbench {
@@ -22,6 +23,8 @@ struct slot {
 
 slot g_slots[kSlots];
 std::atomic<int> g_child{0};
+std::atomic<bool> g_cleaning{false};  // set by the first signal; later ones do nothing
+bool g_slow_for_test = false;         // --test-slow-cleanup
 
 void run_kind(cleanup_kind kind) {
   for (slot& s : g_slots) {
@@ -37,7 +40,15 @@ void run_kind(cleanup_kind kind) {
   }
 }
 
+// Runs with every catchable signal blocked on its thread (sa_mask). A signal that another
+// thread takes meanwhile (they do not block them) finds g_cleaning set and returns.
 void on_signal(int sig) {
+  if (g_cleaning.exchange(true)) return;
+  if (g_slow_for_test) {
+    timespec second{1, 0};
+    while (::nanosleep(&second, &second) != 0 && errno == EINTR) {
+    }
+  }
   if (const int child = g_child.load(std::memory_order_acquire); child > 0) {
     int status = 0;
     while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
@@ -46,17 +57,21 @@ void on_signal(int sig) {
   run_kind(cleanup_kind::netns_mount);
   run_kind(cleanup_kind::file);
   run_kind(cleanup_kind::directory);
+  // Blocked here until the handler returns, then the default action ends the process.
   ::signal(sig, SIG_DFL);
   ::raise(sig);
 }
 
 }  // namespace
 
-void install_signal_cleanup() {
+void install_signal_cleanup(bool slow_for_test) {
+  g_slow_for_test = slow_for_test;
   struct sigaction action {};
   action.sa_handler = on_signal;
-  ::sigemptyset(&action.sa_mask);
-  action.sa_flags = SA_RESETHAND;
+  // Stays installed (no SA_RESETHAND): a second SIGTERM (timeout(1), a process-group kill)
+  // must not end the process halfway through the cleanup.
+  ::sigfillset(&action.sa_mask);
+  action.sa_flags = 0;
   for (int sig : {SIGINT, SIGTERM, SIGHUP})
     ::sigaction(sig, &action, nullptr);
 }

@@ -3,10 +3,15 @@
 // per byte, as a terminal table, JSON (--json) and an SVG chart (--svg).
 // Run `zcbench --help` for the options.
 
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
+#include <fcntl.h>
 #include <fstream>
 #include <string>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "apps/zcbench/cleanup.h"
 #include "apps/zcbench/host_info.h"
@@ -27,6 +32,22 @@ bool write_file(const std::string& name, const std::string& text) {
     std::fprintf(stderr, "zcbench: cannot write %s\n", name.c_str());
     return false;
   }
+  return true;
+}
+
+// Whether `name` (--json/--svg) can be written, found before the run rather than after it:
+// opens it for writing without truncating, and removes it again when it did not exist.
+bool can_write(const char* option, const std::string& name) {
+  struct stat st {};
+  const bool existed = ::stat(name.c_str(), &st) == 0;
+  const int fd = ::open(name.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
+  if (fd < 0) {
+    std::fprintf(stderr, "zcbench: %s: cannot write %s: %s\n", option, name.c_str(),
+                 std::strerror(errno));
+    return false;
+  }
+  ::close(fd);
+  if (!existed) ::unlink(name.c_str());
   return true;
 }
 
@@ -55,9 +76,13 @@ int main(int argc, char** argv) {
     list_paths();
     return 0;
   }
+  if ((!o->json_file.empty() && !can_write("--json", o->json_file)) ||
+      (!o->svg_file.empty() && !can_write("--svg", o->svg_file))) {
+    return 2;
+  }
   // A peer that closes early must fail a splice with EPIPE, not kill the run.
   std::signal(SIGPIPE, SIG_IGN);
-  zcbench::install_signal_cleanup();
+  zcbench::install_signal_cleanup(o->test_slow_cleanup);
 
   const zcbench::host_info host = zcbench::read_host_info();
   const zcbench::run_report report = zcbench::measure_all(*o);

@@ -150,6 +150,8 @@ class runner {
     setup.veth = veth;
     setup.sender_cpu = o_.sender_cpu;
     setup.receiver_cpu = o_.receiver_cpu;
+    setup.timeout_s = o_.timeout_s;
+    setup.stall_receiver = o_.test_stall_receiver;
     setup.on_progress = [&](std::uint64_t received) { progress_.update(received, src.total); };
     trial_result result;
     const trial_outcome outcome = run_trial(setup, result);

@@ -12,6 +12,7 @@ namespace {
 
 constexpr std::uint64_t kMaxMessage = std::uint64_t{1} << 30;
 constexpr int kMaxRepeat = 1000;
+constexpr int kMaxTimeout = 86400;
 
 std::vector<std::string_view> split_commas(std::string_view text) {
   std::vector<std::string_view> out;
@@ -122,6 +123,17 @@ bool apply(std::string_view name, std::string_view value, options& o, std::strin
     o.repeat = n;
     return true;
   }
+  if (name == "--timeout") {
+    int n = 0;
+    const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+    if (ec != std::errc() || end != value.data() + value.size() || n < 1 || n > kMaxTimeout) {
+      error = "--timeout: '" + std::string(value) + "' is not a count of seconds between 1 and " +
+              std::to_string(kMaxTimeout);
+      return false;
+    }
+    o.timeout_s = n;
+    return true;
+  }
   if (name == "--pin") {
     const auto comma = value.find(',');
     int cpus[2] = {-1, -1};
@@ -153,8 +165,9 @@ bool apply(std::string_view name, std::string_view value, options& o, std::strin
 }
 
 bool takes_value(std::string_view name) {
-  for (std::string_view v : {"--bytes", "--sizes", "--paths", "--transport", "--recv", "--source",
-                             "--repeat", "--window", "--pin", "--json", "--svg", "--tmpdir"}) {
+  for (std::string_view v :
+       {"--bytes", "--sizes", "--paths", "--transport", "--recv", "--source", "--repeat",
+        "--window", "--timeout", "--pin", "--json", "--svg", "--tmpdir"}) {
     if (name == v) return true;
   }
   return false;
@@ -199,6 +212,7 @@ std::string format_byte_count(std::uint64_t n) {
 
 std::optional<options> parse_options(std::span<const char* const> args, std::string& error) {
   options o;
+  bool sizes_given = false;
   for (std::size_t i = 0; i < args.size(); ++i) {
     std::string_view arg = args[i];
     if (arg == "--help" || arg == "-h") {
@@ -207,6 +221,15 @@ std::optional<options> parse_options(std::span<const char* const> args, std::str
     }
     if (arg == "--list-paths") {
       o.list_paths = true;
+      continue;
+    }
+    // Test-only switches, not in --help (options.h).
+    if (arg == "--test-stall-receiver") {
+      o.test_stall_receiver = true;
+      continue;
+    }
+    if (arg == "--test-slow-cleanup") {
+      o.test_slow_cleanup = true;
       continue;
     }
     std::string_view name = arg, value;
@@ -221,6 +244,24 @@ std::optional<options> parse_options(std::span<const char* const> args, std::str
       value = args[++i];
     }
     if (!apply(name, value, o, error)) return std::nullopt;
+    if (name == "--sizes") sizes_given = true;
+  }
+  // A message larger than the whole stream would be one short message under another label.
+  if (sizes_given) {
+    for (const std::size_t size : o.sizes) {
+      if (size > o.bytes) {
+        error = "--sizes: " + format_byte_count(size) + " is larger than --bytes (" +
+                format_byte_count(o.bytes) + ")";
+        return std::nullopt;
+      }
+    }
+  } else {
+    std::erase_if(o.sizes, [&](std::size_t size) { return size > o.bytes; });
+    if (o.sizes.empty()) {
+      error = "--bytes: " + format_byte_count(o.bytes) +
+              " is smaller than every default message size; give --sizes";
+      return std::nullopt;
+    }
   }
   if (o.paths.empty()) {
     for (const path* p : all_paths())
@@ -239,7 +280,8 @@ Sends N bytes over TCP by each transmit path, one after another, and reports
 throughput, CPU per GB, syscalls per GB and user-space bytes copied per byte.
 
   --bytes N            bytes per trial (default 1G; K/M/G suffixes are x1024)
-  --sizes LIST         message sizes, e.g. 4K,64K,1M,16M (the default)
+  --sizes LIST         message sizes, e.g. 4K,64K,1M,16M (the default, less those
+                       above --bytes); none may be larger than --bytes
   --paths LIST         paths to run (default: all; see --list-paths)
   --transport LIST     loopback,veth (default both; veth needs root and `ip`,
                        skipped with a note otherwise)
@@ -251,6 +293,8 @@ throughput, CPU per GB, syscalls per GB and user-space bytes copied per byte.
   --repeat N           trials per path and size; the median is reported (default 3)
   --window N           the repeating window memory paths send from, a multiple of 4K
                        (default 64M: out of cache like a large file; 1M: a hot file)
+  --timeout S          seconds one trial may take; past them its sockets are shut
+                       down and the trial fails as timed out (default 300)
   --pin S,R            run the sending thread on CPU S and the receiving thread on
                        CPU R (default: where the scheduler puts them)
   --json FILE          write every record as JSON (schema: zcbench_schema.json)
@@ -259,7 +303,8 @@ throughput, CPU per GB, syscalls per GB and user-space bytes copied per byte.
   --list-paths         print the paths and exit
   --help               print this and exit
 
-GB is 10^9 bytes. Exit status: 0 all ran, 1 a trial failed, 2 bad options.
+GB is 10^9 bytes. Exit status: 0 all ran, 1 a trial failed, 2 bad options (or a
+--json/--svg file that cannot be written, found before anything runs).
 )";
 }
 

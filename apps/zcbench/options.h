@@ -26,7 +26,8 @@ std::string_view to_string(transport t);
 
 struct options {
   std::uint64_t bytes = std::uint64_t{1} << 30;  ///< per trial; --bytes, K/M/G suffixes (x1024)
-  std::vector<std::size_t> sizes = {4 << 10, 64 << 10, 1 << 20, 16 << 20};  ///< message sizes
+  /// Message sizes, none above `bytes` (an error when given; dropped from the default).
+  std::vector<std::size_t> sizes = {4 << 10, 64 << 10, 1 << 20, 16 << 20};
   std::vector<std::string> paths;  ///< names from the path table, table order; default all
   std::vector<transport> transports = {transport::loopback, transport::veth};
   recv_mode recv = recv_mode::copy;
@@ -41,11 +42,18 @@ struct options {
   /// swings a trial's CPU per GB by up to 4x at 1 MiB messages). -1: not pinned.
   int sender_cpu = -1;
   int receiver_cpu = -1;
+  /// --timeout S: a trial's deadline in seconds (trial_setup::timeout_s).
+  int timeout_s = 300;
   std::string json_file;    ///< --json FILE, empty: none
   std::string svg_file;     ///< --svg FILE, empty: none
   std::string tmpdir;       ///< where the source file goes: --tmpdir, else $TMPDIR, else /tmp
   bool help = false;        ///< --help: print usage, run nothing
   bool list_paths = false;  ///< --list-paths: print the path table, run nothing
+  /// Test-only switches, not in --help. --test-stall-receiver: every trial's receiver reads
+  /// nothing (so only the --timeout watchdog ends the trial). --test-slow-cleanup: the
+  /// signal handler sleeps 1 s before cleaning up (a slow cleanup, for signals during it).
+  bool test_stall_receiver = false;
+  bool test_slow_cleanup = false;
 };
 
 /// Parses argv[1..]. On a bad option returns nullopt and sets `error` to one line

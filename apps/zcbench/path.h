@@ -52,8 +52,9 @@ struct send_counts {
   std::string_view raw_used;
 };
 
-/// One trial's inputs for a path. The socket is connected, blocking, with a send
-/// timeout; the harness closes it after `send` returns.
+/// One trial's inputs for a path. The socket is connected and blocking, without a send
+/// timeout: past the trial's deadline the harness shuts it down (shutdown(SHUT_RDWR)), so
+/// pending calls and operations on it fail. The harness closes it after `send` returns.
 struct transfer {
   int socket = -1;
   source src;

@@ -60,7 +60,11 @@ class send_zc_sender final : public sender {
   }
 
  private:
-  // One SEND_ZC: submit, reap its result, then its NOTIF (the buffer is free only then).
+  // One SEND_ZC: submit, reap its result, then (unless sent with MSG_MORE) every NOTIF
+  // still due, this piece's and those of the MSG_MORE pieces before it: the buffers are
+  // free only then. A MSG_MORE piece's NOTIF is not waited for on its own: the kernel holds
+  // a corked tail shorter than the MSS back until the next send (or ~200 ms later), so its
+  // pages are released only after the message's last, uncorked piece.
   std::error_code send_piece(const std::byte* buf, std::size_t len, int flags, int& sent,
                              send_counts& counts) {
     io_uring_sqe* sqe = ::io_uring_get_sqe(&ring_);
@@ -72,8 +76,9 @@ class send_zc_sender final : public sender {
     int rc = ::io_uring_submit_and_wait(&ring_, 1);
     ++counts.syscalls;
     if (rc < 0) return {-rc, std::system_category()};
-    bool result_seen = false, notif_pending = false;
-    while (!result_seen || notif_pending) {
+    const bool corked = (flags & MSG_MORE) != 0;
+    bool result_seen = false;
+    while (!result_seen || (!corked && notifs_due_ > 0)) {
       io_uring_cqe* cqe = nullptr;
       if (::io_uring_peek_cqe(&ring_, &cqe) != 0) {
         rc = ::io_uring_wait_cqe(&ring_, &cqe);  // enters the kernel: nothing was ready
@@ -81,11 +86,11 @@ class send_zc_sender final : public sender {
         if (rc < 0) return {-rc, std::system_category()};
       }
       if (cqe->flags & IORING_CQE_F_NOTIF) {
-        notif_pending = false;
+        --notifs_due_;
       } else {
         result_seen = true;
         sent = cqe->res;
-        notif_pending = (cqe->flags & IORING_CQE_F_MORE) != 0;
+        if (cqe->flags & IORING_CQE_F_MORE) ++notifs_due_;
       }
       ::io_uring_cqe_seen(&ring_, cqe);
     }
@@ -98,6 +103,7 @@ class send_zc_sender final : public sender {
   io_uring ring_{};
   bool ready_ = false;
   bool registered_ = false;
+  int notifs_due_ = 0;  // NOTIFs of sends whose result was reaped, not yet reaped themselves
 };
 
 std::unique_ptr<sender> make_send_zc(const transfer& t, std::error_code& ec) {
@@ -113,7 +119,7 @@ const path send_zc_path{
     .name = "send_zc",
     .raw = "send_zc",
     .summary =
-        "io_uring SEND_ZC loop from one registered buffer, result + NOTIF per send (0 copied)",
+        "io_uring SEND_ZC loop from one registered buffer, NOTIFs awaited per message (0 copied)",
     .reads = source_kind::memory,
     .make = make_send_zc,
 };

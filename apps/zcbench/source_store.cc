@@ -1,6 +1,7 @@
 #include "apps/zcbench/source_store.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -9,6 +10,7 @@
 #include <fcntl.h>
 #include <iterator>
 #include <random>
+#include <span>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -61,27 +63,51 @@ bool write_all(int fd, const std::byte* data, std::size_t n) {
 
 constexpr const char* kPrefix = "zcbench-";
 constexpr std::size_t kNameLength = 14;  // "zcbench-" and mkdtemp's six characters
+// tls_credentials.cc's directory: "zcbench-tls-" and mkdtemp's six characters.
+constexpr const char* kTlsPrefix = "zcbench-tls-";
+constexpr std::size_t kTlsNameLength = 18;
 // Older than any run's moment between mkdtemp and its flock.
 constexpr std::time_t kStaleAfterSeconds = 60;
 
-// Removes the source directories of runs that died without cleaning up (SIGKILL, the OOM
-// killer): a live run holds a flock on its directory from right after mkdtemp until it
-// removes it, so a directory of ours that can be locked and has not changed for a minute has
-// no owner left. Only this user's directories, never through a symlink.
+// mkdtemp's six characters: letters and digits.
+bool is_temp_suffix(const std::string& name, std::size_t from) {
+  return std::all_of(name.begin() + static_cast<std::ptrdiff_t>(from), name.end(),
+                     [](unsigned char c) { return std::isalnum(c) != 0; });
+}
+
+// The files a directory of ours holds, by its name; empty for a name zcbench does not make.
+std::span<const char* const> files_of(const std::string& name) {
+  static constexpr const char* kSourceFiles[] = {"source.bin"};
+  static constexpr const char* kTlsFiles[] = {"key.pem", "cert.pem"};
+  if (name.size() == kNameLength && name.rfind(kPrefix, 0) == 0 &&
+      is_temp_suffix(name, std::strlen(kPrefix)))
+    return kSourceFiles;
+  if (name.size() == kTlsNameLength && name.rfind(kTlsPrefix, 0) == 0 &&
+      is_temp_suffix(name, std::strlen(kTlsPrefix)))
+    return kTlsFiles;
+  return {};
+}
+
+// Removes the source and TLS credential directories of runs that died without cleaning up
+// (SIGKILL, the OOM killer): a live run holds a flock on each from right after mkdtemp
+// until it removes it, so a directory of ours that can be locked and has not changed for a
+// minute has no owner left. Only this user's directories, never through a symlink.
 void reap_stale_sources(const std::string& parent) {
   DIR* d = ::opendir(parent.c_str());
   if (d == nullptr) return;
   const std::time_t now = std::time(nullptr);
   while (const dirent* e = ::readdir(d)) {
     const std::string name = e->d_name;
-    if (name.size() != kNameLength || name.rfind(kPrefix, 0) != 0) continue;
+    const auto files = files_of(name);
+    if (files.empty()) continue;
     const int fd =
         ::openat(::dirfd(d), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) continue;
     struct stat st {};
     if (::fstat(fd, &st) == 0 && st.st_uid == ::geteuid() &&
         now - st.st_mtime > kStaleAfterSeconds && ::flock(fd, LOCK_EX | LOCK_NB) == 0) {
-      ::unlinkat(fd, "source.bin", 0);
+      for (const char* file : files)
+        ::unlinkat(fd, file, 0);
       if (::unlinkat(::dirfd(d), name.c_str(), AT_REMOVEDIR) == 0) {
         std::fprintf(stderr, "zcbench: removed %s/%s left by an earlier run\n", parent.c_str(),
                      name.c_str());

@@ -4,7 +4,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fcntl.h>
 #include <memory>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <openssl/ec.h>
@@ -22,6 +24,9 @@ struct credentials_store {
   std::string dir;
   tls_files files;
   bool ready = false;
+  // A flock on `dir` while it exists, as source_store holds on its directory: a later run's
+  // reaper (source_store.cc) then leaves it alone, and removes it once this run is gone.
+  int lock_fd = -1;
   ~credentials_store() {
     for (const std::string* f : {&files.key_file, &files.cert_file, &dir}) {
       if (f->empty()) continue;
@@ -32,6 +37,7 @@ struct credentials_store {
       }
       forget_cleanup(f->c_str());
     }
+    if (lock_fd >= 0) ::close(lock_fd);
   }
 };
 
@@ -88,6 +94,11 @@ bool prepare_tls_credentials(const std::string& dir_parent, std::string& why) {
   }
   s.dir = dir;
   register_cleanup(cleanup_kind::directory, s.dir.c_str());
+  s.lock_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (s.lock_fd < 0 || ::flock(s.lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    why = "lock " + dir + ": " + std::strerror(errno);
+    return false;
+  }
   const std::string key_file = dir + "/key.pem", cert_file = dir + "/cert.pem";
   register_cleanup(cleanup_kind::file, key_file.c_str());
   register_cleanup(cleanup_kind::file, cert_file.c_str());

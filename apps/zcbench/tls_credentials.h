@@ -5,7 +5,8 @@
 /// written as PEM files into a fresh directory under TMPDIR (pagewire's tls_context loads
 /// files). Made once per run on the main thread (prepare_tls_credentials), read by sender
 /// threads afterwards (tls_credentials_files); the files and directory are removed at exit,
-/// and by cleanup.h's signal handler.
+/// and by cleanup.h's signal handler. The run holds a flock on the directory meanwhile, so
+/// that after a SIGKILL a later run removes it (source_store.cc's reaper; same age rule).
 
 #include <string>
 

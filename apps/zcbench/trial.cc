@@ -3,9 +3,12 @@
 #include <algorithm>
 #include <arpa/inet.h>
 #include <chrono>
+#include <condition_variable>
 #include <ctime>
 #include <future>
+#include <mutex>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sys/resource.h>
@@ -19,9 +22,6 @@ namespace zcbench {
 namespace {
 
 using clock = std::chrono::steady_clock;
-
-// A stuck peer ends the trial with EAGAIN instead of hanging the run.
-constexpr timeval kIoTimeout{30, 0};
 
 // CPU seconds (user + system) on `clock`: CLOCK_THREAD_CPUTIME_ID, CLOCK_PROCESS_CPUTIME_ID
 // (every thread of the process, exited ones included) or another thread's
@@ -108,15 +108,40 @@ class trial_run {
 
   trial_outcome run() {
     main_clock_ = this_thread_clock();
-    std::thread receiver([this] { receiver_side_ = receive(); });
-    std::thread sender([this] { sender_side_ = send(); });
-    auto done = receiver_done_.get_future();
-    while (done.wait_for(std::chrono::milliseconds(100)) != std::future_status::ready) {
-      if (setup_.on_progress) setup_.on_progress(received_.load(std::memory_order_relaxed));
+    const auto deadline = clock::now() + std::chrono::seconds(setup_.timeout_s);
+    // The receiver stays alive until the sender has taken its last CPU sample, which
+    // reads the receiver's thread clock (a clock of a thread gone cannot be read).
+    std::thread receiver([this] {
+      receiver_side_ = receive();
+      finish(receiver_done_);
+      std::unique_lock lock(mu_);
+      done_.wait(lock, [this] { return sender_done_; });
+    });
+    std::thread sender([this] {
+      sender_side_ = send();
+      finish(sender_done_);
+    });
+    {
+      std::unique_lock lock(mu_);
+      while (!(sender_done_ && receiver_done_)) {
+        if (!timed_out_ && clock::now() >= deadline) time_out();
+        auto until = clock::now() + std::chrono::milliseconds(100);
+        if (!timed_out_) until = std::min(until, deadline);
+        done_.wait_until(lock, until);
+        if (setup_.on_progress && !(sender_done_ && receiver_done_)) {
+          lock.unlock();
+          setup_.on_progress(received_.load(std::memory_order_relaxed));
+          lock.lock();
+        }
+      }
     }
     sender.join();
     receiver.join();
     result_.seconds = std::chrono::duration<double>(end_ - start_).count();
+    if (timed_out_) {
+      return {trial_status::failed,
+              "trial timed out after " + std::to_string(setup_.timeout_s) + " s"};
+    }
     for (const side_result* side : {&sender_side_, &receiver_side_}) {
       if (side->status != trial_status::ok) return {side->status, side->message};
     }
@@ -124,12 +149,40 @@ class trial_run {
   }
 
  private:
+  void finish(bool& side_done) {
+    {
+      std::lock_guard lock(mu_);
+      side_done = true;
+    }
+    done_.notify_all();
+  }
+
+  // The watchdog (called with mu_ held): shuts down every socket of the trial, so that what
+  // waits on one (a blocking call, an io_uring operation) fails or sees EOF and returns.
+  void time_out() {
+    timed_out_ = true;
+    for (const int fd : {listen_fd_, receive_fd_, send_fd_}) {
+      if (fd >= 0) ::shutdown(fd, SHUT_RDWR);
+    }
+  }
+
+  // Publishes `fd` in `slot` for the watchdog (shut down at once when it already fired).
+  void track(int& slot, int fd) {
+    std::lock_guard lock(mu_);
+    slot = fd;
+    if (timed_out_) ::shutdown(fd, SHUT_RDWR);
+  }
+
+  // Closes the socket in `slot` under the lock, so the watchdog never shuts down a
+  // descriptor number that has been reused.
+  void close_tracked(int& slot) {
+    std::lock_guard lock(mu_);
+    if (slot >= 0) ::close(slot);
+    slot = -1;
+  }
+
   // Receiving thread: listen, publish the address, accept one, read to EOF.
   side_result receive() {
-    struct signal_done {
-      std::promise<void>& p;
-      ~signal_done() { p.set_value(); }
-    } done{receiver_done_};
     listener_info info;
     info.receiver_clock = this_thread_clock();
     info.error = place_thread("receiver", setup_.veth ? setup_.veth->receiver_ns() : -1,
@@ -139,24 +192,33 @@ class trial_run {
       return {trial_status::failed, info.error};
     }
     info.fd = open_listener(info);
+    if (info.fd >= 0) track(listen_fd_, info.fd);
     listener_.set_value(info);
     if (info.fd < 0) return {trial_status::failed, info.error};
     const int fd = ::accept4(info.fd, nullptr, nullptr, SOCK_CLOEXEC);
     const auto accept_ec = last_error();
-    ::close(info.fd);
+    close_tracked(listen_fd_);
     if (fd < 0) {
       // The sender shuts the listener down when it gives up before connecting.
       if (sender_gave_up_.load()) return {};
       return {trial_status::failed, describe("receiver", "accept", accept_ec)};
     }
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &kIoTimeout, sizeof kIoTimeout);
+    track(receive_fd_, fd);
+    if (setup_.stall_receiver) {
+      // Test only: read nothing; wait for the watchdog to shut the socket down (POLLHUP).
+      pollfd p{fd, 0, 0};
+      while (::poll(&p, 1, -1) < 0 && errno == EINTR) {
+      }
+      close_tracked(receive_fd_);
+      return {trial_status::failed, "receiver: stalled on purpose (--test-stall-receiver)"};
+    }
     const double cpu0 = cpu_seconds(CLOCK_THREAD_CPUTIME_ID);
     const auto ec = setup_.p->decode == stream_coding::none
                         ? receive_all(fd, setup_.recv, result_.received, &received_)
                         : receive_decoded(fd, setup_.p->decode, result_.received, &received_);
     end_ = clock::now();
     result_.receiver_cpu_s = cpu_seconds(CLOCK_THREAD_CPUTIME_ID) - cpu0;
-    ::close(fd);
+    close_tracked(receive_fd_);
     if (ec) return {trial_status::failed, describe("receiver", "receive", ec)};
     return {};
   }
@@ -200,7 +262,7 @@ class trial_run {
     std::unique_ptr<sender> s = setup_.p->make(t, ec);
     if (!s) {
       start_ = clock::now();
-      ::close(fd);
+      close_tracked(send_fd_);
       return {trial_status::unavailable, describe("sender", "setup", ec)};
     }
     const cpu_sample cpu0 = cpu_sample::take(info.receiver_clock, main_clock_);
@@ -209,7 +271,7 @@ class trial_run {
     const cpu_sample cpu1 = cpu_sample::take(info.receiver_clock, main_clock_);
     account_sender_cpu(cpu0, cpu1);
     s.reset();
-    ::close(fd);
+    close_tracked(send_fd_);
     if (ec) return {trial_status::failed, describe("sender", "send", ec)};
     return {};
   }
@@ -229,16 +291,16 @@ class trial_run {
     result_.sender_cpu_s = std::max(total, thread);
   }
 
-  static int connect_to(const listener_info& info, std::string& failure) {
+  int connect_to(const listener_info& info, std::string& failure) {
     const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
       failure = describe("sender", "socket", last_error());
       return -1;
     }
-    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &kIoTimeout, sizeof kIoTimeout);
+    track(send_fd_, fd);
     if (::connect(fd, reinterpret_cast<const sockaddr*>(&info.address), sizeof info.address) != 0) {
       failure = describe("sender", "connect", last_error());
-      ::close(fd);
+      close_tracked(send_fd_);
       return -1;
     }
     return fd;
@@ -247,7 +309,12 @@ class trial_run {
   const trial_setup& setup_;
   trial_result& result_;
   std::promise<listener_info> listener_;
-  std::promise<void> receiver_done_;
+  // Guards what follows up to done_: the sides' completion, the watchdog's state and the
+  // sockets it shuts down (-1: none open).
+  std::mutex mu_;
+  bool sender_done_ = false, receiver_done_ = false, timed_out_ = false;
+  int listen_fd_ = -1, receive_fd_ = -1, send_fd_ = -1;
+  std::condition_variable done_;
   std::atomic<std::uint64_t> received_{0};
   std::atomic<bool> sender_gave_up_{false};
   side_result sender_side_, receiver_side_;

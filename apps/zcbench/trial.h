@@ -4,7 +4,8 @@
 /// between them, one path sending the source once. Measures wall time (first
 /// byte offered to EOF seen), CPU time (the sender's includes the threads that
 /// work for it, see trial_result) and collects the counts the path and the receiver report.
-/// Blocking; call from one thread (it starts and joins its own two).
+/// Blocking, for at most about trial_setup::timeout_s; call from one thread (it starts and
+/// joins its own two).
 
 #include <atomic>
 #include <cstdint>
@@ -28,6 +29,13 @@ struct trial_setup {
   const veth_pair* veth = nullptr;
   int sender_cpu = -1;    ///< pin the sending thread to this CPU (-1: don't)
   int receiver_cpu = -1;  ///< pin the receiving thread to this CPU (-1: don't)
+  /// The trial's deadline, from its start: past it a watchdog shuts the trial's sockets
+  /// down (so blocking calls and io_uring operations on them return) and the trial fails
+  /// with "trial timed out after N s". The only timeout: the sockets have none of their own.
+  int timeout_s = 300;
+  /// Test only (--test-stall-receiver): the receiver accepts, then reads nothing until the
+  /// watchdog shuts its socket down.
+  bool stall_receiver = false;
   /// Called about every 100 ms with the bytes received so far, on the calling thread.
   std::function<void(std::uint64_t received)> on_progress;
 };

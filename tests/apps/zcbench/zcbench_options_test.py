@@ -34,6 +34,23 @@ class BadOptions(unittest.TestCase):
         self.check_rejected(["--sizes", "4K,,1M"], "--sizes")
         self.check_rejected(["--sizes", "2G"], "--sizes")
 
+    def test_sizes_larger_than_bytes(self):
+        self.check_rejected(["--bytes", "1M", "--sizes", "64K,16M"], "--sizes")
+        self.check_rejected(["--sizes=16M", "--bytes=1M"], "--sizes")
+        # The default sizes above --bytes are left out; with none left it is an error.
+        self.check_rejected(["--bytes", "1000"], "--bytes")
+
+    def test_timeout_out_of_range(self):
+        for bad in ("0", "-1", "1.5", "2x", "86401"):
+            self.check_rejected(["--timeout", bad], "--timeout")
+
+    def test_unwritable_outputs_are_found_before_anything_runs(self):
+        run = ["--bytes", "64K", "--sizes", "64K", "--paths", "copy", "--transport", "loopback",
+               "--repeat", "1"]
+        missing = "/nonexistent-zcbench-dir/out"
+        self.check_rejected(run + ["--json", missing + ".json"], "--json")
+        self.check_rejected(run + ["--svg", missing + ".svg"], "--svg")
+
     def test_unknown_path(self):
         self.check_rejected(["--paths", "copy,teleport"], "teleport")
 
@@ -69,7 +86,7 @@ class Informational(unittest.TestCase):
         proc = lib.run_zcbench(BINARY, "--help", timeout=10)
         self.assertEqual(proc.returncode, 0)
         for word in ("--bytes", "--sizes", "--paths", "--transport", "--recv", "--repeat",
-                     "--window", "--pin", "--json", "--svg"):
+                     "--window", "--timeout", "--pin", "--json", "--svg"):
             self.assertIn(word, proc.stdout)
 
     def test_list_paths_names_every_raw_loop(self):
