@@ -8,14 +8,21 @@
 // the internet.
 //
 // Usage: asio_file_server --root DIR [--listen HOST:PORT] [--threads N]
-// It prints "asio_file_server: listening on HOST:PORT" on stderr once it accepts (port 0
-// picks a free port), and exits 0 on SIGINT or SIGTERM.
+// PORT is 0..65535 (0 picks a free port), N is 1..1024; anything else (or trailing junk) is a
+// one-line error and exit status 2. It prints "asio_file_server: listening on HOST:PORT" on
+// stderr once it accepts, and exits 0 on SIGINT or SIGTERM, 1 when it cannot start.
+// An accept that fails is logged on stderr and retried: at once for a connection the peer
+// aborted, after a 100 ms pause when descriptors or memory ran out (EMFILE, ENFILE, ENOBUFS,
+// ENOMEM), so the server takes connections again once some close.
 
-#include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <charconv>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <fcntl.h>
 #include <string>
 #include <string_view>
@@ -33,6 +40,8 @@ namespace {
 
 constexpr std::size_t kChunk = 64 * 1024;
 constexpr std::size_t kMaxHead = 16 * 1024;
+constexpr unsigned kMaxThreads = 1024;
+constexpr auto kAcceptPause = std::chrono::milliseconds(100);
 
 struct options {
   std::string root;
@@ -143,32 +152,84 @@ asio::awaitable<void> session(tcp::socket socket, const options& opts) {
   socket.shutdown(tcp::socket::shutdown_both, ignored);
 }
 
+// Accept failures that clear up on their own once connections close or memory frees.
+bool out_of_resources(const boost::system::error_code& ec) {
+  if (ec.category() != boost::system::system_category()) return false;
+  const int e = ec.value();
+  return e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM;
+}
+
+// Accepts until the acceptor is closed. No accept error ends it (one thrown out of here would
+// be dropped by co_spawn's detached and the server would never accept again): running out of
+// descriptors pauses, anything else (a connection aborted before it was accepted) retries.
 asio::awaitable<void> listener(tcp::acceptor& acceptor, const options& opts) {
+  asio::steady_timer pause(acceptor.get_executor());
   for (;;) {
-    tcp::socket socket = co_await acceptor.async_accept(asio::use_awaitable);
-    socket.set_option(tcp::no_delay(true));
+    boost::system::error_code ec;
+    tcp::socket socket(acceptor.get_executor());
+    co_await acceptor.async_accept(socket, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec == asio::error::operation_aborted) co_return;  // shutting down
+    if (ec) {
+      const bool wait = out_of_resources(ec);
+      std::fprintf(stderr, "asio_file_server: accept: %s%s\n", ec.message().c_str(),
+                   wait ? "; pausing 100 ms" : "");
+      if (wait) {
+        pause.expires_after(kAcceptPause);
+        co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        if (ec == asio::error::operation_aborted) co_return;
+      }
+      continue;
+    }
+    socket.set_option(tcp::no_delay(true), ec);  // best effort: the peer may be gone already
     asio::co_spawn(acceptor.get_executor(), session(std::move(socket), opts), asio::detached);
   }
 }
 
+// Whole of `text` as a decimal number in [lo, hi]; no sign, spaces or trailing junk.
+bool parse_number(std::string_view text, unsigned long lo, unsigned long hi, unsigned long& out) {
+  unsigned long value = 0;
+  const char* const end = text.data() + text.size();
+  if (text.empty() || text[0] < '0' || text[0] > '9') return false;
+  const auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  if (ec != std::errc() || ptr != end || value < lo || value > hi) return false;
+  out = value;
+  return true;
+}
+
+// Fills `opts` from the command line; on a bad one, prints one line on stderr and returns
+// false.
 bool parse_args(int argc, char** argv, options& opts) {
+  const char* const usage = "usage: %s --root DIR [--listen HOST:PORT] [--threads N]\n";
   for (int i = 1; i < argc; i += 2) {  // every option takes a value
     const std::string_view arg = argv[i];
     const char* value = i + 1 < argc ? argv[i + 1] : nullptr;
+    unsigned long number = 0;
     if (arg == "--root" && value) {
       opts.root = value;
     } else if (arg == "--listen" && value) {
-      const std::string hostport = value;
+      const std::string_view hostport = value;
       const auto colon = hostport.rfind(':');
-      if (colon == std::string::npos) return false;
-      opts.host = hostport.substr(0, colon);
-      opts.port = static_cast<unsigned short>(std::atoi(hostport.c_str() + colon + 1));
+      if (colon == std::string_view::npos || colon == 0 ||
+          !parse_number(hostport.substr(colon + 1), 0, 65535, number)) {
+        std::fprintf(
+            stderr, "asio_file_server: bad --listen '%s' (want HOST:PORT, PORT 0..65535)\n", value);
+        return false;
+      }
+      opts.host = std::string(hostport.substr(0, colon));
+      opts.port = static_cast<unsigned short>(number);
     } else if (arg == "--threads" && value) {
-      opts.threads = static_cast<unsigned>(std::max(1, std::atoi(value)));
+      if (!parse_number(value, 1, kMaxThreads, number)) {
+        std::fprintf(stderr, "asio_file_server: bad --threads '%s' (want 1..%u)\n", value,
+                     kMaxThreads);
+        return false;
+      }
+      opts.threads = static_cast<unsigned>(number);
     } else {
+      std::fprintf(stderr, usage, argv[0]);
       return false;
     }
   }
+  if (opts.root.empty()) std::fprintf(stderr, usage, argv[0]);
   return !opts.root.empty();
 }
 
@@ -176,25 +237,48 @@ bool parse_args(int argc, char** argv, options& opts) {
 
 int main(int argc, char** argv) {
   options opts;
-  if (!parse_args(argc, argv, opts)) {
-    std::fprintf(stderr, "usage: %s --root DIR [--listen HOST:PORT] [--threads N]\n", argv[0]);
-    return 2;
-  }
+  if (!parse_args(argc, argv, opts)) return 2;
   try {
     asio::io_context io(static_cast<int>(opts.threads));
     tcp::acceptor acceptor(io, {asio::ip::make_address(opts.host), opts.port});
     asio::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&](auto, auto) { io.stop(); });
     const tcp::endpoint local = acceptor.local_endpoint();
+    // The listener handles its own errors; should it still end by an exception (out of
+    // memory), the server stops and says so rather than living on without accepting.
+    bool listener_failed = false;
+    asio::co_spawn(io, listener(acceptor, opts), [&](std::exception_ptr failure) {
+      if (!failure) return;
+      listener_failed = true;
+      try {
+        std::rethrow_exception(failure);
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "asio_file_server: listener failed: %s\n", e.what());
+      } catch (...) {
+        std::fprintf(stderr, "asio_file_server: listener failed\n");
+      }
+      io.stop();
+    });
+    std::vector<std::thread> workers;
+    workers.reserve(opts.threads);
+    try {
+      for (unsigned i = 1; i < opts.threads; ++i)
+        workers.emplace_back([&] { io.run(); });
+    } catch (const std::exception& e) {
+      // Joinable threads must not be destroyed: stop the ones that started and wait for them.
+      std::fprintf(stderr, "asio_file_server: cannot start thread %zu of %u: %s\n",
+                   workers.size() + 1, opts.threads, e.what());
+      io.stop();
+      for (auto& worker : workers)
+        worker.join();
+      return 1;
+    }
     std::fprintf(stderr, "asio_file_server: listening on %s:%u\n",
                  local.address().to_string().c_str(), static_cast<unsigned>(local.port()));
-    asio::co_spawn(io, listener(acceptor, opts), asio::detached);
-    std::vector<std::thread> workers;
-    for (unsigned i = 1; i < opts.threads; ++i)
-      workers.emplace_back([&] { io.run(); });
     io.run();
     for (auto& worker : workers)
       worker.join();
+    if (listener_failed) return 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "asio_file_server: %s\n", e.what());
     return 1;
