@@ -9,7 +9,10 @@
 # Env:   DURATION (seconds per cell, default 3), SERVER_CPU (0), LOAD_CPU (1),
 #        BAZEL (bazel), SKIP_BUILD=1 (reuse the release binaries).
 # Prints one Markdown table (and writes it to OUT.md, default
-# bench/results/server_compare.md).
+# bench/results/server_compare.md). A measurement that fails (non-2xx responses, wrk socket
+# errors or no result, a server process that is gone) shows "n/a" where its figures would be
+# meaningless; the table is finished, the failures are listed on stderr (server, file,
+# reason, wrk's output), OUT.md says the comparison failed, and the exit status is 1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/common.sh
@@ -55,9 +58,12 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 
 write_nginx_conf "$tmp/nginx" "$root" "$PORT_NGINX" "$PORT_NGINX_TLS" "$tmp/cert.pem" "$tmp/key.pem"
 
 declare -A server_pid  # port -> the pid taskset became (nginx: its master)
+declare -A server_name server_log  # port -> the name start was given, its output file
 start() {  # start NAME PORT CMD...: pinned to SERVER_CPU, waits for the port
   local name=$1 port=$2 scheme=http
   shift 2
+  server_name[$port]=$name
+  server_log[$port]=$tmp/$name.out
   [[ $name == *-tls ]] && scheme=https
   # Something already listening there would answer in the server's place (or, through
   # SO_REUSEPORT, beside it) and every figure would be wrong.
@@ -82,6 +88,8 @@ start pagewire "$PORT_PW" "$bin/apps/sendfile_server/sendfile_server" --root "$r
   --listen "127.0.0.1:$PORT_PW" --threads 1
 start nginx "$PORT_NGINX" nginx -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf"
 server_pid[$PORT_NGINX_TLS]=${server_pid[$PORT_NGINX]}  # one nginx serves both ports
+server_name[$PORT_NGINX_TLS]=nginx-tls
+server_log[$PORT_NGINX_TLS]=${server_log[$PORT_NGINX]}
 start pagewire-tls "$PORT_PW_TLS" "$bin/apps/sendfile_server/sendfile_server" --root "$root" \
   --listen "127.0.0.1:$PORT_PW_TLS" --threads 1 --tls-cert "$tmp/cert.pem" --tls-key "$tmp/key.pem"
 start asio "$PORT_ASIO" "$bin/apps/asio_file_server/asio_file_server" --root "$root" \
@@ -106,7 +114,7 @@ cpu_ns() {
   local root=${server_pid[$1]} total=0 p t ns _
   for p in "$root" $(pgrep -P "$root" || true); do
     for t in /proc/"$p"/task/*/schedstat; do
-      read -r ns _ <"$t" 2>/dev/null && total=$((total + ns))
+      read -r ns _ 2>/dev/null <"$t" && total=$((total + ns))  # a thread may be gone
     done
   done
   echo "$total"
@@ -120,28 +128,67 @@ load_cpu_ticks() {
   awk -v c="cpu$LOAD_CPU" '$1 == c { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat
 }
 
-# rps PORT FILE [SCHEME] -> "requests/s server-CPU-µs-per-request wrk-core-µs-per-request"
+# alive PID: PID is a running process (not gone, not a zombie: a server that died stays one,
+# unwaited for, until the script ends).
+alive() {
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  stat=${stat##*) }  # past "pid (comm) ": the state letter comes first
+  [[ ${stat%% *} != [ZX] ]]
+}
+
+# fail PORT FILE REASON [WRK_OUTPUT]: records a failed measurement and sets the caller's
+# `failed`; the failures are reported after the table (rps runs in a subshell: they go to files).
+fail() {
+  echo "${server_name[$1]} (port $1), $2: $3" >>"$tmp/failed"
+  if [[ -n ${4:-} ]] && ((!failed)); then  # one run's output once, whatever else went wrong
+    { echo "--- ${server_name[$1]} (port $1), $2:"; echo "$4"; } >>"$tmp/failed.details"
+  fi
+  failed=1
+}
+
+# rps PORT FILE [SCHEME] -> "requests/s server-CPU-µs-per-request wrk-core-µs-per-request",
+# or "n/a n/a n/a" when the run failed (see fail): its figures would mean nothing, and a
+# server that died takes its CPU time with it (the difference could even be negative).
 rps() {
-  local out before after load_before load_after
+  local out before after load_before load_after status=0 errors failed=0
+  if ! alive "${server_pid[$1]}"; then
+    fail "$1" "$2" "server process is not running; not measured"
+    echo "n/a n/a n/a"
+    return 0
+  fi
   before=$(cpu_ns "$1")
   load_before=$(load_cpu_ticks)
   out=$(taskset -c "$LOAD_CPU" wrk -t1 -c"$(conns "$2")" -d"${DURATION}s" \
-    "${3:-http}://127.0.0.1:$1/$2" 2>&1)
+    "${3:-http}://127.0.0.1:$1/$2" 2>&1) || status=$?
   load_after=$(load_cpu_ticks)
   after=$(cpu_ns "$1")
-  # A server answering errors is fast at it: its requests/s would mean nothing. (This runs
-  # in a subshell: the table loop checks for the file after each file's measurement.)
-  if grep -q "Non-2xx" <<<"$out"; then
-    { echo "server_compare: non-2xx responses from port $1 for $2:"; echo "$out"; } >>"$tmp/failed"
+  # A server answering errors, dropping connections or gone is fast at it.
+  if ! alive "${server_pid[$1]}"; then
+    fail "$1" "$2" "server process died during the run" \
+      "$out"$'\n'"server output (last lines):"$'\n'"$(tail -n 5 "${server_log[$1]}" 2>/dev/null)"
+  fi
+  if ((status != 0)); then fail "$1" "$2" "wrk exited with status $status" "$out"; fi
+  if grep -q "Non-2xx" <<<"$out"; then fail "$1" "$2" "non-2xx responses" "$out"; fi
+  errors=$(sed -n 's/^ *Socket errors: *//p' <<<"$out")
+  if grep -q '[1-9]' <<<"$errors"; then fail "$1" "$2" "wrk socket errors ($errors)" "$out"; fi
+  if ! grep -q 'Requests/sec' <<<"$out"; then fail "$1" "$2" "wrk reported no result" "$out"; fi
+  if ((failed)); then
+    echo "n/a n/a n/a"
+    return 0
   fi
   awk -v ns=$((after - before)) -v ticks=$((load_after - load_before)) -v hz="$HZ" \
     '/requests in/ {n = $1} /Requests\/sec/ {r = $2}
     END { printf "%s %.1f %.1f\n", r, (n > 0 ? ns / n / 1000 : 0), (n > 0 ? ticks * 1e6 / hz / n : 0) }' <<<"$out"
 }
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "n/a" }'; }
+ratio() {
+  awk -v a="$1" -v b="$2" 'function num(x) { return x ~ /^[0-9]+(\.[0-9]*)?$/ }
+    BEGIN { if (num(a) && num(b) && b > 0) printf "%.2fx", a / b; else print "n/a" }'
+}
 
-median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR] = $1} END { if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+# median: of the numbers on stdin; "n/a" when any is.
+median() { tr ' ' '\n' | grep . | sort -g | awk '$1 == "n/a" {na = 1} {v[NR] = $1} END { if (na) print "n/a"; else if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 # measure FILE SCHEME PORT...: ROUNDS wrk runs per server, taking turns (round r starts
 # with server r mod N) so a slow spell on the machine spreads over all of them; prints
@@ -154,7 +201,7 @@ measure() {
   local ports=("$@") n=$#
   local -a runs cpus loads
   local rate cpu load
-  for p in "${ports[@]}"; do curl -sk -o /dev/null "$scheme://127.0.0.1:$p/$f"; done
+  for p in "${ports[@]}"; do curl -sk -o /dev/null "$scheme://127.0.0.1:$p/$f" || true; done
   for ((r = 0; r < ROUNDS; r++)); do
     for ((i = 0; i < n; i++)); do
       local k=$(((i + r) % n))
@@ -169,7 +216,11 @@ measure() {
     out+=("$(median <<<"${runs[i]}")")
     cpu_out+=("$(median <<<"${cpus[i]}")")
     load_out+=("$(median <<<"${loads[i]}")")
-    spread+=("$(tr ' ' '\n' <<<"${runs[i]}" | grep . | sort -g | sed -n '1p;$p' | paste -sd- -)")
+    if [[ ${runs[i]} == *n/a* ]]; then
+      spread+=(n/a)
+    else
+      spread+=("$(tr ' ' '\n' <<<"${runs[i]}" | grep . | sort -g | sed -n '1p;$p' | paste -sd- -)")
+    fi
   done
   echo "${out[*]} ${cpu_out[*]} ${load_out[*]}"
   echo "$f $scheme: ${spread[*]}" >&3
@@ -185,18 +236,29 @@ spreads=$tmp/spreads
   echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
   for f in 1k.bin 64k.bin 1m.bin 64m.bin; do
     read -r pw ng as cpw cng cas lpw lng las < <(measure "$f" http "$PORT_PW" "$PORT_NGINX" "$PORT_ASIO" 3>>"$spreads")
-    [[ -e $tmp/failed ]] && exit 1
     echo "| $f | $pw | $ng | $as | $(ratio "$pw" "$ng") | $(ratio "$pw" "$as") | $cpw / $cng / $cas | $(cpu_ratio "$cpw" "$cng") | $(cpu_ratio "$cpw" "$cas") | $lpw / $lng / $las |"
   done
   for f in 1k.bin 1m.bin; do  # HTTPS (TLS 1.3 on both sides)
     read -r pw ng cpw cng lpw lng < <(measure "$f" https "$PORT_PW_TLS" "$PORT_NGINX_TLS" 3>>"$spreads")
-    [[ -e $tmp/failed ]] && exit 1
     echo "| $f (https) | $pw | $ng | n/a | $(ratio "$pw" "$ng") | n/a | $cpw / $cng / n/a | $(cpu_ratio "$cpw" "$cng") | n/a | $lpw / $lng / n/a |"
   done
 } | tee "$OUT"
-if [[ -e $tmp/failed ]]; then
-  cat "$tmp/failed" >&2
-  echo "server comparison failed: a server answered with errors (see make bench's output)" >"$OUT"
+# Measurements that failed: the table above is finished, with "n/a" where their figures would
+# be meaningless; say which and why (each once), keep the numbers out of OUT, and fail.
+if [[ -s $tmp/failed ]]; then
+  {
+    echo
+    echo "server_compare: FAILED: these measurements are not valid:"
+    awk '!seen[$0]++ { print "  " $0 }' "$tmp/failed"
+    if [[ -s $tmp/failed.details ]]; then
+      echo "wrk's output for each:"
+      cat "$tmp/failed.details"
+    fi
+  } >&2
+  {
+    echo "server comparison failed (see make bench's output):"
+    awk '!seen[$0]++ { print "- " $0 }' "$tmp/failed"
+  } >"$OUT"
   exit 1
 fi
 {
