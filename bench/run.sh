@@ -92,10 +92,17 @@ for cipher in aes-128-gcm aes-256-gcm chacha20-poly1305; do
 done | tee "$results/openssl_speed.txt"
 
 echo "== server comparison"
-SKIP_BUILD=1 bash bench/server_compare.sh "$results/server_compare.md"
+# A failed measurement leaves n/a cells in its table: the summary is still written, and the
+# run fails at the end.
+compare_status=0
+SKIP_BUILD=1 bash bench/server_compare.sh "$results/server_compare.md" || compare_status=$?
 phase "openssl speed + server comparison"
 echo "total $((SECONDS - bench_start))" >>"$results/timing.txt"
 
 echo "end $(cut -d' ' -f1-3 /proc/loadavg)" >>"$results/loadavg.txt"
 python3 bench/summarize.py "$results" >"$results/summary.md"
 echo "bench: results in $results/ (summary: $results/summary.md)"
+if ((compare_status != 0)); then
+  echo "bench: the server comparison failed (status $compare_status; see above)" >&2
+  exit "$compare_status"
+fi
