@@ -29,17 +29,32 @@ namespace net = pagewire::net;
 
 using world = socket_world;
 
+// The two ends of one loopback TCP connection, each with a stack of `spec` on it (the server
+// side builds the server's half). Destroy the stacks before `w`.
+struct stacks_over_loopback {
+  stacks_over_loopback(world& w, const std::string& spec)
+      : stacks_over_loopback(w, spec, tcp_pair()) {}
+
+  net::connection cconn, sconn;
+  std::unique_ptr<filters::stream> client, server;
+
+ private:
+  stacks_over_loopback(world& w, const std::string& spec, std::pair<int, int> fds)
+      : cconn(w.ctx, fds.first, w.opts, w.pipes, nullptr),
+        sconn(w.ctx, fds.second, w.opts, w.pipes, nullptr),
+        client(build_stack(spec, std::make_unique<filters::plain_transport>(cconn, w.pool), false,
+                           w.env())),
+        server(build_stack(spec, std::make_unique<filters::plain_transport>(sconn, w.pool), true,
+                           w.env())) {}
+};
+
 class SocketTransparency : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(SocketTransparency, EchoOverLoopbackIsByteExact) {
   world w;
-  auto [cfd, sfd] = tcp_pair();
-  net::connection cconn(w.ctx, cfd, w.opts, w.pipes, nullptr);
-  net::connection sconn(w.ctx, sfd, w.opts, w.pipes, nullptr);
-  auto client = build_stack(GetParam(), std::make_unique<filters::plain_transport>(cconn, w.pool),
-                            false, w.env());
-  auto server = build_stack(GetParam(), std::make_unique<filters::plain_transport>(sconn, w.pool),
-                            true, w.env());
+  stacks_over_loopback ends(w, GetParam());
+  net::connection &cconn = ends.cconn, &sconn = ends.sconn;
+  auto &client = ends.client, &server = ends.server;
   const auto data = text_bytes((2u << 20) + 5);
   std::vector<std::byte> at_server, at_client;
   int done = 0;
@@ -184,13 +199,9 @@ TEST_P(EncodedBodyCutBeforeItsFirstByte, ReadsAsTruncatedNotAsAnEmptyBody) {
     } else {
       body.append(fs::file_range(f, 60000, 1000));
     }
-    auto [cfd, sfd] = tcp_pair();
-    net::connection cconn(w.ctx, cfd, w.opts, w.pipes, nullptr);
-    net::connection sconn(w.ctx, sfd, w.opts, w.pipes, nullptr);
-    auto client = build_stack(GetParam(), std::make_unique<filters::plain_transport>(cconn, w.pool),
-                              false, w.env());
-    auto server = build_stack(GetParam(), std::make_unique<filters::plain_transport>(sconn, w.pool),
-                              true, w.env());
+    stacks_over_loopback ends(w, GetParam());
+    net::connection &cconn = ends.cconn, &sconn = ends.sconn;
+    auto &client = ends.client, &server = ends.server;
     std::error_code write_ec = filters::errc::busy, shutdown_ec = filters::errc::busy,
                     read_ec = filters::errc::busy;
     std::vector<std::byte> got;
