@@ -461,40 +461,14 @@ class Veth(unittest.TestCase):
 
 
 class Interrupt(unittest.TestCase):
-    def test_sigint_mid_run_removes_the_temporary_source(self):
+    def interrupt_mid_run(self, extra_args, signal_it):
+        """Starts a long run, waits for its source file, calls signal_it(proc), and checks that
+        it ended by the first signal it got with its source file and namespaces removed."""
         work = tempfile.mkdtemp(dir=tmpdir())
         before = netns_names()
         proc = subprocess.Popen(
             [BINARY, "--bytes", "64M", "--sizes", "4K", "--paths", "copy", "--repeat", "1000",
-             "--transport", "veth,loopback", "--tmpdir", work],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        try:
-            # Wait (bounded: 200 x 50 ms) for the source file to exist, then a bit more.
-            for _ in range(200):
-                if any(os.listdir(os.path.join(work, d)) for d in os.listdir(work)):
-                    break
-                time.sleep(0.05)
-            time.sleep(0.5)
-            proc.send_signal(signal.SIGINT)
-            proc.wait(timeout=20)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-        self.assertEqual(proc.returncode, -signal.SIGINT, proc.stderr.read())
-        self.assertEqual(os.listdir(work), [])
-        self.assertLessEqual(netns_names(), before)
-
-
-class SecondSignal(unittest.TestCase):
-    def test_a_second_sigterm_during_cleanup_does_not_cut_it_short(self):
-        # --test-slow-cleanup: the handler sleeps 1 s before cleaning up; the signals sent
-        # meanwhile (timeout(1) and process-group kills send more than one) must do nothing.
-        work = tempfile.mkdtemp(dir=tmpdir())
-        before = netns_names()
-        proc = subprocess.Popen(
-            [BINARY, "--bytes", "64M", "--sizes", "4K", "--paths", "copy", "--repeat", "1000",
-             "--transport", "veth,loopback", "--tmpdir", work, "--test-slow-cleanup"],
+             "--transport", "veth,loopback", "--tmpdir", work] + extra_args,
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         try:
             for _ in range(200):  # bounded: 200 x 50 ms for the source file to exist
@@ -502,19 +476,33 @@ class SecondSignal(unittest.TestCase):
                     break
                 time.sleep(0.05)
             time.sleep(0.5)
-            proc.send_signal(signal.SIGTERM)
-            time.sleep(0.2)
-            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGTERM):
-                if proc.poll() is None:
-                    proc.send_signal(sig)
+            first = signal_it(proc)
             proc.wait(timeout=20)
         finally:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-        self.assertEqual(proc.returncode, -signal.SIGTERM, proc.stderr.read())
+        self.assertEqual(proc.returncode, -first, proc.stderr.read())
         self.assertEqual(os.listdir(work), [])
         self.assertLessEqual(netns_names(), before)
+
+    def test_sigint_mid_run_removes_the_temporary_source(self):
+        def sigint(proc):
+            proc.send_signal(signal.SIGINT)
+            return signal.SIGINT
+        self.interrupt_mid_run([], sigint)
+
+    def test_a_second_sigterm_during_cleanup_does_not_cut_it_short(self):
+        # --test-slow-cleanup: the handler sleeps 1 s before cleaning up; the signals sent
+        # meanwhile (timeout(1) and process-group kills send more than one) must do nothing.
+        def sigterm_then_more(proc):
+            proc.send_signal(signal.SIGTERM)
+            time.sleep(0.2)
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGTERM):
+                if proc.poll() is None:
+                    proc.send_signal(sig)
+            return signal.SIGTERM
+        self.interrupt_mid_run(["--test-slow-cleanup"], sigterm_then_more)
 
 
 class StaleSource(unittest.TestCase):
