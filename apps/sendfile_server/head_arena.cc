@@ -5,9 +5,30 @@
 
 namespace pagewire::sendfile_server {
 
+head_arena::head_arena(fs::page_pool& pool) : pool_(pool) {
+  refill();
+}
+
+// A page from the pool, or from the reserve when the pool has none. A page had from the pool
+// while the reserve is short tops it up first: the pool has pages again.
+fs::page_ref head_arena::fresh_page() {
+  fs::page_ref p = pool_.allocate();
+  if (!p) return reserved_ > 0 ? std::move(reserve_[--reserved_]) : fs::page_ref{};
+  if (reserved_ < kReservePages) refill();
+  return p;
+}
+
+void head_arena::refill() {
+  while (reserved_ < kReservePages) {
+    fs::page_ref p = pool_.allocate();
+    if (!p) return;
+    reserve_[reserved_++] = std::move(p);
+  }
+}
+
 std::span<char> head_arena::reserve(std::size_t min) {
   if (!page_ || fs::kPageSize - used_ < min) {
-    page_ = pool_.allocate();
+    page_ = fresh_page();
     used_ = 0;
     if (!page_) return {};
   }

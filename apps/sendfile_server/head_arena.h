@@ -7,10 +7,17 @@
 /// the page; append() copies small generated texts formatted elsewhere (multipart part
 /// heads, JSON). File bytes never pass through here.
 ///
-/// Ownership: the arena holds a reference to its current page; slices hold theirs.
-/// Threading: one arena per worker thread. Errors: when the pool is exhausted,
-/// reserve() returns an empty span and the caller answers 500 / closes.
+/// The arena keeps kReservePages pages of its own back: when bulk users (on-the-fly
+/// compression, the page cache) have taken every page of the pool, heads are written in
+/// those, so a response that can still be sent (identity after a failed compression, a 503)
+/// gets its head. The reserve is refilled from the pool once the pool has pages again.
+///
+/// Ownership: the arena holds a reference to its current page and to its reserve; slices hold
+/// theirs. Destroy the arena before its pool. Threading: one arena per worker thread.
+/// Errors: when the pool and the reserve are both exhausted, reserve() returns an empty span
+/// and the caller answers 500 / closes.
 
+#include <array>
 #include <cstddef>
 #include <span>
 #include <string_view>
@@ -23,7 +30,11 @@ namespace pagewire::sendfile_server {
 
 class head_arena {
  public:
-  explicit head_arena(fs::page_pool& pool) : pool_(pool) {}
+  /// Pages held back for heads while the pool is exhausted (about ten heads each).
+  static constexpr std::size_t kReservePages = 4;
+
+  /// Takes the reserve from `pool` (as much of it as the pool has).
+  explicit head_arena(fs::page_pool& pool);
 
   /// Writable space of at least `min` bytes (min <= fs::kPageSize), taking a fresh page
   /// when the current one has less left; empty when no page can be had.
@@ -36,9 +47,14 @@ class head_arena {
   bool append(fs::chain& out, std::string_view bytes);
 
  private:
+  fs::page_ref fresh_page();
+  void refill();
+
   fs::page_pool& pool_;
   fs::page_ref page_;
   std::size_t used_ = 0;
+  std::array<fs::page_ref, kReservePages> reserve_;
+  std::size_t reserved_ = 0;  // reserve_[0, reserved_) hold pages
 };
 
 }  // namespace pagewire::sendfile_server
