@@ -53,7 +53,8 @@ void render_stats_json(const stats_context& c, std::string& out) {
   put(out, "},\"compressed_cache\":{");
   field(out, "hits", sum(ws, &worker_counters::compressed_cache_hits));
   field(out, "misses", sum(ws, &worker_counters::compressed_cache_misses));
-  field(out, "failed", sum(ws, &worker_counters::compress_failures), true);
+  field(out, "failed", sum(ws, &worker_counters::compress_failures));
+  field(out, "refused", sum(ws, &worker_counters::compress_refused), true);
   put(out, "},\"absent_siblings\":{");
   field(out, "checked", sum(ws, &worker_counters::siblings_absent_checked));
   field(out, "cached", sum(ws, &worker_counters::siblings_absent_cached), true);

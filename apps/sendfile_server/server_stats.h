@@ -30,6 +30,7 @@ struct worker_counters {
   std::atomic<std::uint64_t> compressed_cache_hits{0};    // on-the-fly bodies reused
   std::atomic<std::uint64_t> compressed_cache_misses{0};  // on-the-fly bodies encoded
   std::atomic<std::uint64_t> compress_failures{0};  // of those, failed: sent without compressing
+  std::atomic<std::uint64_t> compress_refused{0};   // of those, not started: over the budget
   std::atomic<std::uint64_t> siblings_absent_checked{0};  // sibling opens that failed
   std::atomic<std::uint64_t> siblings_absent_cached{0};   // sibling opens spared (known absent)
   // Transmit paths (segments or operations sent by each path; mirrored from net).

@@ -226,8 +226,15 @@ bool session::handle_request(const http::request& req) {
     const auto key = compressed_cache::key_of(*job_.file, job_.response.coding);
     if (!w_.compressed().find(key, cached)) {
       worker_counters::bump(w_.counters().compressed_cache_misses);
-      start_compression();
-      return false;
+      if (w_.admit_compression(job_.file->size())) {
+        start_compression();
+        return false;
+      }
+      // Other compressions hold the budget: identity (or a sibling), as when one fails.
+      worker_counters::bump(w_.counters().compress_refused);
+      job_ = compress_job{};
+      finish_request(req, w_.responses().respond(req, pending_, nullptr));
+      return true;
     }
     worker_counters::bump(w_.counters().compressed_cache_hits);
     const response_summary done =
@@ -265,6 +272,7 @@ void session::start_compression() {
 }
 
 void session::on_compressed(std::error_code ec, fs::chain identity) {
+  w_.end_compression(job_.file->size());
   fs::chain body;
   if (!ec) {
     filters::encoder_options eo;

@@ -214,6 +214,16 @@ void worker::note_truncated() {
   std::fprintf(stderr, "sendfile_server: a file shrank while being served; connection closed\n");
 }
 
+bool worker::admit_compression(std::uint64_t bytes) {
+  if (compressing_bytes_ > 0 && compressing_bytes_ + bytes > kCompressingBytes) return false;
+  compressing_bytes_ += bytes;
+  return true;
+}
+
+void worker::end_compression(std::uint64_t bytes) {
+  compressing_bytes_ -= bytes;
+}
+
 void worker::count_request() {
   worker_counters::bump(counters_.requests);
   const auto& s = ctx_->stats();

@@ -93,6 +93,12 @@ class worker {
   fs::page_cache* page_cache() { return cache_.get(); }
   fs::page_pool& page_pool() { return *pool_; }
   compressed_cache& compressed() { return compressed_; }
+  /// Admits an on-the-fly compression of a file of `bytes` (it holds the file's pages and
+  /// then its compressed body in page_pool() until it ends): true while the compressions in
+  /// flight, this one included, stay within kCompressingBytes of file bytes, or when none is
+  /// in flight. Each admission is ended by end_compression(bytes). Loop thread.
+  bool admit_compression(std::uint64_t bytes);
+  void end_compression(std::uint64_t bytes);
   worker_counters& counters() { return counters_; }
   access_log_writer::buffer* access_log() { return log_; }
   const server_options& options() const { return *config_.options; }
@@ -137,6 +143,11 @@ class worker {
   /// On-the-fly compressed bodies (their pages come from pool_, sized for them).
   static constexpr std::size_t kCompressedCacheBytes = std::size_t{4} << 20;
   compressed_cache compressed_{kCompressedCacheBytes};
+  /// File bytes that compressions in flight may hold at once (one larger file is let
+  /// through alone): compressions beyond it are answered uncompressed rather than taking
+  /// the pool's pages from heads, TLS records and the page cache.
+  static constexpr std::uint64_t kCompressingBytes = std::uint64_t{4} << 20;
+  std::uint64_t compressing_bytes_ = 0;
   session* sessions_ = nullptr;
   std::size_t session_count_ = 0;  // at most options().max_connections
   // Accepted while session_count_ was at the limit; each becomes a session as one closes.

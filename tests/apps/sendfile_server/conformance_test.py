@@ -523,38 +523,50 @@ class Encodings(unittest.TestCase):
             self.assertEqual(gzip.decompress(r.body), content)
             self.assertEqual(lib.get(srv.port, "/64k.bin").body, DATA["64k.bin"])
 
-    def test_compression_the_page_pool_has_no_room_for_goes_out_uncompressed(self):
-        # With --cache-mb 0 one worker's page pool holds about 20 MiB, and each on-the-fly
-        # compression reads its whole file into it: eight 8 MiB files asked for at once cannot
-        # all fit. Those that find no room are answered in identity (with Vary), never 500,
-        # and their connections carry on with the next pipelined request.
+    def fetch_at_once(self, srv, names):
+        """GETs each of `names` with Accept-Encoding: gzip, all at once, each with a pipelined
+        GET of /data.json behind it: {name: (response, data.json response)}."""
+        results, errors = {}, []
+
+        def fetch(name):
+            try:
+                with lib.connect(srv.port, timeout=60) as s:
+                    s.sendall(f"GET /{name} HTTP/1.1\r\nHost: t\r\n"
+                              "Accept-Encoding: gzip\r\n\r\n"
+                              "GET /data.json HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+                    reader = lib.Reader(s)
+                    results[name] = (reader.read_response(), reader.read_response())
+            except Exception as e:  # reported below, with the others
+                errors.append(f"{name}: {e!r}")
+
+        threads = [threading.Thread(target=fetch, args=(n,)) for n in names]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        self.assertEqual(errors, [])
+        return results
+
+    def write_texts(self, count, size):
+        """`count` random text files of `size` bytes under ROOT: {name: content}."""
         contents = {}
-        for i in range(8):
-            name = f"full{i}.txt"
-            contents[name] = os.urandom((4 << 20) - 64).hex().encode()  # text, under 8 MiB
+        for i in range(count):
+            name = f"text{size}_{i}.txt"
+            contents[name] = os.urandom(size // 2).hex().encode()
             with open(os.path.join(ROOT, name), "wb") as f:
                 f.write(contents[name])
             self.addCleanup(os.unlink, os.path.join(ROOT, name))
+        return contents
+
+    def test_compressions_over_the_memory_budget_go_out_uncompressed(self):
+        # Each on-the-fly compression holds its file and its output in the worker's page pool;
+        # those in flight may hold 4 MiB of files between them (one bigger file goes alone).
+        # Eight files of almost 8 MiB asked for at once: those over the budget are answered in
+        # identity (with Vary), never 500, and their connections carry on with the next
+        # pipelined request.
+        contents = self.write_texts(8, (8 << 20) - 128)
         with lib.Server(ROOT, "--compress", "gzip", "--cache-mb", "0", "--stats") as srv:
-            results, errors = {}, []
-
-            def fetch(name):
-                try:
-                    with lib.connect(srv.port, timeout=60) as s:
-                        s.sendall(f"GET /{name} HTTP/1.1\r\nHost: t\r\n"
-                                  "Accept-Encoding: gzip\r\n\r\n"
-                                  "GET /data.json HTTP/1.1\r\nHost: t\r\n\r\n".encode())
-                        reader = lib.Reader(s)
-                        results[name] = (reader.read_response(), reader.read_response())
-                except Exception as e:  # reported below, with the others
-                    errors.append(f"{name}: {e!r}")
-
-            threads = [threading.Thread(target=fetch, args=(n,)) for n in contents]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join(120)
-            self.assertEqual(errors, [])
+            results = self.fetch_at_once(srv, contents)
             codings = []
             for name, (big, small) in sorted(results.items()):
                 self.assertEqual(big.status, 200, name)
@@ -565,8 +577,21 @@ class Encodings(unittest.TestCase):
                 self.assertEqual(body, contents[name], name)
                 self.assertEqual((small.status, small.body), (200, DATA["data.json"]), name)
             stats = json.loads(lib.get(srv.port, "/-/stats").body)["compressed_cache"]
-            self.assertEqual(stats["failed"], codings.count(None), stats)
-            self.assertGreater(stats["failed"], 0, codings)
+            self.assertEqual(stats["failed"] + stats["refused"], codings.count(None), stats)
+            self.assertGreater(stats["refused"], 0, codings)
+            self.assertIn("gzip", codings)
+
+    def test_compressions_within_the_memory_budget_all_go_compressed(self):
+        # Eight 256 KiB files at once hold 2 MiB between them: every one is compressed.
+        contents = self.write_texts(8, 256 << 10)
+        with lib.Server(ROOT, "--compress", "gzip", "--cache-mb", "0", "--stats") as srv:
+            results = self.fetch_at_once(srv, contents)
+            for name, (big, small) in sorted(results.items()):
+                self.assertEqual(big.header("Content-Encoding"), "gzip", name)
+                self.assertEqual(gzip.decompress(big.body), contents[name], name)
+                self.assertEqual((small.status, small.body), (200, DATA["data.json"]), name)
+            stats = json.loads(lib.get(srv.port, "/-/stats").body)["compressed_cache"]
+            self.assertEqual((stats["failed"], stats["refused"]), (0, 0), stats)
 
     def test_repeated_on_the_fly_requests_reuse_the_compressed_body_until_the_file_changes(self):
         page = os.path.join(ROOT, "cached.html")
@@ -580,7 +605,8 @@ class Encodings(unittest.TestCase):
             self.assertEqual(second.body, first.body)
             self.assertEqual(second.header("Content-Length"), first.header("Content-Length"))
             stats = json.loads(lib.get(srv.port, "/-/stats").body)
-            self.assertEqual(stats["compressed_cache"], {"hits": 1, "misses": 1, "failed": 0})
+            self.assertEqual(stats["compressed_cache"],
+                             {"hits": 1, "misses": 1, "failed": 0, "refused": 0})
             changed = b"<p>changed</p>\n" * 700  # new size and mtime: a new version
             with open(page, "wb") as f:
                 f.write(changed)
