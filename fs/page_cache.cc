@@ -50,6 +50,9 @@ struct fill_op final : runtime::operation {
 };
 
 page_index::page_index(std::size_t expected) {
+  // Room for `expected` up front, up to 2^16 slots: a larger budget is reached by growth, not
+  // paid for before the first page (nor overflowed: 2 * SIZE_MAX wraps and never ends the loop).
+  expected = std::min<std::size_t>(expected, std::size_t{1} << 15);
   std::size_t cap = 16;
   while (cap < 2 * expected)
     cap *= 2;
@@ -182,6 +185,10 @@ cache_entry* page_cache::create_entry(const file& f, const file_version& v, std:
     break;                          // a demanded page may: everything else is held
   }
   page_ref p = pool_.allocate();
+  // The pool can run dry while the cache holds idle pages of its own (a pool shared with other
+  // users, or smaller than the budget): a demanded page takes one of those back.
+  while (!p && demanded && evict_one())
+    p = pool_.allocate();
   if (!p) return nullptr;
   auto* e = new cache_entry();
   e->key = cache_key{f.dev(), f.ino(), index};
@@ -469,6 +476,9 @@ struct range_state : runtime::task_node {
         if (hi <= lo) break;  // the file ended early
         c.append(
             s.share(static_cast<std::size_t>(lo - page_start), static_cast<std::size_t>(hi - lo)));
+        // A short page is where the file ended when it was read: a later page (cached before
+        // the file shrank) would follow with a hole in between.
+        if (s.size() < kPageSize) break;
       }
     }
     detail::range_waiter* target = w;

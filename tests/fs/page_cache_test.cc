@@ -337,6 +337,24 @@ TEST_P(PageCacheTest, FileShrunkWithinTheRevalidationIntervalEndsTheReadAndIsSta
   EXPECT_EQ(bytes_of(read(cache, f, 0, v2.size())), std::string(v2.begin(), v2.end()));
 }
 
+TEST_P(PageCacheTest, PageCachedBeforeTheFileShrankIsNotAppendedAfterTheShortPage) {
+  std::vector<char> data;
+  auto f = make_file(2 * kPageSize, 64, &data);
+  const std::string& path = paths_.back();
+  page_cache_options o;
+  o.revalidate_after = std::chrono::nanoseconds::max();  // trust the snapshot: 8192 bytes
+  o.readahead_max_pages = 0;
+  page_cache cache(*ctx_, pool_, o);
+  // Page 1 is cached whole, then the file shrinks to 100 bytes: page 0, read now, is short.
+  EXPECT_EQ(bytes_of(read_page(cache, f, 1)), std::string(data.data() + kPageSize, kPageSize));
+  ASSERT_EQ(::truncate(path.c_str(), 100), 0);
+  const chain got = read_shrunk(cache, f, 0, 2 * kPageSize, path, 2 * kPageSize);
+  // The chain ends at the short page: page 1's bytes after it would sit at file offset 100.
+  EXPECT_EQ(got.size(), 100u);
+  EXPECT_TRUE(bytes_of(got).substr(0, 100) == std::string(data.data(), 100));
+  EXPECT_EQ(cache.stats().reads_in_flight, 0u);
+}
+
 TEST_P(PageCacheTest, EightConcurrentReadersOfOneMissingPageIssueOneRead) {
   std::vector<char> data;
   auto f = make_file(4 * kPageSize, 8, &data);
@@ -443,6 +461,28 @@ TEST_P(PageCacheTest, ExhaustedPoolReportsENOMEM) {
   EXPECT_EQ(cache.stats().resident_pages, 0u);
   hog.clear();
   EXPECT_EQ(read(cache, f, 0, 10).size(), 10u);  // works again once pages come back
+}
+
+TEST_P(PageCacheTest, PoolExhaustedByTheCachesOwnIdlePagesEvictsOneForADemandedPage) {
+  page_pool_options po;
+  po.max_bytes = 2 << 20;  // 512 pages: fewer than the cache's budget
+  page_pool small(po);
+  std::vector<char> data;
+  auto f = make_file(600 * kPageSize, 65, &data);
+  page_cache_options o;
+  o.budget_pages = 4096;
+  o.readahead_max_pages = 0;
+  page_cache cache(*ctx_, small, o);
+  for (std::uint64_t i = 0; i < 512; ++i)
+    ASSERT_EQ(read(cache, f, i * kPageSize, kPageSize).size(), kPageSize) << "page " << i;
+  ASSERT_EQ(small.stats().pages_free, 0u);  // every page is the cache's, none held by anyone
+  // Nothing holds those pages: the cache gives one back to the pool instead of failing.
+  std::error_code ec;
+  chain c = read(cache, f, 512 * kPageSize, kPageSize, &ec);
+  ASSERT_FALSE(ec) << ec.message();
+  EXPECT_TRUE(bytes_of(c) == std::string(data.data() + 512 * kPageSize, kPageSize));
+  EXPECT_EQ(cache.stats().evictions, 1u);
+  EXPECT_EQ(small.stats().pages_in_use, cache.stats().resident_pages);
 }
 
 TEST_P(PageCacheTest, AwaitableTokenYieldsErrorAndSlice) {

@@ -39,5 +39,18 @@ TEST(PageIndex, MatchesAReferenceMapOverRandomInsertAndErase) {
     ASSERT_EQ(index.find(key_of(rt)), e);
 }
 
+// page_cache sizes its index by budget_pages: a huge budget (SIZE_MAX for "no limit") must not
+// be allocated (or overflow the sizing) before the first insert.
+TEST(PageIndex, HugeExpectedSizeStartsSmallAndGrows) {
+  for (std::size_t expected : {std::size_t{1} << 40, SIZE_MAX}) {
+    page_index index(expected);
+    for (std::uint64_t i = 0; i < 1000; ++i)
+      index.insert(cache_key{1, 2, i}, reinterpret_cast<cache_entry*>((i + 1) * 64));
+    ASSERT_EQ(index.size(), 1000u);
+    for (std::uint64_t i = 0; i < 1000; ++i)
+      ASSERT_EQ(index.find(cache_key{1, 2, i}), reinterpret_cast<cache_entry*>((i + 1) * 64));
+  }
+}
+
 }  // namespace
 }  // namespace pagewire::fs::detail
