@@ -111,7 +111,9 @@ void page_pool::free_page(page* p) noexcept {
 
 std::error_code page_pool::register_buffers(io_uring& ring) {
   std::lock_guard lock(mu_);
-  if (std::find(rings_.begin(), rings_.end(), &ring) != rings_.end()) return {};
+  // A ring is remembered by its address, which a ring created after a registered one exited may
+  // have again: register anyway, and take EBUSY (a table is there already) as "done".
+  const bool known = std::find(rings_.begin(), rings_.end(), &ring) != rings_.end();
   // Every ring gets the same table, so an arena's buffer_index holds on each of them: the
   // arenas of the first registration, even when more were mapped since.
   std::size_t n = rings_.empty() ? arenas_.size() : registered_arenas_;
@@ -121,6 +123,9 @@ std::error_code page_pool::register_buffers(io_uring& ring) {
   for (std::size_t i = 0; i < n; ++i)
     iovs.push_back(iovec{arenas_[i]->base, arenas_[i]->bytes});
   int rc = io_uring_register_buffers(&ring, iovs.data(), static_cast<unsigned>(n));
+  if (known)
+    return rc < 0 && rc != -EBUSY ? std::error_code(-rc, std::system_category())
+                                  : std::error_code();
   if (rc < 0) return std::error_code(-rc, std::system_category());
   rings_.push_back(&ring);
   registered_arenas_ = n;

@@ -147,8 +147,11 @@ class page_pool {
   /// front with initial_arenas). On failure (ENOMEM or EPERM from RLIMIT_MEMLOCK, EBUSY, ...)
   /// nothing is registered, the error is returned and the pool keeps working unregistered. Call
   /// from the ring's owning thread; the ring must unregister (or be destroyed) before the pool is.
+  /// Calling it again for a registered ring is harmless (the kernel's EBUSY counts as success).
   std::error_code register_buffers(io_uring& ring);
-  /// True when register_buffers(ring) succeeded for this ring.
+  /// True when register_buffers(ring) succeeded for this ring. Rings are known by address: a
+  /// ring created where a registered one was (after it exited) passes for registered until it
+  /// calls register_buffers itself, so register every new ring before its fixed-buffer I/O.
   bool registered_on(const io_uring& ring) const;
 
   page_pool_stats stats() const;

@@ -1,5 +1,6 @@
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <thread>
 #include <vector>
 
@@ -138,6 +139,40 @@ TEST(PagePool, RegisteredArenaServesReadFixed) {
   ASSERT_GE(fd, 0);
   EXPECT_EQ(read_fixed(r.ring, fd, p), static_cast<int>(kPageSize));
   EXPECT_EQ(std::memcmp(p.data(), data.data(), kPageSize), 0);
+  ::close(fd);
+  ::unlink(path.c_str());
+}
+
+// The pool knows rings by address; a ring created after a registered one exited often gets the
+// same address. Asked to register, it must really be registered, not told it already is.
+TEST(PagePool, RingAtTheAddressOfAnExitedRingIsRegisteredWhenItAsks) {
+  page_pool_options o;
+  o.initial_arenas = 1;
+  o.try_huge_pages = false;
+  page_pool pool(o);
+  page_ref p = pool.allocate();
+  auto first = std::make_unique<test_ring>();
+  if (!first->ok) GTEST_SKIP() << "io_uring unavailable";
+  std::error_code ec = pool.register_buffers(first->ring);
+  if (ec) GTEST_SKIP() << "registration refused here: " << ec.message();
+  const void* where = first.get();
+  first.reset();  // exits: its buffer table goes with it
+  auto second = std::make_unique<test_ring>();
+  if (static_cast<const void*>(second.get()) != where) {
+    GTEST_SKIP() << "the allocator placed the new ring elsewhere";
+  }
+  ASSERT_TRUE(second->ok);
+  EXPECT_FALSE(pool.register_buffers(second->ring));
+  EXPECT_TRUE(pool.registered_on(second->ring));
+
+  std::string path = testing::temp_path("fixed3");
+  auto data = testing::random_bytes(kPageSize, 11);
+  ASSERT_TRUE(testing::write_file(path, data));
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  EXPECT_EQ(read_fixed(second->ring, fd, p), static_cast<int>(kPageSize));
+  EXPECT_EQ(std::memcmp(p.data(), data.data(), kPageSize), 0);
+  EXPECT_FALSE(pool.register_buffers(second->ring));  // again: already there (EBUSY), fine
   ::close(fd);
   ::unlink(path.c_str());
 }
