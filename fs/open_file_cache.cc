@@ -1,6 +1,7 @@
 #include <cerrno>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -45,6 +46,13 @@ int walk_beneath(int root, const std::string& rel, std::error_code& ec) {
     int flags = last ? (kOpenFlags | O_NOFOLLOW) : (O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     int fd = ::openat(dir, name, flags);
     int err = errno;
+    // O_PATH | O_NOFOLLOW opens a symlink itself, which O_DIRECTORY then refuses as ENOTDIR:
+    // report a refused symlink as one (ELOOP), like the last component's O_NOFOLLOW does.
+    struct stat st;
+    if (fd < 0 && err == ENOTDIR && !last && ::fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+        S_ISLNK(st.st_mode)) {
+      err = ELOOP;
+    }
     if (dir != root) ::close(dir);
     if (fd < 0) {
       ec.assign(err, std::system_category());

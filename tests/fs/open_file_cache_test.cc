@@ -28,7 +28,8 @@ class OpenFileCacheTest : public ::testing::TestWithParam<bool> {
     ASSERT_TRUE(testing::write_file(outside_, bytes("secret")));
   }
   void TearDown() override {
-    for (const char* n : {"/a.txt", "/b.txt", "/sub/c.txt", "/escape", "/proc_self"}) {
+    for (const char* n :
+         {"/a.txt", "/b.txt", "/sub/c.txt", "/escape", "/proc_self", "/linkdir", "/linkfile"}) {
       ::unlink((root_ + n).c_str());
     }
     ::rmdir((root_ + "/sub").c_str());
@@ -103,6 +104,20 @@ TEST_P(OpenFileCacheTest, DotDotAndSymlinksCannotEscapeTheRoot) {
   ASSERT_EQ(::symlink("/proc/self/root", (root_ + "/proc_self").c_str()), 0);
   EXPECT_FALSE(cache->open("/proc_self" + outside_, ec));
   EXPECT_TRUE(ec);
+}
+
+TEST_P(OpenFileCacheTest, WalkRefusesASymlinkedDirectoryWithELOOP) {
+  if (GetParam()) GTEST_SKIP() << "openat2 follows a symlink that stays beneath the root";
+  ASSERT_EQ(::symlink("sub", (root_ + "/linkdir").c_str()), 0);
+  ASSERT_EQ(::symlink("a.txt", (root_ + "/linkfile").c_str()), 0);
+  auto cache = make();
+  std::error_code ec;
+  EXPECT_FALSE(cache->open("/linkdir/c.txt", ec));
+  EXPECT_EQ(ec, std::errc::too_many_symbolic_link_levels) << ec.message();
+  EXPECT_FALSE(cache->open("/linkfile", ec));
+  EXPECT_EQ(ec, std::errc::too_many_symbolic_link_levels) << ec.message();
+  EXPECT_FALSE(cache->open("/a.txt/x", ec));  // a file in the middle is still ENOTDIR
+  EXPECT_EQ(ec, std::errc::not_a_directory) << ec.message();
 }
 
 TEST_P(OpenFileCacheTest, EntryIsTrustedUntilRevalidateAfterElapses) {
