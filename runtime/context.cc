@@ -383,6 +383,9 @@ void context::work_finished() noexcept {
       wake_armed_ = false;
       drain_remote();
       if (!shutting_down_) arm_wake();
+    } else if (ud == kDrainTickUserData) {
+      drain_tick_armed_ = false;
+      if (result == -ETIME) drain_tick_fired_ = true;  // (a cancel may have ended it instead)
     }
     return false;
   }
@@ -509,7 +512,8 @@ void context::wait_for_events() {
     fallback_->run_one();
     return;
   }
-  if (busy_poll_.count() > 0 && busy_poll_for_events()) return;
+  // A drain sleeps in the kernel: the poll returns at once on a stopped context.
+  if (busy_poll_.count() > 0 && !shutting_down_ && busy_poll_for_events()) return;
   int rc = ring_->submit_and_wait(1);
   context_stats::bump(stats_.enters);
   if (rc == -EBUSY || rc == -EAGAIN) {
@@ -609,8 +613,19 @@ std::size_t context::drain() {
   running_scope scope(this);
   shutting_down_ = true;
   std::size_t n = 0;
-  // Bounded: every round cancels what is in flight (handlers may start more).
-  for (int round = 0; round < 100000; ++round) {
+  // io_uring: what had happened when the last cancel went out (operations started plus
+  // handlers run). A cancel's own CQE ends the wait below at once, so a cancel every round
+  // spun through the rounds in a fraction of a second and then gave up on an operation that no
+  // cancel ends sooner (a SEND_ZC waiting for its notification, a read running in io-wq),
+  // leaving the kernel to finish it after its memory was freed. A new cancel goes out once
+  // something happened (an operation started, or one completed: a chain's next link may then
+  // be waiting), and every drain_tick_ while nothing does.
+  std::uint64_t cancelled_at = std::numeric_limits<std::uint64_t>::max();
+  drain_tick_fired_ = false;
+  // Bounded in rounds (handlers may start more operations in every round) and in time (a
+  // SEND_ZC's notification waits for a peer that may never read).
+  const auto give_up = std::chrono::steady_clock::now() + kDrainPatience;
+  for (int round = 0; round < 100000 && std::chrono::steady_clock::now() < give_up; ++round) {
     drain_remote();
     for (std::size_t k = ready_count_; k > 0 && run_task(); --k)
       ++n;
@@ -620,7 +635,12 @@ std::size_t context::drain() {
       return n;
     }
     if (busy) {
-      cancel_all();
+      const std::uint64_t progress = stats_.submitted.load(std::memory_order_relaxed) + handled_;
+      if (fallback_ || progress != cancelled_at || drain_tick_fired_) {
+        cancel_all();
+        cancelled_at = progress;
+        drain_tick_fired_ = false;
+      }
       if (fallback_) {
         fallback_->flush();
         n += reap(std::numeric_limits<std::size_t>::max());
@@ -632,7 +652,15 @@ std::size_t context::drain() {
         }
       } else {
         n += reap(std::numeric_limits<std::size_t>::max());
-        if (in_flight_ > 0 || wake_armed_) wait_for_events();
+        if (in_flight_ > 0 || wake_armed_) {
+          if (!drain_tick_armed_) {  // queued after the cancel, which misses it
+            io_uring_sqe* sqe = acquire_sqe();
+            io_uring_prep_timeout(sqe, &drain_tick_, 0, 0);
+            io_uring_sqe_set_data64(sqe, kDrainTickUserData);
+            drain_tick_armed_ = true;
+          }
+          wait_for_events();
+        }
       }
       n += reap(std::numeric_limits<std::size_t>::max());
     }

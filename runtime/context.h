@@ -153,8 +153,12 @@ class context {
     maybe_kick();
   }
   /// Graceful drain: cancels everything in flight, reaps until no operation is
-  /// left (each gets its complete()), runs queued tasks. Returns handlers run.
+  /// left (each gets its complete()), runs queued tasks. Returns handlers run. Waits
+  /// for what a cancel cannot end (a SEND_ZC's notification, I/O running in io-wq), up to
+  /// kDrainPatience: what is still in flight then is logged and left to the kernel (its
+  /// complete() never runs; the kernel still holds the pages it sends from).
   std::size_t shutdown();
+  static constexpr std::chrono::seconds kDrainPatience{10};
 
   /// True on the thread currently inside run/run_one/poll of this context.
   bool running_in_this_thread() const noexcept;
@@ -265,6 +269,11 @@ class context {
   std::uint64_t wake_buf_ = 0;
   bool wake_armed_ = false;
   bool shutting_down_ = false;
+  // drain(): a timeout that makes the cancel go out again while nothing else happens.
+  static constexpr std::uint64_t kDrainTickUserData = (2ull << 32) | kInternalSlot;
+  __kernel_timespec drain_tick_{0, 100 * 1000 * 1000};
+  bool drain_tick_armed_ = false;
+  bool drain_tick_fired_ = false;
   std::size_t handled_ = 0;  // deliveries that ran a handler (fallback counting)
 
   void (*kick_)(void*) = nullptr;

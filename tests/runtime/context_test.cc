@@ -4,6 +4,7 @@
 #include <chrono>
 #include <future>
 #include <memory>
+#include <netinet/in.h>
 #include <string>
 #include <sys/socket.h>
 #include <thread>
@@ -470,6 +471,115 @@ TEST(Ring, CqOverflowWithEightEntryRingCompletesAllAndIsCounted) {
   EXPECT_GE(s.cq_overflows, 1u);
   EXPECT_EQ(s.cq_dropped, 0u);
   EXPECT_EQ(ctx.in_flight(), 0u);
+}
+
+// A SEND_ZC whose bytes the kernel took (its first CQE came) but cannot send yet: the peer's
+// receive window is closed, so its notification waits until `peer` reads everything queued
+// before it, and no cancel can end it sooner.
+struct stuck_send_zc {
+  int listener = -1, sender = -1, peer = -1;
+  std::size_t queued = 0;
+  stuck_send_zc() {
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    const int small = 4096;  // the accepted socket inherits it: a window of a few KiB
+    ::setsockopt(listener, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    socklen_t len = sizeof addr;
+    if (::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+        ::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) != 0 ||
+        ::listen(listener, 1) != 0) {
+      return;
+    }
+    sender = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    const int big = 1 << 20;  // room for what the peer's window holds back, and more
+    ::setsockopt(sender, SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
+    if (::connect(sender, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return;
+    peer = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+    const std::string filler(100000, 'f');
+    const long n = ::send(sender, filler.data(), filler.size(), MSG_DONTWAIT);
+    queued = n > 0 ? static_cast<std::size_t>(n) : 0;
+  }
+  ~stuck_send_zc() {
+    for (int fd : {listener, sender, peer})
+      if (fd >= 0) ::close(fd);
+  }
+  bool ok() const { return peer >= 0 && queued > 0; }
+  // Reads everything the peer will get (the filler and `more`), which lets the sender finish.
+  void drain_peer(std::size_t more) {
+    char buf[65536];
+    for (std::size_t got = 0; got < queued + more;) {
+      const long n = ::read(peer, buf, sizeof buf);
+      if (n <= 0) return;
+      got += static_cast<std::size_t>(n);
+    }
+  }
+};
+
+struct zc_op : operation {
+  int fd = -1;
+  const char* data = "zc";
+  int partials = 0;
+  int completions = 0;
+  int final_res = INT_MIN;
+  unsigned final_flags = 0;
+  void prepare(io_uring_sqe* sqe) override {
+    io_uring_prep_send_zc(sqe, fd, data, 2, MSG_NOSIGNAL, 0);
+  }
+  void partial(int, unsigned) override { ++partials; }
+  void complete(int r, unsigned f) override {
+    final_res = r;
+    final_flags = f;
+    ++completions;
+  }
+};
+
+// The destructor's drain must wait for an operation that outlives its cancel, not give up on
+// it after a burst of cancels and leave the kernel to finish it once the memory is gone. The
+// peer starts reading a second after the drain began. Run plainly and on a stopped context
+// that busy-polls (whose poll returns at once).
+void destructor_waits_for_an_operation_a_cancel_cannot_end(std::chrono::microseconds busy_poll) {
+  stuck_send_zc net;
+  ASSERT_TRUE(net.ok());
+  zc_op zc;
+  zc.fd = net.sender;
+  std::atomic<bool> draining{false};
+  std::thread reader([&] {
+    while (!draining.load())
+      std::this_thread::sleep_for(1ms);
+    std::this_thread::sleep_for(1s);
+    net.drain_peer(2);
+  });
+  // The context lives and dies on one thread: its ring's single issuer.
+  std::thread loop([&] {
+    context_options o = testing::options_for(backend_kind::io_uring);
+    o.busy_poll = busy_poll;
+    context ctx(o);
+    if (!ctx.probe().send_zc) return;
+    ctx.start(zc);
+    ASSERT_TRUE(testing::run_until(ctx, [&] { return zc.partials == 1; }));
+    ctx.poll();
+    ASSERT_EQ(zc.completions, 0) << "the notification came without the peer reading";
+    ctx.stop();
+    draining = true;
+  });
+  loop.join();
+  draining = true;
+  ::shutdown(net.sender, SHUT_WR);  // whatever happened, the reader's last read ends
+  reader.join();
+  if (zc.partials == 0) GTEST_SKIP() << "no SEND_ZC";
+  EXPECT_EQ(zc.completions, 1) << "the context was destroyed with the operation in flight";
+  EXPECT_EQ(zc.final_res, 2);
+  EXPECT_TRUE(zc.final_flags & IORING_CQE_F_NOTIF);
+}
+
+TEST(Ring, DestructorWaitsForAnOperationThatOutlivesItsCancel) {
+  destructor_waits_for_an_operation_a_cancel_cannot_end(std::chrono::microseconds{0});
+}
+
+TEST(Ring, DestructorOfAStoppedBusyPollingContextWaitsForAnOperationThatOutlivesItsCancel) {
+  destructor_waits_for_an_operation_a_cancel_cannot_end(std::chrono::microseconds{50});
 }
 
 TEST(Ring, GenerationTagRejectsAStaleCqe) {
