@@ -33,10 +33,39 @@ int sys(long rc) {
   return rc < 0 ? -errno : static_cast<int>(rc);
 }
 
-bool pollable(int fd) {
+// pollable: the reactor can wait on the fd (not a regular file or block device). stream: a pipe
+// or socket, which has no file position: io_uring ignores a read's or write's offset on one
+// (FMODE_STREAM) where pread/pwrite would fail with ESPIPE.
+struct fd_kind {
+  bool pollable = false;
+  bool stream = false;
+};
+
+fd_kind kind_of(int fd) {
   struct stat st;
-  if (::fstat(fd, &st) != 0) return false;
-  return !S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode);
+  if (::fstat(fd, &st) != 0) return {};
+  return {!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode),
+          S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)};
+}
+
+bool pollable(int fd) {
+  return kind_of(fd).pollable;
+}
+
+// One read or write as io_uring does it: at `off` (kNoOffset, or any offset on a stream: the
+// file position) and, on a pollable fd, without waiting for data or room even when the fd lacks
+// O_NONBLOCK. RWF_NOWAIT gives EAGAIN, or a short count, where a plain write(2) to a blocking
+// pipe or socket would hold the loop's thread until a reader came (for ever, when the reader
+// runs on this loop). A file that refuses RWF_NOWAIT (EOPNOTSUPP: some character devices,
+// kernels before 4.14) gets the plain call.
+long transfer(bool write, int fd, const iovec* iov, int count, std::uint64_t off, fd_kind kind) {
+  const off_t at = off == kNoOffset || kind.stream ? -1 : static_cast<off_t>(off);
+  if (kind.pollable) {
+    const long rc = write ? ::pwritev2(fd, iov, count, at, RWF_NOWAIT)
+                          : ::preadv2(fd, iov, count, at, RWF_NOWAIT);
+    if (rc >= 0 || errno != EOPNOTSUPP) return rc;
+  }
+  return write ? ::pwritev2(fd, iov, count, at, 0) : ::preadv2(fd, iov, count, at, 0);
 }
 
 short ready_events(int fd, short events) {
@@ -300,44 +329,37 @@ int execute(const io_uring_sqe& s, bool& connecting, need& w, int& wfd) {
     wfd = f;
     return 0;
   };
+  // Registered files and provided buffers belong to a ring, and there is none here. An fd
+  // flagged IOSQE_FIXED_FILE is an index into a table, not a descriptor of this process: taken
+  // as one, it would read or write whatever file happens to be open under that number.
+  if (s.flags & (IOSQE_FIXED_FILE | IOSQE_BUFFER_SELECT)) return -EINVAL;
+  // READ/WRITE[_FIXED] name one buffer, READV/WRITEV an iovec array of `len` entries.
+  const iovec single{addr, s.len};
+  const bool vectored = s.opcode == IORING_OP_READV || s.opcode == IORING_OP_WRITEV;
+  const iovec* iov = vectored ? static_cast<const iovec*>(addr) : &single;
+  const int iov_count = vectored ? static_cast<int>(s.len) : 1;
   switch (s.opcode) {
     case IORING_OP_NOP:
       return 0;
     case IORING_OP_READ:
     case IORING_OP_READ_FIXED:
     case IORING_OP_READV: {
-      if (pollable(fd) && !(ready_events(fd, POLLIN) & (POLLIN | POLLHUP | POLLERR))) {
+      const fd_kind kind = kind_of(fd);
+      if (kind.pollable && !(ready_events(fd, POLLIN) & (POLLIN | POLLHUP | POLLERR))) {
         return would_block(need::read, fd);
       }
-      long rc;
-      if (s.opcode == IORING_OP_READV) {
-        auto* iov = static_cast<const iovec*>(addr);
-        rc = s.off == kNoOffset
-                 ? ::readv(fd, iov, static_cast<int>(s.len))
-                 : ::preadv(fd, iov, static_cast<int>(s.len), static_cast<off_t>(s.off));
-      } else {
-        rc = s.off == kNoOffset ? ::read(fd, addr, s.len)
-                                : ::pread(fd, addr, s.len, static_cast<off_t>(s.off));
-      }
+      const long rc = transfer(false, fd, iov, iov_count, s.off, kind);
       if (rc < 0 && errno == EAGAIN) return would_block(need::read, fd);
       return sys(rc);
     }
     case IORING_OP_WRITE:
     case IORING_OP_WRITE_FIXED:
     case IORING_OP_WRITEV: {
-      if (pollable(fd) && !(ready_events(fd, POLLOUT) & (POLLOUT | POLLHUP | POLLERR))) {
+      const fd_kind kind = kind_of(fd);
+      if (kind.pollable && !(ready_events(fd, POLLOUT) & (POLLOUT | POLLHUP | POLLERR))) {
         return would_block(need::write, fd);
       }
-      long rc;
-      if (s.opcode == IORING_OP_WRITEV) {
-        auto* iov = static_cast<const iovec*>(addr);
-        rc = s.off == kNoOffset
-                 ? ::writev(fd, iov, static_cast<int>(s.len))
-                 : ::pwritev(fd, iov, static_cast<int>(s.len), static_cast<off_t>(s.off));
-      } else {
-        rc = s.off == kNoOffset ? ::write(fd, addr, s.len)
-                                : ::pwrite(fd, addr, s.len, static_cast<off_t>(s.off));
-      }
+      const long rc = transfer(true, fd, iov, iov_count, s.off, kind);
       if (rc < 0 && errno == EAGAIN) return would_block(need::write, fd);
       return sys(rc);
     }
@@ -357,7 +379,6 @@ int execute(const io_uring_sqe& s, bool& connecting, need& w, int& wfd) {
     }
     case IORING_OP_RECV:
     case IORING_OP_RECVMSG: {
-      if (s.flags & IOSQE_BUFFER_SELECT) return -EINVAL;  // no provided buffers here
       long rc = s.opcode == IORING_OP_RECV
                     ? ::recv(fd, addr, s.len, static_cast<int>(s.msg_flags) | MSG_DONTWAIT)
                     : ::recvmsg(fd, static_cast<msghdr*>(addr),
@@ -366,7 +387,7 @@ int execute(const io_uring_sqe& s, bool& connecting, need& w, int& wfd) {
       return sys(rc);
     }
     case IORING_OP_ACCEPT: {
-      if (s.flags & IOSQE_FIXED_FILE || s.file_index) return -EINVAL;
+      if (s.file_index) return -EINVAL;  // no fixed-file table to accept into
       if (!(ready_events(fd, POLLIN) & (POLLIN | POLLERR | POLLHUP)))
         return would_block(need::read, fd);
       int rc = ::accept4(fd, static_cast<sockaddr*>(addr), reinterpret_cast<socklen_t*>(s.addr2),
@@ -479,7 +500,9 @@ void fallback_backend::step(const std::shared_ptr<job>& j) {
       j->timer->async_wait([this, a = alive_, j](const boost::system::error_code& ec) {
         if (!*a || !jobs_.count(j.get())) return;
         j->timer.reset();
-        finish_entry(j, ec || j->cancelled ? -ECANCELED : -ETIME);
+        // Only a wait the cancel reached is cancelled: one that expired first stays a success
+        // (io_uring's cancel finds no timeout that already fired; Asio's timers agree).
+        finish_entry(j, ec ? -ECANCELED : -ETIME);
       });
       return;
     }
@@ -503,7 +526,9 @@ void fallback_backend::finish_entry(const std::shared_ptr<job>& j, int res) {
   j->cancelled = false;
   j->failed = breaks_chain(s, res);
   if (!j->failed) index(*j);  // a chain's next entry, cancellable while this result is delivered
-  if (zc && res >= 0) {
+  // The kernel answers a SEND_ZC it issued with two CQEs even when it failed or was cancelled:
+  // the result with F_MORE, then the notification.
+  if (zc) {
     j->notif_user_data = ud;
     ctx_.deliver(ud, res, IORING_CQE_F_MORE);
     post_job(j, &fallback_backend::deliver_notif);

@@ -5,14 +5,18 @@
 /// PAGEWIRE_FORCE_FALLBACK=1). The SAME operation objects run: the context has
 /// them prepare() into a staged io_uring_sqe, and this backend interprets the
 /// opcode with plain syscalls on Boost.Asio's epoll reactor:
-///   NOP; READ/WRITE/READ_FIXED/WRITE_FIXED -> pread/pwrite (read/write at offset -1);
-///   READV/WRITEV; SEND/RECV/SENDMSG/RECVMSG (MSG_DONTWAIT: a receive with MSG_WAITALL
+///   NOP; READ/WRITE/READ_FIXED/WRITE_FIXED/READV/WRITEV -> preadv2/pwritev2 (offset -1: the
+///   file position; a pipe's or socket's offset is ignored, as io_uring ignores it; RWF_NOWAIT
+///   on pollable fds, so a blocking pipe or socket gives a short count, as on io_uring, instead
+///   of blocking the loop); SEND/RECV/SENDMSG/RECVMSG (MSG_DONTWAIT: a receive with MSG_WAITALL
 ///   completes with what one call gets, where io_uring waits for it all); SEND_ZC/SENDMSG_ZC ->
-///   plain send then a synthesized F_NOTIF CQE; ACCEPT (multishot too); CONNECT;
+///   plain send then a synthesized F_NOTIF CQE (after a failure or a cancellation too, as the
+///   kernel does); ACCEPT (multishot too); CONNECT;
 ///   SPLICE; TEE; TIMEOUT; POLL_ADD; CLOSE; SHUTDOWN; FSYNC; OPENAT; OPENAT2; STATX;
 ///   LINK_TIMEOUT and IOSQE_IO_LINK chains (run one after another; a failure, or a
 ///   short transfer as io_uring counts one, cancels the rest). Anything else (provided buffers,
-///   fixed files, multishot recv) completes with -EINVAL.
+///   fixed files (IOSQE_FIXED_FILE: never taken as a plain fd), multishot recv) completes with
+///   -EINVAL.
 /// An operation on a socket, pipe or other pollable fd that would block waits for
 /// readiness through the reactor (on a dup of the fd, so concurrent waits on one
 /// socket never clash) and retries. Every result reaches the context through

@@ -68,17 +68,23 @@ class timer {
  private:
   class wait_base : public operation {
    public:
+    // The expiry as an absolute CLOCK_MONOTONIC time (steady_clock's epoch): the SQE reaches
+    // the kernel at the loop's next step, maybe much later, and a relative timeout would count
+    // from there.
     explicit wait_base(timer& t) : ctx_(&t.ctx_), timer_(&t) {
-      const auto d = t.expiry_ - clock::now();
-      const auto ns =
-          d.count() > 0 ? std::chrono::duration_cast<std::chrono::nanoseconds>(d).count() : 0;
+      const auto at =
+          std::chrono::duration_cast<std::chrono::nanoseconds>(t.expiry_.time_since_epoch())
+              .count();
+      const auto ns = at > 0 ? at : 0;
       ts_.tv_sec = ns / 1000000000;
       ts_.tv_nsec = ns % 1000000000;
       next_ = t.waits_;
       if (next_) next_->prev_ = this;
       t.waits_ = this;
     }
-    void prepare(io_uring_sqe* sqe) override { io_uring_prep_timeout(sqe, &ts_, 0, 0); }
+    void prepare(io_uring_sqe* sqe) override {
+      io_uring_prep_timeout(sqe, &ts_, 0, IORING_TIMEOUT_ABS);
+    }
 
    protected:
     void unlink() noexcept {

@@ -143,6 +143,47 @@ TEST_P(Asio, TimerCancelCompletesWithOperationAborted) {
   EXPECT_EQ(got.value(), asio::error::operation_aborted);
 }
 
+// A wait whose timer already fired cannot be cancelled any more (io_uring: the cancel finds
+// nothing; Asio's own timers behave the same): cancelling it from the handler of a timer that
+// fired together with it leaves it a success.
+TEST_P(Asio, TimerThatAlreadyFiredCompletesWithoutErrorWhenCancelledLate) {
+  timer a(ctx);
+  timer b(ctx);
+  a.expires_after(1ms);
+  b.expires_after(1ms);
+  std::error_code got_a = std::make_error_code(std::errc::io_error);
+  std::error_code got_b = got_a;
+  // Whichever runs first cancels the other, which has fired too.
+  a.async_wait([&](std::error_code ec) {
+    got_a = ec;
+    b.cancel();
+  });
+  b.async_wait([&](std::error_code ec) {
+    got_b = ec;
+    a.cancel();
+  });
+  ctx.poll();  // both waits start
+  std::this_thread::sleep_for(50ms);
+  ctx.run();
+  EXPECT_FALSE(got_a) << got_a.message();
+  EXPECT_FALSE(got_b) << got_b.message();
+}
+
+// The expiry is a point in time (expires_at), not a delay counted from whenever the loop
+// first hands the wait to the kernel: a wait started well before run() whose expiry passed
+// meanwhile completes as soon as the loop runs.
+TEST_P(Asio, TimerWaitStartedBeforeTheLoopRunsExpiresAtItsExpiryNotLater) {
+  timer t(ctx);
+  t.expires_after(300ms);
+  std::error_code got = std::make_error_code(std::errc::io_error);
+  t.async_wait([&](std::error_code ec) { got = ec; });
+  std::this_thread::sleep_for(400ms);  // the loop is busy elsewhere; the expiry passes
+  const auto t0 = std::chrono::steady_clock::now();
+  ctx.run();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 150ms);
+  EXPECT_FALSE(got);
+}
+
 TEST_P(Asio, TimerExpiresAndCompletesWithoutError) {
   timer t(ctx);
   t.expires_after(2ms);

@@ -1,12 +1,16 @@
 // Socket, splice and multi-CQE operations, run on both backends: the fallback
 // must give the same operation objects the same results as io_uring.
 
+#include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <string>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <thread>
 #include <unistd.h>
 #include <vector>
 
@@ -33,11 +37,12 @@ struct recv_op : operation {
 struct send_zc_op : operation {
   int fd;
   std::string data;
+  int msg_flags = 0;
   std::vector<std::pair<int, unsigned>> cqes;
   int final_res = INT_MIN;
   unsigned final_flags = 0;
   void prepare(io_uring_sqe* sqe) override {
-    io_uring_prep_send_zc(sqe, fd, data.data(), data.size(), 0, 0);
+    io_uring_prep_send_zc(sqe, fd, data.data(), data.size(), msg_flags, 0);
   }
   void partial(int r, unsigned f) override { cqes.emplace_back(r, f); }
   void complete(int r, unsigned f) override {
@@ -279,6 +284,129 @@ TEST_P(Backend, SpliceMovesFileBytesIntoAPipe) {
   ASSERT_EQ(::read(p.r, buf, sizeof buf), 4);
   EXPECT_EQ(std::string(buf, 4), "body");
   ::close(f);
+}
+
+// io_uring writes what a pipe has room for and completes short (pipes and sockets are not
+// regular files: no retry for the rest). The fallback must not block the loop's thread in a
+// write(2) that waits for a reader, even on a pipe opened without O_NONBLOCK: here the only
+// reader is a watchdog that drains the pipe after two seconds. (The loop runs on a thread of its
+// own: task work that an earlier test's ring sends the main thread would cut a blocked write
+// short and hide the block.)
+TEST_P(Backend, WriteLargerThanABlockingPipeHoldsCompletesShortWithoutBlockingTheLoop) {
+  pipe_fds p;  // blocking
+  const int capacity = ::fcntl(p.w, F_GETPIPE_SZ);
+  ASSERT_GT(capacity, 0);
+  std::vector<char> big(4 * static_cast<std::size_t>(capacity), 'x');
+  testing::write_op w(p.w, big.data(), big.size());
+  std::atomic<bool> done{false};
+  std::atomic<bool> drained{false};
+  std::thread watchdog([&] {
+    for (int i = 0; i < 200 && !done.load(); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (done.load()) return;
+    drained = true;
+    char buf[4096];
+    while (!done.load() && ::read(p.r, buf, sizeof buf) > 0) {
+    }
+  });
+  std::thread loop([&] {
+    context c(testing::options_for(GetParam()));
+    c.start(w);
+    c.run();
+  });
+  loop.join();
+  done = true;
+  ::close(p.w);  // ends the watchdog's read
+  p.w = -1;
+  watchdog.join();
+  EXPECT_FALSE(drained.load()) << "the write blocked the loop until the pipe was drained";
+  EXPECT_EQ(w.result_seen, capacity);
+}
+
+// A pipe or socket has no file position: io_uring ignores a READ's or WRITE's offset on one,
+// where pread/pwrite fail with ESPIPE.
+TEST_P(Backend, OffsetOfAReadOrWriteOnAPipeIsIgnored) {
+  pipe_fds p;
+  const char msg[] = "abc";
+  testing::write_op w(p.w, msg, 3, 0);
+  ctx.start(w);
+  ctx.run();
+  ASSERT_EQ(w.result_seen, 3);  // (else the read below would wait for ever)
+  char buf[8] = {};
+  testing::read_op r(p.r, buf, sizeof buf, 4096);
+  ctx.start(r);
+  ctx.run();
+  EXPECT_EQ(r.result_seen, 3);
+  EXPECT_EQ(std::string(buf, 3), "abc");
+}
+
+// The fallback has no registered file table: an fd flagged IOSQE_FIXED_FILE is an index into
+// one, never a descriptor of this process to read or write.
+TEST_P(Backend, FixedFileIndexIsNeverUsedAsAPlainFd) {
+  pipe_fds p;
+  struct fixed_write : nop_op {
+    int fd = -1;
+    void prepare(io_uring_sqe* sqe) override {
+      io_uring_prep_write(sqe, fd, "abc", 3, ~0ull);
+      sqe->flags |= IOSQE_FIXED_FILE;
+    }
+  } w;
+  w.fd = p.w;
+  ctx.start(w);
+  ctx.run();
+  // io_uring: no file registered under that index (EBADF); the fallback: not supported (EINVAL).
+  EXPECT_EQ(w.result_seen, GetParam() == backend_kind::fallback ? -EINVAL : -EBADF);
+  ASSERT_EQ(::fcntl(p.r, F_SETFL, O_NONBLOCK), 0);
+  char buf[4];
+  EXPECT_EQ(::read(p.r, buf, sizeof buf), -1) << "bytes reached the fd named by the index";
+}
+
+// The kernel answers a SEND_ZC it issued with two CQEs even when the send fails: the error
+// with F_MORE, then the notification. An operation that frees its buffer at F_NOTIF must see it
+// on the fallback too.
+TEST_P(Backend, FailedSendZcDeliversTheErrorThenTheNotification) {
+  if (!ctx.probe().send_zc) GTEST_SKIP() << "no SEND_ZC";
+  int sv[2];
+  ASSERT_TRUE(connected_loopback_pair(sv));
+  ASSERT_EQ(::shutdown(sv[0], SHUT_WR), 0);
+  send_zc_op s;
+  s.fd = sv[0];
+  s.data = "zero-copy";
+  s.msg_flags = MSG_NOSIGNAL;
+  ctx.start(s);
+  ctx.run();
+  ASSERT_EQ(s.cqes.size(), 1u);
+  EXPECT_EQ(s.cqes[0].first, -EPIPE);
+  EXPECT_TRUE(s.cqes[0].second & IORING_CQE_F_MORE);
+  EXPECT_EQ(s.final_res, -EPIPE);
+  EXPECT_TRUE(s.final_flags & IORING_CQE_F_NOTIF);
+  ::close(sv[0]);
+  ::close(sv[1]);
+}
+
+TEST_P(Backend, CancelledSendZcDeliversEcanceledThenTheNotification) {
+  if (!ctx.probe().send_zc) GTEST_SKIP() << "no SEND_ZC";
+  int sv[2];
+  ASSERT_TRUE(connected_loopback_pair(sv));
+  const std::string fill(1 << 16, 'f');
+  while (::send(sv[0], fill.data(), fill.size(), MSG_DONTWAIT) > 0) {
+  }
+  send_zc_op s;
+  s.fd = sv[0];
+  s.data = "zero-copy";
+  ctx.start(s);
+  ctx.poll();
+  ctx.poll();
+  ASSERT_TRUE(s.in_flight());  // waits for room
+  ctx.cancel(s);
+  ctx.run();
+  ASSERT_EQ(s.cqes.size(), 1u);
+  EXPECT_EQ(s.cqes[0].first, -ECANCELED);
+  EXPECT_TRUE(s.cqes[0].second & IORING_CQE_F_MORE);
+  EXPECT_EQ(s.final_res, -ECANCELED);
+  EXPECT_TRUE(s.final_flags & IORING_CQE_F_NOTIF);
+  ::close(sv[0]);
+  ::close(sv[1]);
 }
 
 INSTANTIATE_TEST_SUITE_P(Both, Backend,
