@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -17,7 +18,8 @@ int try_setup(io_uring& r, const ring_options& o, unsigned flags) {
     p.flags |= IORING_SETUP_CQSIZE;
     p.cq_entries = o.cq_entries;
   }
-  int rc = io_uring_queue_init_params(o.entries, &r, &p);
+  // An operation with a timeout takes two SQEs at once (it and its LINK_TIMEOUT).
+  int rc = io_uring_queue_init_params(std::max(o.entries, 2u), &r, &p);
   return rc;
 }
 

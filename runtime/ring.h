@@ -17,7 +17,7 @@ namespace pagewire::runtime {
 /// How to set a ring up. Flags the kernel refuses (EINVAL) are dropped one by
 /// one, newest first: DEFER_TASKRUN, SINGLE_ISSUER, COOP_TASKRUN.
 struct ring_options {
-  unsigned entries = 256;     ///< SQ entries (power of two after kernel rounding)
+  unsigned entries = 256;     ///< SQ entries (power of two after kernel rounding; at least 2)
   unsigned cq_entries = 0;    ///< 0: kernel default (2 x entries)
   bool single_issuer = true;  ///< IORING_SETUP_SINGLE_ISSUER
   bool defer_taskrun = true;  ///< IORING_SETUP_DEFER_TASKRUN (needs single_issuer)

@@ -473,6 +473,21 @@ TEST(Ring, CqOverflowWithEightEntryRingCompletesAllAndIsCounted) {
   EXPECT_EQ(ctx.in_flight(), 0u);
 }
 
+// start(op, timeout) needs two SQEs at once; a ring asked for one entry would never have
+// them (the context spun, then aborted).
+TEST(Ring, OneEntryRingStillRunsAnOperationWithATimeout) {
+  context_options o = testing::options_for(backend_kind::io_uring);
+  o.ring.entries = 1;
+  context ctx(o);
+  EXPECT_GE(ctx.native_ring()->sq_entries(), 2u);
+  std::vector<nop_op> ops(4);
+  for (auto& op : ops)
+    ctx.start(op, std::chrono::seconds(5));
+  ctx.run();
+  for (auto& op : ops)
+    EXPECT_EQ(op.completions, 1);
+}
+
 // A SEND_ZC whose bytes the kernel took (its first CQE came) but cannot send yet: the peer's
 // receive window is closed, so its notification waits until `peer` reads everything queued
 // before it, and no cancel can end it sooner.
