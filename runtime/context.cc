@@ -473,13 +473,16 @@ bool context::has_work() const noexcept {
     }
     return handled_ - before;
   }
-  while (!stash_.empty() && did < limit) {
-    const stashed_cqe c = stash_.front();
-    stash_.erase(stash_.begin());
-    did += deliver(c.user_data, c.result, c.flags) ? 1 : 0;
-  }
   io_uring& r = ring_->native();
   while (did < limit) {
+    // Stashed CQEs are older than any in the CQ; a handler run here may stash more (a submit
+    // that met EBUSY), which then go before the CQ's next entry, so order is kept.
+    if (!stash_.empty()) {
+      const stashed_cqe c = stash_.front();
+      stash_.erase(stash_.begin());
+      did += deliver(c.user_data, c.result, c.flags) ? 1 : 0;
+      continue;
+    }
     unsigned head;
     io_uring_cqe* cqe = nullptr;
     io_uring_for_each_cqe(&r, head, cqe) {
