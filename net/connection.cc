@@ -107,8 +107,10 @@ void connection::start_receive(detail::pending_handler<std::error_code, received
   // initiating call.
   if (queue_size_ > 0 || recv_error_ || recv_eof_) {
     recv_handler_ = h;
-    delivery_pending_ = true;
-    ctx_.defer(deliver_);
+    // deliver_ may be queued already: the receive it was queued for ended (its deadline
+    // passed) and this one was started from its handler. Queued twice, the node would cut
+    // the loop's task queue short.
+    if (!std::exchange(delivery_pending_, true)) ctx_.defer(deliver_);
     return;
   }
   recv_handler_ = h;
@@ -161,8 +163,11 @@ received connection::queue_pop() {
   return r;
 }
 
-void connection::buffers_available() {
-  if (recv_handler_ && !closing_) arm_receive();
+bool connection::buffers_available() {
+  // Not waiting any more: the receive ended (a timeout), or one is in flight already.
+  if (!recv_handler_ || closing_ || recv_->in_flight()) return false;
+  arm_receive();
+  return recv_->in_flight();
 }
 
 void connection::on_recv_cqe(int result, unsigned flags, bool last) {
@@ -253,13 +258,18 @@ void connection::set_receive_deadline(clock::time_point when) {
 
 clock::time_point connection::receive_due() const noexcept {
   const auto t = receive_timeout();
-  return t.count() > 0 ? std::min(recv_deadline_, recv_started_ + t) : recv_deadline_;
+  // A receive whose block is queued for delivery (deliver_) has its first byte: only the
+  // deadline applies to it. (recv_started_ is the previous receive's start then.)
+  if (t.count() == 0 || delivery_pending_) return recv_deadline_;
+  return std::min(recv_deadline_, recv_started_ + t);
 }
 
 clock::time_point connection::next_deadline() const noexcept {
   auto when = clock::time_point::max();
   if (recv_handler_) when = receive_due();
-  if (sender_->busy() && opts_.send_timeout.count() > 0) {
+  // A send that timed out is being cancelled: its deadline has passed and fired. (A SEND_ZC
+  // ends only at its notification, which a peer that does not read holds back.)
+  if (sender_->busy() && opts_.send_timeout.count() > 0 && !send_timed_out_) {
     when = std::min(when, sender_->last_progress() + opts_.send_timeout);
   }
   return when;

@@ -306,7 +306,7 @@ class connection final : private buffer_waiter {
   void on_watchdog();
   /// When the pending receive times out: its phase timeout or the receive deadline.
   std::chrono::steady_clock::time_point receive_due() const noexcept;
-  void buffers_available() override;
+  bool buffers_available() override;
   void maybe_finish_close();
   std::chrono::steady_clock::time_point next_deadline() const noexcept;
   std::chrono::milliseconds receive_timeout() const noexcept;

@@ -122,12 +122,15 @@ void recv_buffer_ring::recycle(std::uint16_t id) noexcept {
                         static_cast<unsigned>(buffer_size_), id, static_cast<int>(mask_), 0);
   io_uring_buf_ring_advance(ring_, 1);
   ++available_;
-  if (buffer_waiter* w = waiters_) {
+  // One waiter per buffer, but one that takes it: a waiter whose receive ended while queued
+  // (a timeout) passes the wake-up on, or the next waiter would wait for another buffer that
+  // may never come back.
+  while (buffer_waiter* w = waiters_) {
     waiters_ = w->next_;
     if (!waiters_) waiters_tail_ = nullptr;
     w->next_ = nullptr;
     w->queued_ = false;
-    w->buffers_available();
+    if (w->buffers_available()) break;
   }
 }
 

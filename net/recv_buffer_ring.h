@@ -71,7 +71,10 @@ class received {
 /// Something waiting for a buffer to come back (a connection whose receive ended ENOBUFS).
 class buffer_waiter {
  public:
-  virtual void buffers_available() = 0;
+  /// A buffer came back. True when this waiter took the wake-up (it armed a receive); false
+  /// when it no longer waits (its receive ended meanwhile: a timeout), and the ring wakes the
+  /// next waiter instead.
+  virtual bool buffers_available() = 0;
 
  protected:
   ~buffer_waiter() = default;
@@ -102,7 +105,7 @@ class recv_buffer_ring {
 
   /// The view for a CQE that carried buffer `id` with `n` bytes (the buffer leaves the ring).
   received take(std::uint16_t id, std::size_t n) noexcept;
-  /// Gives buffer `id` back to the kernel; wakes one waiter.
+  /// Gives buffer `id` back to the kernel; wakes one waiter (the first that still waits).
   void recycle(std::uint16_t id) noexcept;
 
   void add_waiter(buffer_waiter& w) noexcept;

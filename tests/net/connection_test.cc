@@ -14,11 +14,13 @@
 
 #include <pagewire/fs/chain.h>
 #include <pagewire/fs/file.h>
+#include <pagewire/fs/page_pool.h>
 #include <pagewire/net/connection.h>
 #include <pagewire/net/pipe_pool.h>
 #include <pagewire/net/policy.h>
 #include <pagewire/net/recv_buffer_ring.h>
 #include <pagewire/runtime/context.h>
+#include <pagewire/runtime/timer.h>
 
 #include "tests/net/net_testing.h"
 
@@ -568,6 +570,258 @@ TEST(connection_ring, async_close_cuts_short_a_lingering_close_waiting_for_a_rin
   EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);  // linger_timeout is 5 s
   held.clear();
   f.close(hog);
+}
+
+// Fills every buffer of f's ring through a connection of its own; the views come back in
+// `held`, so the ring stays empty until the test gives one back.
+std::unique_ptr<connection> hog_every_ring_buffer(fixture& f, tcp_pair& hog_pair,
+                                                  std::vector<received>& held) {
+  auto hog = std::make_unique<connection>(f.ctx, std::exchange(hog_pair.a, -1), f.opts, f.pipes,
+                                          f.ring.get());
+  const std::string fill(f.opts.recv_buffers * f.opts.recv_buffer_size, 'h');
+  EXPECT_EQ(::send(hog_pair.b, fill.data(), fill.size(), 0), static_cast<ssize_t>(fill.size()));
+  while (f.ring->available() > 0) {
+    bool got = false;
+    hog->async_receive([&](std::error_code ec, received r) {
+      EXPECT_FALSE(ec);
+      held.push_back(std::move(r));
+      got = true;
+    });
+    EXPECT_TRUE(run_until(f.ctx, [&] { return got; }));
+  }
+  return hog;
+}
+
+// Runs f's loop without blocking until `done()` or `limit` passed.
+bool poll_until(fixture& f, const std::function<bool()>& done, std::chrono::milliseconds limit) {
+  const auto give_up = std::chrono::steady_clock::now() + limit;
+  while (!done() && std::chrono::steady_clock::now() < give_up) {
+    f.ctx.poll();
+    std::this_thread::sleep_for(1ms);
+  }
+  return done();
+}
+
+// Two receives wait for a ring buffer; the first times out (header_timeout) and its caller
+// does not close at once. The buffer given back next belongs to the receive still waiting: a
+// waiter whose receive has ended must not swallow the wake-up.
+TEST(connection_ring, a_buffer_given_back_wakes_a_waiting_receive_after_another_timed_out) {
+  fixture f(false);
+  ASSERT_NE(f.ring, nullptr);
+  f.opts.header_timeout = 50ms;
+  tcp_pair hog_pair = make_pair();
+  std::vector<received> held;
+  auto hog = hog_every_ring_buffer(f, hog_pair, held);
+  ASSERT_EQ(f.ring->available(), 0u);
+  tcp_pair pa = make_pair(), pb = make_pair();
+  connection a(f.ctx, std::exchange(pa.a, -1), f.opts, f.pipes, f.ring.get());
+  connection b(f.ctx, std::exchange(pb.a, -1), f.opts, f.pipes, f.ring.get());
+  a.set_phase(phase::header);  // times out at 50 ms
+  b.set_phase(phase::body);    // no receive timeout
+  std::error_code a_ec, b_ec;
+  bool a_done = false, b_done = false;
+  std::string b_got;
+  a.async_receive([&](std::error_code ec, received) {
+    a_ec = ec;
+    a_done = true;
+  });
+  b.async_receive([&](std::error_code ec, received r) {
+    b_ec = ec;
+    b_got.assign(reinterpret_cast<const char*>(r.data()), r.size());
+    b_done = true;
+  });
+  ASSERT_TRUE(run_until(f.ctx, [&] { return a_done; }));
+  EXPECT_EQ(a_ec, std::errc::timed_out);
+  EXPECT_FALSE(b_done);
+  ASSERT_EQ(::send(pb.b, "xyz", 3, 0), 3);
+  held.pop_back();  // one buffer back: b's receive can run now
+  EXPECT_TRUE(poll_until(
+      f, [&] { return b_done; }, 2000ms))
+      << "b still waits for a buffer";
+  EXPECT_FALSE(b_ec) << b_ec.message();
+  EXPECT_EQ(b_got, "xyz");
+  held.clear();
+  f.close(a);
+  f.close(b);
+  f.close(*hog);
+}
+
+// A receive started while a block is already queued completes with that block through the
+// task queue. The header timeout armed for the receive before it must not fail this one in
+// between: its data is here.
+TEST(connection_ring, a_receive_of_a_queued_block_does_not_time_out_before_its_delivery) {
+  fixture f(false);
+  ASSERT_NE(f.ring, nullptr);
+  f.opts.header_timeout = 200ms;
+  tcp_pair p = make_pair();
+  connection c(f.ctx, std::exchange(p.a, -1), f.opts, f.pipes, f.ring.get());
+  c.set_phase(phase::header);
+  const auto start = std::chrono::steady_clock::now();
+  bool first = false;
+  c.async_receive([&](std::error_code ec, received) {  // arms the watchdog for start + 200 ms
+    EXPECT_FALSE(ec);
+    first = true;
+  });
+  ASSERT_EQ(::send(p.b, "a", 1, 0), 1);
+  ASSERT_TRUE(run_until(f.ctx, [&] { return first; }));
+  ASSERT_EQ(::send(p.b, "b", 1, 0), 1);  // arrives with nobody receiving: queued
+  ASSERT_TRUE(poll_until(
+      f, [&] { return c.stats().receives == 2; }, 2000ms));
+  // The next receive starts from a timer that completes just before the watchdog's, in the
+  // same round of the loop (both expired while the loop was not running).
+  std::error_code ec2;
+  bool second = false;
+  std::string got;
+  runtime::timer before_watchdog(f.ctx);
+  before_watchdog.expires_at(start + 150ms);
+  before_watchdog.async_wait([&](std::error_code) {
+    c.async_receive([&](std::error_code ec, received r) {
+      ec2 = ec;
+      got.assign(reinterpret_cast<const char*>(r.data()), r.size());
+      second = true;
+      f.ctx.stop();
+    });
+  });
+  f.ctx.poll();  // its SQE goes to the kernel now, so it expires (and completes) first
+  ASSERT_LT(std::chrono::steady_clock::now(), start + 150ms);
+  std::this_thread::sleep_until(start + 300ms);
+  f.ctx.run();
+  f.ctx.restart();
+  ASSERT_TRUE(second);
+  EXPECT_FALSE(ec2) << ec2.message();
+  EXPECT_EQ(got, "b");
+  EXPECT_EQ(c.stats().timeouts, 0u);
+  f.close(c);
+}
+
+// The receive deadline passes while a started receive waits for the delivery of a block that is
+// queued already: that receive fails (ETIMEDOUT), and its handler starts the next one, which
+// takes the block. Work queued on the loop meanwhile still runs, once.
+TEST(connection_ring, a_receive_started_from_a_deadline_timeout_loses_no_queued_task) {
+  fixture f(false);
+  ASSERT_NE(f.ring, nullptr);
+  tcp_pair p = make_pair();
+  connection c(f.ctx, std::exchange(p.a, -1), f.opts, f.pipes, f.ring.get());
+  c.set_phase(phase::body);  // only the deadline applies
+  const auto start = std::chrono::steady_clock::now();
+  c.set_receive_deadline(start + 200ms);
+  bool first = false;
+  c.async_receive([&](std::error_code ec, received) {
+    EXPECT_FALSE(ec);
+    first = true;
+  });
+  ASSERT_EQ(::send(p.b, "a", 1, 0), 1);
+  ASSERT_TRUE(run_until(f.ctx, [&] { return first; }));
+  ASSERT_EQ(::send(p.b, "b", 1, 0), 1);  // arrives with nobody receiving: queued
+  ASSERT_TRUE(poll_until(
+      f, [&] { return c.stats().receives == 2; }, 2000ms));
+  std::error_code ec2, ec3;
+  int posted_runs = 0;
+  bool third = false;
+  std::string got;
+  auto maybe_stop = [&] {
+    if (third && posted_runs > 0) f.ctx.stop();
+  };
+  runtime::timer before_deadline(f.ctx);  // completes just before the watchdog, in one round
+  before_deadline.expires_at(start + 150ms);
+  before_deadline.async_wait([&](std::error_code) {
+    c.async_receive([&](std::error_code ec, received) {
+      ec2 = ec;
+      f.ctx.post([&] {
+        ++posted_runs;
+        maybe_stop();
+      });
+      c.async_receive([&](std::error_code e, received r) {
+        ec3 = e;
+        got.assign(reinterpret_cast<const char*>(r.data()), r.size());
+        third = true;
+        maybe_stop();
+      });
+    });
+  });
+  f.ctx.poll();  // its SQE goes to the kernel now, so it expires (and completes) first
+  ASSERT_LT(std::chrono::steady_clock::now(), start + 150ms);
+  std::this_thread::sleep_until(start + 300ms);
+  std::atomic<bool> finished{false};
+  std::thread guard([&] {  // a lost task leaves the loop spinning: stop it from outside
+    const auto give_up = std::chrono::steady_clock::now() + 3s;
+    while (!finished && std::chrono::steady_clock::now() < give_up)
+      std::this_thread::sleep_for(1ms);
+    f.ctx.stop();
+  });
+  f.ctx.run();
+  finished = true;
+  guard.join();
+  f.ctx.restart();
+  EXPECT_EQ(ec2, std::errc::timed_out);  // the deadline had passed: documented
+  ASSERT_TRUE(third);
+  EXPECT_FALSE(ec3) << ec3.message();
+  EXPECT_EQ(got, "b");
+  EXPECT_EQ(posted_runs, 1) << "a task queued on the loop was lost";
+  c.set_receive_deadline(std::chrono::steady_clock::time_point::max());
+  f.close(c);
+}
+
+// io_uring only (SEND_ZC). The peer stops reading: the zero-copy send times out and is
+// cancelled, but it completes only at its notification, once the peer has taken the bytes the
+// kernel still holds. While it waits for that, the send deadline has already fired: the
+// watchdog must not re-arm it again and again (a timer due in the past, completing at once).
+TEST(connection_ring, a_timed_out_send_waiting_for_its_cancel_does_not_spin_the_watchdog) {
+  fixture f(false);
+  if (!f.ctx.probe().send_zc) GTEST_SKIP() << "no SEND_ZC";
+  f.opts.send_timeout = 100ms;
+  f.opts.send_zc_min_bytes = 4096;
+  fs::page_pool_options po;
+  po.initial_arenas = 1;
+  po.try_huge_pages = false;
+  fs::page_pool pool(po);
+  ASSERT_FALSE(pool.register_buffers(f.ctx.native_ring()->native()));
+  tcp_pair p = make_pair(16 * 1024);  // a small window, and nobody reads yet
+  const int snd = 16 * 1024;
+  ::setsockopt(p.a, SOL_SOCKET, SO_SNDBUF, &snd, sizeof snd);
+  connection c(f.ctx, std::exchange(p.a, -1), f.opts, f.pipes, f.ring.get());
+  c.set_phase(phase::body);
+  const auto data = random_bytes(1 << 20, 24);
+  fs::chain message;
+  for (std::size_t off = 0; off < data.size(); off += fs::kPageSize) {
+    fs::page_ref page = pool.allocate();
+    ASSERT_TRUE(page);
+    std::memcpy(page.data(), data.data() + off, fs::kPageSize);
+    message.append(fs::slice(std::move(page), 0, fs::kPageSize));
+  }
+  std::error_code send_ec;
+  bool sent = false;
+  c.async_send(std::move(message), [&](std::error_code ec, std::uint64_t) {
+    send_ec = ec;
+    sent = true;
+  });
+  // The peer reads when told, or after 3 s: a spinning loop never returns from poll() to tell
+  // it, and the notification that ends the spin comes only once the peer reads.
+  std::atomic<bool> read_now{false};
+  std::thread reader([&] {
+    const auto give_up = std::chrono::steady_clock::now() + 3s;
+    while (!read_now && std::chrono::steady_clock::now() < give_up)
+      std::this_thread::sleep_for(1ms);
+    sink s(p.b);
+  });
+  const auto completed_before = f.ctx.stats().completed.load();
+  const auto window_start = std::chrono::steady_clock::now();
+  poll_until(
+      f, [] { return false; }, 600ms);  // the send times out at 100 ms, then waits
+  const auto window = std::chrono::steady_clock::now() - window_start;
+  const auto completed = f.ctx.stats().completed.load() - completed_before;
+  const bool waited = !sent;
+  read_now = true;
+  EXPECT_TRUE(poll_until(
+      f, [&] { return sent; }, 5000ms));
+  EXPECT_EQ(send_ec, std::errc::timed_out);
+  EXPECT_EQ(c.stats().timeouts, 1u);
+  f.close(c);
+  reader.join();
+  ASSERT_LT(window, 1s) << "the loop did not come back to the test while nothing happened ("
+                        << completed << " operations completed)";
+  if (!waited) GTEST_SKIP() << "the send completed without waiting for the peer";
+  EXPECT_LT(completed, 30u) << "operations completed while nothing happened";
 }
 
 INSTANTIATE_TEST_SUITE_P(backends, connection_backends, ::testing::Values(false, true),
