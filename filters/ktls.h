@@ -47,10 +47,13 @@ std::string ktls_confirm_reason(bool send_active, bool recv_active, std::string_
                                 std::string_view cipher);
 
 /// Injection points for tests (tls_layer_options::ktls): a probe instead of probe_ktls(),
-/// and OpenSSL's post-handshake answer instead of ktls_send_active().
+/// OpenSSL's post-handshake answer instead of ktls_send_active(), and a sender of file
+/// ranges instead of ktls_send_file() (same contract).
 struct ktls_hooks {
   const ktls_probe* probe = nullptr;
   bool (*send_active)(SSL* ssl) = nullptr;
+  std::size_t (*send_file)(SSL* ssl, int fd, off_t offset, std::size_t len,
+                           std::error_code& ec) = nullptr;
 };
 /// Parses the ULP list format (space-separated names); for tests.
 bool ulp_list_has_tls(std::string_view list) noexcept;
@@ -62,7 +65,8 @@ bool ktls_recv_active(SSL* ssl) noexcept;
 
 /// Sends `len` bytes of `fd` from `offset` over a kTLS socket (SSL_sendfile). Returns bytes
 /// sent, or an error (EAGAIN on a full non-blocking socket: wait for POLLOUT and call
-/// again with the rest). Precondition: ktls_send_active(ssl).
+/// again with the rest); 0 and no error when the file ends at `offset` (it shrank).
+/// Precondition: ktls_send_active(ssl).
 std::size_t ktls_send_file(SSL* ssl, int fd, off_t offset, std::size_t len, std::error_code& ec);
 
 }  // namespace pagewire::filters

@@ -207,6 +207,8 @@ tls_engine::status tls_engine::handshake(std::error_code& ec) {
   if (rc == 1) {
     established_ = true;
     take_over_writes();
+    SSL_set_msg_callback(ssl_, &tls_engine::on_message);
+    SSL_set_msg_callback_arg(ssl_, this);
     return status::ok;
   }
   return map_error(rc, ec);
@@ -234,6 +236,10 @@ tls_engine::status tls_engine::encrypt(std::span<const std::byte> plain, std::si
 
 tls_engine::status tls_engine::encrypt_record(tls13_record_sealer::pieces plain,
                                               std::error_code& ec) {
+  if (fatal_alert_sealed_ || close_notify_sealed_) {  // our side ended: as SSL_write refuses
+    ec = errc::tls_protocol;
+    return status::error;
+  }
   if (const status st = answer_key_update(ec); st != status::ok) return st;
   // Nothing to send seals nothing, as in encrypt(): peers count empty records as an attack
   // (OpenSSL fails the 33rd in a row, "record too small").
@@ -286,14 +292,17 @@ void tls_engine::feed_eof() noexcept {
 }
 
 tls_engine::status tls_engine::close(std::error_code& ec) {
-  if (fatal_alert_sealed_) return status::ok;
+  if (fatal_alert_sealed_ || close_notify_sealed_) return status::ok;
   if (sealer_) {
     if (const status st = answer_key_update(ec); st != status::ok) {
       if (st == status::want_write) ec = errc::pool_exhausted;
       return status::error;
     }
     const auto r = sealer_->seal_close_notify(out_);
-    if (r == tls13_record_sealer::result::ok) return status::ok;
+    if (r == tls13_record_sealer::result::ok) {
+      close_notify_sealed_ = true;
+      return status::ok;
+    }
     ec = r == tls13_record_sealer::result::want_pages ? errc::pool_exhausted : errc::tls_protocol;
     return status::error;
   }
@@ -311,17 +320,28 @@ std::size_t tls_engine::record_overhead() const noexcept {
   return chacha ? 5 + 16 : 5 + 8 + 16;
 }
 
+std::size_t tls_engine::max_record_plaintext() const noexcept {
+  // RFC 6066 4: a peer that asked for max_fragment_length (granted by OpenSSL, which honours
+  // it in SSL_write) answers a longer record with record_overflow.
+  const SSL_SESSION* s = SSL_get_session(ssl_);
+  const unsigned mode = s ? SSL_SESSION_get_max_fragment_length(s) : 0;
+  if (mode >= TLSEXT_max_fragment_length_512 && mode <= TLSEXT_max_fragment_length_4096) {
+    return std::size_t{512} << (mode - TLSEXT_max_fragment_length_512);
+  }
+  return tls13_record_sealer::kMaxPlaintext;
+}
+
 std::size_t tls_engine::record_plaintext(std::size_t mss) const noexcept {
-  constexpr std::size_t kMax = 16384;
-  if (mss == 0) return kMax;
+  const std::size_t max = max_record_plaintext();
+  if (mss == 0) return max;
   const std::size_t overhead = record_overhead();
-  const std::size_t packets = (kMax + overhead) / mss;
-  if (packets == 0) return kMax;
-  return std::max<std::size_t>(512, packets * mss - overhead);
+  const std::size_t packets = (max + overhead) / mss;
+  if (packets == 0) return max;
+  return std::min(max, std::max<std::size_t>(512, packets * mss - overhead));
 }
 
 void tls_engine::set_record_plaintext(std::size_t bytes) noexcept {
-  record_bytes_ = std::min(bytes, tls13_record_sealer::kMaxPlaintext);
+  record_bytes_ = std::min(bytes, max_record_plaintext());
   SSL_set_max_send_fragment(ssl_, static_cast<long>(bytes));
 }
 
@@ -414,22 +434,29 @@ void tls_engine::take_over_writes() {
     return;
   }
   sealer_ = std::move(sealer);
+  record_bytes_ = std::min(record_bytes_, max_record_plaintext());
   st.start_sequence = count_openssl_records();
   st.active = true;
   st.reason = "TLS 1.3 " + std::string(cipher()) + ": records sealed by pagewire";
   secrets_.reset();
-  SSL_set_msg_callback(ssl_, &tls_engine::on_message);
-  SSL_set_msg_callback_arg(ssl_, this);
 }
 
-// Handshake messages OpenSSL reads: a KeyUpdate asking us to update our key too. Alerts
-// OpenSSL sends (a fatal one after a read error: bad MAC, a truncated stream): the BIO
-// dropped its record just before (the callback comes after the write), so the sealer
-// seals the same alert instead and the write is not counted as a stray one.
+// After the handshake. Without the sealer: a fatal alert OpenSSL sent (close() then queues
+// nothing, as with the sealer). With it: handshake messages OpenSSL reads: a KeyUpdate asking
+// us to update our key too. Alerts OpenSSL sends (a fatal one after a read error: bad MAC, a
+// truncated stream): the BIO dropped its record just before (the callback comes after the
+// write), so the sealer seals the same alert instead and the write is not counted as a stray
+// one.
 void tls_engine::on_message(int write_p, int, int content_type, const void* buf, std::size_t len,
                             SSL*, void* arg) {
   const auto* m = static_cast<const unsigned char*>(buf);
   auto* e = static_cast<tls_engine*>(arg);
+  if (!e->sealer_) {  // OpenSSL seals: a fatal alert it sent ended our side all the same
+    if (write_p && content_type == SSL3_RT_ALERT && len == 2 && m[0] == SSL3_AL_FATAL) {
+      e->fatal_alert_sealed_ = true;
+    }
+    return;
+  }
   if (write_p && content_type == SSL3_RT_ALERT && len == 2 &&
       e->sealer_stats_.openssl_writes_after_takeover > 0) {
     --e->sealer_stats_.openssl_writes_after_takeover;
@@ -456,6 +483,10 @@ void tls_engine::on_message(int write_p, int, int content_type, const void* buf,
 
 tls_engine::status tls_engine::answer_key_update(std::error_code& ec) {
   if (!peer_update_pending_) return status::ok;
+  if (fatal_alert_sealed_ || close_notify_sealed_) {  // nothing of ours follows those
+    peer_update_pending_ = false;
+    return status::ok;
+  }
   const auto r = sealer_->seal_key_update(out_, false);
   if (r == tls13_record_sealer::result::want_pages) return status::want_write;
   if (r != tls13_record_sealer::result::ok) {

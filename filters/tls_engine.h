@@ -106,17 +106,24 @@ class tls_engine {
   status encrypt_record(tls13_record_sealer::pieces plain, std::error_code& ec);
   /// Decrypts into `out` until `limit` bytes were produced or input runs out (want_read).
   status decrypt(page_writer& out, std::size_t limit, std::error_code& ec);
-  /// Queues close_notify into output(); queues nothing (ok) once a fatal alert went out,
-  /// which already ended our side (RFC 8446 6.2).
+  /// Queues close_notify into output(); queues nothing (ok) once a fatal alert or
+  /// close_notify went out, which already ended our side (RFC 8446 6.1, 6.2). After either,
+  /// encrypt() and encrypt_record() fail (errc::tls_protocol) and seal nothing, as SSL_write
+  /// does under OpenSSL's writer, and a peer's KeyUpdate request goes unanswered.
   status close(std::error_code& ec);
 
   /// Ciphertext produced and not yet taken.
   page_writer& output() noexcept { return out_; }
 
   /// Plaintext bytes per record so that a record fills whole packets of `mss` bytes
-  /// (0: the 16 KiB maximum), for the negotiated version and cipher.
+  /// (0: the largest record), for the negotiated version and cipher. Never more than
+  /// max_record_plaintext().
   std::size_t record_plaintext(std::size_t mss) const noexcept;
-  /// Applies it (SSL_set_max_send_fragment); call after the handshake.
+  /// The largest record plaintext the peer accepts: 16 KiB, or the max_fragment_length it
+  /// asked for and OpenSSL granted (RFC 6066; 512 to 4096 bytes). Set by the handshake.
+  std::size_t max_record_plaintext() const noexcept;
+  /// Applies it (SSL_set_max_send_fragment; the sealer's records too, never above
+  /// max_record_plaintext()); call after the handshake.
   void set_record_plaintext(std::size_t bytes) noexcept;
   std::size_t record_overhead() const noexcept;
 
@@ -169,7 +176,9 @@ class tls_engine {
   std::size_t record_bytes_ = tls13_record_sealer::kMaxPlaintext;
   bool peer_update_pending_ = false;
   bool openssl_key_update_ = false;  // OpenSSL's KeyUpdate answer is on its way to the BIO
-  bool fatal_alert_sealed_ = false;  // a fatal alert went out: no close_notify after it
+  // Either ends our side: nothing is sealed after it (encrypt fails, as SSL_write then does).
+  bool fatal_alert_sealed_ = false;   // a fatal alert went out (ours, or OpenSSL's own)
+  bool close_notify_sealed_ = false;  // close() sealed close_notify: no second one
   // Records OpenSSL writes once our write secret is known (before the takeover): the
   // candidates for application-key records it sealed itself.
   unsigned char tap_header_[5] = {};

@@ -113,6 +113,11 @@ void tls_layer::hs_step() {
 }
 
 void tls_layer::hs_continue() {
+  // The timer fired while a flight's send was completing: its cancel found nothing in flight,
+  // so nothing else will end a handshake that still waits for the peer.
+  if (timed_out_ && hs_status_ != tls_engine::status::ok) {
+    return hs_done(errc::handshake_timeout);
+  }
   switch (hs_status_) {
     case tls_engine::status::ok:
       return hs_done({});
@@ -324,10 +329,12 @@ void tls_layer::ktls_pump() {
       if (!blocked && st != tls_engine::status::ok && !ec) ec = errc::tls_protocol;
     } else {
       const fs::file_range& fr = std::get<fs::file_range>(in_.front());
-      n = ktls_send_file(engine_.native(), fr.fd(), static_cast<off_t>(fr.offset()),
-                         static_cast<std::size_t>(fr.size()), ec);
+      const auto send_file = options_.ktls.send_file ? options_.ktls.send_file : &ktls_send_file;
+      n = send_file(engine_.native(), fr.fd(), static_cast<off_t>(fr.offset()),
+                    static_cast<std::size_t>(fr.size()), ec);
       blocked = ec == std::errc::resource_unavailable_try_again;
       if (blocked) ec.clear();
+      if (n == 0 && !ec && !blocked && fr.size() > 0) ec = errc::truncated;  // the file shrank
     }
     in_.consume(n);
     in_done_ += n;
@@ -459,6 +466,8 @@ runtime::action_result tls_layer::on_trip_done(int result) {
   write_request& r = *wreq_;
   if (result < 0 && !r.ec) r.ec = std::error_code(-result, std::system_category());
   if (ktls_) {  // one completion, r.bytes already the plaintext accepted
+    // The file shrank under the write: a message cut short, as on the userspace path below.
+    if (r.ec == errc::truncated) break_writes(r.ec);
     stats_.plaintext_out += r.bytes;
     in_.clear();
     wreq_ = nullptr;
@@ -552,16 +561,16 @@ void tls_layer::deliver_read(std::error_code ec, fs::chain&& data) {
 
 void tls_layer::start_shutdown(done_waiter& w) {
   if (state_ != state::established) return lower_->start_shutdown(w);
-  if (ktls_) {
-    sw_ = &w;
-    return ktls_close();
-  }
   if (writes_broken()) {  // close_notify would follow that record: the stream just ends
     if (ctl_busy_) {      // after the records sealed before the break, still below
       sw_ = &w;
       return;
     }
     return shutdown_broken(w);
+  }
+  if (ktls_) {
+    sw_ = &w;
+    return ktls_close();
   }
   std::error_code ec;
   if (engine_.close(ec) == tls_engine::status::error) return w.fn(&w, ec);

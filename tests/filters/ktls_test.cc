@@ -6,7 +6,11 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <unistd.h>
+
+#include <openssl/ssl.h>
 
 #include <pagewire/filters/ktls.h>
 #include <pagewire/filters/plain_transport.h>
@@ -184,6 +188,48 @@ TEST(KtlsEngine, SendfileRefusedByOpensslEndsTheWriteWithAnError) {
   write_file(path, body);
   const auto o = exchange({&probe_yes, &says_yes}, text_bytes(10, 8), body, path);
   EXPECT_EQ(o.server_write, filters::errc::tls_protocol) << o.server_write.message();
+}
+
+// SSL_sendfile on a real kTLS socket is sendfile(2): the file shrinks to nothing as the
+// range starts, and it sends 0 bytes, no error. Stands in for ktls_send_file (this kernel has
+// no kTLS); gives up with EIO after 100 calls, so that a caller that keeps asking fails
+// instead of spinning.
+std::string& shrinking_path() {
+  static std::string p;
+  return p;
+}
+int shrinking_calls = 0;
+std::size_t send_file_that_shrinks(SSL* ssl, int fd, off_t offset, std::size_t len,
+                                   std::error_code& ec) {
+  ec.clear();
+  if (shrinking_calls++ == 0) {
+    EXPECT_EQ(::truncate(shrinking_path().c_str(), 0), 0);
+  }
+  if (shrinking_calls > 100) {
+    ec = std::make_error_code(std::errc::io_error);
+    return 0;
+  }
+  const ssize_t n = ::sendfile(SSL_get_wfd(ssl), fd, &offset, len);
+  if (n < 0) ec = std::error_code(errno, std::system_category());
+  return n < 0 ? 0 : static_cast<std::size_t>(n);
+}
+
+// The file of a range sent by SSL_sendfile shrank: the write ends with errc::truncated (not
+// a busy loop on "0 bytes sent"), and the message cut short is not closed by close_notify:
+// the reader sees errc::truncated after the header, as on the userspace path.
+TEST(KtlsEngine, FileShrunkUnderSendfileEndsTheWriteTruncatedWithoutCloseNotify) {
+  const auto probe_yes = probe(true, true);
+  const auto body = text_bytes(100'000, 9);
+  shrinking_path() = tmpdir() + "/ktls_shrinks.bin";
+  write_file(shrinking_path(), body);
+  shrinking_calls = 0;
+  filters::ktls_hooks hooks{&probe_yes, &says_yes, &send_file_that_shrinks};
+  const auto o = exchange(hooks, text_bytes(10, 8), body, shrinking_path());
+  EXPECT_EQ(o.stats.path, filters::tls_path::ktls);
+  EXPECT_EQ(shrinking_calls, 1);
+  EXPECT_EQ(o.server_write, filters::errc::truncated) << o.server_write.message();
+  EXPECT_EQ(o.client_read, filters::errc::truncated) << o.client_read.message();
+  EXPECT_TRUE(o.at_client == with_header({})) << o.at_client.size();
 }
 
 // The socket-BIO handshake waits with POLL_ADD: a silent peer ends in handshake_timeout

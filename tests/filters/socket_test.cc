@@ -393,6 +393,19 @@ TEST(ExternalClients, OpensslSClientCompletesHandshakeAndTransfer) {
       out);
 }
 
+// A client that asks for records of at most 512 bytes (max_fragment_length, RFC 6066): the
+// server's records (TLS 1.3, sealed by pagewire) keep to it, else the client fails the body
+// with record_overflow.
+TEST(ExternalClients, OpensslSClientAskingForSmallRecordsGetsTheFile) {
+  const std::string out = tmpdir() + "/sclient_maxfrag.out";
+  fetch_with(
+      "printf 'GET /file HTTP/1.1\\r\\nHost: localhost\\r\\n\\r\\n' | "
+      "timeout 60 openssl s_client -connect 127.0.0.1:PORT -alpn http/1.1 -maxfraglen 512 "
+      "-quiet -ign_eof > " +
+          out + " 2>/dev/null",
+      out);
+}
+
 TEST(ExternalClients, PlainHttpClientOnTheTlsPortGetsAClearError) {
   world w;
   int port = 0;

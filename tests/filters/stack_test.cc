@@ -13,6 +13,7 @@
 #include <pagewire/fs/file.h>
 #include <pagewire/fs/page_cache.h>
 #include <pagewire/fs/stats.h>
+#include <pagewire/runtime/timer.h>
 
 namespace pwtest {
 namespace {
@@ -353,6 +354,63 @@ TEST(Tls, SilentPeerTimesOutTheHandshake) {
   world w;
   EXPECT_EQ(server_handshake_against(w, {}, false, std::chrono::milliseconds(50)),
             filters::errc::handshake_timeout);
+}
+
+// A transport whose sends complete `send_delay` after they start, whatever cancel() does (as a
+// send the kernel finished whose completion is still queued when the canceller runs), to a
+// peer that never answers: reads wait until cancelled.
+class late_sends_silent_peer final : public filters::stream {
+ public:
+  late_sends_silent_peer(runtime::context& ctx, std::chrono::milliseconds send_delay)
+      : stream(ctx), delay_(send_delay), timer_(ctx) {}
+  void start_write(filters::write_request& r) override {
+    ++writes;
+    timer_.expires_after(delay_);
+    timer_.async_wait([this, &r](std::error_code ec) {
+      if (!ec) r.finish(context(), {}, r.data.size());
+    });
+  }
+  void start_read(filters::read_waiter& w) override { rw_ = &w; }
+  void start_shutdown(filters::done_waiter& w) override { w.fn(&w, {}); }
+  void cancel() override {
+    if (filters::read_waiter* w = std::exchange(rw_, nullptr)) {
+      context().post([w] { w->fn(w, std::make_error_code(std::errc::operation_canceled), {}); });
+    }
+  }
+  std::string describe() const override { return "late_sends"; }
+  int writes = 0;
+
+ private:
+  std::chrono::milliseconds delay_;
+  runtime::timer timer_;
+  filters::read_waiter* rw_ = nullptr;
+};
+
+// The handshake timer fires while the ClientHello's send is done but not yet reported: the
+// cancel below finds nothing to cancel, and the send then completes without an error. The
+// handshake must still end with handshake_timeout, not go on to wait for the silent peer.
+TEST(Tls, TimeoutWhileASendCompletesStillEndsTheHandshake) {
+  world w;
+  auto lower = std::make_unique<late_sends_silent_peer>(w.ctx, std::chrono::milliseconds(150));
+  late_sends_silent_peer* below = lower.get();
+  filters::tls_layer_options o;
+  o.handshake_timeout = std::chrono::milliseconds(30);
+  std::error_code ec;
+  filters::tls_layer client(std::move(lower), client_tls(), o, w.pool, nullptr, ec);
+  ASSERT_FALSE(ec) << ec.message();
+  std::error_code result = filters::errc::busy;
+  runtime::timer guard(w.ctx);  // a handshake left waiting would keep run() going for ever
+  client.async_handshake([&](std::error_code e) {
+    result = e;
+    guard.cancel();
+  });
+  guard.expires_after(std::chrono::seconds(3));
+  guard.async_wait([&](std::error_code e) {
+    if (!e) w.ctx.stop();
+  });
+  w.ctx.run();
+  EXPECT_EQ(below->writes, 1);
+  EXPECT_EQ(result, filters::errc::handshake_timeout) << result.message();
 }
 
 TEST(Tls, PeerVanishingMidHandshakeIsAnError) {

@@ -47,6 +47,7 @@ struct peer_pair {
     std::uint64_t records_per_key = 0;
     bool record_sealer = true;
     void (*keylog)(const SSL*, const char*) = nullptr;  // installed before the engine
+    std::uint8_t peer_max_fragment = 0;  // the client peer asks for max_fragment_length
   };
 
   explicit peer_pair(const config& c) {
@@ -69,6 +70,9 @@ struct peer_pair {
 
     peer_ctx = SSL_CTX_new(c.pw_server ? TLS_client_method() : TLS_server_method());
     SSL_CTX_set_max_proto_version(peer_ctx, c.peer_max_version);
+    if (c.peer_max_fragment) {
+      EXPECT_EQ(SSL_CTX_set_tlsext_max_fragment_length(peer_ctx, c.peer_max_fragment), 1);
+    }
     SSL_CTX_set_ciphersuites(peer_ctx, c.suite);
     if (!c.pw_server) {
       EXPECT_EQ(SSL_CTX_use_certificate_chain_file(peer_ctx, self_signed().cert.c_str()), 1);
@@ -319,6 +323,103 @@ TEST(Sealer, OpenSslAlertAfterABadRecordReachesThePeerSealedByUs) {
       << filters::openssl_errors();
   ERR_clear_error();
 }
+
+// Our side has ended once a fatal alert went out (RFC 8446 6.2) or close_notify did (5.1,
+// 6.1): nothing may be sealed after either. OpenSSL's writer (TLS 1.2) refuses SSL_write then;
+// pagewire's sealer (TLS 1.3) must refuse too, not send application data after the alert. And
+// close() after a fatal alert queues nothing and succeeds under both writers.
+class SealerAfterOurEnd : public ::testing::TestWithParam<int> {};
+
+TEST_P(SealerAfterOurEnd, FatalAlertEndsOurWritesAsUnderOpenSsl) {
+  for (bool server : {true, false}) {
+    peer_pair p({.pw_server = server, .peer_max_version = GetParam()});
+    ASSERT_TRUE(p.handshake());
+    p.peer_read();  // session tickets, if any
+    const auto c = random_bytes(1000);
+    std::size_t w = 0;
+    ASSERT_EQ(SSL_write_ex(p.peer, c.data(), c.size(), &w), 1);
+    std::vector<std::byte> wire(4096);
+    const int n = BIO_read(p.peer_out, wire.data(), static_cast<int>(wire.size()));
+    ASSERT_GT(n, 100);
+    wire.resize(static_cast<std::size_t>(n));
+    wire[50] ^= std::byte{1};  // the peer's record no longer authenticates
+    p.pw->feed(to_chain(p.pool, wire));
+    filters::page_writer out(p.pool);
+    std::error_code ec;
+    ASSERT_EQ(p.pw->decrypt(out, 1 << 20, ec), tls_engine::status::error);
+    p.pw->output().take();  // the fatal alert
+    const std::size_t before = p.pw->output().pending();
+    const auto data = random_bytes(3000, 8);
+    std::size_t accepted = 0;
+    ec.clear();
+    EXPECT_EQ(p.pw->encrypt(data, accepted, ec), tls_engine::status::error) << server;
+    EXPECT_EQ(ec, filters::errc::tls_protocol) << ec.message();
+    EXPECT_EQ(accepted, 0u);
+    EXPECT_EQ(p.pw->output().pending(), before) << "a record after the fatal alert";
+    EXPECT_EQ(p.pw->close(ec), tls_engine::status::ok) << ec.message();
+    EXPECT_EQ(p.pw->output().pending(), before) << "close_notify after the fatal alert";
+    ERR_clear_error();
+  }
+}
+
+TEST_P(SealerAfterOurEnd, CloseNotifyEndsOurWritesAsUnderOpenSsl) {
+  for (bool server : {true, false}) {
+    peer_pair p({.pw_server = server, .peer_max_version = GetParam()});
+    ASSERT_TRUE(p.handshake());
+    std::error_code ec;
+    ASSERT_EQ(p.pw->close(ec), tls_engine::status::ok) << ec.message();
+    p.to_peer();
+    const auto data = random_bytes(3000, 8);
+    std::size_t accepted = 0;
+    EXPECT_EQ(p.pw->encrypt(data, accepted, ec), tls_engine::status::error) << server;
+    EXPECT_EQ(ec, filters::errc::tls_protocol) << ec.message();
+    EXPECT_EQ(accepted, 0u);
+    EXPECT_EQ(p.pw->output().pending(), 0u) << "a record after close_notify";
+    const auto again = p.pw->close(ec);  // OpenSSL's (TLS 1.2): want_read, the peer's one
+    if (GetParam() == TLS1_3_VERSION) {
+      EXPECT_EQ(again, tls_engine::status::ok);
+    }
+    EXPECT_EQ(p.pw->output().pending(), 0u) << "a second close_notify";
+    ERR_clear_error();
+    if (GetParam() == TLS1_3_VERSION) {  // the peer, still sending, asks for a key update
+      ASSERT_EQ(SSL_key_update(p.peer, SSL_KEY_UPDATE_REQUESTED), 1);
+      ASSERT_EQ(SSL_do_handshake(p.peer), 1);
+      p.pw_read();
+      EXPECT_EQ(p.pw->sealer().peer_key_update_requests, 1u);
+      EXPECT_EQ(p.pw->output().pending(), 0u) << "a KeyUpdate after close_notify";
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Versions, SealerAfterOurEnd,
+                         ::testing::Values(TLS1_2_VERSION, TLS1_3_VERSION), [](const auto& info) {
+                           return info.param == TLS1_3_VERSION ? "Tls13" : "Tls12";
+                         });
+
+// A client that asked for a smaller maximum fragment length (RFC 6066 4, `openssl s_client
+// -maxfraglen 512`), granted by OpenSSL in the server's extensions, refuses any longer record
+// with record_overflow. OpenSSL's writer (TLS 1.2) keeps to it; the sealer (TLS 1.3) must too.
+class NegotiatedMaxFragment : public ::testing::TestWithParam<int> {};
+
+TEST_P(NegotiatedMaxFragment, BoundsTheRecordsSent) {
+  peer_pair p({.pw_server = true,
+               .peer_max_version = GetParam(),
+               .peer_max_fragment = TLSEXT_max_fragment_length_512});
+  ASSERT_TRUE(p.handshake());
+  EXPECT_EQ(SSL_SESSION_get_max_fragment_length(SSL_get_session(p.pw->native())),
+            TLSEXT_max_fragment_length_512);
+  EXPECT_LE(p.pw->record_plaintext(0), 512u);
+  EXPECT_LE(p.pw->record_plaintext(1460), 512u);
+  const auto data = random_bytes(20000, 12);
+  ASSERT_TRUE(p.send(data));
+  EXPECT_TRUE(p.peer_read() == data);
+  ERR_clear_error();
+}
+
+INSTANTIATE_TEST_SUITE_P(Versions, NegotiatedMaxFragment,
+                         ::testing::Values(TLS1_2_VERSION, TLS1_3_VERSION), [](const auto& info) {
+                           return info.param == TLS1_3_VERSION ? "Tls13" : "Tls12";
+                         });
 
 TEST(Sealer, OwnKeyUpdatesAfterRecordsPerKey) {
   peer_pair p({.pw_server = false, .suite = "TLS_CHACHA20_POLY1305_SHA256", .records_per_key = 3});
