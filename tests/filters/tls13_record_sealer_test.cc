@@ -295,9 +295,9 @@ TEST(Sealer, EmptyPlaintextSealsNoRecord) {
   }
 }
 
-TEST(Sealer, OpenSslAlertAfterABadRecordReachesThePeerSealedByUs) {
-  peer_pair p({.pw_server = true});
-  ASSERT_TRUE(p.handshake());
+// The peer writes a record of 1000 bytes, one byte of it flipped on the way, and pagewire
+// reads it: `st` and `ec` are what decrypt() answered.
+void read_forged_record(peer_pair& p, tls_engine::status& st, std::error_code& ec) {
   const auto c = random_bytes(1000);
   std::size_t w = 0;
   ASSERT_EQ(SSL_write_ex(p.peer, c.data(), c.size(), &w), 1);
@@ -308,8 +308,16 @@ TEST(Sealer, OpenSslAlertAfterABadRecordReachesThePeerSealedByUs) {
   wire[50] ^= std::byte{1};  // the peer's record no longer authenticates
   p.pw->feed(to_chain(p.pool, wire));
   filters::page_writer out(p.pool);
+  st = p.pw->decrypt(out, 1 << 20, ec);
+}
+
+TEST(Sealer, OpenSslAlertAfterABadRecordReachesThePeerSealedByUs) {
+  peer_pair p({.pw_server = true});
+  ASSERT_TRUE(p.handshake());
   std::error_code ec;
-  EXPECT_EQ(p.pw->decrypt(out, 1 << 20, ec), tls_engine::status::error);
+  tls_engine::status st{};
+  ASSERT_NO_FATAL_FAILURE(read_forged_record(p, st, ec));
+  EXPECT_EQ(st, tls_engine::status::error);
   EXPECT_EQ(ec, filters::errc::tls_protocol);
   EXPECT_EQ(p.pw->sealer().alerts_resealed, 1u);
   EXPECT_EQ(p.pw->sealer().openssl_writes_after_takeover, 0u);
@@ -335,18 +343,10 @@ TEST_P(SealerAfterOurEnd, FatalAlertEndsOurWritesAsUnderOpenSsl) {
     peer_pair p({.pw_server = server, .peer_max_version = GetParam()});
     ASSERT_TRUE(p.handshake());
     p.peer_read();  // session tickets, if any
-    const auto c = random_bytes(1000);
-    std::size_t w = 0;
-    ASSERT_EQ(SSL_write_ex(p.peer, c.data(), c.size(), &w), 1);
-    std::vector<std::byte> wire(4096);
-    const int n = BIO_read(p.peer_out, wire.data(), static_cast<int>(wire.size()));
-    ASSERT_GT(n, 100);
-    wire.resize(static_cast<std::size_t>(n));
-    wire[50] ^= std::byte{1};  // the peer's record no longer authenticates
-    p.pw->feed(to_chain(p.pool, wire));
-    filters::page_writer out(p.pool);
     std::error_code ec;
-    ASSERT_EQ(p.pw->decrypt(out, 1 << 20, ec), tls_engine::status::error);
+    tls_engine::status st{};
+    ASSERT_NO_FATAL_FAILURE(read_forged_record(p, st, ec));
+    ASSERT_EQ(st, tls_engine::status::error);
     p.pw->output().take();  // the fatal alert
     const std::size_t before = p.pw->output().pending();
     const auto data = random_bytes(3000, 8);
