@@ -646,6 +646,20 @@ TEST(connection_ring, a_buffer_given_back_wakes_a_waiting_receive_after_another_
   f.close(*hog);
 }
 
+// `c` receives "a" from the peer; then "b" arrives with nobody receiving and is queued.
+void receive_a_then_queue_b(fixture& f, connection& c, tcp_pair& p) {
+  bool first = false;
+  c.async_receive([&](std::error_code ec, received) {
+    EXPECT_FALSE(ec);
+    first = true;
+  });
+  ASSERT_EQ(::send(p.b, "a", 1, 0), 1);
+  ASSERT_TRUE(run_until(f.ctx, [&] { return first; }));
+  ASSERT_EQ(::send(p.b, "b", 1, 0), 1);
+  ASSERT_TRUE(poll_until(
+      f, [&] { return c.stats().receives == 2; }, 2000ms));
+}
+
 // A receive started while a block is already queued completes with that block through the
 // task queue. The header timeout armed for the receive before it must not fail this one in
 // between: its data is here.
@@ -657,16 +671,8 @@ TEST(connection_ring, a_receive_of_a_queued_block_does_not_time_out_before_its_d
   connection c(f.ctx, std::exchange(p.a, -1), f.opts, f.pipes, f.ring.get());
   c.set_phase(phase::header);
   const auto start = std::chrono::steady_clock::now();
-  bool first = false;
-  c.async_receive([&](std::error_code ec, received) {  // arms the watchdog for start + 200 ms
-    EXPECT_FALSE(ec);
-    first = true;
-  });
-  ASSERT_EQ(::send(p.b, "a", 1, 0), 1);
-  ASSERT_TRUE(run_until(f.ctx, [&] { return first; }));
-  ASSERT_EQ(::send(p.b, "b", 1, 0), 1);  // arrives with nobody receiving: queued
-  ASSERT_TRUE(poll_until(
-      f, [&] { return c.stats().receives == 2; }, 2000ms));
+  // The first receive arms the watchdog for start + 200 ms.
+  ASSERT_NO_FATAL_FAILURE(receive_a_then_queue_b(f, c, p));
   // The next receive starts from a timer that completes just before the watchdog's, in the
   // same round of the loop (both expired while the loop was not running).
   std::error_code ec2;
@@ -705,16 +711,7 @@ TEST(connection_ring, a_receive_started_from_a_deadline_timeout_loses_no_queued_
   c.set_phase(phase::body);  // only the deadline applies
   const auto start = std::chrono::steady_clock::now();
   c.set_receive_deadline(start + 200ms);
-  bool first = false;
-  c.async_receive([&](std::error_code ec, received) {
-    EXPECT_FALSE(ec);
-    first = true;
-  });
-  ASSERT_EQ(::send(p.b, "a", 1, 0), 1);
-  ASSERT_TRUE(run_until(f.ctx, [&] { return first; }));
-  ASSERT_EQ(::send(p.b, "b", 1, 0), 1);  // arrives with nobody receiving: queued
-  ASSERT_TRUE(poll_until(
-      f, [&] { return c.stats().receives == 2; }, 2000ms));
+  ASSERT_NO_FATAL_FAILURE(receive_a_then_queue_b(f, c, p));
   std::error_code ec2, ec3;
   int posted_runs = 0;
   bool third = false;
