@@ -21,6 +21,14 @@ std::error_code errno_code(int err) {
   return {err, std::system_category()};
 }
 
+// Resets a TCP connection and keeps the descriptor: connect(2) to AF_UNSPEC disconnects the
+// socket (tcp_disconnect: a RST, the send queue dropped). Other sockets refuse it; nothing to do.
+void reset_tcp(int fd) {
+  sockaddr unspec{};
+  unspec.sa_family = AF_UNSPEC;
+  ::connect(fd, &unspec, sizeof unspec);
+}
+
 }  // namespace
 
 /// The receive: multishot with buffer selection, or one plain recv into a heap block.
@@ -320,6 +328,10 @@ void connection::start_close(detail::pending_handler<std::error_code>* h) {
   }
   closing_ = true;
   close_handler_ = h;
+  // A send still in flight is abandoned, its message cut short: reset instead of queuing a FIN
+  // behind bytes the peer may never take (it stopped reading, say: the send timed out). Those
+  // bytes hold the send's pages, and a SEND_ZC ends only when the kernel lets go of them.
+  if (sender_->busy()) reset_tcp(fd_);
   ::shutdown(fd_, SHUT_RDWR);
   ctx_.cancel_fd(fd_);
   sender_->cancel();

@@ -19,6 +19,9 @@
 /// Close: async_close shuts the socket down, cancels every operation on its fd
 /// (IORING_ASYNC_CANCEL_FD), waits until each one (receive, transmit, polls, timers) has
 /// completed, and only then closes the descriptor: no operation outlives its socket.
+/// With a send still in flight (cancelled: its message is cut short), async_close resets a TCP
+/// connection instead (a RST; what the peer had not acknowledged is dropped), so a peer that
+/// stopped reading cannot hold the close, or a SEND_ZC's pages, for as long as it likes.
 /// async_lingering_close first lets the peer take every byte sent when it is still sending
 /// (see there): the end of a response that must not be cut by a reset.
 ///

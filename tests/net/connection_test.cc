@@ -759,6 +759,47 @@ TEST(connection_ring, a_receive_started_from_a_deadline_timeout_loses_no_queued_
   f.close(c);
 }
 
+// A zero-copy send of 1 MiB from registered pages that the peer (p.b, a 16 KiB window) does not
+// read: it fills the window and the send buffer and then waits for room. For the SEND_ZC tests.
+struct stalled_zc_send {
+  explicit stalled_zc_send(fixture& f) : f(f) {
+    f.opts.send_timeout = 100ms;
+    f.opts.send_zc_min_bytes = 4096;
+  }
+  // Starts the send on a new connection; its handler sets `sent` and `send_ec`.
+  void start() {
+    ASSERT_FALSE(pool.register_buffers(f.ctx.native_ring()->native()));
+    const int snd = 16 * 1024;
+    ::setsockopt(p.a, SOL_SOCKET, SO_SNDBUF, &snd, sizeof snd);
+    c = std::make_unique<connection>(f.ctx, std::exchange(p.a, -1), f.opts, f.pipes, f.ring.get());
+    c->set_phase(phase::body);
+    const auto data = random_bytes(1 << 20, 24);
+    fs::chain message;
+    for (std::size_t off = 0; off < data.size(); off += fs::kPageSize) {
+      fs::page_ref page = pool.allocate();
+      ASSERT_TRUE(page);
+      std::memcpy(page.data(), data.data() + off, fs::kPageSize);
+      message.append(fs::slice(std::move(page), 0, fs::kPageSize));
+    }
+    c->async_send(std::move(message), [this](std::error_code ec, std::uint64_t) {
+      send_ec = ec;
+      sent = true;
+    });
+  }
+  static fs::page_pool_options one_small_arena() {
+    fs::page_pool_options po;
+    po.initial_arenas = 1;
+    po.try_huge_pages = false;
+    return po;
+  }
+  fixture& f;
+  fs::page_pool pool{one_small_arena()};
+  tcp_pair p = make_pair(16 * 1024);  // a small window, and nobody reads yet
+  std::unique_ptr<connection> c;
+  std::error_code send_ec;
+  bool sent = false;
+};
+
 // io_uring only (SEND_ZC). The peer stops reading: the zero-copy send times out and is
 // cancelled, but it completes only at its notification, once the peer has taken the bytes the
 // kernel still holds. While it waits for that, the send deadline has already fired: the
@@ -766,32 +807,8 @@ TEST(connection_ring, a_receive_started_from_a_deadline_timeout_loses_no_queued_
 TEST(connection_ring, a_timed_out_send_waiting_for_its_cancel_does_not_spin_the_watchdog) {
   fixture f(false);
   if (!f.ctx.probe().send_zc) GTEST_SKIP() << "no SEND_ZC";
-  f.opts.send_timeout = 100ms;
-  f.opts.send_zc_min_bytes = 4096;
-  fs::page_pool_options po;
-  po.initial_arenas = 1;
-  po.try_huge_pages = false;
-  fs::page_pool pool(po);
-  ASSERT_FALSE(pool.register_buffers(f.ctx.native_ring()->native()));
-  tcp_pair p = make_pair(16 * 1024);  // a small window, and nobody reads yet
-  const int snd = 16 * 1024;
-  ::setsockopt(p.a, SOL_SOCKET, SO_SNDBUF, &snd, sizeof snd);
-  connection c(f.ctx, std::exchange(p.a, -1), f.opts, f.pipes, f.ring.get());
-  c.set_phase(phase::body);
-  const auto data = random_bytes(1 << 20, 24);
-  fs::chain message;
-  for (std::size_t off = 0; off < data.size(); off += fs::kPageSize) {
-    fs::page_ref page = pool.allocate();
-    ASSERT_TRUE(page);
-    std::memcpy(page.data(), data.data() + off, fs::kPageSize);
-    message.append(fs::slice(std::move(page), 0, fs::kPageSize));
-  }
-  std::error_code send_ec;
-  bool sent = false;
-  c.async_send(std::move(message), [&](std::error_code ec, std::uint64_t) {
-    send_ec = ec;
-    sent = true;
-  });
+  stalled_zc_send s(f);
+  ASSERT_NO_FATAL_FAILURE(s.start());
   // The peer reads when told, or after 3 s: a spinning loop never returns from poll() to tell
   // it, and the notification that ends the spin comes only once the peer reads.
   std::atomic<bool> read_now{false};
@@ -799,7 +816,7 @@ TEST(connection_ring, a_timed_out_send_waiting_for_its_cancel_does_not_spin_the_
     const auto give_up = std::chrono::steady_clock::now() + 3s;
     while (!read_now && std::chrono::steady_clock::now() < give_up)
       std::this_thread::sleep_for(1ms);
-    sink s(p.b);
+    sink drain(s.p.b);
   });
   const auto completed_before = f.ctx.stats().completed.load();
   const auto window_start = std::chrono::steady_clock::now();
@@ -807,18 +824,51 @@ TEST(connection_ring, a_timed_out_send_waiting_for_its_cancel_does_not_spin_the_
       f, [] { return false; }, 600ms);  // the send times out at 100 ms, then waits
   const auto window = std::chrono::steady_clock::now() - window_start;
   const auto completed = f.ctx.stats().completed.load() - completed_before;
-  const bool waited = !sent;
+  const bool waited = !s.sent;
   read_now = true;
   EXPECT_TRUE(poll_until(
-      f, [&] { return sent; }, 5000ms));
-  EXPECT_EQ(send_ec, std::errc::timed_out);
-  EXPECT_EQ(c.stats().timeouts, 1u);
-  f.close(c);
+      f, [&] { return s.sent; }, 5000ms));
+  EXPECT_EQ(s.send_ec, std::errc::timed_out);
+  EXPECT_EQ(s.c->stats().timeouts, 1u);
+  f.close(*s.c);
   reader.join();
   ASSERT_LT(window, 1s) << "the loop did not come back to the test while nothing happened ("
                         << completed << " operations completed)";
   if (!waited) GTEST_SKIP() << "the send completed without waiting for the peer";
   EXPECT_LT(completed, 30u) << "operations completed while nothing happened";
+}
+
+// io_uring only (SEND_ZC). The peer never reads. Closing the connection with the timed-out send
+// still waiting for its notification resets it: the kernel lets go of the send's pages, the send
+// completes and the close with it, without a byte read by the peer, who then sees the reset.
+TEST(connection_ring, a_close_with_a_send_held_by_a_peer_that_never_reads_resets_and_completes) {
+  fixture f(false);
+  if (!f.ctx.probe().send_zc) GTEST_SKIP() << "no SEND_ZC";
+  stalled_zc_send s(f);
+  ASSERT_NO_FATAL_FAILURE(s.start());
+  ASSERT_TRUE(poll_until(
+      f, [&] { return s.c->stats().timeouts == 1; }, 5000ms));
+  bool closed = false;
+  s.c->async_close([&](std::error_code ec) {
+    EXPECT_FALSE(ec);
+    closed = true;
+  });
+  EXPECT_TRUE(poll_until(
+      f, [&] { return closed; }, 5000ms))
+      << "the close waited for a peer that never reads";
+  EXPECT_TRUE(s.sent);
+  EXPECT_EQ(s.send_ec, std::errc::timed_out);
+  if (!closed) {  // let the peer read, so the connection can end before it is destroyed
+    sink drain(s.p.b);
+    ASSERT_TRUE(poll_until(
+        f, [&] { return closed; }, 5000ms));
+  }
+  char buf[64 * 1024];
+  ssize_t n = 0;
+  while ((n = ::recv(s.p.b, buf, sizeof buf, 0)) > 0) {
+  }
+  EXPECT_EQ(n, -1) << "the peer saw an end of stream, not a reset";
+  EXPECT_EQ(errno, ECONNRESET);
 }
 
 INSTANTIATE_TEST_SUITE_P(backends, connection_backends, ::testing::Values(false, true),

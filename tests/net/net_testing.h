@@ -18,6 +18,7 @@
 #include <system_error>
 #include <thread>
 #include <unistd.h>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -96,6 +97,10 @@ inline int make_file(const std::vector<char>& data, std::uint64_t offset = 0,
 struct tcp_pair {
   int a = -1;
   int b = -1;
+  tcp_pair() = default;
+  // Owns its descriptors: a copy would close them twice.
+  tcp_pair(tcp_pair&& o) noexcept : a(std::exchange(o.a, -1)), b(std::exchange(o.b, -1)) {}
+  tcp_pair& operator=(tcp_pair&&) = delete;
   ~tcp_pair() {
     if (a >= 0) ::close(a);
     if (b >= 0) ::close(b);
