@@ -30,3 +30,9 @@ def pw_test(name, srcs, deps = [], size = "small", **kwargs):
         size = size,
         **kwargs
     )
+
+# Tags of a test that registers page-pool arenas with io_uring and fails when that is refused.
+# In Bazel's sandbox the pinned pages count against root's RLIMIT_MEMLOCK (8 MiB here), one
+# budget shared by every test running at the same time (a server test's page cache too), so
+# such a test runs alone.
+REGISTERS_BUFFERS = ["exclusive"]

@@ -647,6 +647,14 @@ TEST(connection_ring, a_buffer_given_back_wakes_a_waiting_receive_after_another_
 }
 
 // `c` receives "a" from the peer; then "b" arrives with nobody receiving and is queued.
+// The two tests below, timed from their start: the receive's watchdog (or deadline) is due at
+// kQueuedDue; a timer due at kQueuedBefore starts the receive under test; the test sleeps until
+// kQueuedAfter, so both are due when the loop runs again and complete in one round, the timer
+// first. The setup has until kQueuedBefore, a margin for loaded sanitizer runs.
+constexpr auto kQueuedBefore = 600ms;
+constexpr auto kQueuedDue = 800ms;
+constexpr auto kQueuedAfter = 1000ms;
+
 void receive_a_then_queue_b(fixture& f, connection& c, tcp_pair& p) {
   bool first = false;
   c.async_receive([&](std::error_code ec, received) {
@@ -666,12 +674,12 @@ void receive_a_then_queue_b(fixture& f, connection& c, tcp_pair& p) {
 TEST(connection_ring, a_receive_of_a_queued_block_does_not_time_out_before_its_delivery) {
   fixture f(false);
   ASSERT_NE(f.ring, nullptr);
-  f.opts.header_timeout = 200ms;
+  f.opts.header_timeout = kQueuedDue;
   tcp_pair p = make_pair();
   connection c(f.ctx, std::exchange(p.a, -1), f.opts, f.pipes, f.ring.get());
   c.set_phase(phase::header);
   const auto start = std::chrono::steady_clock::now();
-  // The first receive arms the watchdog for start + 200 ms.
+  // The first receive arms the watchdog for start + kQueuedDue.
   ASSERT_NO_FATAL_FAILURE(receive_a_then_queue_b(f, c, p));
   // The next receive starts from a timer that completes just before the watchdog's, in the
   // same round of the loop (both expired while the loop was not running).
@@ -679,7 +687,7 @@ TEST(connection_ring, a_receive_of_a_queued_block_does_not_time_out_before_its_d
   bool second = false;
   std::string got;
   runtime::timer before_watchdog(f.ctx);
-  before_watchdog.expires_at(start + 150ms);
+  before_watchdog.expires_at(start + kQueuedBefore);
   before_watchdog.async_wait([&](std::error_code) {
     c.async_receive([&](std::error_code ec, received r) {
       ec2 = ec;
@@ -689,8 +697,8 @@ TEST(connection_ring, a_receive_of_a_queued_block_does_not_time_out_before_its_d
     });
   });
   f.ctx.poll();  // its SQE goes to the kernel now, so it expires (and completes) first
-  ASSERT_LT(std::chrono::steady_clock::now(), start + 150ms);
-  std::this_thread::sleep_until(start + 300ms);
+  ASSERT_LT(std::chrono::steady_clock::now(), start + kQueuedBefore);
+  std::this_thread::sleep_until(start + kQueuedAfter);
   f.ctx.run();
   f.ctx.restart();
   ASSERT_TRUE(second);
@@ -710,7 +718,7 @@ TEST(connection_ring, a_receive_started_from_a_deadline_timeout_loses_no_queued_
   connection c(f.ctx, std::exchange(p.a, -1), f.opts, f.pipes, f.ring.get());
   c.set_phase(phase::body);  // only the deadline applies
   const auto start = std::chrono::steady_clock::now();
-  c.set_receive_deadline(start + 200ms);
+  c.set_receive_deadline(start + kQueuedDue);
   ASSERT_NO_FATAL_FAILURE(receive_a_then_queue_b(f, c, p));
   std::error_code ec2, ec3;
   int posted_runs = 0;
@@ -720,7 +728,7 @@ TEST(connection_ring, a_receive_started_from_a_deadline_timeout_loses_no_queued_
     if (third && posted_runs > 0) f.ctx.stop();
   };
   runtime::timer before_deadline(f.ctx);  // completes just before the watchdog, in one round
-  before_deadline.expires_at(start + 150ms);
+  before_deadline.expires_at(start + kQueuedBefore);
   before_deadline.async_wait([&](std::error_code) {
     c.async_receive([&](std::error_code ec, received) {
       ec2 = ec;
@@ -737,8 +745,8 @@ TEST(connection_ring, a_receive_started_from_a_deadline_timeout_loses_no_queued_
     });
   });
   f.ctx.poll();  // its SQE goes to the kernel now, so it expires (and completes) first
-  ASSERT_LT(std::chrono::steady_clock::now(), start + 150ms);
-  std::this_thread::sleep_until(start + 300ms);
+  ASSERT_LT(std::chrono::steady_clock::now(), start + kQueuedBefore);
+  std::this_thread::sleep_until(start + kQueuedAfter);
   std::atomic<bool> finished{false};
   std::thread guard([&] {  // a lost task leaves the loop spinning: stop it from outside
     const auto give_up = std::chrono::steady_clock::now() + 3s;
@@ -768,7 +776,8 @@ struct stalled_zc_send {
   }
   // Starts the send on a new connection; its handler sets `sent` and `send_ec`.
   void start() {
-    ASSERT_FALSE(pool.register_buffers(f.ctx.native_ring()->native()));
+    const std::error_code ec = pool.register_buffers(f.ctx.native_ring()->native());
+    ASSERT_FALSE(ec) << ec.message();
     const int snd = 16 * 1024;
     ::setsockopt(p.a, SOL_SOCKET, SO_SNDBUF, &snd, sizeof snd);
     c = std::make_unique<connection>(f.ctx, std::exchange(p.a, -1), f.opts, f.pipes, f.ring.get());
