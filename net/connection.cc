@@ -22,11 +22,12 @@ std::error_code errno_code(int err) {
 }
 
 // Resets a TCP connection and keeps the descriptor: connect(2) to AF_UNSPEC disconnects the
-// socket (tcp_disconnect: a RST, the send queue dropped). Other sockets refuse it; nothing to do.
+// socket (tcp_disconnect: a RST, the send queue dropped). Other sockets refuse it (EINVAL), and
+// the shutdown that follows ends them as before: the result does not matter.
 void reset_tcp(int fd) {
   sockaddr unspec{};
   unspec.sa_family = AF_UNSPEC;
-  ::connect(fd, &unspec, sizeof unspec);
+  (void)::connect(fd, &unspec, sizeof unspec);
 }
 
 }  // namespace
