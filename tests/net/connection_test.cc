@@ -646,7 +646,6 @@ TEST(connection_ring, a_buffer_given_back_wakes_a_waiting_receive_after_another_
   f.close(*hog);
 }
 
-// `c` receives "a" from the peer; then "b" arrives with nobody receiving and is queued.
 // The two tests below, timed from their start: the receive's watchdog (or deadline) is due at
 // kQueuedDue; a timer due at kQueuedBefore starts the receive under test; the test sleeps until
 // kQueuedAfter, so both are due when the loop runs again and complete in one round, the timer
@@ -655,6 +654,7 @@ constexpr auto kQueuedBefore = 600ms;
 constexpr auto kQueuedDue = 800ms;
 constexpr auto kQueuedAfter = 1000ms;
 
+// `c` receives "a" from the peer; then "b" arrives with nobody receiving and is queued.
 void receive_a_then_queue_b(fixture& f, connection& c, tcp_pair& p) {
   bool first = false;
   c.async_receive([&](std::error_code ec, received) {
