@@ -7,8 +7,10 @@
 #      CPU-bound (gzip -6 runs near 0.1 GB/s here), and openssl speed as the cipher's limit;
 #   3. the server comparison: sendfile_server vs nginx vs the Asio baseline (wrk);
 #   4. summary.md, the Markdown summary of all of the above.
-# Env: ZCBENCH_BYTES (1G), ZCBENCH_FILTER_BYTES (256M), ZCBENCH_REPEAT (3; trials per cell,
-#      interleaved across paths; a cell's median), ZCBENCH_PIN
+# Env: ZCBENCH_BYTES (512M), ZCBENCH_FILTER_BYTES (256M), ZCBENCH_REPEAT (5: rounds, one
+#      trial of every path per round; a cell's median, its ratios paired by round; 5 rounds
+#      of 512M take less time than 3 of 1G and leave a median that one odd trial cannot
+#      move), ZCBENCH_PIN
 #      (sender,receiver CPUs of every zcbench run, "1,1"),
 #      BENCH_REPETITIONS (5), DURATION (seconds per wrk run, 3), ROUNDS (wrk runs per
 #      server and file, 3; medians).
@@ -65,13 +67,13 @@ transmit_paths=$(grep -vE "$filter_re" <<<"$all_paths" | paste -sd, -)
 # (net/README.md, apps/zcbench/README.md).
 pin=${ZCBENCH_PIN:-$(($(nproc) > 1 ? 1 : 0)),$(($(nproc) > 1 ? 1 : 0))}
 echo "== zcbench: transmit paths (--pin $pin)"
-"$zcbench" --bytes "${ZCBENCH_BYTES:-1G}" --repeat "${ZCBENCH_REPEAT:-3}" --pin "$pin" \
+"$zcbench" --bytes "${ZCBENCH_BYTES:-512M}" --repeat "${ZCBENCH_REPEAT:-5}" --pin "$pin" \
   --paths "$transmit_paths" --json "$results/zcbench.json" --svg "$results/zcbench.svg" |
   tee "$results/zcbench.txt"
 phase "zcbench transmit paths"
 if [ -n "$filter_paths" ]; then
   echo "== zcbench: filter paths"
-  "$zcbench" --bytes "${ZCBENCH_FILTER_BYTES:-256M}" --repeat "${ZCBENCH_REPEAT:-3}" --pin "$pin" \
+  "$zcbench" --bytes "${ZCBENCH_FILTER_BYTES:-256M}" --repeat "${ZCBENCH_REPEAT:-5}" --pin "$pin" \
     --transport loopback --sizes 64K,1M --paths "copy,$filter_paths" \
     --json "$results/zcbench_filters.json" --svg "$results/zcbench_filters.svg" |
     tee "$results/zcbench_filters.txt"
@@ -79,7 +81,7 @@ if [ -n "$filter_paths" ]; then
   # openssl speed's 16 KiB buffer; the run above sends from a 64 MiB window (a large file).
   tls_paths=$(tr , '\n' <<<"$filter_paths" | grep tls | paste -sd, -)
   echo "== zcbench: TLS paths from a 1 MiB window"
-  "$zcbench" --bytes "${ZCBENCH_BYTES:-1G}" --repeat "${ZCBENCH_REPEAT:-3}" --pin "$pin" \
+  "$zcbench" --bytes "${ZCBENCH_BYTES:-512M}" --repeat "${ZCBENCH_REPEAT:-5}" --pin "$pin" \
     --transport loopback --sizes 1M --window 1M --paths "$tls_paths" \
     --json "$results/zcbench_filters_hot.json" | tee "$results/zcbench_filters_hot.txt"
   phase "zcbench filter paths"

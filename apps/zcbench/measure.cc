@@ -18,7 +18,7 @@ namespace {
 
 constexpr double kGB = 1e9;
 
-trial_figures figures_of(const trial_result& r) {
+trial_figures figures_of(const trial_result& r, int round) {
   trial_figures f;
   f.seconds = r.seconds;
   f.gb_per_s = r.seconds > 0 ? static_cast<double>(r.received.bytes) / kGB / r.seconds : 0;
@@ -33,6 +33,7 @@ trial_figures figures_of(const trial_result& r) {
   f.bytes_wire = r.received.wire_bytes;
   f.bytes_copied = r.sent.bytes_copied;
   f.raw = r.sent.raw_used;
+  f.round = round;
   return f;
 }
 
@@ -94,9 +95,9 @@ void add_ratios(std::vector<record>& records, std::size_t first) {
   const record* copy = find("copy");
   for (std::size_t i = first; i < records.size(); ++i) {
     record& r = records[i];
-    if (copy != nullptr && copy->gb_per_s > 0) r.ratio_to_copy = r.gb_per_s / copy->gb_per_s;
+    if (copy != nullptr) r.ratio_to_copy = paired_ratio(r, *copy);
     const record* raw = find(r.raw);
-    if (raw != nullptr && raw->gb_per_s > 0) r.ratio_to_raw = r.gb_per_s / raw->gb_per_s;
+    if (raw != nullptr) r.ratio_to_raw = paired_ratio(r, *raw);
   }
 }
 
@@ -111,13 +112,18 @@ class runner {
   }
 
  private:
-  // All paths at one size, trials interleaved (trial 1 of every path, then trial 2...)
-  // so that a slow spell on the machine spreads over the paths instead of hitting one.
+  // All paths at one size, in rounds (trial 1 of every path, then trial 2...) so that a
+  // slow spell on the machine spreads over the paths instead of hitting one. Within a round
+  // each raw loop runs next to the paths compared with it, and every other round runs
+  // backwards, so neither side of a pair always goes first.
   void run_size(transport via, const veth_pair* veth, std::size_t size) {
     std::map<std::string, std::vector<trial_figures>> trials;
     std::set<std::string> dropped;
+    const std::vector<std::string> forward = round_order(o_.paths);
     for (int rep = 1; rep <= o_.repeat; ++rep) {
-      for (const std::string& name : o_.paths) {
+      std::vector<std::string> order = forward;
+      if (rep % 2 == 0) std::reverse(order.begin(), order.end());
+      for (const std::string& name : order) {
         if (dropped.count(name) != 0 || unavailable_.count({name, via}) != 0) continue;
         trial_figures f;
         if (run_one(*find_path(name), via, veth, size, rep, f)) {
@@ -175,7 +181,7 @@ class runner {
                    std::string(p.name).c_str(), format_byte_count(size).c_str(), failure.c_str());
       return false;
     }
-    out = figures_of(result);
+    out = figures_of(result, rep);
     return true;
   }
 
@@ -204,6 +210,34 @@ bool any_tls(const options& o) {
 }
 
 }  // namespace
+
+std::optional<double> paired_ratio(const record& a, const record& b) {
+  std::vector<double> ratios;
+  for (const trial_figures& t : a.trials) {
+    for (const trial_figures& u : b.trials) {
+      if (t.round == u.round && u.gb_per_s > 0) ratios.push_back(t.gb_per_s / u.gb_per_s);
+    }
+  }
+  if (ratios.empty()) return std::nullopt;
+  return median(std::move(ratios));
+}
+
+std::vector<std::string> round_order(const std::vector<std::string>& paths) {
+  const auto selected = [&](std::string_view name) {
+    return std::find(paths.begin(), paths.end(), name) != paths.end();
+  };
+  std::vector<std::string> order;
+  for (const std::string& name : paths) {
+    const path& p = *find_path(name);
+    if (p.raw != p.name && selected(p.raw)) continue;  // runs right after its raw loop
+    order.push_back(name);
+    for (const std::string& follower : paths) {
+      const path& f = *find_path(follower);
+      if (f.raw == name && f.name != name) order.push_back(follower);
+    }
+  }
+  return order;
+}
 
 double median(std::vector<double> values) {
   if (values.empty()) return 0;

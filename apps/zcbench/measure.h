@@ -1,8 +1,9 @@
 #pragma once
 
-/// Runs every selected path x message size x transport `repeat` times and
-/// reduces the trials to one record each (the median of every figure, taken
-/// figure by figure), with ratios to the copy baseline and to the path's raw loop.
+/// Runs every selected path x message size x transport `repeat` times, in rounds
+/// (one trial of every path per round, each raw loop next to the paths compared with it),
+/// and reduces the trials to one record each (the median of every figure, taken figure by
+/// figure), with ratios to the copy baseline and to the path's raw loop, paired by round.
 /// Main thread only.
 
 #include <cstdint>
@@ -29,6 +30,7 @@ struct trial_figures {
   std::uint64_t bytes_wire = 0;      ///< bytes the receiver read off the socket
   std::uint64_t bytes_copied = 0;    ///< user-space copies, as the path counted them
   std::string raw;                   ///< the raw loop of the calls made (send_counts::raw_used)
+  int round = 0;                     ///< 1..repeat: the round this trial ran in
 };
 
 struct record {
@@ -54,8 +56,12 @@ struct record {
   double syscalls_per_gb = 0;
   double receiver_syscalls_per_gb = 0;
   double copied_per_byte = 0;
-  std::optional<double> ratio_to_copy;  ///< gb_per_s / copy's, same size and transport
-  std::optional<double> ratio_to_raw;   ///< gb_per_s / raw loop's, same size and transport
+  // Ratios at the same size and transport, paired by round: the median over the rounds of
+  // this path's GB/s over the other's in the same round (paired_ratio). Not the ratio of the
+  // two medians: the trials of one round run within seconds of each other, so a slow spell
+  // of the machine moves both sides of a pair.
+  std::optional<double> ratio_to_copy;  ///< against the copy baseline
+  std::optional<double> ratio_to_raw;   ///< against the raw loop (field raw)
   std::vector<trial_figures> trials;
 };
 
@@ -87,5 +93,13 @@ run_report measure_all(const options& o);
 
 /// The median of `values` (mean of the middle two for an even count); 0 if empty.
 double median(std::vector<double> values);
+
+/// The median over the rounds both ran in of a's GB/s over b's in that round; nullopt when
+/// they share no round with b's GB/s above 0.
+std::optional<double> paired_ratio(const record& a, const record& b);
+
+/// The order in which one round runs `paths`: each raw loop followed at once by the
+/// selected paths whose path::raw it is, the rest in the order given. Names must be known.
+std::vector<std::string> round_order(const std::vector<std::string>& paths);
 
 }  // namespace zcbench

@@ -290,7 +290,8 @@ throughput, CPU per GB, syscalls per GB and user-space bytes copied per byte.
                        into a buffer and decode, counting application and wire bytes
   --source KIND        auto (default: text-like bytes for the compressing paths,
                        pseudo-random for the rest), random or text (every path)
-  --repeat N           trials per path and size; the median is reported (default 3)
+  --repeat N           rounds: one trial of every path and size per round; medians
+                       are reported, ratios paired by round (default 3)
   --window N           the repeating window memory paths send from, a multiple of 4K
                        (default 64M: out of cache like a large file; 1M: a hot file)
   --timeout S          seconds one trial may take; past them its sockets are shut

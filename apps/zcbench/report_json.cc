@@ -78,6 +78,7 @@ std::string array(const std::vector<T>& items, const std::string& indent, F enco
 
 std::string trial_json(const trial_figures& t, const std::string& indent) {
   return object(indent)
+      .field("round", static_cast<std::uint64_t>(t.round))
       .field("seconds", number(t.seconds))
       .field("gb_per_s", number(t.gb_per_s))
       .field("sender_cpu_s", number(t.sender_cpu_s))

@@ -135,6 +135,17 @@ class CopyReceiverRun(unittest.TestCase):
             self.assertGreater(r["gb_per_s"], 0)
             self.assertGreater(r["seconds"], 0)
 
+    def test_ratios_pair_the_trials_of_each_round(self):
+        cells = {(r["path"], r["message_size"]): r for r in self.doc["records"]}
+        for r in self.doc["records"]:
+            self.assertEqual([t["round"] for t in r["trials"]], [1, 2], r["path"])
+            for field, other in (("ratio_to_raw", r["raw"]), ("ratio_to_copy", "copy")):
+                base = cells[(other, r["message_size"])]
+                pairs = sorted(t["gb_per_s"] / b["gb_per_s"]
+                               for t, b in zip(r["trials"], base["trials"]))
+                self.assertAlmostEqual(r[field], sum(pairs) / 2, places=3,
+                                       msg=f"{r['path']} {field}")
+
     def test_host_and_settings_describe_the_run(self):
         self.assertEqual(self.doc["host"]["cores"], os.cpu_count())
         self.assertEqual(self.doc["host"]["kernel"], os.uname().release)
