@@ -108,6 +108,20 @@ conns() {
   esac
 }
 
+# wrk's per-request timeout (a timeout fails the measurement). 64 MiB files: 10 s instead of
+# wrk's 2 s. wrk reads a readable socket until it is empty, and a fast server refills it while
+# it reads, so one response can wait behind the others' whole bodies: in 8 runs of 3 s with
+# 4 connections, the slowest pagewire response took 0.3-1.6 s and the slowest nginx one
+# 0.37-1.19 s, while curl clients (4 loops of `curl -o /dev/null` for 4 s) saw at most
+# 149 ms from pagewire and 268 ms from nginx. At 2 s one run in several failed on a client
+# artifact; 10 s still fails a response that stalls.
+wrk_timeout() {
+  case $1 in
+    64m.bin) echo 10s ;;
+    *) echo 2s ;;
+  esac
+}
+
 # Nanoseconds on CPU of the server behind PORT: every thread of its process and of its
 # children (nginx's worker, io_uring's io-wq workers), from /proc/*/task/*/schedstat.
 cpu_ns() {
@@ -160,7 +174,7 @@ rps() {
   before=$(cpu_ns "$1")
   load_before=$(load_cpu_ticks)
   out=$(taskset -c "$LOAD_CPU" wrk -t1 -c"$(conns "$2")" -d"${DURATION}s" \
-    "${3:-http}://127.0.0.1:$1/$2" 2>&1) || status=$?
+    --timeout "$(wrk_timeout "$2")" "${3:-http}://127.0.0.1:$1/$2" 2>&1) || status=$?
   load_after=$(load_cpu_ticks)
   after=$(cpu_ns "$1")
   # A server answering errors, dropping connections or gone is fast at it.
