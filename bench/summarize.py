@@ -54,7 +54,9 @@ def headline_section(docs):
         vals = [r["copied_per_byte"] for r in records if r["path"] == name]
         out.append(f"| {label} | {fmt(min(vals)) if vals else 'n/a'} | "
                    f"{fmt(max(vals)) if vals else 'n/a'} | {len(vals)} |")
-    out += ["", f"Every pagewire path against its raw loop (GB/s ratio, target >= {RATIO_TARGET}x), "
+    out += ["", "Every pagewire path against its raw loop (the median over rounds of the path's "
+            "GB/s over the raw loop's in the same round, the two run back to back; "
+            f"target >= {RATIO_TARGET}x), "
             "per transport and message size:", ""]
     groups = {}
     for r in records:
@@ -110,6 +112,8 @@ def zcbench_section(paths):
                 f"source={s.get('source', 'random')} (auto: text-like bytes for the compressing "
                 "paths, pseudo-random for the rest; decoding receivers recv into a buffer); "
                 f"kernel {h['kernel']}, {h['cores']} cores, {h['date']}. "
+                "x copy and x raw: medians over rounds of the path's GB/s over the other's "
+                "in the same round. "
                 "CPU is seconds per GB (10^9 bytes); copied/B is user-space bytes copied per "
                 "byte sent.", ""]
         header = ("| transport | size | path | source | GB/s | sender CPU s/GB | "
