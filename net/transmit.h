@@ -12,7 +12,9 @@
 ///  - send_zc: a run of registered slices of at least options::send_zc_min_bytes, contiguous
 ///    in one arena, by IORING_OP_SEND_ZC with IORING_RECVSEND_FIXED_BUF and the arena's
 ///    buffer index (IORING_OP_SENDMSG_ZC when not contiguous). The slices are released only at
-///    the NOTIF CQE. Usage reports are requested (IORING_SEND_ZC_REPORT_USAGE); when the kernel
+///    the NOTIF CQE, and the transmit goes on only then: one SEND_ZC run in flight, each one
+///    waiting until the peer acknowledged all of it (on loopback, a delayed ACK can hold it
+///    40 ms). Usage reports are requested (IORING_SEND_ZC_REPORT_USAGE); when the kernel
 ///    says it copied (IORING_NOTIF_USAGE_ZC_COPIED, as on loopback), this transmit_op uses plain
 ///    gather sends for the rest of its life (one per connection);
 ///  - file ranges: splice_pipe (file -> pipe -> socket), which falls back to sendfile and then
