@@ -31,40 +31,53 @@ transmit_stats& transmit_stats::operator+=(const transmit_stats& o) noexcept {
   return *this;
 }
 
-/// The memory child: one SENDMSG (gather), SEND_ZC or SENDMSG_ZC at a time.
+/// The gather child: one IORING_OP_SENDMSG at a time (what the socket refused inline).
 struct transmit_op::send_child final : runtime::operation {
   explicit send_child(transmit_op& o) : owner(o) {}
   [[gnu::hot]] void prepare(io_uring_sqe* sqe) override {
-    switch (opcode) {
-      case IORING_OP_SEND_ZC:
-        io_uring_prep_send_zc(sqe, fd, buf, len, static_cast<int>(msg_flags),
-                              IORING_SEND_ZC_REPORT_USAGE);
-        if (buf_index >= 0) {
-          sqe->ioprio |= IORING_RECVSEND_FIXED_BUF;
-          sqe->buf_index = static_cast<__u16>(buf_index);
-        }
-        break;
-      case IORING_OP_SENDMSG_ZC:
-        io_uring_prep_sendmsg_zc(sqe, fd, &owner.msg_, msg_flags);
-        sqe->ioprio |= IORING_SEND_ZC_REPORT_USAGE;
-        break;
-      default:
-        io_uring_prep_sendmsg(sqe, fd, &owner.msg_, msg_flags);
-        break;
+    io_uring_prep_sendmsg(sqe, fd, &owner.msg_, msg_flags);
+  }
+  [[gnu::hot]] void complete(int result, unsigned) override { owner.child_done(result); }
+
+  transmit_op& owner;
+  int fd = -1;
+  unsigned msg_flags = 0;
+};
+
+/// One SEND_ZC (or SENDMSG_ZC) run. The transmit goes on at its first CQE, the bytes the
+/// socket took (partial(), IORING_CQE_F_MORE); the segments it sent stay in `held` until its
+/// notification, the last CQE, says the kernel is done with their pages. Several can wait for
+/// their notifications at once; the transmit completes after the last of them.
+struct transmit_op::zc_child final : runtime::operation {
+  explicit zc_child(transmit_op& o) : owner(o) {}
+  [[gnu::hot]] void prepare(io_uring_sqe* sqe) override {
+    if (opcode == IORING_OP_SENDMSG_ZC) {  // the kernel reads the msghdr before the first CQE
+      io_uring_prep_sendmsg_zc(sqe, fd, &owner.msg_, msg_flags);
+      sqe->ioprio |= IORING_SEND_ZC_REPORT_USAGE;
+      return;
+    }
+    io_uring_prep_send_zc(sqe, fd, buf, len, static_cast<int>(msg_flags),
+                          IORING_SEND_ZC_REPORT_USAGE);
+    if (buf_index >= 0) {
+      sqe->ioprio |= IORING_RECVSEND_FIXED_BUF;
+      sqe->buf_index = static_cast<__u16>(buf_index);
     }
   }
+  [[gnu::hot]] void partial(int result, unsigned) override { owner.zc_sent(*this, result); }
   [[gnu::hot]] void complete(int result, unsigned flags) override {
-    owner.child_done(path, result, flags);
+    owner.zc_done(*this, result, flags);
   }
 
   transmit_op& owner;
-  send_path path = send_path::gather;
-  std::uint8_t opcode = IORING_OP_SENDMSG;
+  std::uint8_t opcode = IORING_OP_SEND_ZC;
   int fd = -1;
   const void* buf = nullptr;
   std::size_t len = 0;
   int buf_index = -1;
   unsigned msg_flags = 0;
+  bool result_seen = false;  // partial() ran: what is left is the notification
+  bool tail_cut = false;     // held's last segment is the sent part of a longer one
+  fs::chain held;            // what this run sent, until its notification
 };
 
 /// The file child: a splice_pipe whose completion advances the transmit.
@@ -100,7 +113,7 @@ transmit_op::transmit_op(runtime::context& ctx, const options& opts, pipe_pool& 
       zc_enabled_(ctx.probe().send_zc) {}
 
 transmit_op::~transmit_op() {
-  assert(!busy_);
+  assert(!busy_ && zc_pending_ == 0);
 }
 
 [[gnu::hot]] void transmit_op::start(int fd, fs::chain&& message, send_flags flags) {
@@ -160,6 +173,9 @@ void transmit_op::cancel() {
   if (!busy_) return;
   cancelled_ = true;
   if (send_->in_flight()) ctx_.cancel(*send_);
+  // Runs that are past their send result wait only for their notification, which no cancel
+  // ends (connection resets the socket so that it comes).
+  if (zc_waiting_ != nullptr && zc_waiting_->in_flight()) ctx_.cancel(*zc_waiting_);
   if (file_->busy()) file_->cancel();
 }
 
@@ -217,39 +233,56 @@ void transmit_op::cancel() {
     bytes += iov_[i].iov_len;
   }
   const bool more = more_after_ || bytes < chain_.size();
-  send_child& c = *send_;
-  c.fd = fd_;
-  c.len = static_cast<std::size_t>(bytes);
-  c.msg_flags = static_cast<unsigned>(MSG_NOSIGNAL) | (more ? unsigned{MSG_MORE} : 0u);
+  const unsigned msg_flags = static_cast<unsigned>(MSG_NOSIGNAL) | (more ? unsigned{MSG_MORE} : 0u);
   msg_ = {};
   msg_.msg_iov = iov_.data();
   msg_.msg_iovlen = n;
   bool contiguous = false;
+  asked_ = bytes;
   if (zc_candidate(n, bytes, contiguous) && (contiguous || ctx_.probe().sendmsg_zc)) {
-    c.path = send_path::send_zc;
+    zc_child& z = idle_zc_child();
+    z.fd = fd_;
+    z.len = static_cast<std::size_t>(bytes);
+    z.msg_flags = msg_flags;
+    z.result_seen = false;
     if (contiguous) {
-      c.opcode = IORING_OP_SEND_ZC;
-      c.buf = iov_[0].iov_base;
+      z.opcode = IORING_OP_SEND_ZC;
+      z.buf = iov_[0].iov_base;
       // The arena index is a fixed-buffer index only on rings the pool registered with.
       const fs::slice& first = std::get<fs::slice>(chain_.front());
-      c.buf_index =
+      z.buf_index =
           ctx_.uses_io_uring() && first.page()->pool().registered_on(ctx_.native_ring()->native())
               ? first.buffer_index()
               : -1;
     } else {
-      c.opcode = IORING_OP_SENDMSG_ZC;
+      z.opcode = IORING_OP_SENDMSG_ZC;
     }
-  } else {
-    c.path = send_path::gather;
-    c.opcode = IORING_OP_SENDMSG;
-    if (opts_.gather_inline && !gather_by_sqe_) return send_inline(bytes, budget);
+    zc_waiting_ = &z;
+    ++zc_pending_;
+    if (more) ++stats_.more_flagged;
+    stamp_progress();
+    ctx_.start(z);
+    return false;
   }
+  send_child& c = *send_;
+  c.fd = fd_;
+  c.msg_flags = msg_flags;
+  if (opts_.gather_inline && !gather_by_sqe_) return send_inline(bytes, budget);
   gather_by_sqe_ = false;
-  asked_ = bytes;
   if (more) ++stats_.more_flagged;
   stamp_progress();
   ctx_.start(c);
   return false;
+}
+
+transmit_op::zc_child& transmit_op::idle_zc_child() {
+  if (zc_idle_.empty()) {
+    zc_children_.push_back(std::make_unique<zc_child>(*this));
+    return *zc_children_.back();
+  }
+  zc_child* z = zc_idle_.back();
+  zc_idle_.pop_back();
+  return *z;
 }
 
 // One gather sendmsg(MSG_DONTWAIT) on the loop. A full socket (EAGAIN, or a short send: the
@@ -302,10 +335,64 @@ void transmit_op::cancel() {
   return true;
 }
 
-[[gnu::hot]] void transmit_op::child_done(send_path path, int result, unsigned flags) {
+[[gnu::hot]] void transmit_op::child_done(int result) {
+  if (result < 0) {
+    if (cancelled_) return finish(std::make_error_code(std::errc::operation_canceled));
+    if (result == -EAGAIN || result == -EINTR || result == -ENOBUFS) return next();
+    return finish(runtime::sys_error(-result));
+  }
+  accepted(send_path::gather, static_cast<std::uint64_t>(result), asked_);
+  next();
+}
+
+// A SEND_ZC run's send result: the transmit goes on at once, and what it sent moves to the
+// run's `held` chain until its notification.
+[[gnu::hot]] void transmit_op::zc_sent(zc_child& z, int result) {
+  z.result_seen = true;
+  zc_waiting_ = nullptr;
+  if (result < 0) return zc_failed(result);
+  const auto sent = static_cast<std::uint64_t>(result);
+  const auto i = static_cast<std::size_t>(send_path::send_zc);
+  ++stats_.submissions[i];
+  stats_.bytes[i] += sent;
+  if (sent < asked_) ++stats_.short_sends;
+  if (sent > 0) {
+    sent_ += sent;
+    progress_pending_ = true;
+    if (sent >= chain_.size()) {
+      z.tail_cut = false;
+      z.held.swap(chain_);  // chain_ gets held's empty storage back
+    } else {
+      std::uint64_t through = 0;  // where the segment holding the cut ends
+      for (const fs::segment& seg : chain_.segments()) {
+        through += fs::segment_size(seg);
+        if (through >= sent) break;
+      }
+      z.tail_cut = through > sent;
+      z.held = chain_.split(sent);
+    }
+  }
+  next();
+}
+
+void transmit_op::zc_failed(int result) {
+  if (cancelled_) return finish(std::make_error_code(std::errc::operation_canceled));
+  if (result == -EAGAIN || result == -EINTR || result == -ENOBUFS) return next();
+  if (result == -EINVAL || result == -EOPNOTSUPP) {
+    zc_enabled_ = false;  // this socket or kernel refuses SEND_ZC: gather instead
+    stats_.zc_disabled = 1;
+    return next();
+  }
+  finish(runtime::sys_error(-result));
+}
+
+// A SEND_ZC run's last CQE: its notification (the pages are the kernel's no more), or its
+// only CQE when it ended before it was issued (then it carries the send result as well).
+[[gnu::hot]] void transmit_op::zc_done(zc_child& z, int result, unsigned flags) {
+  --zc_pending_;
   if (flags & IORING_CQE_F_NOTIF) {
     ++stats_.zc_notifs;
-    if (static_cast<unsigned>(send_->notif_result()) & IORING_NOTIF_USAGE_ZC_COPIED) {
+    if (static_cast<unsigned>(z.notif_result()) & IORING_NOTIF_USAGE_ZC_COPIED) {
       ++stats_.zc_copied;
       if (zc_enabled_) {  // the kernel copied anyway (loopback): plain sends from now on
         zc_enabled_ = false;
@@ -313,18 +400,22 @@ void transmit_op::cancel() {
       }
     }
   }
-  if (result < 0) {
-    if (cancelled_) return finish(std::make_error_code(std::errc::operation_canceled));
-    if (result == -EAGAIN || result == -EINTR || result == -ENOBUFS) return next();
-    if (path == send_path::send_zc && (result == -EINVAL || result == -EOPNOTSUPP)) {
-      zc_enabled_ = false;  // this socket or kernel refuses SEND_ZC: gather instead
-      stats_.zc_disabled = 1;
-      return next();
-    }
-    return finish(runtime::sys_error(-result));
+  const auto held = z.held.segments();
+  for (std::size_t i = 0; i < held.size(); ++i) {
+    if (i + 1 < held.size() || !z.tail_cut) on_released(held[i]);
   }
-  accepted(path, static_cast<std::uint64_t>(result), asked_);
-  next();
+  z.held.clear();
+  zc_idle_.push_back(&z);
+  if (!z.result_seen) {  // no notification follows: nothing of it is the kernel's
+    zc_waiting_ = nullptr;
+    if (result < 0) return zc_failed(result);
+    accepted(send_path::send_zc, static_cast<std::uint64_t>(result), asked_);
+    return next();
+  }
+  if (finish_deferred_ && zc_pending_ == 0) {
+    finish_deferred_ = false;
+    finish(finish_ec_);
+  }
 }
 
 [[gnu::hot]] void transmit_op::accepted(send_path path, std::uint64_t sent, std::uint64_t asked) {
@@ -371,6 +462,11 @@ void transmit_op::cancel() {
 }
 
 [[gnu::hot]] void transmit_op::finish(std::error_code ec) {
+  if (zc_pending_ > 0) {  // the last notification completes the transmit
+    finish_deferred_ = true;
+    finish_ec_ = ec;
+    return;
+  }
   busy_ = false;
   ++stats_.transmits;
   if (ec) ++stats_.errors;

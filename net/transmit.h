@@ -12,11 +12,14 @@
 ///  - send_zc: a run of registered slices of at least options::send_zc_min_bytes, contiguous
 ///    in one arena, by IORING_OP_SEND_ZC with IORING_RECVSEND_FIXED_BUF and the arena's
 ///    buffer index (IORING_OP_SENDMSG_ZC when not contiguous). The slices are released only at
-///    the NOTIF CQE, and the transmit goes on only then: one SEND_ZC run in flight, each one
-///    waiting until the peer acknowledged all of it (on loopback, a delayed ACK can hold it
-///    40 ms). Usage reports are requested (IORING_SEND_ZC_REPORT_USAGE); when the kernel
-///    says it copied (IORING_NOTIF_USAGE_ZC_COPIED, as on loopback), this transmit_op uses plain
-///    gather sends for the rest of its life (one per connection);
+///    the NOTIF CQE: the transmit goes on at the run's first CQE (the bytes the socket took),
+///    and the run keeps what it sent until its notification; several runs can wait for theirs
+///    at once, and the transmit completes only after the last. (Waiting for each notification
+///    before the next run would hold a run sent with MSG_MORE until the peer's delayed ACK or
+///    the kernel's cork timer let it go.) Usage reports are requested
+///    (IORING_SEND_ZC_REPORT_USAGE); when the kernel says it copied (IORING_NOTIF_USAGE_ZC_COPIED,
+///    as on loopback), this transmit_op uses plain gather sends for the rest of its life (one per
+///    connection);
 ///  - file ranges: splice_pipe (file -> pipe -> socket), which falls back to sendfile and then
 ///    read + send by itself; options::file_range_path lets ranges resident in the page cache go
 ///    by sendfile(2) on the loop instead of the pipe.
@@ -159,15 +162,18 @@ class transmit_op {
   /// The transmit ended. `bytes` = sent(). Runs on the loop (never inside start()); may start
   /// the next transmit or destroy *this.
   virtual void on_complete(std::error_code ec, std::uint64_t bytes) = 0;
-  /// A segment was fully sent and is about to be dropped (for SEND_ZC: after its NOTIF).
+  /// A segment was fully sent and is about to be dropped (for SEND_ZC: at its run's NOTIF,
+  /// possibly after later segments were released).
   /// Default: nothing. For tests and accounting.
   virtual void on_released(const fs::segment& s) { (void)s; }
 
  private:
   struct send_child;
+  struct zc_child;
   struct file_child;
   struct kickoff;
   friend struct send_child;
+  friend struct zc_child;
   friend struct file_child;
   friend struct kickoff;
 
@@ -177,7 +183,11 @@ class transmit_op {
   void yield();
   void stamp_progress() noexcept;
   bool send_file(std::uint64_t& budget);
-  void child_done(send_path path, int result, unsigned flags);
+  void child_done(int result);
+  zc_child& idle_zc_child();
+  void zc_sent(zc_child& z, int result);
+  void zc_done(zc_child& z, int result, unsigned flags);
+  void zc_failed(int result);
   void file_done(std::error_code ec, std::uint64_t moved);
   // The socket took `sent` of the `asked` bytes of one submission on `path`: stats, then advance.
   void accepted(send_path path, std::uint64_t sent, std::uint64_t asked);
@@ -188,6 +198,12 @@ class transmit_op {
   runtime::context& ctx_;
   const options& opts_;
   std::unique_ptr<send_child> send_;
+  std::vector<std::unique_ptr<zc_child>> zc_children_;  // every one made; the idle ones reused
+  std::vector<zc_child*> zc_idle_;
+  zc_child* zc_waiting_ = nullptr;  // the run whose send result the transmit waits for
+  std::size_t zc_pending_ = 0;      // runs started whose last CQE has not come
+  bool finish_deferred_ = false;    // the transmit ended: it completes at the last notification
+  std::error_code finish_ec_;
   std::unique_ptr<file_child> file_;
   std::unique_ptr<kickoff> kickoff_;
   std::vector<iovec> iov_;
