@@ -412,9 +412,10 @@ void transmit_op::zc_failed(int result) {
     accepted(send_path::send_zc, static_cast<std::uint64_t>(result), asked_);
     return next();
   }
-  if (finish_deferred_ && zc_pending_ == 0) {
+  if (finish_deferred_ && zc_pending_ == 0) {  // a cancel meanwhile still says ECANCELED
     finish_deferred_ = false;
-    finish(finish_ec_);
+    finish(cancelled_ && !finish_ec_ ? std::make_error_code(std::errc::operation_canceled)
+                                     : finish_ec_);
   }
 }
 
