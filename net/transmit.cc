@@ -336,13 +336,21 @@ transmit_op::zc_child& transmit_op::idle_zc_child() {
 }
 
 [[gnu::hot]] void transmit_op::child_done(int result) {
-  if (result < 0) {
-    if (cancelled_) return finish(std::make_error_code(std::errc::operation_canceled));
-    if (result == -EAGAIN || result == -EINTR || result == -ENOBUFS) return next();
-    return finish(runtime::sys_error(-result));
-  }
+  if (result < 0) return send_failed(send_path::gather, result);
   accepted(send_path::gather, static_cast<std::uint64_t>(result), asked_);
   next();
+}
+
+// A memory send's error: retried, or (SEND_ZC refused) sent again by gather, or the end.
+void transmit_op::send_failed(send_path path, int result) {
+  if (cancelled_) return finish(std::make_error_code(std::errc::operation_canceled));
+  if (result == -EAGAIN || result == -EINTR || result == -ENOBUFS) return next();
+  if (path == send_path::send_zc && (result == -EINVAL || result == -EOPNOTSUPP)) {
+    zc_enabled_ = false;  // this socket or kernel refuses SEND_ZC: gather instead
+    stats_.zc_disabled = 1;
+    return next();
+  }
+  finish(runtime::sys_error(-result));
 }
 
 // A SEND_ZC run's send result: the transmit goes on at once, and what it sent moves to the
@@ -350,40 +358,9 @@ transmit_op::zc_child& transmit_op::idle_zc_child() {
 [[gnu::hot]] void transmit_op::zc_sent(zc_child& z, int result) {
   z.result_seen = true;
   zc_waiting_ = nullptr;
-  if (result < 0) return zc_failed(result);
-  const auto sent = static_cast<std::uint64_t>(result);
-  const auto i = static_cast<std::size_t>(send_path::send_zc);
-  ++stats_.submissions[i];
-  stats_.bytes[i] += sent;
-  if (sent < asked_) ++stats_.short_sends;
-  if (sent > 0) {
-    sent_ += sent;
-    progress_pending_ = true;
-    if (sent >= chain_.size()) {
-      z.tail_cut = false;
-      z.held.swap(chain_);  // chain_ gets held's empty storage back
-    } else {
-      std::uint64_t through = 0;  // where the segment holding the cut ends
-      for (const fs::segment& seg : chain_.segments()) {
-        through += fs::segment_size(seg);
-        if (through >= sent) break;
-      }
-      z.tail_cut = through > sent;
-      z.held = chain_.split(sent);
-    }
-  }
+  if (result < 0) return send_failed(send_path::send_zc, result);
+  accepted(send_path::send_zc, static_cast<std::uint64_t>(result), asked_, &z);
   next();
-}
-
-void transmit_op::zc_failed(int result) {
-  if (cancelled_) return finish(std::make_error_code(std::errc::operation_canceled));
-  if (result == -EAGAIN || result == -EINTR || result == -ENOBUFS) return next();
-  if (result == -EINVAL || result == -EOPNOTSUPP) {
-    zc_enabled_ = false;  // this socket or kernel refuses SEND_ZC: gather instead
-    stats_.zc_disabled = 1;
-    return next();
-  }
-  finish(runtime::sys_error(-result));
 }
 
 // A SEND_ZC run's last CQE: its notification (the pages are the kernel's no more), or its
@@ -408,7 +385,7 @@ void transmit_op::zc_failed(int result) {
   zc_idle_.push_back(&z);
   if (!z.result_seen) {  // no notification follows: nothing of it is the kernel's
     zc_waiting_ = nullptr;
-    if (result < 0) return zc_failed(result);
+    if (result < 0) return send_failed(send_path::send_zc, result);
     accepted(send_path::send_zc, static_cast<std::uint64_t>(result), asked_);
     return next();
   }
@@ -419,12 +396,13 @@ void transmit_op::zc_failed(int result) {
   }
 }
 
-[[gnu::hot]] void transmit_op::accepted(send_path path, std::uint64_t sent, std::uint64_t asked) {
+[[gnu::hot]] void transmit_op::accepted(send_path path, std::uint64_t sent, std::uint64_t asked,
+                                        zc_child* hold) {
   const auto i = static_cast<std::size_t>(path);
   ++stats_.submissions[i];
   stats_.bytes[i] += sent;
   if (sent < asked) ++stats_.short_sends;
-  advance(sent);
+  advance(sent, hold);
 }
 
 [[gnu::hot]] void transmit_op::file_done(std::error_code ec, std::uint64_t moved) {
@@ -440,10 +418,25 @@ void transmit_op::zc_failed(int result) {
   next();
 }
 
-[[gnu::hot]] void transmit_op::advance(std::uint64_t n) {
+[[gnu::hot]] void transmit_op::advance(std::uint64_t n, zc_child* hold) {
   if (n == 0) return;
   sent_ += n;
   progress_pending_ = true;  // stamped before the next wait (stamp_progress), not per segment
+  if (hold != nullptr) {     // a SEND_ZC run's bytes: kept by the run until its notification
+    if (n >= chain_.size()) {
+      hold->tail_cut = false;
+      hold->held.swap(chain_);  // chain_ gets held's empty storage back
+      return;
+    }
+    std::uint64_t through = 0;  // where the segment holding the cut ends
+    for (const fs::segment& seg : chain_.segments()) {
+      through += fs::segment_size(seg);
+      if (through >= n) break;
+    }
+    hold->tail_cut = through > n;
+    hold->held = chain_.split(n);
+    return;
+  }
   if (n >= chain_.size()) {  // the rest went out (most messages): drop it in one go
     for (const fs::segment& s : chain_.segments())
       on_released(s);

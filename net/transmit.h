@@ -187,11 +187,12 @@ class transmit_op {
   zc_child& idle_zc_child();
   void zc_sent(zc_child& z, int result);
   void zc_done(zc_child& z, int result, unsigned flags);
-  void zc_failed(int result);
+  void send_failed(send_path path, int result);
   void file_done(std::error_code ec, std::uint64_t moved);
   // The socket took `sent` of the `asked` bytes of one submission on `path`: stats, then advance.
-  void accepted(send_path path, std::uint64_t sent, std::uint64_t asked);
-  void advance(std::uint64_t n);
+  void accepted(send_path path, std::uint64_t sent, std::uint64_t asked, zc_child* hold = nullptr);
+  // Past `n` sent bytes: dropped (on_released), or moved to `hold`, the SEND_ZC run that sent them.
+  void advance(std::uint64_t n, zc_child* hold = nullptr);
   void finish(std::error_code ec);
   bool zc_candidate(std::size_t segments, std::uint64_t bytes, bool& contiguous) const noexcept;
 
