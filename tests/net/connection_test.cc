@@ -1,4 +1,6 @@
 #include <atomic>
+#include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <functional>
 #include <memory>
@@ -7,6 +9,7 @@
 #include <string>
 #include <string_view>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <thread>
 #include <vector>
 
@@ -347,7 +350,13 @@ TEST_P(connection_backends, close_cancels_pending_operations_before_closing_the_
 
 // The peer's side of a lingering-close test: it sends `junk` first, then, after `wait`, reads
 // to end of stream (hashing), then keeps sending `more` bytes (0: none) until an error.
+// The far end, on its own thread: sends `junk`, waits, reads to our FIN (hashing it), then
+// sends up to `more` bytes until its socket refuses them (ours was closed). Every blocking
+// call gives up after kStall and the sending after kSendFor, so a socket of ours that is never
+// released fails the test (`stalled`) instead of hanging it.
 struct peer {
+  static constexpr auto kStall = 10s;
+  static constexpr auto kSendFor = 20s;
   peer(int fd, std::size_t junk, std::chrono::milliseconds wait, std::size_t more = 0)
       : fd(fd), thread([=, this] { run(junk, wait, more); }) {}
   ~peer() { join(); }
@@ -355,6 +364,9 @@ struct peer {
     if (thread.joinable()) thread.join();
   }
   void run(std::size_t junk, std::chrono::milliseconds wait, std::size_t more) {
+    const timeval tv{std::chrono::duration_cast<std::chrono::seconds>(kStall).count(), 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     const std::string bytes(std::max<std::size_t>(junk, 4096), 'j');
     if (junk > 0) ::send(fd, bytes.data(), junk, MSG_NOSIGNAL);
     std::this_thread::sleep_for(wait);
@@ -362,14 +374,20 @@ struct peer {
     std::vector<char> buf(64 << 10);
     for (;;) {
       const ssize_t r = ::recv(fd, buf.data(), buf.size(), 0);
-      if (r < 0) reset = true;
+      if (r < 0) (errno == EAGAIN ? stalled : reset) = true;
       if (r <= 0) break;
       h.update(buf.data(), static_cast<std::size_t>(r));
       got += static_cast<std::uint64_t>(r);
     }
     hash = h.final();
+    const auto until = std::chrono::steady_clock::now() + kSendFor;
     for (std::size_t sent = 0; sent < more;) {
+      if (std::chrono::steady_clock::now() >= until) {
+        stalled = true;
+        break;
+      }
       const ssize_t w = ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+      if (w < 0 && errno == EAGAIN) stalled = true;
       if (w <= 0) break;
       sent += static_cast<std::size_t>(w);
     }
@@ -377,6 +395,7 @@ struct peer {
   int fd;
   std::uint64_t got = 0;
   bool reset = false;
+  bool stalled = false;  // a recv or send waited kStall, or the sending ran kSendFor
   digest hash{};
   std::thread thread;
 };
@@ -407,6 +426,7 @@ TEST_P(connection_backends, lingering_close_delivers_every_byte_to_a_peer_still_
   b.join();  // it read to our FIN: the kernel delivers the queued bytes, the loop need not run
   EXPECT_FALSE(closed);
   EXPECT_FALSE(b.reset);
+  EXPECT_FALSE(b.stalled);
   EXPECT_EQ(b.got, data.size());
   EXPECT_EQ(b.hash, hash_of(data.data(), data.size()));
   ::shutdown(p.b, SHUT_WR);  // the peer's end: the lingering stops
@@ -494,6 +514,7 @@ TEST_P(connection_backends, lingering_ends_at_linger_time_when_the_peer_never_st
   EXPECT_LT(took, 5s);
   EXPECT_GT(c.stats().lingered_bytes, 4096u);
   b.join();  // its sends fail once the socket is closed
+  EXPECT_FALSE(b.stalled) << "the peer's sends were never refused: our socket outlived close";
 }
 
 TEST_P(connection_backends, lingering_ends_at_linger_timeout_when_the_peer_goes_quiet) {
@@ -531,7 +552,8 @@ TEST_P(connection_backends, async_close_cuts_a_lingering_close_short) {
   ASSERT_TRUE(run_until(f.ctx, [&] { return lingered_done && cut_done; }));
   EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);  // not the 30 s linger_time
   EXPECT_EQ(cut_ec, std::errc::operation_in_progress);
-  b.join();
+  b.join();  // its sends fail once the socket is closed
+  EXPECT_FALSE(b.stalled) << "the peer's sends were never refused: our socket outlived close";
 }
 
 // io_uring only (the fallback has no buffer ring): another connection holds every ring buffer,
