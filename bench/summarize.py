@@ -82,11 +82,12 @@ def paired(r, raw):
     """A path's trial over its raw loop's trial of the same round: zcbench runs a raw loop
     next to the paths compared with it, so the two of a pair ran back to back (ratio_to_raw is
     the median of these), and their spread tells a steady shortfall from scheduling noise."""
-    raw_by_round = {t.get("round", i): t for i, t in enumerate(raw.get("trials", []))}
-    pairs = [a["gb_per_s"] / raw_by_round[a.get("round", i)]["gb_per_s"]
-             for i, a in enumerate(r.get("trials", []))
-             if a.get("round", i) in raw_by_round
-             and raw_by_round[a.get("round", i)]["gb_per_s"] > 0]
+    raw_gbps = {t.get("round", i): t["gb_per_s"] for i, t in enumerate(raw.get("trials", []))}
+    pairs = []
+    for i, a in enumerate(r.get("trials", [])):
+        b = raw_gbps.get(a.get("round", i), 0)
+        if b > 0:
+            pairs.append(a["gb_per_s"] / b)
     if not pairs:
         return ""
     met = sum(1 for x in pairs if x >= RATIO_TARGET)
