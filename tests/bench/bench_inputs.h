@@ -1,12 +1,14 @@
 #pragma once
 
-/// What the filter benchmarks feed pagewire: text-like bytes and a throwaway TLS identity.
-/// Header-only, no shared state; main thread.
+/// What the benchmarks feed pagewire: text-like bytes, a throwaway TLS identity and scratch
+/// files. Header-only; main thread.
 
 #include <cstddef>
 #include <cstdlib>
+#include <fcntl.h>
 #include <random>
 #include <string>
+#include <unistd.h>
 #include <vector>
 
 namespace pagewire::bench {
@@ -43,6 +45,31 @@ inline cert_files self_signed(const std::string& stem) {
       f.key + " -out " + f.cert + " 2>/dev/null";
   if (std::system(cmd.c_str()) != 0) return {};
   return f;
+}
+
+/// Writes a file of `bytes` bytes, `chunk` over and over (bytes a multiple of its size), as
+/// $TMPDIR/STEM.PID (TMPDIR defaults to /tmp) and returns its path. The file is removed when
+/// the process exits; a file that cannot be written aborts the benchmark.
+inline std::string scratch_file(const std::string& stem, std::size_t bytes,
+                                const std::vector<char>& chunk) {
+  static std::vector<std::string> made;  // removed at exit
+  const char* tmp = std::getenv("TMPDIR");
+  std::string path =
+      std::string(tmp ? tmp : "/tmp") + "/" + stem + "." + std::to_string(::getpid());
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0 || chunk.empty() || bytes % chunk.size() != 0) std::abort();
+  for (std::size_t done = 0; done < bytes; done += chunk.size()) {
+    if (::write(fd, chunk.data(), chunk.size()) != static_cast<ssize_t>(chunk.size())) std::abort();
+  }
+  ::close(fd);
+  if (made.empty()) {
+    std::atexit([] {
+      for (const std::string& p : made)
+        ::unlink(p.c_str());
+    });
+  }
+  made.push_back(path);
+  return path;
 }
 
 }  // namespace pagewire::bench

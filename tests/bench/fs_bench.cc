@@ -17,6 +17,8 @@
 #include <pagewire/fs/page_cache.h>
 #include <pagewire/runtime/context.h>
 
+#include "tests/bench/bench_inputs.h"
+
 namespace pagewire::fs {
 namespace {
 
@@ -25,19 +27,10 @@ constexpr std::size_t kChunk = std::size_t{1} << 20;
 
 const std::string& bench_file() {
   static const std::string path = [] {
-    const char* dir = std::getenv("TMPDIR");
-    std::string p =
-        std::string(dir ? dir : "/tmp") + "/pagewire_fs_bench." + std::to_string(::getpid());
-    int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    std::vector<char> buf(kChunk);
-    for (std::size_t i = 0; i < buf.size(); ++i)
-      buf[i] = static_cast<char>(i * 131 + 7);
-    for (std::size_t done = 0; done < kFileBytes; done += kChunk) {
-      if (::write(fd, buf.data(), buf.size()) != static_cast<ssize_t>(buf.size())) std::abort();
-    }
-    ::close(fd);
-    std::atexit([] { ::unlink(bench_file().c_str()); });
-    return p;
+    std::vector<char> chunk(kChunk);
+    for (std::size_t i = 0; i < chunk.size(); ++i)
+      chunk[i] = static_cast<char>(i * 131 + 7);
+    return bench::scratch_file("pagewire_fs_bench", kFileBytes, chunk);
   }();
   return path;
 }

@@ -27,6 +27,8 @@
 #include <pagewire/net/transmit.h>
 #include <pagewire/runtime/context.h>
 
+#include "tests/bench/bench_inputs.h"
+
 // The replaced system calls: everything asked for is taken (and counted, so a run that never
 // reached them shows). [[gnu::used]]: with link-time optimization (the release config) the
 // linker's --wrap redirection is resolved after GCC has seen no caller of __wrap_*.
@@ -55,19 +57,8 @@ constexpr std::size_t kFileBytes = std::size_t{4} << 20;
 
 // A resident file of kFileBytes (its residency is checked by a real cachestat), removed at exit.
 const std::string& bench_file() {
-  static const std::string path = [] {
-    const char* dir = std::getenv("TMPDIR");
-    std::string p =
-        std::string(dir ? dir : "/tmp") + "/pagewire_transmit_bench." + std::to_string(::getpid());
-    int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    const std::vector<char> buf(std::size_t{1} << 20, 'x');
-    for (std::size_t done = 0; done < kFileBytes; done += buf.size()) {
-      if (::write(fd, buf.data(), buf.size()) != static_cast<ssize_t>(buf.size())) std::abort();
-    }
-    ::close(fd);
-    std::atexit([] { ::unlink(bench_file().c_str()); });
-    return p;
-  }();
+  static const std::string path =
+      bench::scratch_file("pagewire_transmit_bench", kFileBytes, std::vector<char>(1 << 20, 'x'));
   return path;
 }
 
