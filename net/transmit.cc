@@ -259,19 +259,22 @@ void transmit_op::cancel() {
     }
     zc_waiting_ = &z;
     ++zc_pending_;
-    if (more) ++stats_.more_flagged;
-    stamp_progress();
-    ctx_.start(z);
-    return false;
+    return start_child(z, more);
   }
   send_child& c = *send_;
   c.fd = fd_;
   c.msg_flags = msg_flags;
   if (opts_.gather_inline && !gather_by_sqe_) return send_inline(bytes, budget);
   gather_by_sqe_ = false;
+  return start_child(c, more);
+}
+
+// A memory run goes to the ring: the transmit waits for the child's CQE from here. False, as
+// send_memory returns when a child was started.
+[[gnu::hot]] bool transmit_op::start_child(runtime::operation& child, bool more) {
   if (more) ++stats_.more_flagged;
   stamp_progress();
-  ctx_.start(c);
+  ctx_.start(child);
   return false;
 }
 

@@ -180,6 +180,7 @@ class transmit_op {
   void next();
   bool send_memory(std::uint64_t& budget);
   bool send_inline(std::uint64_t bytes, std::uint64_t& budget);
+  bool start_child(runtime::operation& child, bool more);
   void yield();
   void stamp_progress() noexcept;
   bool send_file(std::uint64_t& budget);
