@@ -216,8 +216,7 @@ void page_cache::start_fill(const std::shared_ptr<const file>& f, std::uint64_t 
     }
   }
   runtime::ring* r = ctx_.native_ring();
-  if (options_.use_fixed_buffers && op->contiguous && r != nullptr &&
-      pool_.registered_on(r->native())) {
+  if (options_.use_fixed_buffers && op->contiguous && r != nullptr && pool_.registered_on(*r)) {
     op->buf_index = op->entries[0]->page->buffer_index();
   }
   if (!op->contiguous) {

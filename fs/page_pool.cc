@@ -8,6 +8,7 @@
 #include <liburing.h>
 
 #include <pagewire/fs/page_pool.h>
+#include <pagewire/runtime/ring.h>
 
 namespace pagewire::fs {
 namespace {
@@ -109,11 +110,9 @@ void page_pool::free_page(page* p) noexcept {
   ++free_count_;
 }
 
-std::error_code page_pool::register_buffers(io_uring& ring) {
+std::error_code page_pool::register_buffers(runtime::ring& ring) {
   std::lock_guard lock(mu_);
-  // A ring is remembered by its address, which a ring created after a registered one exited may
-  // have again: register anyway, and take EBUSY (a table is there already) as "done".
-  const bool known = std::find(rings_.begin(), rings_.end(), &ring) != rings_.end();
+  if (std::find(rings_.begin(), rings_.end(), ring.id()) != rings_.end()) return {};
   // Every ring gets the same table, so an arena's buffer_index holds on each of them: the
   // arenas of the first registration, even when more were mapped since.
   std::size_t n = rings_.empty() ? arenas_.size() : registered_arenas_;
@@ -122,12 +121,9 @@ std::error_code page_pool::register_buffers(io_uring& ring) {
   iovs.reserve(n);
   for (std::size_t i = 0; i < n; ++i)
     iovs.push_back(iovec{arenas_[i]->base, arenas_[i]->bytes});
-  int rc = io_uring_register_buffers(&ring, iovs.data(), static_cast<unsigned>(n));
-  if (known)
-    return rc < 0 && rc != -EBUSY ? std::error_code(-rc, std::system_category())
-                                  : std::error_code();
+  int rc = io_uring_register_buffers(&ring.native(), iovs.data(), static_cast<unsigned>(n));
   if (rc < 0) return std::error_code(-rc, std::system_category());
-  rings_.push_back(&ring);
+  rings_.push_back(ring.id());
   registered_arenas_ = n;
   for (std::size_t i = 0; i < n; ++i) {
     arenas_[i]->buffer_index.store(static_cast<int>(i), std::memory_order_relaxed);
@@ -135,9 +131,9 @@ std::error_code page_pool::register_buffers(io_uring& ring) {
   return {};
 }
 
-bool page_pool::registered_on(const io_uring& ring) const {
+bool page_pool::registered_on(const runtime::ring& ring) const {
   std::lock_guard lock(mu_);
-  return std::find(rings_.begin(), rings_.end(), &ring) != rings_.end();
+  return std::find(rings_.begin(), rings_.end(), ring.id()) != rings_.end();
 }
 
 page_pool_stats page_pool::stats() const {

@@ -18,7 +18,9 @@
 #include <system_error>
 #include <vector>
 
-struct io_uring;
+namespace pagewire::runtime {
+class ring;
+}
 
 namespace pagewire::fs {
 
@@ -144,15 +146,16 @@ class page_pool {
   /// first successful registration takes every arena mapped so far; every later ring gets those
   /// same arenas, so a page's buffer_index() names the same buffer on each registered ring.
   /// Arenas mapped after the first registration stay unregistered on every ring (map them up
-  /// front with initial_arenas). On failure (ENOMEM or EPERM from RLIMIT_MEMLOCK, EBUSY, ...)
-  /// nothing is registered, the error is returned and the pool keeps working unregistered. Call
-  /// from the ring's owning thread; the ring must unregister (or be destroyed) before the pool is.
-  /// Calling it again for a registered ring is harmless (the kernel's EBUSY counts as success).
-  std::error_code register_buffers(io_uring& ring);
-  /// True when register_buffers(ring) succeeded for this ring. Rings are known by address: a
-  /// ring created where a registered one was (after it exited) passes for registered until it
-  /// calls register_buffers itself, so register every new ring before its fixed-buffer I/O.
-  bool registered_on(const io_uring& ring) const;
+  /// front with initial_arenas). On failure (ENOMEM or EPERM from RLIMIT_MEMLOCK, EBUSY when
+  /// the ring holds another table, ...) nothing is registered, the error is returned and the
+  /// pool keeps working unregistered. Call from the ring's owning thread; the ring keeps the
+  /// table until it is destroyed, which must happen before the pool is (do not unregister it
+  /// through ring.native()). Calling it again for a registered ring does nothing.
+  std::error_code register_buffers(runtime::ring& ring);
+  /// True when register_buffers(ring) succeeded for this ring. Rings are known by
+  /// runtime::ring::id(), which no later ring gets: a ring created where a registered one was
+  /// (same address, same fd) is not registered until it registers itself.
+  bool registered_on(const runtime::ring& ring) const;
 
   page_pool_stats stats() const;
   const page_pool_options& options() const noexcept { return options_; }
@@ -165,7 +168,7 @@ class page_pool {
   page_pool_options options_;
   mutable std::mutex mu_;
   std::vector<std::unique_ptr<detail::arena>> arenas_;
-  std::vector<const io_uring*> rings_;
+  std::vector<std::uint64_t> rings_;   // runtime::ring::id() of every registered ring
   std::size_t registered_arenas_ = 0;  // arenas 0..n-1 are in every ring's table
   page* free_ = nullptr;
   std::size_t free_count_ = 0;

@@ -250,10 +250,9 @@ void transmit_op::cancel() {
       z.buf = iov_[0].iov_base;
       // The arena index is a fixed-buffer index only on rings the pool registered with.
       const fs::slice& first = std::get<fs::slice>(chain_.front());
-      z.buf_index =
-          ctx_.uses_io_uring() && first.page()->pool().registered_on(ctx_.native_ring()->native())
-              ? first.buffer_index()
-              : -1;
+      z.buf_index = ctx_.uses_io_uring() && first.page()->pool().registered_on(*ctx_.native_ring())
+                        ? first.buffer_index()
+                        : -1;
     } else {
       z.opcode = IORING_OP_SENDMSG_ZC;
     }

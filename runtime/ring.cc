@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -48,6 +49,8 @@ std::unique_ptr<ring> ring::create(const ring_options& options, std::error_code&
     ec = std::error_code(-rc, std::system_category());
     return nullptr;
   }
+  static std::atomic<std::uint64_t> rings_created{0};
+  r->id_ = rings_created.fetch_add(1, std::memory_order_relaxed) + 1;
   r->flags_ = flags;
   r->features_ = r->ring_.features;
   r->enabled_ = !(flags & IORING_SETUP_R_DISABLED);

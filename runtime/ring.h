@@ -68,6 +68,10 @@ class ring {
   /// files) by upper layers. Do not submit or reap through it directly.
   io_uring& native() noexcept { return ring_; }
   int fd() const noexcept { return ring_.ring_fd; }
+  /// This ring's number in the process: never 0, never given to another ring, not even
+  /// after this one is destroyed (its address and fd may be). Registries that outlive
+  /// rings (fs::page_pool's fixed-buffer tables) know rings by it.
+  std::uint64_t id() const noexcept { return id_; }
   unsigned setup_flags() const noexcept { return flags_; }
   unsigned features() const noexcept { return features_; }
   unsigned sq_entries() const noexcept { return ring_.sq.ring_entries; }
@@ -108,6 +112,7 @@ class ring {
   int enable() noexcept;
 
   io_uring ring_{};
+  std::uint64_t id_ = 0;
   unsigned flags_ = 0;
   unsigned features_ = 0;
   bool enabled_ = true;

@@ -63,7 +63,7 @@ class pw_sender final : public sender {
         return;
       }
       opts_.send_zc_min_bytes = 4096;
-      if ((ec = pool_->register_buffers(ctx_.native_ring()->native()))) return;
+      if ((ec = pool_->register_buffers(*ctx_.native_ring()))) return;
     }
     ec = window_.fill(*pool_, t.src.memory);
   }

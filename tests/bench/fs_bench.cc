@@ -155,7 +155,7 @@ void BM_SequentialPageCache(benchmark::State& state) {
   page_pool pool(po);  // outlives the ring it registers with
   runtime::context ctx;
   std::error_code ec = std::make_error_code(std::errc::not_supported);
-  if (ctx.native_ring() != nullptr) ec = pool.register_buffers(ctx.native_ring()->native());
+  if (ctx.native_ring() != nullptr) ec = pool.register_buffers(*ctx.native_ring());
   page_cache_options o;
   o.budget_pages = state.range(0) == 0 ? (16 << 20) / kPageSize : (96 << 20) / kPageSize;
   auto f = open_bench_file();

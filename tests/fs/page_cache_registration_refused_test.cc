@@ -22,7 +22,7 @@ TEST(PageCacheRegistration, RefusedRegistrationStillServesCorrectBytes) {
   page_pool_options po;
   po.initial_arenas = 1;
   page_pool pool(po);
-  std::error_code ec = pool.register_buffers(ctx.native_ring()->native());
+  std::error_code ec = pool.register_buffers(*ctx.native_ring());
   ASSERT_TRUE(ec) << "2 MiB registered under a 1 MiB memlock limit";
 
   std::string path = testing::temp_path("refused");

@@ -415,7 +415,7 @@ TEST_P(PageCacheTest, RegisteredPoolReadsWithReadFixed) {
   page_pool_options po;
   po.initial_arenas = 1;
   page_pool pool(po);
-  std::error_code ec = pool.register_buffers(ctx_->native_ring()->native());
+  std::error_code ec = pool.register_buffers(*ctx_->native_ring());
   if (ec) GTEST_SKIP() << "registration refused here: " << ec.message();
   std::vector<char> data;
   auto f = make_file(8 * kPageSize, 11, &data);

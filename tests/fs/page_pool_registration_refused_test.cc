@@ -6,6 +6,7 @@
 #include <liburing.h>
 
 #include <pagewire/fs/page_pool.h>
+#include <pagewire/runtime/ring.h>
 
 #include "tests/fs/memlock_limit.h"
 #include "tests/fs/temp_files.h"
@@ -16,16 +17,21 @@ namespace {
 TEST(PagePoolRegistration, RefusedByLowMemlockLimitKeepsWorkingUnregistered) {
   ASSERT_TRUE(testing::limit_memlock(testing::kRingRoom));  // below one 2 MiB arena
 
-  io_uring ring;
-  if (io_uring_queue_init(8, &ring, 0) < 0) GTEST_SKIP() << "io_uring unavailable";
   page_pool_options o;
   o.initial_arenas = 1;
   page_pool pool(o);
-  std::error_code ec = pool.register_buffers(ring);
+  runtime::ring_options ro;
+  ro.entries = 8;
+  ro.enable_lazily = false;  // this thread submits through liburing below
+  std::error_code ec;
+  auto r = runtime::ring::create(ro, ec);  // after the pool: it exits first
+  if (!r) GTEST_SKIP() << "io_uring unavailable: " << ec.message();
+  io_uring& ring = r->native();
+  ec = pool.register_buffers(*r);
   ASSERT_TRUE(ec) << "registration of 2 MiB succeeded under a 1 MiB memlock limit";
   EXPECT_TRUE(ec == std::errc::not_enough_memory || ec == std::errc::operation_not_permitted)
       << ec.message();
-  EXPECT_FALSE(pool.registered_on(ring));
+  EXPECT_FALSE(pool.registered_on(*r));
   EXPECT_EQ(pool.stats().registered_arenas, 0u);
 
   // The pool still hands out pages, and a plain (unregistered) read fills one.
@@ -47,8 +53,6 @@ TEST(PagePoolRegistration, RefusedByLowMemlockLimitKeepsWorkingUnregistered) {
   EXPECT_EQ(std::memcmp(p.data(), data.data(), kPageSize), 0);
   ::close(fd);
   ::unlink(path.c_str());
-  p.reset();
-  io_uring_queue_exit(&ring);
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <liburing.h>
 
 #include <pagewire/fs/page_pool.h>
+#include <pagewire/runtime/ring.h>
 
 #include "tests/fs/temp_files.h"
 
@@ -99,13 +100,14 @@ TEST(PagePool, ConcurrentAllocateAndReleaseKeepExactAccounting) {
 }
 
 // A ring that exits (unregistering its buffers) when the test ends, before the pool goes.
-struct test_ring {
-  io_uring ring{};
-  bool ok = io_uring_queue_init(8, &ring, 0) == 0;
-  ~test_ring() {
-    if (ok) io_uring_queue_exit(&ring);
-  }
-};
+// A ring that this thread submits to through liburing directly (enabled at once).
+std::unique_ptr<runtime::ring> make_ring() {
+  runtime::ring_options o;
+  o.entries = 8;
+  o.enable_lazily = false;
+  std::error_code ec;
+  return runtime::ring::create(o, ec);
+}
 
 // READ_FIXED of one page from `fd` into `p` on `ring`: the CQE's result.
 int read_fixed(io_uring& ring, int fd, const page_ref& p) {
@@ -123,11 +125,11 @@ TEST(PagePool, RegisteredArenaServesReadFixed) {
   page_pool_options o;
   o.initial_arenas = 1;
   page_pool pool(o);
-  test_ring r;  // declared after the pool: it exits first
-  if (!r.ok) GTEST_SKIP() << "io_uring unavailable";
-  std::error_code ec = pool.register_buffers(r.ring);
+  auto r = make_ring();  // declared after the pool: it exits first
+  if (!r) GTEST_SKIP() << "io_uring unavailable";
+  std::error_code ec = pool.register_buffers(*r);
   if (ec) GTEST_SKIP() << "registration refused here: " << ec.message();
-  EXPECT_TRUE(pool.registered_on(r.ring));
+  EXPECT_TRUE(pool.registered_on(*r));
   page_ref p = pool.allocate();
   EXPECT_EQ(p->buffer_index(), 0);
   EXPECT_EQ(pool.stats().registered_arenas, 1u);
@@ -137,44 +139,66 @@ TEST(PagePool, RegisteredArenaServesReadFixed) {
   ASSERT_TRUE(testing::write_file(path, data));
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   ASSERT_GE(fd, 0);
-  EXPECT_EQ(read_fixed(r.ring, fd, p), static_cast<int>(kPageSize));
+  EXPECT_EQ(read_fixed(r->native(), fd, p), static_cast<int>(kPageSize));
   EXPECT_EQ(std::memcmp(p.data(), data.data(), kPageSize), 0);
   ::close(fd);
   ::unlink(path.c_str());
 }
 
-// The pool knows rings by address; a ring created after a registered one exited often gets the
-// same address. Asked to register, it must really be registered, not told it already is.
-TEST(PagePool, RingAtTheAddressOfAnExitedRingIsRegisteredWhenItAsks) {
+// A ring created after a registered one exited often gets its address (and its fd). It has no
+// table: taken for registered, it would send fixed-buffer I/O to an empty table (EFAULT) or to
+// another pool's.
+TEST(PagePool, RingCreatedWhereARegisteredOneWasIsNotRegisteredUntilItRegisters) {
   page_pool_options o;
   o.initial_arenas = 1;
   o.try_huge_pages = false;
   page_pool pool(o);
   page_ref p = pool.allocate();
-  auto first = std::make_unique<test_ring>();
-  if (!first->ok) GTEST_SKIP() << "io_uring unavailable";
-  std::error_code ec = pool.register_buffers(first->ring);
+  auto first = make_ring();
+  if (!first) GTEST_SKIP() << "io_uring unavailable";
+  std::error_code ec = pool.register_buffers(*first);
   if (ec) GTEST_SKIP() << "registration refused here: " << ec.message();
-  const void* where = first.get();
+  const void* where = &first->native();
+  const int fd_was = first->fd();
   first.reset();  // exits: its buffer table goes with it
-  auto second = std::make_unique<test_ring>();
-  if (static_cast<const void*>(second.get()) != where) {
-    GTEST_SKIP() << "the allocator placed the new ring elsewhere";
-  }
-  ASSERT_TRUE(second->ok);
-  EXPECT_FALSE(pool.register_buffers(second->ring));
-  EXPECT_TRUE(pool.registered_on(second->ring));
+  auto second = make_ring();
+  ASSERT_TRUE(second);
+  SCOPED_TRACE(&second->native() == where ? "the new ring has the old one's address"
+                                          : "the new ring is elsewhere");
+  SCOPED_TRACE(second->fd() == fd_was ? "and its fd" : "not its fd");
+  EXPECT_FALSE(pool.registered_on(*second));
 
+  EXPECT_FALSE(pool.register_buffers(*second));
+  EXPECT_TRUE(pool.registered_on(*second));
   std::string path = testing::temp_path("fixed3");
   auto data = testing::random_bytes(kPageSize, 11);
   ASSERT_TRUE(testing::write_file(path, data));
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   ASSERT_GE(fd, 0);
-  EXPECT_EQ(read_fixed(second->ring, fd, p), static_cast<int>(kPageSize));
+  EXPECT_EQ(read_fixed(second->native(), fd, p), static_cast<int>(kPageSize));
   EXPECT_EQ(std::memcmp(p.data(), data.data(), kPageSize), 0);
-  EXPECT_FALSE(pool.register_buffers(second->ring));  // again: already there (EBUSY), fine
+  EXPECT_FALSE(pool.register_buffers(*second));  // again: nothing to do
+  EXPECT_EQ(read_fixed(second->native(), fd, p), static_cast<int>(kPageSize));
   ::close(fd);
   ::unlink(path.c_str());
+}
+
+// A ring holds one fixed-buffer table: a second pool is refused (EBUSY) and does not count the
+// ring as its own, so its pages never claim an index there.
+TEST(PagePool, RingHoldingAnotherPoolsTableIsNotRegisteredForThisPool) {
+  page_pool_options o;
+  o.initial_arenas = 1;
+  o.try_huge_pages = false;
+  page_pool mine(o), other(o);
+  auto r = make_ring();
+  if (!r) GTEST_SKIP() << "io_uring unavailable";
+  std::error_code ec = other.register_buffers(*r);
+  if (ec) GTEST_SKIP() << "registration refused here: " << ec.message();
+  ec = mine.register_buffers(*r);
+  EXPECT_EQ(ec, std::errc::device_or_resource_busy) << ec.message();
+  EXPECT_FALSE(mine.registered_on(*r));
+  EXPECT_TRUE(other.registered_on(*r));
+  EXPECT_EQ(mine.stats().registered_arenas, 0u);
 }
 
 TEST(PagePool, ArenaMappedAfterTheFirstRegistrationStaysUnregisteredOnEveryRing) {
@@ -183,9 +207,9 @@ TEST(PagePool, ArenaMappedAfterTheFirstRegistrationStaysUnregisteredOnEveryRing)
   o.try_huge_pages = false;
   page_pool pool(o);
   std::vector<page_ref> held;
-  test_ring a, b;  // declared after the pool and the pages: they exit first
-  if (!a.ok || !b.ok) GTEST_SKIP() << "io_uring unavailable";
-  std::error_code ec = pool.register_buffers(a.ring);
+  auto a = make_ring(), b = make_ring();  // declared after the pool and the pages: exit first
+  if (!a || !b) GTEST_SKIP() << "io_uring unavailable";
+  std::error_code ec = pool.register_buffers(*a);
   if (ec) GTEST_SKIP() << "registration refused here: " << ec.message();
   for (int i = 0; i < 513; ++i)
     held.push_back(pool.allocate());  // the 513th page comes from a second arena
@@ -193,10 +217,10 @@ TEST(PagePool, ArenaMappedAfterTheFirstRegistrationStaysUnregisteredOnEveryRing)
   const page_ref& early = held.front();
   const page_ref& late = held.back();
   EXPECT_EQ(late->buffer_index(), -1);
-  ec = pool.register_buffers(b.ring);
+  ec = pool.register_buffers(*b);
   if (ec) GTEST_SKIP() << "second registration refused here: " << ec.message();
-  EXPECT_TRUE(pool.registered_on(a.ring));
-  EXPECT_TRUE(pool.registered_on(b.ring));
+  EXPECT_TRUE(pool.registered_on(*a));
+  EXPECT_TRUE(pool.registered_on(*b));
   EXPECT_EQ(early->buffer_index(), 0);
   EXPECT_EQ(late->buffer_index(), -1);  // ring a's table never got it
   EXPECT_EQ(pool.stats().registered_arenas, 1u);
@@ -209,8 +233,8 @@ TEST(PagePool, ArenaMappedAfterTheFirstRegistrationStaysUnregisteredOnEveryRing)
   // Every page that claims an index serves READ_FIXED on both rings.
   for (const page_ref* p : {&early, &late}) {
     if ((*p)->buffer_index() < 0) continue;
-    EXPECT_EQ(read_fixed(a.ring, fd, *p), static_cast<int>(kPageSize)) << "ring a";
-    EXPECT_EQ(read_fixed(b.ring, fd, *p), static_cast<int>(kPageSize)) << "ring b";
+    EXPECT_EQ(read_fixed(a->native(), fd, *p), static_cast<int>(kPageSize)) << "ring a";
+    EXPECT_EQ(read_fixed(b->native(), fd, *p), static_cast<int>(kPageSize)) << "ring b";
   }
   ::close(fd);
   ::unlink(path.c_str());

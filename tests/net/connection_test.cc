@@ -798,7 +798,7 @@ struct stalled_zc_send {
   }
   // Starts the send on a new connection; its handler sets `sent` and `send_ec`.
   void start() {
-    const std::error_code ec = pool.register_buffers(f.ctx.native_ring()->native());
+    const std::error_code ec = pool.register_buffers(*f.ctx.native_ring());
     ASSERT_FALSE(ec) << ec.message();
     const int snd = 16 * 1024;
     ::setsockopt(p.a, SOL_SOCKET, SO_SNDBUF, &snd, sizeof snd);

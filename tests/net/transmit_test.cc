@@ -200,7 +200,7 @@ TEST_P(memory_transmit, peer_receives_the_exact_bytes) {
   fs::page_pool pool(po);
   bool zc_possible = false;
   if (registered && f.ctx.uses_io_uring()) {
-    zc_possible = !pool.register_buffers(f.ctx.native_ring()->native());
+    zc_possible = !pool.register_buffers(*f.ctx.native_ring());
   }
   f.opts.send_zc_min_bytes = 16 * 1024;
   const auto data = random_bytes(size, static_cast<std::uint32_t>(size) + 1);
@@ -570,7 +570,7 @@ std::unique_ptr<fs::page_pool> zc_pool(fixture& f) {
   po.initial_arenas = 1;
   po.try_huge_pages = false;
   auto pool = std::make_unique<fs::page_pool>(po);
-  if (auto ec = pool->register_buffers(f.ctx.native_ring()->native())) {
+  if (auto ec = pool->register_buffers(*f.ctx.native_ring())) {
     ADD_FAILURE() << "register_buffers: " << ec.message();
     return nullptr;
   }
