@@ -111,7 +111,9 @@ class context {
   /// Cancels `op` (IORING_OP_ASYNC_CANCEL by its user_data). Returns false when it
   /// was not in flight. The operation still completes (usually -ECANCELED).
   bool cancel(operation& op);
-  /// Cancels every operation on `fd` (IORING_ASYNC_CANCEL_FD | ALL).
+  /// Cancels every operation on `fd` (IORING_ASYNC_CANCEL_FD | ALL): those whose SQE names it
+  /// as its fd, which for SPLICE and TEE is the output. A splice reading from `fd` keeps
+  /// running on io_uring (cancel it with cancel(op)); the fallback backend cancels it too.
   void cancel_fd(int fd);
   /// Cancels every operation in flight on this context.
   void cancel_all();
