@@ -249,6 +249,11 @@ void fallback_backend::cancel_fd(int fd) {
 
 namespace {
 
+// SEND_ZC and SENDMSG_ZC: operations the kernel ends with a notification CQE.
+bool notifies(const io_uring_sqe& s) {
+  return s.opcode == IORING_OP_SEND_ZC || s.opcode == IORING_OP_SENDMSG_ZC;
+}
+
 // The fds cancel_fd() matches an entry by: its fd, and a splice's input.
 int second_fd(const io_uring_sqe& s) {
   const int in = static_cast<int>(s.splice_fd_in);
@@ -520,7 +525,7 @@ void fallback_backend::finish_entry(const std::shared_ptr<job>& j, int res) {
     post_job(j, &fallback_backend::step);
     return;
   }
-  const bool zc = s.opcode == IORING_OP_SEND_ZC || s.opcode == IORING_OP_SENDMSG_ZC;
+  const bool zc = notifies(s);
   unindex(*j);
   ++j->index;
   j->cancelled = false;
@@ -570,6 +575,16 @@ void fallback_backend::abandon() {
     if (const std::uint64_t ud = std::exchange(j->notif_user_data, 0)) {
       ctx_.deliver(ud, 0, IORING_CQE_F_NOTIF);
     }
+    // The entry under way was issued: a cancelled SEND_ZC answers with -ECANCELED and F_MORE,
+    // then its notification, as the kernel's does (and as finish_entry() does for a cancel).
+    if (j->index < j->entries.size() && notifies(j->entries[j->index].sqe)) {
+      const std::uint64_t ud = j->entries[j->index++].sqe.user_data;
+      ctx_.deliver(ud, -ECANCELED, IORING_CQE_F_MORE);
+      ctx_.deliver(ud, 0, IORING_CQE_F_NOTIF);
+    }
+    // The rest of a chain was never issued: one -ECANCELED each, as cancel_next() gives (the
+    // kernel's broken link posts its result without F_MORE; the notification it adds later
+    // finds the operation completed).
     while (j->index < j->entries.size()) {
       ctx_.deliver(j->entries[j->index++].sqe.user_data, -ECANCELED, 0);
     }

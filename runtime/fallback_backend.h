@@ -67,7 +67,9 @@ class fallback_backend {
   void cancel_all();
   std::size_t jobs() const noexcept { return jobs_.size(); }
   /// Completes every job's remaining operations now, with -ECANCELED, without the
-  /// io_context (teardown when a host's io_context is stopped and runs no handler).
+  /// io_context (teardown when a host's io_context is stopped and runs no handler). A SEND_ZC
+  /// under way gets two CQEs, as a cancelled one does from the kernel: -ECANCELED with
+  /// F_MORE, then its notification.
   void abandon();
 
   struct job;

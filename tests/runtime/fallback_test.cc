@@ -14,8 +14,10 @@
 #include <unistd.h>
 #include <vector>
 
+#include <boost/asio/io_context.hpp>
 #include <gtest/gtest.h>
 
+#include <pagewire/runtime/asio_host.h>
 #include <pagewire/runtime/context.h>
 
 #include "tests/runtime/test_ops.h"
@@ -361,6 +363,34 @@ TEST_P(Backend, FixedFileIndexIsNeverUsedAsAPlainFd) {
   EXPECT_EQ(::read(p.r, buf, sizeof buf), -1) << "bytes reached the fd named by the index";
 }
 
+// A SEND_ZC's ending as the kernel gives it: `error` with F_MORE, then the notification.
+void expect_error_then_notification(const send_zc_op& s, int error) {
+  ASSERT_EQ(s.cqes.size(), 1u);
+  EXPECT_EQ(s.cqes[0].first, error);
+  EXPECT_TRUE(s.cqes[0].second & IORING_CQE_F_MORE);
+  EXPECT_EQ(s.final_res, error);
+  EXPECT_TRUE(s.final_flags & IORING_CQE_F_NOTIF);
+}
+
+// A SEND_ZC on a loopback socket whose send buffer is full: once started, it waits for room.
+struct waiting_send_zc {
+  int sv[2] = {-1, -1};
+  send_zc_op op;
+  waiting_send_zc() {
+    EXPECT_TRUE(connected_loopback_pair(sv));
+    const std::string fill(1 << 16, 'f');
+    while (::send(sv[0], fill.data(), fill.size(), MSG_DONTWAIT) > 0) {
+    }
+    op.fd = sv[0];
+    op.data = "zero-copy";
+    op.msg_flags = MSG_NOSIGNAL;
+  }
+  ~waiting_send_zc() {
+    ::close(sv[0]);
+    ::close(sv[1]);
+  }
+};
+
 // The kernel answers a SEND_ZC it issued with two CQEs even when the send fails: the error
 // with F_MORE, then the notification. An operation that frees its buffer at F_NOTIF must see it
 // on the fallback too.
@@ -375,38 +405,40 @@ TEST_P(Backend, FailedSendZcDeliversTheErrorThenTheNotification) {
   s.msg_flags = MSG_NOSIGNAL;
   ctx.start(s);
   ctx.run();
-  ASSERT_EQ(s.cqes.size(), 1u);
-  EXPECT_EQ(s.cqes[0].first, -EPIPE);
-  EXPECT_TRUE(s.cqes[0].second & IORING_CQE_F_MORE);
-  EXPECT_EQ(s.final_res, -EPIPE);
-  EXPECT_TRUE(s.final_flags & IORING_CQE_F_NOTIF);
+  expect_error_then_notification(s, -EPIPE);
   ::close(sv[0]);
   ::close(sv[1]);
 }
 
 TEST_P(Backend, CancelledSendZcDeliversEcanceledThenTheNotification) {
   if (!ctx.probe().send_zc) GTEST_SKIP() << "no SEND_ZC";
-  int sv[2];
-  ASSERT_TRUE(connected_loopback_pair(sv));
-  const std::string fill(1 << 16, 'f');
-  while (::send(sv[0], fill.data(), fill.size(), MSG_DONTWAIT) > 0) {
-  }
-  send_zc_op s;
-  s.fd = sv[0];
-  s.data = "zero-copy";
-  ctx.start(s);
+  waiting_send_zc w;
+  ctx.start(w.op);
   ctx.poll();
   ctx.poll();
-  ASSERT_TRUE(s.in_flight());  // waits for room
-  ctx.cancel(s);
+  ASSERT_TRUE(w.op.in_flight());  // waits for room
+  ctx.cancel(w.op);
   ctx.run();
-  ASSERT_EQ(s.cqes.size(), 1u);
-  EXPECT_EQ(s.cqes[0].first, -ECANCELED);
-  EXPECT_TRUE(s.cqes[0].second & IORING_CQE_F_MORE);
-  EXPECT_EQ(s.final_res, -ECANCELED);
-  EXPECT_TRUE(s.final_flags & IORING_CQE_F_NOTIF);
-  ::close(sv[0]);
-  ::close(sv[1]);
+  expect_error_then_notification(w.op, -ECANCELED);
+}
+
+// A host that stopped its io_context before tearing pagewire down runs no more handlers: the
+// fallback completes what is left itself (abandon). A SEND_ZC that waited for room ends as a
+// cancelled one does on io_uring, -ECANCELED with F_MORE and then the notification, so an
+// operation that frees its buffer at F_NOTIF frees it here too.
+TEST(FallbackTeardown, SendZcLeftWaitingWhenTheHostStoppedEndsWithItsNotification) {
+  waiting_send_zc w;
+  boost::asio::io_context io;
+  {
+    asio_host host(io, testing::options_for(backend_kind::fallback));
+    if (!host.get().probe().send_zc) GTEST_SKIP() << "no SEND_ZC";
+    host.get().start(w.op);
+    io.poll();
+    io.poll();
+    ASSERT_TRUE(w.op.in_flight());  // waits for room
+    io.stop();
+  }
+  expect_error_then_notification(w.op, -ECANCELED);
 }
 
 INSTANTIATE_TEST_SUITE_P(Both, Backend,
