@@ -27,6 +27,11 @@ struct running_scope {
 
 std::atomic<bool> g_fallback_logged{false};
 
+// The kernel's internal restart codes (include/linux/errno.h), ERESTARTSYS to
+// ERESTART_RESTARTBLOCK: never meant to reach userspace.
+constexpr int kErestartsys = 512;
+constexpr int kErestartRestartblock = 516;
+
 [[noreturn]] void fatal(const char* what, int err) {
   std::fprintf(stderr, "pagewire: %s: %s\n", what, std::strerror(err));
   std::abort();
@@ -399,6 +404,13 @@ void context::work_finished() noexcept {
     return false;
   }
   operation& op = *s.op;
+  // A blocking call that io-wq interrupted for a cancel can end with one of the kernel's
+  // restart codes, which have no name in userspace (a splice from a blocking socket gives
+  // -ERESTARTSYS, 512). io_uring turns them into -EINTR for reads and writes; so does this for
+  // every operation.
+  if (static_cast<unsigned>(-result - kErestartsys) <= kErestartRestartblock - kErestartsys) {
+    result = -EINTR;
+  }
   if (s.fault.what != fault_verdict::none) {
     if (s.fault.what == fault_verdict::replace) {
       result = s.fault.value;

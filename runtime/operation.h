@@ -50,7 +50,9 @@ class operation {
   virtual void prepare(io_uring_sqe* sqe) = 0;
 
   /// The final completion, after every stacked action ran: the operation is done.
-  /// `result` >= 0 is the kernel's result (bytes, fd), < 0 a negated errno.
+  /// `result` >= 0 is the kernel's result (bytes, fd), < 0 a negated errno (a cancelled
+  /// operation: -ECANCELED, or -EINTR when the cancel interrupted it while it blocked, never
+  /// the kernel's internal restart codes).
   /// Wake waiters / invoke handlers here. May destroy the operation or restart it.
   virtual void complete(int result, unsigned cqe_flags) = 0;
 

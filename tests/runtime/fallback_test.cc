@@ -363,6 +363,31 @@ TEST_P(Backend, FixedFileIndexIsNeverUsedAsAPlainFd) {
   EXPECT_EQ(::read(p.r, buf, sizeof buf), -1) << "bytes reached the fd named by the index";
 }
 
+// io_uring runs a splice in an io-wq worker, which blocks on a blocking socket; a cancel
+// interrupts it and the kernel posts -ERESTARTSYS (512), a code userspace has no name for. The
+// operation gets -EINTR (what io_uring gives interrupted reads and writes) or, when the cancel
+// came first, -ECANCELED; the fallback's splice waits for readiness and gets -ECANCELED.
+TEST_P(Backend, CancelledSpliceFromABlockingSocketEndsWithAnErrnoUserspaceKnows) {
+  int sv[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  pipe_fds p;
+  splice_op s;
+  s.in = sv[1];
+  s.off_in = -1;
+  s.out = p.w;
+  s.len = 4096;
+  ctx.start(s);
+  ctx.poll();
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the worker blocks in it
+  ctx.poll();
+  ASSERT_TRUE(s.in_flight());  // nothing to read
+  ctx.cancel(s);
+  ctx.run();
+  EXPECT_TRUE(s.res == -EINTR || s.res == -ECANCELED) << s.res;
+  ::close(sv[0]);
+  ::close(sv[1]);
+}
+
 // A SEND_ZC's ending as the kernel gives it: `error` with F_MORE, then the notification.
 void expect_error_then_notification(const send_zc_op& s, int error) {
   ASSERT_EQ(s.cqes.size(), 1u);
