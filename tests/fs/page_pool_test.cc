@@ -99,8 +99,8 @@ TEST(PagePool, ConcurrentAllocateAndReleaseKeepExactAccounting) {
   EXPECT_EQ(s.allocations, 8000u);
 }
 
-// A ring that exits (unregistering its buffers) when the test ends, before the pool goes.
-// A ring that this thread submits to through liburing directly (enabled at once).
+// A ring that this thread submits to through liburing directly (enabled at once). Declared
+// after the pool, it exits (its buffer table with it) before the pool goes.
 std::unique_ptr<runtime::ring> make_ring() {
   runtime::ring_options o;
   o.entries = 8;

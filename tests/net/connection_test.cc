@@ -348,8 +348,6 @@ TEST_P(connection_backends, close_cancels_pending_operations_before_closing_the_
 
 // ---- lingering close ----------------------------------------------------------------------
 
-// The peer's side of a lingering-close test: it sends `junk` first, then, after `wait`, reads
-// to end of stream (hashing), then keeps sending `more` bytes (0: none) until an error.
 // The far end, on its own thread: sends `junk`, waits, reads to our FIN (hashing it), then
 // sends up to `more` bytes until its socket refuses them (ours was closed). Every blocking
 // call gives up after kStall and the sending after kSendFor, so a socket of ours that is never
