@@ -2,7 +2,8 @@
 // prepend of slices and file ranges, append(chain&&), split, consume, clear, reserve, copies and
 // moves) that tests/fs/chain_model.h applies to three chains and their models, checking every
 // chain against its model after each one; the interpreter is the one chain_model_test uses.
-// Built outside Bazel by `tests/fuzz/run_fuzz.sh chain` with clang++-14.
+// Fuzzed outside Bazel by `tests/fuzz/run_fuzz.sh chain` with clang++-14; its seeds (corpus/chain/,
+// inputs libFuzzer found) run in every `make test` as //tests/fuzz:chain_corpus_test.
 
 #include <cstddef>
 #include <cstdint>

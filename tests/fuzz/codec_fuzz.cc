@@ -4,7 +4,8 @@
 // error of filters_category, never past max_output; in round-trip mode the input is first
 // encoded by pagewire's encoder, fed in pieces, and must decode back to itself, cut short
 // must be errc::truncated and with a byte after it an error.
-// Built outside Bazel by `tests/fuzz/run_fuzz.sh codec` with clang++-14.
+// Fuzzed outside Bazel by `tests/fuzz/run_fuzz.sh codec` with clang++-14; its seeds (corpus/codec/)
+// run in every `make test` as //tests/fuzz:codec_corpus_test.
 //
 // Input: byte 0 picks the format (bits 0-1: gzip, deflate, zstd, zstd), round trip (bit 2)
 // and max_output (bits 3-5); byte 1 seeds the cut points and output limits; the rest is the

@@ -1,7 +1,8 @@
 // libFuzzer target for the HTTP protocol core: the request parser (whole input vs the
 // same bytes split at a data-chosen point and byte-by-byte must agree), and the
 // path decoder, range and Accept-Encoding evaluators on what the parser produced.
-// Built outside Bazel by `tests/fuzz/run_fuzz.sh http` with clang++-14.
+// Fuzzed outside Bazel by `tests/fuzz/run_fuzz.sh http` with clang++-14; its seeds (corpus/http/)
+// run in every `make test` as //tests/fuzz:http_corpus_test.
 
 #include <cstddef>
 #include <cstdint>

@@ -3,7 +3,8 @@
 // and every input is a script of pipelined requests sent over one loopback TCP connection,
 // in script-chosen chunks, then SHUT_WR; the harness reads to EOF (bounded: no EOF within
 // kDeadlineMs is a hang) and checks the whole byte stream against its own oracle.
-// Built outside Bazel by `tests/fuzz/run_fuzz.sh server` with clang++-14.
+// Fuzzed outside Bazel by `tests/fuzz/run_fuzz.sh server` with clang++-14; its seeds
+// (corpus/server/) run in every `make test` as //tests/fuzz:server_corpus_test.
 //
 // HTTPS: `run_fuzz.sh server_tls` builds this file with -DPAGEWIRE_FUZZ_SERVER_TLS=1 (kTls).
 // The server then also gets --tls-cert / --tls-key (a self-signed Ed25519 certificate for

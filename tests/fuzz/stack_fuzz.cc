@@ -7,7 +7,8 @@
 // end_of_message, reads once or until some bytes arrived, squeezes the layers' page pool to a
 // few free pages and gives them back, runs explicit TLS handshakes and shuts the writer down.
 // After every operation the loop runs until idle (a bounded number of handlers).
-// Built outside Bazel by `tests/fuzz/run_fuzz.sh stack` with clang++-14.
+// Fuzzed outside Bazel by `tests/fuzz/run_fuzz.sh stack` with clang++-14; its seeds (corpus/stack/)
+// run in every `make test` as //tests/fuzz:stack_corpus_test.
 //
 // Invariants (each aborts through check()):
 //  - each write, read, shutdown and handshake completes exactly once (the handler runs once,

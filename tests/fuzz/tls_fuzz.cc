@@ -8,7 +8,8 @@
 // portions; a pool squeezed to a few free pages makes the engine answer want_write. Each
 // direction carries a counter-derived byte stream, so order and content are checked byte by
 // byte.
-// Built outside Bazel by `tests/fuzz/run_fuzz.sh tls` with clang++-14.
+// Fuzzed outside Bazel by `tests/fuzz/run_fuzz.sh tls` with clang++-14; its seeds (corpus/tls/) run
+// in every `make test` as //tests/fuzz:tls_corpus_test.
 //
 // Invariants (each aborts through check()), the same in both roles unless a role is named:
 //  - the handshake completes (any cuts); version, cipher and who seals are the configured ones;
