@@ -6,6 +6,7 @@
 
 #include <arpa/inet.h>
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -213,11 +214,17 @@ class recording : public Op {
   }
 };
 
-/// Runs `ctx` one handler at a time until `done()` or `max_steps` handlers ran.
+/// Runs `ctx` one handler at a time until `done()`, `max_steps` handlers ran, or `patience`
+/// passed. The time bound turns a loop that keeps running handlers without ever getting done
+/// (a peer that never stops sending, a receive re-armed forever) into a failed assertion of
+/// its test, not a timeout of the whole binary; a handler that never comes still blocks.
 inline bool run_until(runtime::context& ctx, const std::function<bool()>& done,
-                      std::size_t max_steps = 10'000'000) {
+                      std::size_t max_steps = 10'000'000,
+                      std::chrono::steady_clock::duration patience = std::chrono::seconds(20)) {
+  const auto until = std::chrono::steady_clock::now() + patience;
   for (std::size_t i = 0; i < max_steps && !done(); ++i) {
     if (ctx.run_one() == 0 && !done()) return false;
+    if (std::chrono::steady_clock::now() >= until) break;
   }
   return done();
 }
