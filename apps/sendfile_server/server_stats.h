@@ -39,6 +39,8 @@ struct worker_counters {
   std::atomic<std::uint64_t> path_send_zc{0};
   std::atomic<std::uint64_t> path_gather{0};
   std::atomic<std::uint64_t> path_tls{0};  // responses written through tls_layer
+  // TLS handshakes, counted when the connection's first read ends (its first request bytes,
+  // EOF or an error): a client that shook hands and sent nothing yet is not counted yet.
   std::atomic<std::uint64_t> tls_handshakes_userspace{0};
   std::atomic<std::uint64_t> tls_handshakes_ktls{0};
   std::atomic<std::uint64_t> tls_handshakes_resumed{0};  // of the two above
