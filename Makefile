@@ -48,11 +48,14 @@ bench: bench-deps
 	@bash bench/run.sh
 
 # libFuzzer over every target in tests/fuzz/ (TARGET.build), each bounded by FUZZ_SECONDS
-# (default 60); FUZZ_TARGETS="http ..." runs only those.
+# (default 60); FUZZ_TARGETS="http ..." runs only those. A target that fails (its crash input
+# is left in $FUZZ_OUT/TARGET/, default /tmp/pagewire-fuzz) does not stop the others; the last
+# line names it.
 fuzz: deps
 	@bash bazel/install_packages.sh $(FUZZ_PACKAGES)
-	@set -e; for t in $${FUZZ_TARGETS:-$$(basename -s .build tests/fuzz/*.build)}; do \
-		bash tests/fuzz/run_fuzz.sh "$$t" $${FUZZ_SECONDS:-60}; done
+	@failed=""; for t in $${FUZZ_TARGETS:-$$(basename -s .build tests/fuzz/*.build)}; do \
+		bash tests/fuzz/run_fuzz.sh "$$t" $${FUZZ_SECONDS:-60} || failed="$$failed $$t"; done; \
+	if [ -n "$$failed" ]; then echo "fuzz: failed:$$failed"; exit 1; fi; echo "fuzz: every target ran clean"
 
 # The library, headers and pagewire.pc under PREFIX (default /usr/local).
 install: deps
