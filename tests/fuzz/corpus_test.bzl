@@ -1,15 +1,13 @@
 """corpus_test: a libFuzzer target's seed corpus replayed as a GoogleTest binary."""
 
-def corpus_test(name, deps, src = None, size = "small", local_defines = [], **kwargs):
+def corpus_test(name, deps, src = None, **kwargs):
     """NAME_corpus_test: SRC (default NAME_fuzz.cc) linked with corpus_replay.cc, run over corpus/NAME/.
 
     Args:
       name: the fuzz target, as run_fuzz.sh names it.
       deps: what the target's .build file links, as Bazel labels.
       src: the harness source, when several targets share one.
-      size: the test's size.
-      local_defines: what the .build file's cflags define.
-      **kwargs: passed to cc_test.
+      **kwargs: passed to cc_test (local_defines for the .build file's cflags, ...).
     """
     corpus = "corpus/" + name
     native.cc_test(
@@ -17,8 +15,6 @@ def corpus_test(name, deps, src = None, size = "small", local_defines = [], **kw
         srcs = [src or (name + "_fuzz.cc"), "corpus_replay.cc"],
         args = [native.package_name() + "/" + corpus],
         data = native.glob([corpus + "/*"]),
-        local_defines = local_defines,
-        size = size,
         deps = deps + [
             ":fuzz_support",
             "//bazel:gtest",
