@@ -5,6 +5,8 @@
 // the figure behind a pagewire path's shortfall against its raw loop at small messages, where
 // the kernel's own work per call is a few microseconds. Build and run with --config=release:
 //   bazel run --config=release //tests/bench:transmit_bench
+// step_one_message.py (beside this file) steps one message of it in gdb and counts the
+// instructions and cache lines pagewire touches between two system calls.
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
