@@ -117,8 +117,10 @@ splice_pipe::~splice_pipe() {
 }
 
 [[gnu::hot]] void splice_pipe::start_now(endpoint src, endpoint dst, std::uint64_t length,
-                                         bool more_after, bool sendfile_if_resident) {
+                                         bool more_after, bool sendfile_if_resident,
+                                         bool writable_first) {
   setup(src, dst, length, more_after, sendfile_if_resident);
+  if (writable_first) return wait_ready(dst.fd, true);
   // What next() would reach for a fresh transfer (nothing held, nothing cancelled), without
   // the hops: inline_ok_ is only set for the splice path, sendfile_ok_ only with inline_ok_.
   if (sendfile_ok_) return sendfile_pump(true);
@@ -126,25 +128,66 @@ splice_pipe::~splice_pipe() {
   next();
 }
 
+[[gnu::hot]] std::uint64_t splice_pipe::sendfile_now(endpoint src, int dst_fd, std::uint64_t length,
+                                                     bool& full) {
+  assert(!busy_ && length <= kMaxIoChunk);
+  full = false;
+  if (!opts_.splice_inline || !src.is_file() || length == 0 || pool_.has_fallbacks()) return 0;
+  if (!nonblocking_stream(dst_fd)) return 0;
+  use_source(src);  // prepare_read() and resident() read it, with their caches
+  std::error_code ec = no_error();
+  if (prepare_read(length, ec) != length || !resident(length)) return 0;
+  off_t off = src.offset;
+  const ssize_t r = ::sendfile(dst_fd, src.fd, &off, static_cast<std::size_t>(length));
+  ++counters_.syscalls;
+  if (r <= 0) {
+    full = r < 0 && errno == EAGAIN;
+    return 0;
+  }
+  const auto sent = static_cast<std::uint64_t>(r);
+  counters_.sendfile_bytes += sent;
+  full = sent < length;
+  // A range that went whole is one transfer; the rest of a short one is counted by the
+  // start_now() transfer that sends it.
+  if (!full) ++counters_.sendfile_transfers;
+  return sent;
+}
+
+// A new source: the size and residency caches are kept only for the same descriptor.
+[[gnu::hot]] void splice_pipe::use_source(endpoint src) {
+  src_ = src;
+  src_eof_ = false;
+  ended_once_ = false;
+  if (src.fd != size_fd_) {
+    size_fd_ = src.fd;
+    known_size_ = 0;
+  }
+  if (src.fd != resident_fd_) resident_fd_ = -1;
+}
+
+// The destination check of setup(), cached per descriptor: F_GETFL says O_NONBLOCK.
+[[gnu::hot]] bool splice_pipe::nonblocking_stream(int dst_fd) {
+  if (dst_fd != checked_dst_fd_) {
+    const int fl = ::fcntl(dst_fd, F_GETFL);
+    ++counters_.syscalls;
+    checked_dst_fd_ = dst_fd;
+    dst_nonblocking_ = fl >= 0 && (fl & O_NONBLOCK) != 0;
+  }
+  return dst_nonblocking_;
+}
+
 [[gnu::hot]] void splice_pipe::setup(endpoint src, endpoint dst, std::uint64_t length,
                                      bool more_after, bool sendfile_if_resident) {
   assert(!busy_);
   busy_ = true;
   cancelled_ = false;
-  src_eof_ = false;
-  ended_once_ = false;
-  src_ = src;
+  use_source(src);
   dst_ = dst;
   left_ = length;
   moved_ = 0;
   held_ = 0;
   unreported_ = 0;
   used_paths_ = 0;
-  if (src.fd != size_fd_) {
-    size_fd_ = src.fd;
-    known_size_ = 0;
-  }
-  if (src.fd != resident_fd_) resident_fd_ = -1;
   buffer_fill_ = buffer_sent_ = 0;
   more_after_ = more_after;
   kind_known_ = false;
@@ -156,13 +199,7 @@ splice_pipe::~splice_pipe() {
   if (path_ == transfer_path::sendfile && !src.is_file()) path_ = transfer_path::read_send;
   inline_ok_ = false;
   if (opts_.splice_inline && src.is_file() && !dst.is_file() && path_ == transfer_path::splice) {
-    if (dst.fd != checked_dst_fd_) {
-      const int fl = ::fcntl(dst.fd, F_GETFL);
-      ++counters_.syscalls;
-      checked_dst_fd_ = dst.fd;
-      dst_nonblocking_ = fl >= 0 && (fl & O_NONBLOCK) != 0;
-    }
-    inline_ok_ = dst_nonblocking_;
+    inline_ok_ = nonblocking_stream(dst.fd);
   }
   sendfile_ok_ = inline_ok_ && sendfile_if_resident;
 }

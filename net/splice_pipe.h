@@ -114,8 +114,21 @@ class splice_pipe {
              bool sendfile_if_resident = false);
   /// As start(), but the first step runs now: on_complete may run before this returns. For
   /// callers already on the loop that are ready for that (transmit_op), saving a task hop.
+  /// `writable_first`: the caller just found the destination full, so the transfer begins by
+  /// waiting for room instead of with a call that would answer EAGAIN.
   void start_now(endpoint src, endpoint dst, std::uint64_t length, bool more_after,
-                 bool sendfile_if_resident);
+                 bool sendfile_if_resident, bool writable_first = false);
+  /// The common case of start_now(..., sendfile_if_resident = true) without a transfer: one
+  /// sendfile(2) of a file range that is resident and within the file's known size, to an
+  /// O_NONBLOCK destination (a socket), on the caller's thread. Returns the bytes the socket
+  /// took (all `length` for most ranges: counted in counters() as one sendfile transfer; a
+  /// short send's range is counted once, by the start_now() transfer of its rest). Returns 0
+  /// with nothing sent when the range must go through start_now() instead (not resident,
+  /// reaching past the known size, a blocking destination, a file kind that needed a fallback,
+  /// or a failed call, which start_now() meets again and reports). `full`: the socket took
+  /// less than `length` (EAGAIN or a short send): start_now() the rest with writable_first.
+  /// Precondition: !busy(); `length` at most kMaxIoChunk.
+  std::uint64_t sendfile_now(endpoint src, int dst_fd, std::uint64_t length, bool& full);
   /// Cancels what is in flight; on_complete follows with ECANCELED (or the real outcome).
   void cancel();
 
@@ -158,6 +171,8 @@ class splice_pipe {
 
   void setup(endpoint src, endpoint dst, std::uint64_t length, bool more_after,
              bool sendfile_if_resident);
+  void use_source(endpoint src);
+  bool nonblocking_stream(int dst_fd);
   void next();
   void submit_pair(std::size_t n, unsigned flags);
   /// The `n` bytes at the source offset are in the page cache: within the window the last

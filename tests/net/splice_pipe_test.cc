@@ -205,6 +205,98 @@ TEST(splice_pipe, sendfile_if_resident_takes_sendfile_for_a_cached_file_and_stay
   ::close(fd);
 }
 
+// sendfile_now: transmit_op's path for a resident file range within its quantum, one
+// sendfile(2) without a transfer around it.
+TEST(splice_pipe, sendfile_now_sends_a_resident_range_whole_as_one_sendfile_transfer) {
+  runtime::context ctx(backend(false));
+  options opts;
+  pipe_pool pool(opts);
+  const auto data = random_bytes(3 * 4096 + 7, 41);
+  const int fd = make_file(data);
+  tcp_pair out = make_pair();
+  sink s(out.b);
+  recording_pipe p(ctx, pool, opts);
+  bool full = true;
+  EXPECT_EQ(p.sendfile_now(endpoint{fd, 0}, out.a, data.size(), full), data.size());
+  EXPECT_FALSE(full);
+  EXPECT_FALSE(p.busy());
+  EXPECT_FALSE(p.done);  // no transfer, so no on_complete
+  ::shutdown(out.a, SHUT_WR);
+  EXPECT_EQ(s.hash(), hash_of(data.data(), data.size()));
+  EXPECT_EQ(p.counters().sendfile_bytes, data.size());
+  EXPECT_EQ(p.counters().sendfile_transfers, 1u);
+  ::close(fd);
+}
+
+TEST(splice_pipe, sendfile_now_leaves_a_range_past_the_end_and_a_blocking_socket_to_start_now) {
+  runtime::context ctx(backend(false));
+  options opts;
+  pipe_pool pool(opts);
+  const auto data = random_bytes(8192, 42);
+  const int fd = make_file(data);
+  tcp_pair out = make_pair();
+  sink s(out.b);
+  recording_pipe p(ctx, pool, opts);
+  bool full = true;
+  // Reaching past the file's end: nothing sent here; the transfer sends what exists and
+  // reports ENODATA.
+  EXPECT_EQ(p.sendfile_now(endpoint{fd, 4096}, out.a, 8192, full), 0u);
+  EXPECT_FALSE(full);
+  p.start_now(endpoint{fd, 4096}, endpoint{out.a, -1}, 8192, false, true);
+  EXPECT_TRUE(run_until(ctx, [&] { return p.done; }));
+  EXPECT_EQ(p.ec, std::error_code(ENODATA, std::system_category()));
+  EXPECT_EQ(p.bytes, 4096u);
+  ::shutdown(out.a, SHUT_WR);
+  EXPECT_EQ(s.bytes(), 4096u);
+  // A blocking socket (another descriptor: the check is kept per descriptor): sendfile(2) on
+  // the loop could block it, so nothing is sent.
+  tcp_pair blocking = make_pair();
+  ::fcntl(blocking.a, F_SETFL, ::fcntl(blocking.a, F_GETFL) & ~O_NONBLOCK);
+  sink none(blocking.b);
+  EXPECT_EQ(p.sendfile_now(endpoint{fd, 0}, blocking.a, 4096, full), 0u);
+  EXPECT_FALSE(full);
+  ::shutdown(blocking.a, SHUT_WR);
+  EXPECT_EQ(none.bytes(), 0u);
+  EXPECT_EQ(p.counters().sendfile_transfers, 1u);  // the start_now transfer's
+  ::close(fd);
+}
+
+TEST(splice_pipe, sendfile_now_on_a_full_socket_says_so_and_start_now_waits_for_room_first) {
+  runtime::context ctx(backend(false));
+  options opts;
+  pipe_pool pool(opts);
+  const auto data = random_bytes(64 * 1024, 43);
+  const int fd = make_file(data);
+  tcp_pair out = make_pair(16 * 1024);  // nobody reads until the transfer waits
+  const int snd = 16 * 1024;
+  ::setsockopt(out.a, SOL_SOCKET, SO_SNDBUF, &snd, sizeof snd);
+  std::vector<char> expect;
+  const std::vector<char> filler(4096, 'f');
+  for (;;) {
+    const ssize_t w = ::send(out.a, filler.data(), filler.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (w <= 0) break;
+    expect.insert(expect.end(), filler.begin(), filler.begin() + w);
+  }
+  recording_pipe p(ctx, pool, opts);
+  bool full = false;
+  const std::uint64_t sent = p.sendfile_now(endpoint{fd, 0}, out.a, data.size(), full);
+  EXPECT_TRUE(full);
+  ASSERT_LT(sent, data.size());
+  const auto syscalls = p.counters().syscalls;
+  const auto rest = static_cast<std::int64_t>(sent);
+  p.start_now(endpoint{fd, rest}, endpoint{out.a, -1}, data.size() - sent, false, true, true);
+  EXPECT_EQ(p.counters().polls, 1u);           // it waits first...
+  EXPECT_EQ(p.counters().syscalls, syscalls);  // ...without a call that would answer EAGAIN
+  sink s(out.b);
+  EXPECT_TRUE(run_until(ctx, [&] { return p.done; }));
+  ::shutdown(out.a, SHUT_WR);
+  EXPECT_FALSE(p.ec) << p.ec.message();
+  EXPECT_EQ(p.bytes, data.size() - sent);
+  expect.insert(expect.end(), data.begin(), data.end());
+  EXPECT_EQ(s.hash(), hash_of(expect.data(), expect.size()));
+  ::close(fd);
+}
+
 TEST(splice_pipe, a_file_that_shrank_since_the_last_transfer_ends_with_enodata_not_a_hang) {
   runtime::context ctx(backend(false));
   options opts;

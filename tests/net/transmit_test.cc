@@ -155,6 +155,37 @@ INSTANTIATE_TEST_SUITE_P(large, file_range_transmit,
                                             ::testing::Values(64 * kMiB), ::testing::Values(false)),
                          file_case_name);
 
+// A resident range that goes by sendfile on the loop but does not fit the socket: the first
+// call sends part of it (splice_pipe::sendfile_now), the rest waits for room in the pipe's
+// transfer; the range still counts as one sendfile submission.
+TEST(transmit, a_sendfile_range_the_socket_takes_in_part_continues_after_room_and_counts_once) {
+  fixture f;
+  f.opts.file_range_path = options::file_path::sendfile;
+  const auto data = random_bytes(512 * 1024 + 9, 44);
+  const int fd = make_file(data);
+  ASSERT_GE(fd, 0);
+  auto file = adopt(fd);
+  tcp_pair p = make_pair(16 * 1024);
+  const int snd = 16 * 1024;
+  ::setsockopt(p.a, SOL_SOCKET, SO_SNDBUF, &snd, sizeof snd);
+  fs::chain c;
+  c.append(fs::file_range(file, 0, data.size()));
+  recording_op op(f.ctx, f.opts, f.pipes);
+  op.start(p.a, std::move(c));
+  f.ctx.poll();  // the first sendfile fills the socket; nobody reads yet
+  EXPECT_FALSE(op.done);
+  EXPECT_LT(op.sent(), data.size());
+  EXPECT_EQ(op.stats().short_sends, 1u);
+  sink s(p.b);
+  EXPECT_TRUE(run_until(f.ctx, [&] { return op.done; }));
+  ::shutdown(p.a, SHUT_WR);
+  EXPECT_FALSE(op.ec) << op.ec.message();
+  EXPECT_EQ(op.bytes, data.size());
+  EXPECT_EQ(s.hash(), hash_of(data.data(), data.size()));
+  EXPECT_EQ(op.stats().bytes_of(send_path::sendfile), data.size());
+  EXPECT_EQ(op.stats().submissions_of(send_path::sendfile), 1u);
+}
+
 class sparse_range_transmit : public ::testing::TestWithParam<transfer_path> {};
 
 TEST_P(sparse_range_transmit, range_past_4_GiB_is_byte_exact) {
