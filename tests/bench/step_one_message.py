@@ -7,8 +7,9 @@
 #   bazel build --config=release //tests/bench:transmit_bench
 #   STEP_FILTER=TransmitFileRange STEP_CALL=__wrap_sendfile \
 #     gdb -q -batch -x tests/bench/step_one_message.py bazel-bin/tests/bench/transmit_bench
-# (STEP_FILTER=TransmitSliceGather STEP_CALL=__wrap_sendmsg for the gather path.) Stepping
-# takes about a minute.
+# (STEP_FILTER=TransmitSliceGather STEP_CALL=__wrap_sendmsg for the gather path;
+# STEP_FILTER=TransmitFileRangeSplice STEP_CALL=__wrap_splice STEP_CALLS=2 for the pipe, two
+# calls per message.) Stepping takes about a minute.
 import os
 import re
 
@@ -16,6 +17,7 @@ import gdb
 
 FILTER = os.environ.get("STEP_FILTER", "TransmitFileRange")
 CALL = os.environ.get("STEP_CALL", "__wrap_sendfile")
+CALLS = int(os.environ.get("STEP_CALLS", "1"))  # calls of CALL per message
 WARMUP = 50  # messages sent before the one stepped (caches, lazily made objects)
 MAX_STEPS = 200000
 
@@ -51,12 +53,14 @@ def main():
     for _ in range(WARMUP):
         gdb.execute("continue", to_string=True)
     stop = int(gdb.parse_and_eval("$pc"))
-    steps, code, data = 0, set(), set()
+    steps, code, data, calls = 0, set(), set(), 0
     while steps < MAX_STEPS:
         gdb.execute("stepi", to_string=True)
         pc = int(gdb.parse_and_eval("$pc"))
         if pc == stop:
-            break
+            calls += 1
+            if calls == CALLS:
+                break
         steps += 1
         code.add(pc >> 6)
         text = gdb.execute("x/i $pc", to_string=True).split(":\t", 1)[-1].strip()

@@ -1,9 +1,9 @@
 // net/transmit's own CPU per message, without the kernel's: one transmit_op sending message
 // after message on one socket, the way zcbench's pw_sendfile and pw_gather paths do, with
-// sendfile(2) and sendmsg(2) replaced at link time (-Wl,--wrap, see BUILD) by functions that
-// take every byte at once. What is left is pagewire's bookkeeping around each system call:
-// the figure behind a pagewire path's shortfall against its raw loop at small messages, where
-// the kernel's own work per call is a few microseconds. Build and run with --config=release:
+// sendfile(2), splice(2) and sendmsg(2) replaced at link time (-Wl,--wrap, see BUILD) by functions
+// that take every byte at once. What is left is pagewire's bookkeeping around each system call: the
+// figure behind a pagewire path's shortfall against its raw loop at small messages, where the
+// kernel's own work per call is a few microseconds. Build and run with --config=release:
 //   bazel run --config=release //tests/bench:transmit_bench
 // step_one_message.py (beside this file) steps one message of it in gdb and counts the
 // instructions and cache lines pagewire touches between two system calls.
@@ -41,6 +41,14 @@ std::uint64_t stub_calls = 0;
 extern "C" [[gnu::used]] ssize_t __wrap_sendfile(int, int, off_t* offset, size_t count) {
   ++stub_calls;
   if (offset) *offset += static_cast<off_t>(count);
+  return static_cast<ssize_t>(count);
+}
+
+extern "C" [[gnu::used]] ssize_t __wrap_splice(int, loff_t* in_offset, int, loff_t* out_offset,
+                                               size_t count, unsigned) {
+  ++stub_calls;
+  if (in_offset) *in_offset += static_cast<loff_t>(count);
+  if (out_offset) *out_offset += static_cast<loff_t>(count);
   return static_cast<ssize_t>(count);
 }
 
@@ -135,6 +143,28 @@ void BM_TransmitFileRangeSendfile(benchmark::State& state) {
   report(state, calls);
 }
 BENCHMARK(BM_TransmitFileRangeSendfile)->Arg(4096);
+
+// pw_splice_pipe's path: a 4 KiB file range through the pipe by two inline splice(2) calls
+// (file -> pipe, pipe -> socket).
+void BM_TransmitFileRangeSplice(benchmark::State& state) {
+  options o;
+  o.file_range_path = options::file_path::splice;
+  harness h(o);
+  std::error_code ec;
+  auto file = fs::file::open(bench_file().c_str(), ec);
+  if (!file) std::abort();
+  const std::uint64_t size = static_cast<std::uint64_t>(state.range(0));
+  fs::chain message;
+  std::uint64_t offset = 0;
+  const auto calls = stub_calls;
+  for (auto _ : state) {
+    message.append(fs::file_range(file, offset, size));
+    h.send(message);
+    offset = (offset + size) % kFileBytes;
+  }
+  report(state, calls);
+}
+BENCHMARK(BM_TransmitFileRangeSplice)->Arg(4096);
 
 // pw_gather's path: a 4 KiB share of a pool page, sent inline by sendmsg.
 void BM_TransmitSliceGather(benchmark::State& state) {
