@@ -153,6 +153,72 @@ splice_pipe::~splice_pipe() {
   return sent;
 }
 
+[[gnu::hot]] bool splice_pipe::splice_now(endpoint src, endpoint dst, std::uint64_t length,
+                                          bool more_after) {
+  assert(!busy_);
+  if (!opts_.splice_inline || !src.is_file() || dst.is_file() || length == 0 ||
+      pool_.has_fallbacks() || !nonblocking_stream(dst.fd)) {
+    start_now(src, dst, length, more_after, false);
+    return false;
+  }
+  use_source(src);  // prepare_read() and resident() read it, with their caches
+  std::error_code ec = no_error();
+  if (prepare_read(length, ec) != length || !resident(length)) {
+    start_now(src, dst, length, more_after, false);
+    return false;
+  }
+  if (!pipe_) {
+    pipe_ = pool_.acquire(ec);
+    // Longer than a chunk or the pipe: the transfer pulls it in parts (or, without a pipe,
+    // reads and sends).
+    if (ec || length > std::min<std::uint64_t>(pipe_.capacity, opts_.splice_chunk)) {
+      start_now(src, dst, length, more_after, false);
+      return false;
+    }
+  }
+  loff_t off = src.offset;
+  const ssize_t pulled =
+      ::splice(src.fd, &off, pipe_.write_fd, nullptr, length, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+  ++counters_.syscalls;
+  ssize_t sent = -1;
+  int err = 0;
+  if (pulled == static_cast<ssize_t>(length)) {
+    ++counters_.inline_pulls;
+    const unsigned flags = SPLICE_F_MOVE | SPLICE_F_NONBLOCK | (more_after ? SPLICE_F_MORE : 0u);
+    sent = ::splice(pipe_.read_fd, nullptr, dst.fd, nullptr, length, flags);
+    ++counters_.syscalls;
+    err = sent < 0 ? errno : 0;
+    if (sent == static_cast<ssize_t>(length)) {
+      counters_.splice_bytes += length;
+      ++counters_.splice_transfers;
+      if (more_after) ++counters_.more_commits;
+      pool_.release(pipe_, true);
+      pipe_ = {};
+      return true;
+    }
+  }
+  // Not all of it: the transfer goes on from what these calls did, as pump_inline would have.
+  setup(src, dst, length, more_after, false);
+  if (pulled > 0) {
+    if (pulled != static_cast<ssize_t>(length)) ++counters_.inline_pulls;  // counted if whole
+    held_ = static_cast<std::uint64_t>(pulled);
+    left_ -= held_;
+    src_.offset += pulled;
+  }
+  if (sent > 0) {
+    committed(static_cast<std::uint64_t>(sent));
+    if (more_after) ++counters_.more_commits;
+  }
+  // The socket is full (a short commit, or EAGAIN): wait for room. Else (a short or failed
+  // pull, a commit that failed otherwise) the pump meets it again and handles it.
+  if (held_ > 0 && (sent > 0 || err == EAGAIN)) {
+    wait_ready(dst.fd, true);
+  } else {
+    pump_inline(false);
+  }
+  return false;
+}
+
 // A new source: the size and residency caches are kept only for the same descriptor.
 [[gnu::hot]] void splice_pipe::use_source(endpoint src) {
   src_ = src;

@@ -129,6 +129,15 @@ class splice_pipe {
   /// less than `length` (EAGAIN or a short send): start_now() the rest with writable_first.
   /// Precondition: !busy(); `length` at most kMaxIoChunk.
   std::uint64_t sendfile_now(endpoint src, int dst_fd, std::uint64_t length, bool& full);
+  /// start_now(src, dst, length, more_after, false) for the common case without a transfer:
+  /// a resident file range of at most a chunk (options::splice_chunk, and the pipe's size)
+  /// goes file -> pipe -> an O_NONBLOCK destination
+  /// by two splice(2) calls on the caller's thread. True when every byte went (counted as one
+  /// splice transfer; on_complete does not run). False otherwise, and then a transfer of the
+  /// range is under way exactly as start_now() would have made it (the bytes these calls
+  /// moved are in its moved(); on_complete reports its end, possibly before this returns).
+  /// Precondition: !busy().
+  bool splice_now(endpoint src, endpoint dst, std::uint64_t length, bool more_after);
   /// Cancels what is in flight; on_complete follows with ECANCELED (or the real outcome).
   void cancel();
 

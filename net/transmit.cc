@@ -315,8 +315,9 @@ transmit_op::zc_child& transmit_op::idle_zc_child() {
 
 // A file range: a resident one within the quantum goes by one sendfile(2) here when
 // options::file_range_path chooses sendfile (splice_pipe::sendfile_now: no transfer to set up
-// and complete, 612 -> 483 instructions per 4 KiB message in tests/bench/transmit_bench);
-// anything else, and the rest of a short send, goes to the splice_pipe, whose first step runs
+// and complete, 612 -> 483 instructions per 4 KiB message in tests/bench/transmit_bench), or
+// by two splices through a pipe when it chooses the pipe (splice_pipe::splice_now); anything
+// else, and the rest of a short send, goes to a splice_pipe transfer, whose first step runs
 // now. Returns true when the range completed inline (the loop continues; an error is in
 // file_ec_), false when the pipe waits.
 [[gnu::hot]] bool transmit_op::send_file(std::uint64_t& budget) {
@@ -345,8 +346,19 @@ transmit_op::zc_child& transmit_op::idle_zc_child() {
   asked_ = r->size();
   file_inline_ = true;
   file_returned_ = false;
-  file_->start_now(endpoint{r->fd(), static_cast<std::int64_t>(r->offset())}, endpoint{fd_, -1},
-                   r->size(), more, sendfile, full);
+  const endpoint src{r->fd(), static_cast<std::int64_t>(r->offset())};
+  // The pipe path likewise: a range within the quantum tries the two splices without a
+  // transfer (splice_pipe::splice_now), which falls back to start_now() by itself.
+  if (!sendfile && asked_ <= budget) {
+    if (file_->splice_now(src, endpoint{fd_, -1}, asked_, more)) {
+      file_inline_ = false;
+      budget -= std::min(budget, asked_);
+      advance(asked_);
+      return true;
+    }
+  } else {
+    file_->start_now(src, endpoint{fd_, -1}, asked_, more, sendfile, full);
+  }
   file_inline_ = false;
   if (!file_returned_) {
     stamp_progress();  // the pipe waits from here (on_progress stamped any bytes it moved)

@@ -38,6 +38,21 @@ std::thread feeder(int fd, const std::vector<char>& data) {
   });
 }
 
+/// A pair whose sending side `a` is full (small buffers, filled with bytes appended to
+/// `sent`): the next send answers EAGAIN until the peer reads.
+tcp_pair full_pair(std::vector<char>& sent) {
+  tcp_pair p = make_pair(16 * 1024);
+  const int snd = 16 * 1024;
+  ::setsockopt(p.a, SOL_SOCKET, SO_SNDBUF, &snd, sizeof snd);
+  const std::vector<char> filler(4096, 'f');
+  for (;;) {
+    const ssize_t w = ::send(p.a, filler.data(), filler.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (w <= 0) break;
+    sent.insert(sent.end(), filler.begin(), filler.begin() + w);
+  }
+  return p;
+}
+
 class splice_backends : public ::testing::TestWithParam<bool> {};
 
 TEST_P(splice_backends, socket_to_socket_proxy_is_byte_exact) {
@@ -267,16 +282,8 @@ TEST(splice_pipe, sendfile_now_on_a_full_socket_says_so_and_start_now_waits_for_
   pipe_pool pool(opts);
   const auto data = random_bytes(64 * 1024, 43);
   const int fd = make_file(data);
-  tcp_pair out = make_pair(16 * 1024);  // nobody reads until the transfer waits
-  const int snd = 16 * 1024;
-  ::setsockopt(out.a, SOL_SOCKET, SO_SNDBUF, &snd, sizeof snd);
-  std::vector<char> expect;
-  const std::vector<char> filler(4096, 'f');
-  for (;;) {
-    const ssize_t w = ::send(out.a, filler.data(), filler.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (w <= 0) break;
-    expect.insert(expect.end(), filler.begin(), filler.begin() + w);
-  }
+  std::vector<char> expect;  // what the peer will read: the filler, then the range
+  tcp_pair out = full_pair(expect);
   recording_pipe p(ctx, pool, opts);
   bool full = false;
   const std::uint64_t sent = p.sendfile_now(endpoint{fd, 0}, out.a, data.size(), full);
@@ -296,6 +303,107 @@ TEST(splice_pipe, sendfile_now_on_a_full_socket_says_so_and_start_now_waits_for_
   EXPECT_EQ(s.hash(), hash_of(expect.data(), expect.size()));
   ::close(fd);
 }
+
+// splice_now: transmit_op's pipe path for a resident range of at most a chunk, two splices
+// without a transfer around them when the socket takes it all.
+TEST(splice_pipe, splice_now_sends_a_resident_range_whole_and_gives_the_pipe_back) {
+  runtime::context ctx(backend(false));
+  options opts;
+  pipe_pool pool(opts);
+  const auto data = random_bytes(3 * 4096 + 5, 45);
+  const int fd = make_file(data);
+  tcp_pair out = make_pair();
+  sink s(out.b);
+  recording_pipe p(ctx, pool, opts);
+  for (int i = 0; i < 2; ++i) {  // the second reuses the first's pipe
+    EXPECT_TRUE(p.splice_now(endpoint{fd, 0}, endpoint{out.a, -1}, data.size(), false));
+    EXPECT_FALSE(p.busy());
+    EXPECT_FALSE(p.done);  // no transfer, so no on_complete
+    EXPECT_EQ(pool.stats().idle, 1u);
+  }
+  ::shutdown(out.a, SHUT_WR);
+  std::vector<char> twice(data);
+  twice.insert(twice.end(), data.begin(), data.end());
+  EXPECT_EQ(s.hash(), hash_of(twice.data(), twice.size()));
+  EXPECT_EQ(p.counters().splice_bytes, twice.size());
+  EXPECT_EQ(p.counters().splice_transfers, 2u);
+  EXPECT_EQ(p.counters().inline_pulls, 2u);
+  EXPECT_EQ(pool.stats().created, 1u);
+  ::close(fd);
+}
+
+TEST(splice_pipe, splice_now_on_a_full_socket_becomes_a_transfer_that_waits_for_room) {
+  runtime::context ctx(backend(false));
+  options opts;
+  pipe_pool pool(opts);
+  const auto data = random_bytes(64 * 1024, 46);
+  const int fd = make_file(data);
+  std::vector<char> expect;  // what the peer will read: the filler, then the range
+  tcp_pair out = full_pair(expect);
+  recording_pipe p(ctx, pool, opts);
+  EXPECT_FALSE(p.splice_now(endpoint{fd, 0}, endpoint{out.a, -1}, data.size(), false));
+  EXPECT_TRUE(p.busy());
+  EXPECT_FALSE(p.done);
+  EXPECT_EQ(p.counters().polls, 1u);  // the pulled bytes wait in the pipe for room
+  sink s(out.b);
+  EXPECT_TRUE(run_until(ctx, [&] { return p.done; }));
+  ::shutdown(out.a, SHUT_WR);
+  EXPECT_FALSE(p.ec) << p.ec.message();
+  EXPECT_EQ(p.bytes, data.size());  // moved() includes what splice_now committed
+  expect.insert(expect.end(), data.begin(), data.end());
+  EXPECT_EQ(s.hash(), hash_of(expect.data(), expect.size()));
+  EXPECT_EQ(p.counters().splice_bytes, data.size());
+  EXPECT_EQ(p.counters().splice_transfers, 1u);
+  ::close(fd);
+}
+
+// Whatever splice_now cannot do whole it hands to start_now: the transfer moves every byte
+// (or reports the file's end) the way start_now would have.
+struct splice_now_case {
+  const char* name;
+  std::uint64_t size;    // file bytes
+  std::uint64_t offset;  // of the range
+  std::uint64_t length;  // of the range
+  std::size_t chunk;     // options::splice_chunk
+  bool blocking_socket;
+};
+class splice_now_falls_back : public ::testing::TestWithParam<splice_now_case> {};
+
+TEST_P(splice_now_falls_back, to_a_transfer_that_ends_as_start_now_would) {
+  const splice_now_case c = GetParam();
+  runtime::context ctx(backend(false));
+  options opts;
+  opts.splice_chunk = c.chunk;
+  pipe_pool pool(opts);
+  const auto data = random_bytes(c.size, 47);
+  const int fd = make_file(data);
+  tcp_pair out = make_pair();
+  if (c.blocking_socket) ::fcntl(out.a, F_SETFL, ::fcntl(out.a, F_GETFL) & ~O_NONBLOCK);
+  sink s(out.b);
+  recording_pipe p(ctx, pool, opts);
+  EXPECT_FALSE(p.splice_now(endpoint{fd, static_cast<std::int64_t>(c.offset)}, endpoint{out.a, -1},
+                            c.length, false));
+  EXPECT_TRUE(run_until(ctx, [&] { return p.done; }));
+  ::shutdown(out.a, SHUT_WR);
+  const std::uint64_t exist = std::min(c.length, c.size - c.offset);
+  if (exist < c.length) {
+    EXPECT_EQ(p.ec, std::error_code(ENODATA, std::system_category()));
+  } else {
+    EXPECT_FALSE(p.ec) << p.ec.message();
+  }
+  EXPECT_EQ(p.bytes, exist);
+  EXPECT_EQ(s.hash(), hash_of(data.data() + c.offset, exist));
+  EXPECT_EQ(p.counters().splice_transfers, 1u);
+  ::close(fd);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    cases, splice_now_falls_back,
+    ::testing::Values(splice_now_case{"past_the_end", 8192, 4096, 8192, 1 << 20, false},
+                      splice_now_case{"longer_than_a_chunk", 256 * 1024, 0, 256 * 1024, 64 * 1024,
+                                      false},
+                      splice_now_case{"blocking_socket", 16384, 0, 16384, 1 << 20, true}),
+    [](const auto& info) { return std::string(info.param.name); });
 
 TEST(splice_pipe, a_file_that_shrank_since_the_last_transfer_ends_with_enodata_not_a_hang) {
   runtime::context ctx(backend(false));
