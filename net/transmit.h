@@ -22,7 +22,10 @@
 ///    connection);
 ///  - file ranges: splice_pipe (file -> pipe -> socket), which falls back to sendfile and then
 ///    read + send by itself; options::file_range_path lets ranges resident in the page cache go
-///    by sendfile(2) on the loop instead of the pipe.
+///    by sendfile(2) on the loop instead of the pipe. A resident range that the socket takes
+///    whole (within the quantum; for the pipe, within a chunk) goes by its one sendfile or two
+///    splices without a splice_pipe transfer around them (splice_pipe::sendfile_now,
+///    splice_now).
 /// Steps that complete inline run as a loop; after options::transfer_quantum bytes the
 /// transmit yields once to the loop's task queue (stats: yields), so transmits on one context
 /// interleave. The send-progress clock is read once per run of inline steps that ends in a

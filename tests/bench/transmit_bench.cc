@@ -1,9 +1,10 @@
 // net/transmit's own CPU per message, without the kernel's: one transmit_op sending message
-// after message on one socket, the way zcbench's pw_sendfile and pw_gather paths do, with
-// sendfile(2), splice(2) and sendmsg(2) replaced at link time (-Wl,--wrap, see BUILD) by functions
-// that take every byte at once. What is left is pagewire's bookkeeping around each system call: the
-// figure behind a pagewire path's shortfall against its raw loop at small messages, where the
-// kernel's own work per call is a few microseconds. Build and run with --config=release:
+// after message on one socket, the way zcbench's pw_sendfile, pw_splice_pipe and pw_gather
+// paths do, with sendfile(2), splice(2) and sendmsg(2) replaced at link time (-Wl,--wrap, see
+// BUILD) by functions that take every byte at once. What is left is pagewire's bookkeeping
+// around each system call: the figure behind a pagewire path's shortfall against its raw loop
+// at small messages, where the kernel's own work per call is a few microseconds. Build and run
+// with --config=release:
 //   bazel run --config=release //tests/bench:transmit_bench
 // step_one_message.py (beside this file) steps one message of it in gdb and counts the
 // instructions and cache lines pagewire touches between two system calls.
