@@ -132,11 +132,7 @@ splice_pipe::~splice_pipe() {
                                                      bool& full) {
   assert(!busy_ && length <= kMaxIoChunk);
   full = false;
-  if (!opts_.splice_inline || !src.is_file() || length == 0 || pool_.has_fallbacks()) return 0;
-  if (!nonblocking_stream(dst_fd)) return 0;
-  use_source(src);  // prepare_read() and resident() read it, with their caches
-  std::error_code ec = no_error();
-  if (prepare_read(length, ec) != length || !resident(length)) return 0;
+  if (!whole_range_ready(src, dst_fd, length)) return 0;
   off_t off = src.offset;
   const ssize_t r = ::sendfile(dst_fd, src.fd, &off, static_cast<std::size_t>(length));
   ++counters_.syscalls;
@@ -156,17 +152,11 @@ splice_pipe::~splice_pipe() {
 [[gnu::hot]] bool splice_pipe::splice_now(endpoint src, endpoint dst, std::uint64_t length,
                                           bool more_after) {
   assert(!busy_);
-  if (!opts_.splice_inline || !src.is_file() || dst.is_file() || length == 0 ||
-      pool_.has_fallbacks() || !nonblocking_stream(dst.fd)) {
+  if (dst.is_file() || !whole_range_ready(src, dst.fd, length)) {
     start_now(src, dst, length, more_after, false);
     return false;
   }
-  use_source(src);  // prepare_read() and resident() read it, with their caches
   std::error_code ec = no_error();
-  if (prepare_read(length, ec) != length || !resident(length)) {
-    start_now(src, dst, length, more_after, false);
-    return false;
-  }
   if (!pipe_) {
     pipe_ = pool_.acquire(ec);
     // Longer than a chunk or the pipe: the transfer pulls it in parts (or, without a pipe,
@@ -217,6 +207,18 @@ splice_pipe::~splice_pipe() {
     pump_inline(false);
   }
   return false;
+}
+
+// What sendfile_now() and splice_now() need before their calls: inline steps allowed, no
+// file kind with a recorded fallback, an O_NONBLOCK destination, and `length` bytes of the
+// file there (its known size) and resident. Makes `src` the source for the caches.
+[[gnu::hot]] bool splice_pipe::whole_range_ready(endpoint src, int dst_fd, std::uint64_t length) {
+  if (!opts_.splice_inline || !src.is_file() || length == 0 || pool_.has_fallbacks() ||
+      !nonblocking_stream(dst_fd))
+    return false;
+  use_source(src);  // prepare_read() and resident() read it, with their caches
+  std::error_code ec = no_error();
+  return prepare_read(length, ec) == length && resident(length);
 }
 
 // A new source: the size and residency caches are kept only for the same descriptor.

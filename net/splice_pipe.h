@@ -181,6 +181,7 @@ class splice_pipe {
   void setup(endpoint src, endpoint dst, std::uint64_t length, bool more_after,
              bool sendfile_if_resident);
   void use_source(endpoint src);
+  bool whole_range_ready(endpoint src, int dst_fd, std::uint64_t length);
   bool nonblocking_stream(int dst_fd);
   void next();
   void submit_pair(std::size_t n, unsigned flags);

@@ -123,11 +123,11 @@ void report(benchmark::State& state, std::uint64_t calls_before) {
   state.SetItemsProcessed(state.iterations());
 }
 
-// pw_sendfile's path: a 4 KiB file range through splice_pipe's sendfile(2) (file_range_path
-// pinned to sendfile, as zcbench pins it).
-void BM_TransmitFileRangeSendfile(benchmark::State& state) {
+// Message after message of one file range each (state.range(0) bytes), on the file path
+// `path` pins, as zcbench pins it.
+void send_file_ranges(benchmark::State& state, options::file_path path) {
   options o;
-  o.file_range_path = options::file_path::sendfile;
+  o.file_range_path = path;
   harness h(o);
   std::error_code ec;
   auto file = fs::file::open(bench_file().c_str(), ec);
@@ -143,27 +143,17 @@ void BM_TransmitFileRangeSendfile(benchmark::State& state) {
   }
   report(state, calls);
 }
+
+// pw_sendfile's path: a 4 KiB file range by one sendfile(2).
+void BM_TransmitFileRangeSendfile(benchmark::State& state) {
+  send_file_ranges(state, options::file_path::sendfile);
+}
 BENCHMARK(BM_TransmitFileRangeSendfile)->Arg(4096);
 
-// pw_splice_pipe's path: a 4 KiB file range through the pipe by two inline splice(2) calls
+// pw_splice_pipe's path: a 4 KiB file range through the pipe by two splice(2) calls
 // (file -> pipe, pipe -> socket).
 void BM_TransmitFileRangeSplice(benchmark::State& state) {
-  options o;
-  o.file_range_path = options::file_path::splice;
-  harness h(o);
-  std::error_code ec;
-  auto file = fs::file::open(bench_file().c_str(), ec);
-  if (!file) std::abort();
-  const std::uint64_t size = static_cast<std::uint64_t>(state.range(0));
-  fs::chain message;
-  std::uint64_t offset = 0;
-  const auto calls = stub_calls;
-  for (auto _ : state) {
-    message.append(fs::file_range(file, offset, size));
-    h.send(message);
-    offset = (offset + size) % kFileBytes;
-  }
-  report(state, calls);
+  send_file_ranges(state, options::file_path::splice);
 }
 BENCHMARK(BM_TransmitFileRangeSplice)->Arg(4096);
 
