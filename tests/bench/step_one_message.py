@@ -9,7 +9,9 @@
 #     gdb -q -batch -x tests/bench/step_one_message.py bazel-bin/tests/bench/transmit_bench
 # (STEP_FILTER=TransmitSliceGather STEP_CALL=__wrap_sendmsg for the gather path;
 # STEP_FILTER=TransmitFileRangeSplice STEP_CALL=__wrap_splice STEP_CALLS=2 for the pipe, two
-# calls per message.) Stepping takes about a minute.
+# calls per message.) Stepping takes about a minute. STEP_DETAIL=1 adds the code lines per
+# function and, per data line, the functions that touched it (STEP_DETAIL_OPS=1: and the
+# instructions, for lines outside the stack): where a line count comes from.
 import os
 import re
 
@@ -45,6 +47,21 @@ def data_address(text):
     return address & ((1 << 64) - 1)
 
 
+DETAIL = os.environ.get("STEP_DETAIL") == "1"
+DETAIL_OPS = os.environ.get("STEP_DETAIL_OPS") == "1"
+STACK_FROM = 0x7FF000000000  # lines above this are the stack's (x86-64 Linux user space)
+_function_cache = {}
+
+
+def function_at(pc):
+    """The function holding `pc` (gdb's symbol, without the offset), cached."""
+    if pc not in _function_cache:
+        info = gdb.execute("info symbol %#x" % pc, to_string=True)
+        name = info.split(" in section")[0]
+        _function_cache[pc] = re.sub(r" \+ \d+$", "", name).strip()
+    return _function_cache[pc]
+
+
 def main():
     gdb.execute("set pagination off")
     gdb.execute("set confirm off")
@@ -54,6 +71,8 @@ def main():
         gdb.execute("continue", to_string=True)
     stop = int(gdb.parse_and_eval("$pc"))
     steps, code, data, calls = 0, set(), set(), 0
+    owners = {}  # data line -> the functions whose instructions touched it
+    code_owner = {}  # code line -> function
     while steps < MAX_STEPS:
         gdb.execute("stepi", to_string=True)
         pc = int(gdb.parse_and_eval("$pc"))
@@ -64,10 +83,32 @@ def main():
         steps += 1
         code.add(pc >> 6)
         text = gdb.execute("x/i $pc", to_string=True).split(":\t", 1)[-1].strip()
+        fn = function_at(pc) if DETAIL else None
+        if DETAIL:
+            code_owner.setdefault(pc >> 6, fn)
         address = data_address(text)
         if address is not None:
             data.add(address >> 6)
+            if DETAIL:
+                owners.setdefault(address >> 6, []).append((fn, text))
     print("instructions %d, code lines %d, data lines %d" % (steps, len(code), len(data)))
+    if DETAIL:
+        per_fn = {}
+        for fn in code_owner.values():
+            per_fn[fn] = per_fn.get(fn, 0) + 1
+        print("code lines by function:")
+        for fn, n in sorted(per_fn.items(), key=lambda kv: -kv[1]):
+            print("  %3d %s" % (n, fn))
+        print("data lines (line address: first touching functions):")
+        for line in sorted(owners):
+            fns = []
+            for fn, op in owners[line]:
+                if fn not in fns:
+                    fns.append(fn)
+            print("  %#x: %s" % (line << 6, "; ".join(fns[:3])))
+            if DETAIL_OPS and line < (STACK_FROM >> 6):
+                for fn, op in owners[line][:6]:
+                    print("        %s  %s" % (fn.split("(")[0][-40:], op))
     gdb.execute("kill")
 
 
