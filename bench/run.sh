@@ -37,7 +37,7 @@ echo "start $(cut -d' ' -f1-3 /proc/loadavg)" >"$results/loadavg.txt"
 targets=$("$BAZEL" query --noshow_progress \
   'kind("cc_binary", //tests/bench/...) except //tests/bench:filters_bench' 2>/dev/null)
 "$BAZEL" build --config=release $targets //apps/zcbench //apps/sendfile_server \
-  //apps/asio_file_server //apps/demo:demo_root
+  //apps/asio_file_server //apps/discard_load //apps/demo:demo_root
 bin=$("$BAZEL" info --config=release bazel-bin 2>/dev/null)
 phase build
 

@@ -3,7 +3,9 @@
 # sendfile_server vs nginx (Debian's nginx-light: 1 worker, sendfile on, tcp_nopush on,
 # open_file_cache) vs apps/asio_file_server (the Asio baseline), all serving the demo
 # root, measured with wrk on loopback in one run. Each server is pinned to one core
-# (taskset), wrk to another. Access logs are off for every server.
+# (taskset), wrk to another. Access logs are off for every server. A second table measures
+# 1m.bin again with apps/discard_load, which drops response bodies in the kernel instead of
+# copying them as wrk does: at 1 MiB wrk's copy is the ceiling of a fast server.
 #
 # Usage: bench/server_compare.sh [OUT.md]
 # Env:   DURATION (seconds per cell, default 3), SERVER_CPU (0), LOAD_CPU (1),
@@ -40,7 +42,7 @@ fi
 
 if [[ -z "${SKIP_BUILD:-}" ]]; then
   "$BAZEL" build --config=release //apps/sendfile_server //apps/asio_file_server \
-    //apps/demo:demo_root >&2
+    //apps/discard_load //apps/demo:demo_root >&2
 fi
 bin=$("$BAZEL" info --config=release bazel-bin 2>/dev/null)
 root=$bin/apps/demo/demo_root
@@ -196,6 +198,32 @@ rps() {
     END { printf "%s %.1f %.1f\n", r, (n > 0 ? ns / n / 1000 : 0), (n > 0 ? ticks * 1e6 / hz / n : 0) }' <<<"$out"
 }
 
+# drps PORT FILE -> the same three figures as rps, measured with discard_load (64
+# connections, DURATION seconds) in wrk's place; "n/a n/a n/a" when the run failed.
+drps() {
+  local out before after load_before load_after status=0 failed=0
+  if ! alive "${server_pid[$1]}"; then
+    fail "$1" "$2" "server process is not running; not measured"
+    echo "n/a n/a n/a"
+    return 0
+  fi
+  before=$(cpu_ns "$1")
+  load_before=$(load_cpu_ticks)
+  out=$(taskset -c "$LOAD_CPU" "$bin/apps/discard_load/discard_load" --port "$1" --path "/$2" \
+    --connections 64 --duration "$DURATION" 2>&1) || status=$?
+  load_after=$(load_cpu_ticks)
+  after=$(cpu_ns "$1")
+  if ! alive "${server_pid[$1]}"; then fail "$1" "$2" "server process died during the run" "$out"; fi
+  if ((status != 0)); then fail "$1" "$2" "discard_load exited with status $status" "$out"; fi
+  if ((failed)); then
+    echo "n/a n/a n/a"
+    return 0
+  fi
+  tr ' ' '\n' <<<"$out" | awk -F= -v ns=$((after - before)) -v ticks=$((load_after - load_before)) \
+    -v hz="$HZ" '$1 == "requests" {n = $2} $1 == "requests_per_sec" {r = $2}
+    END { printf "%s %.1f %.1f\n", r, (n > 0 ? ns / n / 1000 : 0), (n > 0 ? ticks * 1e6 / hz / n : 0) }'
+}
+
 ratio() {
   awk -v a="$1" -v b="$2" 'function num(x) { return x ~ /^[0-9]+(\.[0-9]*)?$/ }
     BEGIN { if (num(a) && num(b) && b > 0) printf "%.2fx", a / b; else print "n/a" }'
@@ -204,7 +232,8 @@ ratio() {
 # median: of the numbers on stdin; "n/a" when any is.
 median() { tr ' ' '\n' | grep . | sort -g | awk '$1 == "n/a" {na = 1} {v[NR] = $1} END { if (na) print "n/a"; else if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-# measure FILE SCHEME PORT...: ROUNDS wrk runs per server, taking turns (round r starts
+# measure FILE SCHEME PORT...: ROUNDS runs of $CLIENT (rps: wrk; drps: discard_load) per
+# server, taking turns (round r starts
 # with server r mod N) so a slow spell on the machine spreads over all of them; prints
 # each server's median requests/s, in the order given, then each server's median CPU
 # µs per request, then the median µs of wrk's core per request, and "min-max" spreads of
@@ -219,7 +248,7 @@ measure() {
   for ((r = 0; r < ROUNDS; r++)); do
     for ((i = 0; i < n; i++)); do
       local k=$(((i + r) % n))
-      read -r rate cpu load < <(rps "${ports[k]}" "$f" "$scheme")
+      read -r rate cpu load < <("$CLIENT" "${ports[k]}" "$f" "$scheme")
       runs[k]="${runs[k]:-} $rate"
       cpus[k]="${cpus[k]:-} $cpu"
       loads[k]="${loads[k]:-} $load"
@@ -237,7 +266,7 @@ measure() {
     fi
   done
   echo "${out[*]} ${cpu_out[*]} ${load_out[*]}"
-  echo "$f $scheme: ${spread[*]}" >&3
+  echo "$f $scheme$([[ $CLIENT == drps ]] && echo " (discard_load)"): ${spread[*]}" >&3
 }
 
 # cpu_ratio A B: how many times less CPU per request A needs than B ("2.00x" = half).
@@ -245,6 +274,7 @@ cpu_ratio() { ratio "$2" "$1"; }
 
 mkdir -p "$(dirname "$OUT")"
 spreads=$tmp/spreads
+CLIENT=rps
 {
   echo "| file | pagewire req/s | nginx req/s | asio req/s | pagewire/nginx | pagewire/asio | CPU µs/req pagewire / nginx / asio | CPU/req nginx/pagewire | CPU/req asio/pagewire | wrk's core µs/req pagewire / nginx / asio |"
   echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
@@ -257,6 +287,18 @@ spreads=$tmp/spreads
     echo "| $f (https) | $pw | $ng | n/a | $(ratio "$pw" "$ng") | n/a | $cpw / $cng / n/a | $(cpu_ratio "$cpw" "$cng") | n/a | $lpw / $lng / n/a |"
   done
 } | tee "$OUT"
+# 1m.bin with discard_load: the client's core no longer copies each body, so what bounds
+# requests/s is the server's own work per request.
+CLIENT=drps
+{
+  echo
+  echo "1m.bin with apps/discard_load in wrk's place (64 connections; response bodies dropped in the kernel by recv(MSG_TRUNC), not copied):"
+  echo
+  echo "| file | pagewire req/s | nginx req/s | asio req/s | pagewire/nginx | pagewire/asio | CPU µs/req pagewire / nginx / asio | client's core µs/req pagewire / nginx / asio |"
+  echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+  read -r pw ng as cpw cng cas lpw lng las < <(measure 1m.bin http "$PORT_PW" "$PORT_NGINX" "$PORT_ASIO" 3>>"$spreads")
+  echo "| 1m.bin | $pw | $ng | $as | $(ratio "$pw" "$ng") | $(ratio "$pw" "$as") | $cpw / $cng / $cas | $lpw / $lng / $las |"
+} | tee -a "$OUT"
 # Measurements that failed: the table above is finished, with "n/a" where their figures would
 # be meaningless; say which and why (each once), keep the numbers out of OUT, and fail.
 if [[ -s $tmp/failed ]]; then
@@ -265,7 +307,7 @@ if [[ -s $tmp/failed ]]; then
     echo "server_compare: FAILED: these measurements are not valid:"
     awk '!seen[$0]++ { print "  " $0 }' "$tmp/failed"
     if [[ -s $tmp/failed.details ]]; then
-      echo "wrk's output for each:"
+      echo "the load generator's output for each:"
       cat "$tmp/failed.details"
     fi
   } >&2
@@ -277,8 +319,8 @@ if [[ -s $tmp/failed ]]; then
 fi
 {
   echo
-  echo "Medians of $ROUNDS wrk runs of ${DURATION}s per server and file, servers taking turns;"
-  echo "server on CPU $SERVER_CPU, wrk on CPU $LOAD_CPU, $(nproc) CPUs, $(uname -r)."
+  echo "Medians of $ROUNDS runs of ${DURATION}s per server and file (wrk, then discard_load), servers"
+  echo "taking turns; server on CPU $SERVER_CPU, the load generator on CPU $LOAD_CPU, $(nproc) CPUs, $(uname -r)."
   echo "CPU µs/req: the server's CPU time (all its threads and child processes, user and"
   echo "kernel, from /proc/*/task/*/schedstat) over the requests wrk completed; a server that"
   echo "saturates wrk's core cannot show its speed in requests/s, and shows it here."
@@ -293,6 +335,8 @@ fi
   echo "from its own core; nginx and Asio leave it to the kernel, which sends part of a large body"
   echo "from wrk's core as wrk's ACKs arrive: that part is missing from their CPU µs/req and"
   echo "counted in wrk's core µs/req."
+  echo "discard_load's table: the same CPU figures; its client's core µs/req is what is left of"
+  echo "wrk's once the bodies are not copied (system calls, TCP receive work, ACKs)."
   echo "Spread (min-max req/s, pagewire nginx [asio]):"
   echo
   sed 's/^/    /' "$spreads"

@@ -160,7 +160,8 @@ def zcbench_section(paths):
 
 
 def server_section(path):
-    title = "## Static file server: pagewire vs nginx vs the Asio baseline (wrk, loopback)"
+    title = ("## Static file server: pagewire vs nginx vs the Asio baseline "
+             "(wrk and discard_load, loopback)")
     if not os.path.exists(path):
         return [title, "", "The server comparison did not run.", ""]
     with open(path, encoding="utf-8") as f:
