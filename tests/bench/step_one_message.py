@@ -73,6 +73,7 @@ def main():
     steps, code, data, calls = 0, set(), set(), 0
     owners = {}  # data line -> the functions whose instructions touched it
     code_owner = {}  # code line -> function
+    executed = {}  # function -> instructions executed in it
     while steps < MAX_STEPS:
         gdb.execute("stepi", to_string=True)
         pc = int(gdb.parse_and_eval("$pc"))
@@ -86,6 +87,7 @@ def main():
         fn = function_at(pc) if DETAIL else None
         if DETAIL:
             code_owner.setdefault(pc >> 6, fn)
+            executed[fn] = executed.get(fn, 0) + 1
         address = data_address(text)
         if address is not None:
             data.add(address >> 6)
@@ -96,9 +98,9 @@ def main():
         per_fn = {}
         for fn in code_owner.values():
             per_fn[fn] = per_fn.get(fn, 0) + 1
-        print("code lines by function:")
+        print("code lines and instructions by function:")
         for fn, n in sorted(per_fn.items(), key=lambda kv: -kv[1]):
-            print("  %3d %s" % (n, fn))
+            print("  %3d %4d %s" % (n, executed.get(fn, 0), fn))
         print("data lines (line address: first touching functions):")
         for line in sorted(owners):
             fns = []
