@@ -32,6 +32,7 @@
 #include <string>
 #include <string_view>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -41,6 +42,7 @@ namespace {
 
 using clock_type = std::chrono::steady_clock;
 constexpr std::size_t kHeadRead = 1024;  // bytes per head read (heads are a few hundred)
+constexpr std::size_t kDiscardArea = std::size_t{1} << 30;  // most body bytes per recv call
 
 struct options {
   std::string host = "127.0.0.1";
@@ -123,15 +125,22 @@ class load {
         request_("GET " + o.path + " HTTP/1.1\r\nHost: " + o.host + "\r\n\r\n"),
         conns_(static_cast<std::size_t>(o.connections)) {
     ep_ = ::epoll_create1(EPOLL_CLOEXEC);
-    if (ep_ < 0) {
-      std::perror("discard_load: epoll_create1");
+    // Address space for the discarding recv calls, reserved and inaccessible (no memory
+    // behind it): MSG_TRUNC writes nothing there, and a kernel that did would fail the call
+    // with EFAULT rather than copy unnoticed.
+    void* area = ::mmap(nullptr, kDiscardArea, PROT_NONE,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (ep_ < 0 || area == MAP_FAILED) {
+      std::perror("discard_load: setup");
       std::exit(1);
     }
+    discard_area_ = static_cast<char*>(area);
   }
   ~load() {
     for (connection& c : conns_)
       close_conn(c);
     ::close(ep_);
+    ::munmap(discard_area_, kDiscardArea);
   }
 
   totals run() {
@@ -302,10 +311,9 @@ class load {
 
   // Drops body bytes in the kernel; true when the loop should go on.
   bool discard_body(connection& c) {
-    const std::size_t want =
-        static_cast<std::size_t>(std::min<std::uint64_t>(c.body_left, std::uint64_t{1} << 30));
+    const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(c.body_left, kDiscardArea));
     // MSG_TRUNC on TCP: the bytes are consumed and not copied; the buffer is not written.
-    const ssize_t n = ::recv(c.fd, c.buf, want, MSG_TRUNC | MSG_DONTWAIT);
+    const ssize_t n = ::recv(c.fd, discard_area_, want, MSG_TRUNC | MSG_DONTWAIT);
     if (n < 0) {
       if (errno == EAGAIN || errno == EINTR) return false;
       fail(c, "recv");
@@ -351,6 +359,7 @@ class load {
   std::vector<connection> conns_;
   std::vector<connection*> reopen_;
   int ep_ = -1;
+  char* discard_area_ = nullptr;  // kDiscardArea bytes, PROT_NONE
   totals totals_;
   clock_type::time_point start_, end_, deadline_;
 };
