@@ -163,11 +163,34 @@ fail() {
   failed=1
 }
 
-# rps PORT FILE [SCHEME] -> "requests/s server-CPU-µs-per-request wrk-core-µs-per-request",
-# or "n/a n/a n/a" when the run failed (see fail): its figures would mean nothing, and a
-# server that died takes its CPU time with it (the difference could even be negative).
+# The load generators. Each prints its output; a run's requests and requests/s are read
+# from it by requests_and_rate.
+# wrk PORT FILE SCHEME: one thread, conns connections.
+wrk_client() {
+  taskset -c "$LOAD_CPU" wrk -t1 -c"$(conns "$2")" -d"${DURATION}s" \
+    --timeout "$(wrk_timeout "$2")" "$3://127.0.0.1:$1/$2" 2>&1
+}
+# discard_load PORT FILE (http only): 64 connections, bodies dropped in the kernel.
+discard_client() {
+  taskset -c "$LOAD_CPU" "$bin/apps/discard_load/discard_load" --port "$1" --path "/$2" \
+    --connections 64 --duration "$DURATION" 2>&1
+}
+# requests_and_rate < OUTPUT -> "requests requests/s" of $CLIENT's output.
+requests_and_rate() {
+  if [[ $CLIENT == wrk_client ]]; then
+    awk '/requests in/ {n = $1} /Requests\/sec/ {r = $2} END { print n + 0, r }'
+  else
+    tr ' ' '\n' | awk -F= '$1 == "requests" {n = $2} $1 == "requests_per_sec" {r = $2}
+      END { print n + 0, r }'
+  fi
+}
+
+# rps PORT FILE [SCHEME] -> "requests/s server-CPU-µs-per-request load-core-µs-per-request"
+# measured with $CLIENT, or "n/a n/a n/a" when the run failed (see fail): its figures would
+# mean nothing, and a server that died takes its CPU time with it (the difference could even
+# be negative).
 rps() {
-  local out before after load_before load_after status=0 errors failed=0
+  local out before after load_before load_after status=0 errors failed=0 n r
   if ! alive "${server_pid[$1]}"; then
     fail "$1" "$2" "server process is not running; not measured"
     echo "n/a n/a n/a"
@@ -175,8 +198,7 @@ rps() {
   fi
   before=$(cpu_ns "$1")
   load_before=$(load_cpu_ticks)
-  out=$(taskset -c "$LOAD_CPU" wrk -t1 -c"$(conns "$2")" -d"${DURATION}s" \
-    --timeout "$(wrk_timeout "$2")" "${3:-http}://127.0.0.1:$1/$2" 2>&1) || status=$?
+  out=$("$CLIENT" "$1" "$2" "${3:-http}") || status=$?
   load_after=$(load_cpu_ticks)
   after=$(cpu_ns "$1")
   # A server answering errors, dropping connections or gone is fast at it.
@@ -184,44 +206,22 @@ rps() {
     fail "$1" "$2" "server process died during the run" \
       "$out"$'\n'"server output (last lines):"$'\n'"$(tail -n 5 "${server_log[$1]}" 2>/dev/null)"
   fi
-  if ((status != 0)); then fail "$1" "$2" "wrk exited with status $status" "$out"; fi
-  if grep -q "Non-2xx" <<<"$out"; then fail "$1" "$2" "non-2xx responses" "$out"; fi
-  errors=$(sed -n 's/^ *Socket errors: *//p' <<<"$out")
-  if grep -q '[1-9]' <<<"$errors"; then fail "$1" "$2" "wrk socket errors ($errors)" "$out"; fi
-  if ! grep -q 'Requests/sec' <<<"$out"; then fail "$1" "$2" "wrk reported no result" "$out"; fi
+  # discard_load's status is 1 for any failed response (non-200, reset, stall); wrk's is 0
+  # through them all, and its output says.
+  if ((status != 0)); then fail "$1" "$2" "$CLIENT exited with status $status" "$out"; fi
+  if [[ $CLIENT == wrk_client ]]; then
+    if grep -q "Non-2xx" <<<"$out"; then fail "$1" "$2" "non-2xx responses" "$out"; fi
+    errors=$(sed -n 's/^ *Socket errors: *//p' <<<"$out")
+    if grep -q '[1-9]' <<<"$errors"; then fail "$1" "$2" "wrk socket errors ($errors)" "$out"; fi
+  fi
+  read -r n r < <(requests_and_rate <<<"$out")
+  if [[ -z $r ]]; then fail "$1" "$2" "$CLIENT reported no result" "$out"; fi
   if ((failed)); then
     echo "n/a n/a n/a"
     return 0
   fi
-  awk -v ns=$((after - before)) -v ticks=$((load_after - load_before)) -v hz="$HZ" \
-    '/requests in/ {n = $1} /Requests\/sec/ {r = $2}
-    END { printf "%s %.1f %.1f\n", r, (n > 0 ? ns / n / 1000 : 0), (n > 0 ? ticks * 1e6 / hz / n : 0) }' <<<"$out"
-}
-
-# drps PORT FILE -> the same three figures as rps, measured with discard_load (64
-# connections, DURATION seconds) in wrk's place; "n/a n/a n/a" when the run failed.
-drps() {
-  local out before after load_before load_after status=0 failed=0
-  if ! alive "${server_pid[$1]}"; then
-    fail "$1" "$2" "server process is not running; not measured"
-    echo "n/a n/a n/a"
-    return 0
-  fi
-  before=$(cpu_ns "$1")
-  load_before=$(load_cpu_ticks)
-  out=$(taskset -c "$LOAD_CPU" "$bin/apps/discard_load/discard_load" --port "$1" --path "/$2" \
-    --connections 64 --duration "$DURATION" 2>&1) || status=$?
-  load_after=$(load_cpu_ticks)
-  after=$(cpu_ns "$1")
-  if ! alive "${server_pid[$1]}"; then fail "$1" "$2" "server process died during the run" "$out"; fi
-  if ((status != 0)); then fail "$1" "$2" "discard_load exited with status $status" "$out"; fi
-  if ((failed)); then
-    echo "n/a n/a n/a"
-    return 0
-  fi
-  tr ' ' '\n' <<<"$out" | awk -F= -v ns=$((after - before)) -v ticks=$((load_after - load_before)) \
-    -v hz="$HZ" '$1 == "requests" {n = $2} $1 == "requests_per_sec" {r = $2}
-    END { printf "%s %.1f %.1f\n", r, (n > 0 ? ns / n / 1000 : 0), (n > 0 ? ticks * 1e6 / hz / n : 0) }'
+  awk -v n="$n" -v r="$r" -v ns=$((after - before)) -v ticks=$((load_after - load_before)) \
+    -v hz="$HZ" 'BEGIN { printf "%s %.1f %.1f\n", r, (n > 0 ? ns / n / 1000 : 0), (n > 0 ? ticks * 1e6 / hz / n : 0) }'
 }
 
 ratio() {
@@ -232,7 +232,7 @@ ratio() {
 # median: of the numbers on stdin; "n/a" when any is.
 median() { tr ' ' '\n' | grep . | sort -g | awk '$1 == "n/a" {na = 1} {v[NR] = $1} END { if (na) print "n/a"; else if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-# measure FILE SCHEME PORT...: ROUNDS runs of $CLIENT (rps: wrk; drps: discard_load) per
+# measure FILE SCHEME PORT...: ROUNDS runs of $CLIENT (wrk_client or discard_client) per
 # server, taking turns (round r starts
 # with server r mod N) so a slow spell on the machine spreads over all of them; prints
 # each server's median requests/s, in the order given, then each server's median CPU
@@ -248,7 +248,7 @@ measure() {
   for ((r = 0; r < ROUNDS; r++)); do
     for ((i = 0; i < n; i++)); do
       local k=$(((i + r) % n))
-      read -r rate cpu load < <("$CLIENT" "${ports[k]}" "$f" "$scheme")
+      read -r rate cpu load < <(rps "${ports[k]}" "$f" "$scheme")
       runs[k]="${runs[k]:-} $rate"
       cpus[k]="${cpus[k]:-} $cpu"
       loads[k]="${loads[k]:-} $load"
@@ -266,7 +266,7 @@ measure() {
     fi
   done
   echo "${out[*]} ${cpu_out[*]} ${load_out[*]}"
-  echo "$f $scheme$([[ $CLIENT == drps ]] && echo " (discard_load)"): ${spread[*]}" >&3
+  echo "$f $scheme$([[ $CLIENT == discard_client ]] && echo " (discard_load)"): ${spread[*]}" >&3
 }
 
 # cpu_ratio A B: how many times less CPU per request A needs than B ("2.00x" = half).
@@ -274,7 +274,7 @@ cpu_ratio() { ratio "$2" "$1"; }
 
 mkdir -p "$(dirname "$OUT")"
 spreads=$tmp/spreads
-CLIENT=rps
+CLIENT=wrk_client
 {
   echo "| file | pagewire req/s | nginx req/s | asio req/s | pagewire/nginx | pagewire/asio | CPU µs/req pagewire / nginx / asio | CPU/req nginx/pagewire | CPU/req asio/pagewire | wrk's core µs/req pagewire / nginx / asio |"
   echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
@@ -289,7 +289,7 @@ CLIENT=rps
 } | tee "$OUT"
 # 1m.bin with discard_load: the client's core no longer copies each body, so what bounds
 # requests/s is the server's own work per request.
-CLIENT=drps
+CLIENT=discard_client
 {
   echo
   echo "1m.bin with apps/discard_load in wrk's place (64 connections; response bodies dropped in the kernel by recv(MSG_TRUNC), not copied):"
