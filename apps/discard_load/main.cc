@@ -173,7 +173,12 @@ class load {
     c.last_progress = clock_type::now();
     c.fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (c.fd < 0) return fail(c, "socket");
-    // A blocking connect (loopback answers at once, or refuses), then non-blocking reads.
+    // A blocking connect, bounded by --timeout (SO_SNDTIMEO applies to connect: a full
+    // listen queue or an unreachable host would otherwise hold it for minutes), then
+    // non-blocking reads.
+    const auto us = static_cast<long long>(opts_.timeout * 1e6);
+    const timeval limit{static_cast<time_t>(us / 1000000), static_cast<suseconds_t>(us % 1000000)};
+    ::setsockopt(c.fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit);
     if (::connect(c.fd, reinterpret_cast<const sockaddr*>(&addr_), sizeof addr_) != 0)
       return fail(c, "connect");
     const int one = 1;

@@ -5,7 +5,8 @@ Its figures stand in for wrk's in a table of requests/s, so they must count what
 really answered: every response counted is a whole 200 response, body_bytes is exactly their
 Content-Lengths, and the body bytes are dropped in the kernel (copied_bytes stays at the
 heads). A server that answers 404, ends a body early or says nothing is an error and exit
-status 1, never a count; a refused port ends by the duration; usage errors are exit status 2.
+status 1, never a count; a refused port and one that never accepts end by the duration;
+usage errors are exit status 2.
 
 Usage: discard_load_test.py DISCARD_LOAD_BINARY"""
 
@@ -140,6 +141,25 @@ class DiscardLoadTest(unittest.TestCase):
         self.assertEqual(parse(out)["requests"], 0)
         self.assertIn("connect", err)
         self.assertLess(time.monotonic() - start, 15)
+
+    def test_a_server_that_never_accepts_ends_by_the_duration(self):
+        # A full accept queue drops the SYNs of further connects, which would wait out the
+        # kernel's SYN retries (about two minutes) without a bound of their own.
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        s.listen(0)
+        try:
+            start = time.monotonic()
+            status, out, err = self.run_load("--port", str(s.getsockname()[1]),
+                                             "--connections", "4", "--duration", "1",
+                                             "--timeout", "0.3")
+            elapsed = time.monotonic() - start
+        finally:
+            s.close()
+        self.assertEqual(status, 1, err)
+        self.assertEqual(parse(out)["requests"], 0)
+        self.assertGreater(parse(out)["errors"], 0)
+        self.assertLess(elapsed, 15)
 
     def test_usage_errors_exit_2(self):
         for args in [[], ["--port", "0"], ["--port", "99999"], ["--port", "80", "--path", "x"],
