@@ -38,6 +38,8 @@
 #include <unistd.h>
 #include <vector>
 
+#include "apps/http/ascii.h"
+
 namespace {
 
 using clock_type = std::chrono::steady_clock;
@@ -172,7 +174,7 @@ class load {
     c = connection{};
     c.last_progress = clock_type::now();
     c.fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (c.fd < 0) return fail(c, "socket");
+    if (c.fd < 0) return fail(c, "socket", errno);
     // A blocking connect, bounded by --timeout (SO_SNDTIMEO applies to connect: a full
     // listen queue or an unreachable host would otherwise hold it for minutes), then
     // non-blocking reads.
@@ -180,13 +182,13 @@ class load {
     const timeval limit{static_cast<time_t>(us / 1000000), static_cast<suseconds_t>(us % 1000000)};
     ::setsockopt(c.fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit);
     if (::connect(c.fd, reinterpret_cast<const sockaddr*>(&addr_), sizeof addr_) != 0)
-      return fail(c, "connect");
+      return fail(c, "connect", errno);
     const int one = 1;
     ::setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     epoll_event ev{};
     ev.events = EPOLLIN | EPOLLRDHUP;
     ev.data.u64 = static_cast<std::uint64_t>(&c - conns_.data());
-    if (::epoll_ctl(ep_, EPOLL_CTL_ADD, c.fd, &ev) != 0) return fail(c, "epoll_ctl");
+    if (::epoll_ctl(ep_, EPOLL_CTL_ADD, c.fd, &ev) != 0) return fail(c, "epoll_ctl", errno);
     send_request(c);
   }
 
@@ -195,12 +197,13 @@ class load {
     c.fd = -1;
   }
 
-  // One error: the connection is closed, and opened again while time is left.
-  void fail(connection& c, const char* what) {
+  // One error (`err`: the errno of a failed call; 0 for a protocol error): the connection is
+  // closed, and opened again while time is left.
+  void fail(connection& c, const char* what, int err = 0) {
     ++totals_.errors;
     if (totals_.errors <= 5) {  // the first few, so a run that fails says why
       std::fprintf(stderr, "discard_load: %s: %s\n", what,
-                   errno != 0 ? std::strerror(errno) : "protocol error");
+                   err != 0 ? std::strerror(err) : "protocol error");
     }
     close_conn(c);
     if (clock_type::now() < deadline_ && !enough()) reopen_.push_back(&c);
@@ -213,13 +216,11 @@ class load {
     // the socket buffer is empty, so it goes in one call.
     const ssize_t n = ::send(c.fd, request_.data(), request_.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n != static_cast<ssize_t>(request_.size())) {
-      if (n >= 0) errno = 0;
-      fail(c, "send");
+      fail(c, "send", n < 0 ? errno : 0);
     }
   }
 
   void on_ready(connection& c) {
-    errno = 0;
     while (c.fd >= 0) {
       if (c.state == phase::head) {
         if (!read_head(c)) break;
@@ -239,43 +240,46 @@ class load {
       open_conn(*c);
   }
 
+  // One non-blocking recv with `flags`: the bytes it took (progress for --timeout), or 0 when
+  // none are there now or the connection failed (closed by the peer: `closed_what`).
+  std::size_t receive(connection& c, char* buf, std::size_t len, int flags,
+                      const char* closed_what) {
+    const ssize_t n = ::recv(c.fd, buf, len, flags | MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno != EAGAIN && errno != EINTR) fail(c, "recv", errno);
+      return 0;
+    }
+    if (n == 0) {
+      fail(c, closed_what);
+      return 0;
+    }
+    c.last_progress = clock_type::now();
+    return static_cast<std::size_t>(n);
+  }
+
   // Reads head bytes; true when the loop should go on (the head is complete, or more came).
   bool read_head(connection& c) {
     // At most kHeadRead at a time: body bytes that follow the head in the same read are
     // copied, so a read of the whole buffer would copy up to 8 KiB of every body.
     const std::size_t room = std::min(kHeadRead, sizeof c.buf - c.have);
-    const ssize_t n = ::recv(c.fd, c.buf + c.have, room, MSG_DONTWAIT);
-    if (n < 0) {
-      if (errno == EAGAIN || errno == EINTR) return false;
-      fail(c, "recv");
-      return false;
-    }
-    if (n == 0) {
-      errno = 0;
-      fail(c, "connection closed before a response head");
-      return false;
-    }
-    c.last_progress = clock_type::now();
+    const std::size_t n =
+        receive(c, c.buf + c.have, room, 0, "connection closed before a response head");
+    if (n == 0) return false;
     totals_.copied_bytes += static_cast<std::uint64_t>(n);
-    c.have += static_cast<std::size_t>(n);
+    c.have += n;
     const std::string_view got(c.buf, c.have);
     const std::size_t end = got.find("\r\n\r\n");
     if (end == std::string_view::npos) {
-      if (c.have == sizeof c.buf) {
-        errno = 0;
-        fail(c, "response head longer than 8 KiB");
-      }
+      if (c.have == sizeof c.buf) fail(c, "response head longer than 8 KiB");
       return true;
     }
     std::uint64_t length = 0;
     if (!parse_head(got.substr(0, end + 2), length)) {
-      errno = 0;
       fail(c, "response is not 200 with a Content-Length");
       return false;
     }
     const std::uint64_t body_here = c.have - (end + 4);
     if (body_here > length) {  // bytes past the response: nothing was asked for
-      errno = 0;
       fail(c, "bytes after the response body");
       return false;
     }
@@ -286,7 +290,7 @@ class load {
     return true;
   }
 
-  // Status 200 and a Content-Length header (case-insensitive name).
+  // Status 200 and one Content-Length field (case-insensitive name), as apps/http reads them.
   static bool parse_head(std::string_view head, std::uint64_t& length) {
     if (head.substr(0, 9) != "HTTP/1.1 " || head.substr(9, 3) != "200") return false;
     bool found = false;
@@ -294,19 +298,13 @@ class load {
     while (pos != std::string_view::npos && pos + 2 < head.size()) {
       const std::size_t line_end = head.find("\r\n", pos + 2);
       const std::string_view line = head.substr(pos + 2, line_end - (pos + 2));
-      constexpr std::string_view kName = "content-length:";
-      if (line.size() > kName.size() &&
-          ::strncasecmp(line.data(), kName.data(), kName.size()) == 0) {
-        std::string value(line.substr(kName.size()));
-        char* end = nullptr;
-        const char* s = value.c_str();
-        while (*s == ' ' || *s == '\t')
-          ++s;
-        if (*s < '0' || *s > '9') return false;
-        length = std::strtoull(s, &end, 10);
-        while (*end == ' ' || *end == '\t')
-          ++end;
-        if (*end != '\0' || found) return false;
+      const std::size_t colon = line.find(':');
+      if (colon != std::string_view::npos &&
+          pagewire::http::iequals(line.substr(0, colon), "content-length")) {
+        const auto value =
+            pagewire::http::parse_u64(pagewire::http::trim_ows(line.substr(colon + 1)));
+        if (!value || found) return false;
+        length = *value;
         found = true;
       }
       pos = line_end;
@@ -318,19 +316,10 @@ class load {
   bool discard_body(connection& c) {
     const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(c.body_left, kDiscardArea));
     // MSG_TRUNC on TCP: the bytes are consumed and not copied; the buffer is not written.
-    const ssize_t n = ::recv(c.fd, discard_area_, want, MSG_TRUNC | MSG_DONTWAIT);
-    if (n < 0) {
-      if (errno == EAGAIN || errno == EINTR) return false;
-      fail(c, "recv");
-      return false;
-    }
-    if (n == 0) {
-      errno = 0;
-      fail(c, "connection closed inside a response body");
-      return false;
-    }
-    c.last_progress = clock_type::now();
-    c.body_left -= static_cast<std::uint64_t>(n);
+    const std::size_t n =
+        receive(c, discard_area_, want, MSG_TRUNC, "connection closed inside a response body");
+    if (n == 0) return false;
+    c.body_left -= n;
     if (c.body_left == 0) complete(c);
     return true;
   }
@@ -351,7 +340,6 @@ class load {
         std::chrono::duration<double>(opts_.timeout));
     for (connection& c : conns_) {
       if (c.fd >= 0 && now - c.last_progress > limit) {
-        errno = 0;
         fail(c, "no progress within --timeout");
       }
     }
