@@ -132,7 +132,7 @@ splice_pipe::~splice_pipe() {
                                                      bool& full) {
   assert(!busy_ && length <= kMaxIoChunk);
   full = false;
-  if (!whole_range_ready(src, dst_fd, length)) return 0;
+  if (!ready_as_before(src, dst_fd, length) && !whole_range_ready(src, dst_fd, length)) return 0;
   off_t off = src.offset;
   const ssize_t r = ::sendfile(dst_fd, src.fd, &off, static_cast<std::size_t>(length));
   ++counters_.syscalls;
@@ -152,7 +152,8 @@ splice_pipe::~splice_pipe() {
 [[gnu::hot]] bool splice_pipe::splice_now(endpoint src, endpoint dst, std::uint64_t length,
                                           bool more_after) {
   assert(!busy_);
-  if (dst.is_file() || !whole_range_ready(src, dst.fd, length)) {
+  if (dst.is_file() ||
+      (!ready_as_before(src, dst.fd, length) && !whole_range_ready(src, dst.fd, length))) {
     start_now(src, dst, length, more_after, false);
     return false;
   }

@@ -182,6 +182,19 @@ class splice_pipe {
              bool sendfile_if_resident);
   void use_source(endpoint src);
   bool whole_range_ready(endpoint src, int dst_fd, std::uint64_t length);
+  /// whole_range_ready()'s answer read straight from its caches: true for a range of
+  /// the source and destination it last accepted that lies within the size and the resident
+  /// window they recorded (most messages after the first on a connection). False means "ask
+  /// whole_range_ready()", not "not ready". Per 4 KiB message with warm caches
+  /// (tests/bench/transmit_bench): sendfile 36.5 -> 27.5 ns (516 -> 414 instructions), the
+  /// pipe's two splices 43.5 -> 39 ns (672 -> 575).
+  bool ready_as_before(endpoint src, int dst_fd, std::uint64_t length) const noexcept {
+    const auto off = static_cast<std::uint64_t>(src.offset);
+    return src.is_file() && src.fd == resident_fd_ && src.fd == size_fd_ &&
+           dst_fd == checked_dst_fd_ && dst_nonblocking_ && !src_eof_ && length != 0 &&
+           off >= resident_from_ && off + length <= resident_until_ &&
+           off + length <= known_size_ && !pool_.has_fallbacks();
+  }
   bool nonblocking_stream(int dst_fd);
   void next();
   void submit_pair(std::size_t n, unsigned flags);

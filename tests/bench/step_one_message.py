@@ -2,8 +2,9 @@
 # tests/bench/transmit_bench one instruction at a time from one call of the stubbed system
 # call to the next and prints the instructions executed and the distinct 64-byte cache lines
 # of code and of data (explicit memory operands; push/pop and string instructions are not
-# counted) they touched. A cold-cache cost model: each line is one the kernel's work between
-# two calls may have evicted. Build with the release config first, then:
+# counted) they touched, and the 4 KiB pages those lines lie on. A cold-cache cost model:
+# each line is one the kernel's work between two calls may have evicted, each page a TLB
+# entry it may have. Build with the release config first, then:
 #   bazel build --config=release //tests/bench:transmit_bench
 #   STEP_FILTER=TransmitFileRange STEP_CALL=__wrap_sendfile \
 #     gdb -q -batch -x tests/bench/step_one_message.py bazel-bin/tests/bench/transmit_bench
@@ -93,7 +94,10 @@ def main():
             data.add(address >> 6)
             if DETAIL:
                 owners.setdefault(address >> 6, []).append((fn, text))
-    print("instructions %d, code lines %d, data lines %d" % (steps, len(code), len(data)))
+    print(
+        "instructions %d, code lines %d, data lines %d, code pages %d, data pages %d"
+        % (steps, len(code), len(data), len({c >> 6 for c in code}), len({d >> 6 for d in data}))
+    )
     if DETAIL:
         per_fn = {}
         for fn in code_owner.values():

@@ -276,6 +276,42 @@ TEST(splice_pipe, sendfile_now_leaves_a_range_past_the_end_and_a_blocking_socket
   ::close(fd);
 }
 
+// After one range, sendfile_now answers the next ones of the same file and socket from what it
+// learnt (size, residency, O_NONBLOCK) without asking again: one system call per range. What
+// those caches do not cover is still asked: another socket, a range past the size it knew.
+TEST(splice_pipe, sendfile_now_sends_later_ranges_on_what_it_learnt_and_asks_beyond_it) {
+  runtime::context ctx(backend(false));
+  options opts;
+  pipe_pool pool(opts);
+  const auto data = random_bytes(3 * 4096, 45);
+  const int fd = make_file(std::vector<char>(data.begin(), data.begin() + 8192));
+  tcp_pair out = make_pair();
+  sink s(out.b);
+  recording_pipe p(ctx, pool, opts);
+  bool full = true;
+  ASSERT_EQ(p.sendfile_now(endpoint{fd, 0}, out.a, 4096, full), 4096u);
+  auto calls = p.counters().syscalls;
+  EXPECT_EQ(p.sendfile_now(endpoint{fd, 4096}, out.a, 4096, full), 4096u);
+  EXPECT_EQ(p.counters().syscalls, calls + 1);  // the sendfile alone
+  // A blocking socket after the non-blocking one: refused, nothing sent.
+  tcp_pair blocking = make_pair();
+  ::fcntl(blocking.a, F_SETFL, ::fcntl(blocking.a, F_GETFL) & ~O_NONBLOCK);
+  sink none(blocking.b);
+  EXPECT_EQ(p.sendfile_now(endpoint{fd, 0}, blocking.a, 4096, full), 0u);
+  // The file grew past the size it knew: measured again, and the new bytes go.
+  ASSERT_EQ(::pwrite(fd, data.data() + 8192, 4096, 8192), 4096);
+  calls = p.counters().syscalls;
+  EXPECT_EQ(p.sendfile_now(endpoint{fd, 8192}, out.a, 4096, full), 4096u);
+  EXPECT_GT(p.counters().syscalls, calls + 1);
+  // Past the new end: nothing.
+  EXPECT_EQ(p.sendfile_now(endpoint{fd, 8192}, out.a, 8192, full), 0u);
+  ::shutdown(out.a, SHUT_WR);
+  ::shutdown(blocking.a, SHUT_WR);
+  EXPECT_EQ(s.hash(), hash_of(data.data(), data.size()));
+  EXPECT_EQ(none.bytes(), 0u);
+  ::close(fd);
+}
+
 TEST(splice_pipe, sendfile_now_on_a_full_socket_says_so_and_start_now_waits_for_room_first) {
   runtime::context ctx(backend(false));
   options opts;
