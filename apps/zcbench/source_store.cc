@@ -167,6 +167,12 @@ std::unique_ptr<source_store> source_store::create(const std::string& dir_parent
     }
     written += n;
   }
+  // Written back now, before any trial: left dirty, the kernel's flusher writes the file out
+  // 30 s later (vm.dirty_expire_centisecs), in the middle of whichever trials run then.
+  if (::fdatasync(s->fd_) != 0) {
+    why = errno_line("fdatasync " + s->file_);
+    return nullptr;
+  }
   if (!with_memory) std::vector<std::byte>().swap(s->window_);
   return s;
 }
