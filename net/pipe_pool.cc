@@ -84,14 +84,8 @@ pipe_pool::~pipe_pool() {
     close_pipe(p);
 }
 
-[[gnu::hot]] pipe_handle pipe_pool::acquire(std::error_code& ec) {
+pipe_handle pipe_pool::create(std::error_code& ec) {
   ec = runtime::no_error();
-  if (!idle_.empty()) {
-    pipe_handle p = idle_.back();
-    idle_.pop_back();
-    ++stats_.reused;
-    return p;
-  }
   int fds[2];
   if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) {
     ec = runtime::sys_error(errno);
@@ -115,18 +109,10 @@ pipe_pool::~pipe_pool() {
   return p;
 }
 
-[[gnu::hot]] void pipe_pool::release(pipe_handle p, bool clean) noexcept {
+void pipe_pool::drop(pipe_handle p, bool clean) noexcept {
   if (!p) return;
-  if (!clean) {
-    ++stats_.discarded;
-    close_pipe(p);
-    return;
-  }
-  if (idle_.size() >= max_idle_) {
-    close_pipe(p);
-    return;
-  }
-  idle_.push_back(p);
+  if (!clean) ++stats_.discarded;
+  close_pipe(p);
 }
 
 transfer_path pipe_pool::path_for(const file_kind& kind) const noexcept {

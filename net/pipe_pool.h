@@ -16,6 +16,7 @@
 #include <vector>
 
 #include <pagewire/net/policy.h>
+#include <pagewire/runtime/sys_error.h>
 
 namespace pagewire::net {
 
@@ -70,9 +71,23 @@ class pipe_pool {
   /// the size, the pipe keeps the size it has, stats().undersized counts it, and the first
   /// such pipe in the process is logged (runtime::log_line) with the sizes and the limits to
   /// look at. On failure an empty handle and `ec` set.
-  pipe_handle acquire(std::error_code& ec);
+  /// (Inline: a transfer takes and returns a pipe per message, and the idle list serves most.)
+  pipe_handle acquire(std::error_code& ec) {
+    if (idle_.empty()) return create(ec);
+    ec = runtime::no_error();
+    const pipe_handle p = idle_.back();
+    idle_.pop_back();
+    ++stats_.reused;
+    return p;
+  }
   /// Gives `p` back. `clean`: the holder knows it is empty; otherwise it is closed.
-  void release(pipe_handle p, bool clean) noexcept;
+  void release(pipe_handle p, bool clean) noexcept {
+    if (clean && p && idle_.size() < max_idle_) {
+      idle_.push_back(p);
+      return;
+    }
+    drop(p, clean);
+  }
 
   /// True once any refusal was recorded (until then no transfer needs to classify its files).
   bool has_fallbacks() const noexcept { return !kinds_.empty(); }
@@ -85,6 +100,10 @@ class pipe_pool {
   pipe_pool_stats stats() const noexcept;
 
  private:
+  pipe_handle create(std::error_code& ec);
+  /// A returned pipe that is not kept: dirty (stats().discarded), or past pipe_pool_max.
+  void drop(pipe_handle p, bool clean) noexcept;
+
   struct kind_entry {
     file_kind kind;
     transfer_path path;
