@@ -110,6 +110,8 @@ def zcbench_section(paths):
                 f"{s['bytes']} bytes per trial, median of {s['repeat']}, recv={s['recv']}, "
                 f"{pin}, "
                 f"window {size_label(s.get('window', 64 << 20))}, "
+                f"TCP congestion control {s.get('congestion') or h.get('tcp_congestion', '?')}"
+                f"{'' if s.get('congestion') else ' (the system default)'}, "
                 f"source={s.get('source', 'random')} (auto: text-like bytes for the compressing "
                 "paths, pseudo-random for the rest; decoding receivers recv into a buffer); "
                 f"kernel {h['kernel']}, {h['cores']} cores, {h['date']}. "

@@ -6,6 +6,8 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include "apps/zcbench/congestion.h"
+
 namespace zcbench {
 
 host_info read_host_info() {
@@ -32,6 +34,7 @@ host_info read_host_info() {
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &utc);
   h.date = buf;
+  h.tcp_congestion = system_congestion();
   return h;
 }
 

@@ -155,6 +155,7 @@ class runner {
     setup.recv = o_.recv;
     setup.veth = veth;
     setup.sender_cpu = o_.sender_cpu;
+    setup.congestion = o_.congestion;
     setup.receiver_cpu = o_.receiver_cpu;
     setup.timeout_s = o_.timeout_s;
     setup.stall_receiver = o_.test_stall_receiver;

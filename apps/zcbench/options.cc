@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <sched.h>
 
+#include "apps/zcbench/congestion.h"
 #include "apps/zcbench/path_table.h"
 
 namespace zcbench {
@@ -152,6 +153,14 @@ bool apply(std::string_view name, std::string_view value, options& o, std::strin
     o.receiver_cpu = cpus[1];
     return true;
   }
+  if (name == "--congestion") {
+    if (std::string why = congestion_unavailable(value); !why.empty()) {
+      error = "--congestion: '" + std::string(value) + "': " + why;
+      return false;
+    }
+    o.congestion = value;
+    return true;
+  }
   if (name == "--json" || name == "--svg" || name == "--tmpdir") {
     if (value.empty()) {
       error = std::string(name) + ": needs a file name";
@@ -167,7 +176,7 @@ bool apply(std::string_view name, std::string_view value, options& o, std::strin
 bool takes_value(std::string_view name) {
   for (std::string_view v :
        {"--bytes", "--sizes", "--paths", "--transport", "--recv", "--source", "--repeat",
-        "--window", "--timeout", "--pin", "--json", "--svg", "--tmpdir"}) {
+        "--window", "--timeout", "--pin", "--congestion", "--json", "--svg", "--tmpdir"}) {
     if (name == v) return true;
   }
   return false;
@@ -298,6 +307,8 @@ throughput, CPU per GB, syscalls per GB and user-space bytes copied per byte.
                        down and the trial fails as timed out (default 300)
   --pin S,R            run the sending thread on CPU S and the receiving thread on
                        CPU R (default: where the scheduler puts them)
+  --congestion NAME    TCP congestion control of the sending sockets, e.g. cubic
+                       (default: the system's, net.ipv4.tcp_congestion_control)
   --json FILE          write every record as JSON (schema: zcbench_schema.json)
   --svg FILE           write a bar chart (GB/s and CPU s/GB per path and size)
   --tmpdir DIR         where the source file is created (default $TMPDIR or /tmp)

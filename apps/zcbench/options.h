@@ -42,6 +42,11 @@ struct options {
   /// swings a trial's CPU per GB by up to 4x at 1 MiB messages). -1: not pinned.
   int sender_cpu = -1;
   int receiver_cpu = -1;
+  /// --congestion NAME: the TCP congestion control of every trial's sending socket
+  /// (TCP_CONGESTION), checked when parsed; empty: the system's
+  /// (net.ipv4.tcp_congestion_control). Pacing ones (bbr without an fq qdisc) cap what a
+  /// trial can reach at large messages.
+  std::string congestion;
   /// --timeout S: a trial's deadline in seconds (trial_setup::timeout_s).
   int timeout_s = 300;
   std::string json_file;    ///< --json FILE, empty: none

@@ -145,6 +145,7 @@ std::string settings_json(const options& o) {
       .field("window", static_cast<std::uint64_t>(o.window))
       .field("sender_cpu", std::to_string(o.sender_cpu))
       .field("receiver_cpu", std::to_string(o.receiver_cpu))
+      .field("congestion", quote(o.congestion))
       .field("recv", quote(to_string(o.recv)))
       .field("source", quote(to_string(o.source)))
       .field("sizes", sizes + "]")
@@ -164,6 +165,7 @@ std::string format_json(const run_report& report, const options& o, const host_i
                                     .field("cpu_model", quote(host.cpu_model))
                                     .field("cores", static_cast<std::uint64_t>(host.cores))
                                     .field("date", quote(host.date))
+                                    .field("tcp_congestion", quote(host.tcp_congestion))
                                     .str();
   const auto skipped = array(report.skipped, "  ", [](const skip_note& s) {
     return object("    ")

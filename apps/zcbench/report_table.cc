@@ -49,14 +49,15 @@ std::vector<std::string> row_of(const record& r) {
 }  // namespace
 
 std::string format_table(const run_report& report, const options& o, const host_info& host) {
-  std::string out = "zcbench: " + format_byte_count(o.bytes) + " per trial, median of " +
-                    std::to_string(o.repeat) + ", recv=" + std::string(to_string(o.recv)) +
-                    (o.sender_cpu < 0 ? std::string()
-                                      : ", sender on CPU " + std::to_string(o.sender_cpu) +
-                                            ", receiver on CPU " + std::to_string(o.receiver_cpu)) +
-                    "; kernel " + host.kernel + ", " + std::to_string(host.cores) + " cores" +
-                    (host.cpu_model.empty() ? "" : " (" + host.cpu_model + ")") + ", " + host.date +
-                    "\n";
+  std::string out =
+      "zcbench: " + format_byte_count(o.bytes) + " per trial, median of " +
+      std::to_string(o.repeat) + ", recv=" + std::string(to_string(o.recv)) +
+      (o.sender_cpu < 0 ? std::string()
+                        : ", sender on CPU " + std::to_string(o.sender_cpu) + ", receiver on CPU " +
+                              std::to_string(o.receiver_cpu)) +
+      ", TCP " + (o.congestion.empty() ? host.tcp_congestion + " (the system's)" : o.congestion) +
+      "; kernel " + host.kernel + ", " + std::to_string(host.cores) + " cores" +
+      (host.cpu_model.empty() ? "" : " (" + host.cpu_model + ")") + ", " + host.date + "\n";
   std::vector<std::vector<std::string>> rows;
   rows.emplace_back(kHeader.begin(), kHeader.end());
   for (const record& r : report.records)

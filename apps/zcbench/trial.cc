@@ -16,6 +16,7 @@
 #include <thread>
 #include <unistd.h>
 
+#include "apps/zcbench/congestion.h"
 #include "apps/zcbench/decoders.h"
 
 namespace zcbench {
@@ -298,6 +299,13 @@ class trial_run {
       return -1;
     }
     track(send_fd_, fd);
+    if (!setup_.congestion.empty()) {
+      if (const std::error_code ec = set_congestion(fd, setup_.congestion)) {
+        failure = describe("sender", ("congestion control " + setup_.congestion).c_str(), ec);
+        close_tracked(send_fd_);
+        return -1;
+      }
+    }
     if (::connect(fd, reinterpret_cast<const sockaddr*>(&info.address), sizeof info.address) != 0) {
       failure = describe("sender", "connect", last_error());
       close_tracked(send_fd_);

@@ -29,6 +29,8 @@ struct trial_setup {
   const veth_pair* veth = nullptr;
   int sender_cpu = -1;    ///< pin the sending thread to this CPU (-1: don't)
   int receiver_cpu = -1;  ///< pin the receiving thread to this CPU (-1: don't)
+  /// TCP congestion control of the sending socket (options::congestion); empty: the system's.
+  std::string congestion;
   /// The trial's deadline, from its start: past it a watchdog shuts the trial's sockets
   /// down (so blocking calls and io_uring operations on them return) and the trial fails
   /// with "trial timed out after N s". The only timeout: the sockets have none of their own.

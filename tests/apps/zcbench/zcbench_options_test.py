@@ -76,6 +76,10 @@ class BadOptions(unittest.TestCase):
         for bad in ("1", "a,b", "-1,0", "0,", "0,1,2", "0,99999"):
             self.check_rejected(["--pin", bad], "--pin")
 
+    def test_congestion_control_the_kernel_lacks(self):
+        self.check_rejected(["--congestion", "no-such-algorithm"], "tcp_available_congestion_control")
+        self.check_rejected(["--congestion="], "--congestion")
+
     def test_option_missing_its_value(self):
         self.check_rejected(["--json"], "--json")
         self.check_rejected(["--bytes"], "--bytes")

@@ -153,6 +153,9 @@ class CopyReceiverRun(unittest.TestCase):
         self.assertEqual((s["bytes"], s["repeat"], s["sizes"], s["paths"]), (BYTES, 2, SIZES, PATHS))
         self.assertEqual(s["window"], 64 * 1024 * 1024)  # the default
         self.assertEqual((s["sender_cpu"], s["receiver_cpu"]), (-1, -1))  # not pinned
+        self.assertEqual(s["congestion"], "")  # the system's
+        with open("/proc/sys/net/ipv4/tcp_congestion_control", encoding="utf-8") as f:
+            self.assertEqual(self.doc["host"]["tcp_congestion"], f.read().strip())
 
     def test_table_has_a_row_per_record(self):
         rows = [line.split() for line in self.proc.stdout.splitlines()]
@@ -264,6 +267,31 @@ class Watchdog(unittest.TestCase):
                 self.assertIn(f"loopback {p} 64K failed: trial timed out after 1 s",
                               proc.stderr)
         self.assertEqual(os.listdir(work), ["stall.json"])
+
+
+class Congestion(unittest.TestCase):
+    def test_the_sending_socket_uses_the_congestion_control_asked_for(self):
+        # A stalled trial keeps its connection open until --timeout; `ss` shows each TCP
+        # socket's congestion control meanwhile. reno is built into every kernel and no
+        # system's default.
+        work = tempfile.mkdtemp(dir=tmpdir())
+        out = os.path.join(work, "cc.json")
+        zcb = subprocess.Popen([BINARY, "--congestion", "reno", "--bytes", "64M", "--sizes",
+                                "64K", "--repeat", "1", "--paths", "sendfile", "--transport",
+                                "loopback", "--timeout", "3", "--test-stall-receiver", "--json",
+                                out, "--tmpdir", work], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+        seen = ""
+        deadline = time.monotonic() + 2.5
+        while "reno" not in seen and time.monotonic() < deadline:
+            time.sleep(0.1)
+            seen = subprocess.run(["ss", "-tinH", "state", "established"], capture_output=True,
+                                  text=True, check=False).stdout
+        _, err = zcb.communicate(timeout=60)
+        self.assertEqual(zcb.returncode, 1, err)  # the stalled trial times out
+        self.assertIn("reno", seen)
+        with open(out, encoding="utf-8") as f:
+            self.assertEqual(json.load(f)["settings"]["congestion"], "reno")
 
 
 class ReceiverCpu(unittest.TestCase):
