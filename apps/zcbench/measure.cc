@@ -155,8 +155,8 @@ class runner {
     setup.recv = o_.recv;
     setup.veth = veth;
     setup.sender_cpu = o_.sender_cpu;
-    setup.congestion = o_.congestion;
     setup.receiver_cpu = o_.receiver_cpu;
+    setup.congestion = o_.congestion;
     setup.timeout_s = o_.timeout_s;
     setup.stall_receiver = o_.test_stall_receiver;
     setup.on_progress = [&](std::uint64_t received) { progress_.update(received, src.total); };
