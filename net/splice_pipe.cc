@@ -132,7 +132,7 @@ splice_pipe::~splice_pipe() {
                                                      bool& full) {
   assert(!busy_ && length <= kMaxIoChunk);
   full = false;
-  if (!ready_as_before(src, dst_fd, length) && !whole_range_ready(src, dst_fd, length)) return 0;
+  if (!whole_range_ready(src, dst_fd, length)) return 0;
   off_t off = src.offset;
   const ssize_t r = ::sendfile(dst_fd, src.fd, &off, static_cast<std::size_t>(length));
   ++counters_.syscalls;
@@ -152,8 +152,7 @@ splice_pipe::~splice_pipe() {
 [[gnu::hot]] bool splice_pipe::splice_now(endpoint src, endpoint dst, std::uint64_t length,
                                           bool more_after) {
   assert(!busy_);
-  if (dst.is_file() ||
-      (!ready_as_before(src, dst.fd, length) && !whole_range_ready(src, dst.fd, length))) {
+  if (dst.is_file() || !whole_range_ready(src, dst.fd, length)) {
     start_now(src, dst, length, more_after, false);
     return false;
   }
@@ -210,10 +209,8 @@ splice_pipe::~splice_pipe() {
   return false;
 }
 
-// What sendfile_now() and splice_now() need before their calls: inline steps allowed, no
-// file kind with a recorded fallback, an O_NONBLOCK destination, and `length` bytes of the
-// file there (its known size) and resident. Makes `src` the source for the caches.
-[[gnu::hot]] bool splice_pipe::whole_range_ready(endpoint src, int dst_fd, std::uint64_t length) {
+// whole_range_ready() without its caches' shortcut (splice_pipe.h).
+[[gnu::hot]] bool splice_pipe::check_range_ready(endpoint src, int dst_fd, std::uint64_t length) {
   if (!opts_.splice_inline || !src.is_file() || length == 0 || pool_.has_fallbacks() ||
       !nonblocking_stream(dst_fd))
     return false;

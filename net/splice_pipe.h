@@ -181,13 +181,18 @@ class splice_pipe {
   void setup(endpoint src, endpoint dst, std::uint64_t length, bool more_after,
              bool sendfile_if_resident);
   void use_source(endpoint src);
-  bool whole_range_ready(endpoint src, int dst_fd, std::uint64_t length);
-  /// whole_range_ready()'s answer read straight from its caches: true for a range of
-  /// the source and destination it last accepted that lies within the size and the resident
-  /// window they recorded (most messages after the first on a connection). False means "ask
-  /// whole_range_ready()", not "not ready". Per 4 KiB message with warm caches
-  /// (tests/bench/transmit_bench): sendfile 36.5 -> 27.5 ns (516 -> 414 instructions), the
-  /// pipe's two splices 43.5 -> 39 ns (672 -> 575).
+  /// What sendfile_now() and splice_now() need before their calls: inline steps allowed, no
+  /// file kind with a recorded fallback, an O_NONBLOCK destination, and `length` bytes of the
+  /// file there (its known size) and resident. A range of the source and destination it last
+  /// accepted is answered from the caches (ready_as_before: most messages after the first on
+  /// a connection), the rest by check_range_ready(). Per 4 KiB message with warm caches
+  /// (tests/bench/transmit_bench), against checking every range: sendfile 36.5 -> 27.5 ns
+  /// (516 -> 414 instructions), the pipe's two splices 43.5 -> 39 ns (672 -> 575).
+  bool whole_range_ready(endpoint src, int dst_fd, std::uint64_t length) {
+    return ready_as_before(src, dst_fd, length) || check_range_ready(src, dst_fd, length);
+  }
+  /// True for a range within the size and the resident window recorded for the source and
+  /// destination check_range_ready() last accepted; false means "check", not "not ready".
   bool ready_as_before(endpoint src, int dst_fd, std::uint64_t length) const noexcept {
     const auto off = static_cast<std::uint64_t>(src.offset);
     return src.is_file() && src.fd == resident_fd_ && src.fd == size_fd_ &&
@@ -195,6 +200,8 @@ class splice_pipe {
            off >= resident_from_ && off + length <= resident_until_ &&
            off + length <= known_size_ && !pool_.has_fallbacks();
   }
+  /// whole_range_ready() in full; makes `src` the source for the caches.
+  bool check_range_ready(endpoint src, int dst_fd, std::uint64_t length);
   bool nonblocking_stream(int dst_fd);
   void next();
   void submit_pair(std::size_t n, unsigned flags);
