@@ -1,5 +1,6 @@
 #include "apps/zcbench/congestion.h"
 
+#include <cerrno>
 #include <fstream>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
