@@ -11,7 +11,8 @@
 #      trial of every path per round; a cell's median, its ratios paired by round; 5 rounds
 #      of 512M take less time than 3 of 1G and leave a median that one odd trial cannot
 #      move), ZCBENCH_PIN
-#      (sender,receiver CPUs of every zcbench run, "1,1"),
+#      (sender,receiver CPUs of every zcbench run, "1,1"), ZCBENCH_CONGESTION (the TCP
+#      congestion control of every zcbench trial, cubic; "system": the machine's default),
 #      BENCH_REPETITIONS (5), DURATION (seconds per wrk run, 3), ROUNDS (wrk runs per
 #      server and file, 3; medians).
 # The issue's budget is 15 minutes on a 2-core machine, build included: each phase's seconds
@@ -66,14 +67,31 @@ transmit_paths=$(grep -vE "$filter_re" <<<"$all_paths" | paste -sd, -)
 # this VM, and a path's GB/s moves by up to 2x with how often its trials happen to sleep
 # (net/README.md, apps/zcbench/README.md).
 pin=${ZCBENCH_PIN:-$(($(nproc) > 1 ? 1 : 0)),$(($(nproc) > 1 ? 1 : 0))}
+# Every zcbench trial sends under cubic unless ZCBENCH_CONGESTION names another ("system": the
+# machine's default). A default of bbr without an fq qdisc (this VM's) has the kernel pace
+# each connection itself with an hrtimer: every 16 MiB path is then held near one pacing
+# rate (loopback sendfile 2.3 GB/s, copy 2.7, against 6.7 and 4.0 under cubic), so the large
+# cells show the pacer instead of the zero-copy gain, and at 4 KiB over veth the pacing
+# timer took a fifth of the sender's CPU samples (apps/zcbench/README.md).
+congestion=${ZCBENCH_CONGESTION:-cubic}
+congestion_args=()
+if [[ $congestion != system ]]; then
+  if grep -qw -- "$congestion" /proc/sys/net/ipv4/tcp_available_congestion_control; then
+    congestion_args=(--congestion "$congestion")
+  else
+    echo "bench: TCP congestion control $congestion is not available here; zcbench uses" \
+      "the system's" >&2
+  fi
+fi
 echo "== zcbench: transmit paths (--pin $pin)"
 "$zcbench" --bytes "${ZCBENCH_BYTES:-512M}" --repeat "${ZCBENCH_REPEAT:-5}" --pin "$pin" \
-  --paths "$transmit_paths" --json "$results/zcbench.json" --svg "$results/zcbench.svg" |
+  "${congestion_args[@]}" --paths "$transmit_paths" --json "$results/zcbench.json" --svg "$results/zcbench.svg" |
   tee "$results/zcbench.txt"
 phase "zcbench transmit paths"
 if [ -n "$filter_paths" ]; then
   echo "== zcbench: filter paths"
   "$zcbench" --bytes "${ZCBENCH_FILTER_BYTES:-256M}" --repeat "${ZCBENCH_REPEAT:-5}" --pin "$pin" \
+    "${congestion_args[@]}" \
     --transport loopback --sizes 64K,1M --paths "copy,$filter_paths" \
     --json "$results/zcbench_filters.json" --svg "$results/zcbench_filters.svg" |
     tee "$results/zcbench_filters.txt"
@@ -82,7 +100,7 @@ if [ -n "$filter_paths" ]; then
   tls_paths=$(tr , '\n' <<<"$filter_paths" | grep tls | paste -sd, -)
   echo "== zcbench: TLS paths from a 1 MiB window"
   "$zcbench" --bytes "${ZCBENCH_BYTES:-512M}" --repeat "${ZCBENCH_REPEAT:-5}" --pin "$pin" \
-    --transport loopback --sizes 1M --window 1M --paths "$tls_paths" \
+    "${congestion_args[@]}" --transport loopback --sizes 1M --window 1M --paths "$tls_paths" \
     --json "$results/zcbench_filters_hot.json" | tee "$results/zcbench_filters_hot.txt"
   phase "zcbench filter paths"
 fi

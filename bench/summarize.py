@@ -29,6 +29,15 @@ def size_label(n):
     return str(n)
 
 
+def congestion_label(settings, host):
+    """The trials' TCP congestion control, and the system's default when they chose another."""
+    system = host.get("tcp_congestion", "?")
+    chosen = settings.get("congestion")
+    if not chosen:
+        return f"{system} (the system default)"
+    return chosen if chosen == system else f"{chosen} (chosen; the system default is {system})"
+
+
 def ratio(x):
     return "n/a" if x is None else f"{x:.2f}x"
 
@@ -110,8 +119,7 @@ def zcbench_section(paths):
                 f"{s['bytes']} bytes per trial, median of {s['repeat']}, recv={s['recv']}, "
                 f"{pin}, "
                 f"window {size_label(s.get('window', 64 << 20))}, "
-                f"TCP congestion control {s.get('congestion') or h.get('tcp_congestion', '?')}"
-                f"{'' if s.get('congestion') else ' (the system default)'}, "
+                f"TCP congestion control {congestion_label(s, h)}, "
                 f"source={s.get('source', 'random')} (auto: text-like bytes for the compressing "
                 "paths, pseudo-random for the rest; decoding receivers recv into a buffer); "
                 f"kernel {h['kernel']}, {h['cores']} cores, {h['date']}. "
