@@ -7,12 +7,10 @@
 #      CPU-bound (gzip -6 runs near 0.1 GB/s here), and openssl speed as the cipher's limit;
 #   3. the server comparison: sendfile_server vs nginx vs the Asio baseline (wrk);
 #   4. summary.md, the Markdown summary of all of the above.
-# Env: ZCBENCH_BYTES (512M), ZCBENCH_FILTER_BYTES (256M), ZCBENCH_REPEAT (7: rounds, one
+# Env: ZCBENCH_BYTES (512M), ZCBENCH_FILTER_BYTES (256M), ZCBENCH_REPEAT (5: rounds, one
 #      trial of every path per round; a cell's median, its ratios paired by round; 5 rounds
 #      of 512M take less time than 3 of 1G and leave a median that one odd trial cannot
-#      move, and 7 fit the budget too: a trial pair of one cell ranged 0.75-1.21x in one run,
-#      each trial landing in one of the scheduler's regimes on the shared core),
-#      ZCBENCH_PIN
+#      move), ZCBENCH_PIN
 #      (sender,receiver CPUs of every zcbench run, "1,1"), ZCBENCH_CONGESTION (the TCP
 #      congestion control of every zcbench trial, cubic; "system": the machine's default),
 #      BENCH_REPETITIONS (5), DURATION (seconds per wrk run, 3), ROUNDS (wrk runs per
@@ -86,13 +84,13 @@ if [[ $congestion != system ]]; then
   fi
 fi
 echo "== zcbench: transmit paths (--pin $pin)"
-"$zcbench" --bytes "${ZCBENCH_BYTES:-512M}" --repeat "${ZCBENCH_REPEAT:-7}" --pin "$pin" \
+"$zcbench" --bytes "${ZCBENCH_BYTES:-512M}" --repeat "${ZCBENCH_REPEAT:-5}" --pin "$pin" \
   "${congestion_args[@]}" --paths "$transmit_paths" --json "$results/zcbench.json" --svg "$results/zcbench.svg" |
   tee "$results/zcbench.txt"
 phase "zcbench transmit paths"
 if [ -n "$filter_paths" ]; then
   echo "== zcbench: filter paths"
-  "$zcbench" --bytes "${ZCBENCH_FILTER_BYTES:-256M}" --repeat "${ZCBENCH_REPEAT:-7}" --pin "$pin" \
+  "$zcbench" --bytes "${ZCBENCH_FILTER_BYTES:-256M}" --repeat "${ZCBENCH_REPEAT:-5}" --pin "$pin" \
     "${congestion_args[@]}" \
     --transport loopback --sizes 64K,1M --paths "copy,$filter_paths" \
     --json "$results/zcbench_filters.json" --svg "$results/zcbench_filters.svg" |
@@ -101,7 +99,7 @@ if [ -n "$filter_paths" ]; then
   # openssl speed's 16 KiB buffer; the run above sends from a 64 MiB window (a large file).
   tls_paths=$(tr , '\n' <<<"$filter_paths" | grep tls | paste -sd, -)
   echo "== zcbench: TLS paths from a 1 MiB window"
-  "$zcbench" --bytes "${ZCBENCH_BYTES:-512M}" --repeat "${ZCBENCH_REPEAT:-7}" --pin "$pin" \
+  "$zcbench" --bytes "${ZCBENCH_BYTES:-512M}" --repeat "${ZCBENCH_REPEAT:-5}" --pin "$pin" \
     "${congestion_args[@]}" --transport loopback --sizes 1M --window 1M --paths "$tls_paths" \
     --json "$results/zcbench_filters_hot.json" | tee "$results/zcbench_filters_hot.txt"
   phase "zcbench filter paths"
