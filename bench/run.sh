@@ -70,9 +70,9 @@ pin=${ZCBENCH_PIN:-$(($(nproc) > 1 ? 1 : 0)),$(($(nproc) > 1 ? 1 : 0))}
 # Every zcbench trial sends under cubic unless ZCBENCH_CONGESTION names another ("system": the
 # machine's default). A default of bbr without an fq qdisc (this VM's) has the kernel pace
 # each connection itself with an hrtimer: every 16 MiB path is then held near one pacing
-# rate (loopback sendfile 2.3 GB/s, copy 2.7, against 6.7 and 4.0 under cubic), so the large
-# cells show the pacer instead of the zero-copy gain, and at 4 KiB over veth the pacing
-# timer took a fifth of the sender's CPU samples (apps/zcbench/README.md).
+# rate (loopback sendfile 2.3 GB/s, copy 2.7; under cubic 6.5-6.7 and 3.3-4.0), so the
+# large cells show the pacer instead of the zero-copy gain, and at 4 KiB over veth the
+# pacing timer took a fifth of the sender's CPU samples (apps/zcbench/README.md).
 congestion=${ZCBENCH_CONGESTION:-cubic}
 congestion_args=()
 if [[ $congestion != system ]]; then
@@ -85,7 +85,8 @@ if [[ $congestion != system ]]; then
 fi
 echo "== zcbench: transmit paths (--pin $pin)"
 "$zcbench" --bytes "${ZCBENCH_BYTES:-512M}" --repeat "${ZCBENCH_REPEAT:-5}" --pin "$pin" \
-  "${congestion_args[@]}" --paths "$transmit_paths" --json "$results/zcbench.json" --svg "$results/zcbench.svg" |
+  "${congestion_args[@]}" --paths "$transmit_paths" --json "$results/zcbench.json" \
+  --svg "$results/zcbench.svg" |
   tee "$results/zcbench.txt"
 phase "zcbench transmit paths"
 if [ -n "$filter_paths" ]; then
