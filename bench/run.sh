@@ -13,6 +13,7 @@
 #      move), ZCBENCH_PIN
 #      (sender,receiver CPUs of every zcbench run, "1,1"), ZCBENCH_CONGESTION (the TCP
 #      congestion control of every zcbench trial, cubic; "system": the machine's default),
+#      ZCBENCH_RECV (the transmit paths' receiver, splice; "copy": recv into a buffer),
 #      BENCH_REPETITIONS (5), DURATION (seconds per wrk run, 3), ROUNDS (wrk runs per
 #      server and file, 3; medians).
 # The issue's budget is 15 minutes on a 2-core machine, build included: each phase's seconds
@@ -77,10 +78,18 @@ pin=${ZCBENCH_PIN:-$(($(nproc) > 1 ? 1 : 0)),$(($(nproc) > 1 ? 1 : 0))}
 congestion=${ZCBENCH_CONGESTION:-cubic}
 congestion_args=()
 [[ $congestion == system ]] || congestion_args=(--congestion "$congestion")
-echo "== zcbench: transmit paths (--pin $pin)"
+# The transmit paths' receiver splices to /dev/null (ZCBENCH_RECV, "copy" to recv into a
+# buffer): it shares the sender's core, and one that copies 256 KiB per call puts each trial
+# in one of two states (whether the sender preempts it inside its copy, holding its socket
+# lock, so that it also does the protocol work), one 15-20% faster than the other; which one
+# a trial finds, not the path, then decided a cell's ratio to its raw loop: the spread of the
+# trial pairs over veth at 1 MiB was 0.192 (sd) with the copying receiver, 0.014 with this
+# one (apps/zcbench/README.md). The paths that transform the stream decode, so recv copies.
+recv=${ZCBENCH_RECV:-splice}
+echo "== zcbench: transmit paths (--pin $pin, --recv $recv)"
 "$zcbench" --bytes "${ZCBENCH_BYTES:-512M}" --repeat "${ZCBENCH_REPEAT:-5}" --pin "$pin" \
-  "${congestion_args[@]}" --paths "$transmit_paths" --json "$results/zcbench.json" \
-  --svg "$results/zcbench.svg" |
+  "${congestion_args[@]}" --recv "$recv" --paths "$transmit_paths" \
+  --json "$results/zcbench.json" --svg "$results/zcbench.svg" |
   tee "$results/zcbench.txt"
 phase "zcbench transmit paths"
 if [ -n "$filter_paths" ]; then
