@@ -81,7 +81,7 @@ congestion_args=()
 # The transmit paths' receiver splices to /dev/null (ZCBENCH_RECV, "copy" to recv into a
 # buffer): it shares the sender's core, and one that copies 256 KiB per call puts each trial
 # in one of two states (whether the sender preempts it inside its copy, holding its socket
-# lock, so that it also does the protocol work), one 15-20% faster than the other; which one
+# lock, so that it also does the protocol work), one 7-23% faster than the other; which one
 # a trial finds, not the path, then decided a cell's ratio to its raw loop: the spread of the
 # trial pairs over veth at 1 MiB was 0.192 (sd) with the copying receiver, 0.014 with this
 # one (apps/zcbench/README.md). The paths that transform the stream decode, so recv copies.
