@@ -142,12 +142,12 @@ def zcbench_section(paths):
                        f"{ratio(r['ratio_to_copy'])} | {ratio(r['ratio_to_raw'])}{raw_note} |")
             if (r["path"].startswith("pw_") and r["raw"] != r["path"]
                     and r["ratio_to_raw"] is not None and r["ratio_to_raw"] < RATIO_TARGET):
-                # The receiver's recv calls per GB tell the scheduling state each trial ran
-                # in (apps/zcbench/README.md): with both threads on one core, tens of KB per
-                # call when the sender runs ahead, ~10 KB when the two take turns per packet.
+                # The receiver's calls per GB (recv or splice) tell the scheduling state each
+                # trial ran in (apps/zcbench/README.md): with both threads on one core, tens
+                # of KB per call when the sender runs ahead, ~10 KB when the two take turns.
                 raw = by_cell.get((r["raw"], r["transport"], r["message_size"]))
                 calls = ("" if raw is None else
-                         f" (receiver recv calls/GB {r['receiver_syscalls_per_gb'] / 1e3:.0f}k "
+                         f" (receiver calls/GB {r['receiver_syscalls_per_gb'] / 1e3:.0f}k "
                          f"vs {raw['receiver_syscalls_per_gb'] / 1e3:.0f}k{paired(r, raw)})")
                 misses.append(f"{r['path']} at {size_label(r['message_size'])} over "
                               f"{r['transport']}: {r['ratio_to_raw']:.2f}x {r['raw']}{calls}")
